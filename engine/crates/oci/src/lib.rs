@@ -1,0 +1,12 @@
+//! The OCI / Docker image vocabulary every layer of skiffd shares: content
+//! digests, image references (docker's normalisation), platforms, and the
+//! manifest / index / config documents.
+
+pub mod digest;
+pub mod documents;
+pub mod platform;
+pub mod reference;
+
+pub use digest::{Digest, DigestError, Hasher};
+pub use platform::{Platform, PlatformError};
+pub use reference::{Reference, ReferenceError};

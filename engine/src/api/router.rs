@@ -1,0 +1,60 @@
+//! Routing: strip the `/v1.NN` prefix, pick the endpoint group by the first
+//! path segment, and add the headers every docker response carries.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Method};
+use hyper::body::Incoming;
+
+use super::error::ApiError;
+use super::query::Query;
+use super::response::Response;
+use super::{containers, images, system, version};
+use crate::daemon::Daemon;
+
+/// What every endpoint group's handler receives.
+#[derive(Debug)]
+pub struct Call {
+    /// The method.
+    pub method: Method,
+    /// The path with the version prefix removed, e.g. `/images/busybox/json`.
+    pub path: String,
+    /// The query string.
+    pub query: Query,
+    /// Request headers.
+    pub headers: http::HeaderMap,
+    /// The API version the client asked for, if it used a prefix.
+    pub version: Option<String>,
+}
+
+/// Route one request.
+pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Response {
+    let (parts, body) = req.into_parts();
+    tracing::debug!("{} {}", parts.method, parts.uri);
+    let mut resp = match version::split(parts.uri.path()) {
+        Err(e) => e.into_response(),
+        Ok((version, path)) => {
+            let call = Call {
+                method: parts.method.clone(),
+                path: path.to_owned(),
+                query: Query::parse(parts.uri.query()),
+                headers: parts.headers,
+                version: version.map(str::to_owned),
+            };
+            let group = call.path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
+            let result = match group.as_str() {
+                "_ping" | "version" | "info" | "auth" | "system" => system::handle(daemon, &call, body).await,
+                "images" => images::handle(daemon, &call, body).await,
+                "containers" => containers::handle(daemon, &call).await,
+                _ => Err(ApiError::not_found("page not found")),
+            };
+            result.unwrap_or_else(ApiError::into_response)
+        }
+    };
+    let headers = resp.headers_mut();
+    headers.insert("api-version", HeaderValue::from_static(version::API_VERSION));
+    headers.insert("ostype", HeaderValue::from_static("linux"));
+    headers.insert("docker-experimental", HeaderValue::from_static("false"));
+    headers.insert("server", HeaderValue::from_static(concat!("skiffd/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    resp
+}

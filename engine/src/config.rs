@@ -1,0 +1,254 @@
+//! skiffd's configuration: dockerd's flags and the `daemon.json` keys that
+//! apply, merged the way dockerd merges them (a key given both as a flag and
+//! in the file is an error).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Default API socket.
+pub const DEFAULT_HOST: &str = "unix:///run/skiff/docker.sock";
+/// Default data root.
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/skiff";
+/// Default config file (optional when not given explicitly).
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/skiff/daemon.json";
+
+/// Command-line flags, named as dockerd names them.
+#[derive(Debug, Parser, Default)]
+#[command(name = "skiffd", version, about = "Skiff's container engine: the Docker Engine API on a Unix socket")]
+pub struct Flags {
+    /// Daemon socket(s) to listen on: unix:///path or tcp://host:port (tcp only when asked).
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Root directory of persistent state.
+    #[arg(long = "data-root")]
+    pub data_root: Option<PathBuf>,
+    /// Preferred registry mirror for docker.io (repeatable).
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Registry allowed over plain HTTP / unverified TLS (repeatable).
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Daemon configuration file.
+    #[arg(long = "config-file")]
+    pub config_file: Option<PathBuf>,
+    /// Group owning the unix socket.
+    #[arg(short = 'G', long = "group")]
+    pub group: Option<String>,
+    /// Log level: debug, info, warn, error.
+    #[arg(short = 'l', long = "log-level")]
+    pub log_level: Option<String>,
+    /// Debug logging.
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+}
+
+/// The keys of `daemon.json` skiffd understands. Unknown keys are rejected, as dockerd does.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `hosts`.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// `data-root`.
+    #[serde(default, rename = "data-root")]
+    pub data_root: Option<PathBuf>,
+    /// `registry-mirrors`.
+    #[serde(default, rename = "registry-mirrors")]
+    pub registry_mirrors: Option<Vec<String>>,
+    /// `insecure-registries`.
+    #[serde(default, rename = "insecure-registries")]
+    pub insecure_registries: Option<Vec<String>>,
+    /// `group`.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// `log-level`.
+    #[serde(default, rename = "log-level")]
+    pub log_level: Option<String>,
+    /// `debug`.
+    #[serde(default)]
+    pub debug: Option<bool>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("unable to read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON of the right shape.
+    #[error("unable to configure the daemon with file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// Keys given both ways.
+    #[error("unable to configure the daemon with file {path}: the following directives are specified both as a flag and in the configuration file: {keys}")]
+    Conflict {
+        /// The file.
+        path: PathBuf,
+        /// The conflicting directives, described.
+        keys: String,
+    },
+    /// A bad `-H` value.
+    #[error("invalid host {0:?}: expected unix:///path or tcp://host:port")]
+    Host(String),
+}
+
+/// Where the API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// A TCP address (only when explicitly asked for).
+    Tcp(String),
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listeners.
+    pub listen: Vec<Listen>,
+    /// Data root.
+    pub data_root: PathBuf,
+    /// docker.io mirrors.
+    pub registry_mirrors: Vec<String>,
+    /// Plain-HTTP / unverified registries.
+    pub insecure_registries: Vec<String>,
+    /// Socket group.
+    pub group: Option<String>,
+    /// Log filter.
+    pub log_level: String,
+}
+
+impl Config {
+    /// Merge flags with the config file (explicit `--config-file`, or the default one if present).
+    pub fn load(flags: Flags) -> Result<Self, ConfigError> {
+        let (path, required) = match &flags.config_file {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let file = read_file(&path, required)?;
+        Self::merge(flags, file, &path)
+    }
+
+    /// Merge flags and a parsed file (the file's path is for messages).
+    pub fn merge(flags: Flags, file: FileConfig, path: &Path) -> Result<Self, ConfigError> {
+        let mut conflicts = BTreeMap::new();
+        let mut pick = |name: &str, flag_set: bool, flag_value: String, file_set: bool, file_value: String| {
+            if flag_set && file_set {
+                conflicts.insert(name.to_owned(), format!("{name}: (from flag: {flag_value}, from file: {file_value})"));
+            }
+        };
+        pick("hosts", !flags.hosts.is_empty(), format!("{:?}", flags.hosts), file.hosts.is_some(), format!("{:?}", file.hosts));
+        pick("data-root", flags.data_root.is_some(), format!("{:?}", flags.data_root), file.data_root.is_some(), format!("{:?}", file.data_root));
+        pick(
+            "registry-mirrors",
+            !flags.registry_mirrors.is_empty(),
+            format!("{:?}", flags.registry_mirrors),
+            file.registry_mirrors.is_some(),
+            format!("{:?}", file.registry_mirrors),
+        );
+        pick(
+            "insecure-registries",
+            !flags.insecure_registries.is_empty(),
+            format!("{:?}", flags.insecure_registries),
+            file.insecure_registries.is_some(),
+            format!("{:?}", file.insecure_registries),
+        );
+        pick("group", flags.group.is_some(), format!("{:?}", flags.group), file.group.is_some(), format!("{:?}", file.group));
+        pick("log-level", flags.log_level.is_some(), format!("{:?}", flags.log_level), file.log_level.is_some(), format!("{:?}", file.log_level));
+        if !conflicts.is_empty() {
+            let keys = conflicts.into_values().collect::<Vec<_>>().join(", ");
+            return Err(ConfigError::Conflict { path: path.to_owned(), keys });
+        }
+        let hosts = if flags.hosts.is_empty() { file.hosts.unwrap_or_default() } else { flags.hosts };
+        let hosts = if hosts.is_empty() { vec![DEFAULT_HOST.to_owned()] } else { hosts };
+        let listen = hosts.iter().map(|h| parse_host(h)).collect::<Result<Vec<_>, _>>()?;
+        let debug = flags.debug || file.debug.unwrap_or(false);
+        let log_level = flags.log_level.or(file.log_level).unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
+        Ok(Self {
+            listen,
+            data_root: flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT)),
+            registry_mirrors: if flags.registry_mirrors.is_empty() { file.registry_mirrors.unwrap_or_default() } else { flags.registry_mirrors },
+            insecure_registries: if flags.insecure_registries.is_empty() {
+                file.insecure_registries.unwrap_or_default()
+            } else {
+                flags.insecure_registries
+            },
+            group: flags.group.or(file.group),
+            log_level,
+        })
+    }
+}
+
+fn read_file(path: &Path, required: bool) -> Result<FileConfig, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse { path: path.to_owned(), source }),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+    }
+}
+
+/// Parse one `-H` value.
+pub fn parse_host(host: &str) -> Result<Listen, ConfigError> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return parse_host(DEFAULT_HOST);
+        }
+        return Ok(Listen::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        if addr.contains(':') {
+            return Ok(Listen::Tcp(addr.to_owned()));
+        }
+    }
+    if host.starts_with('/') {
+        return Ok(Listen::Unix(PathBuf::from(host)));
+    }
+    Err(ConfigError::Host(host.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::try_parse_from(std::iter::once("skiffd").chain(args.iter().copied())).expect("flags parse")
+    }
+
+    #[test]
+    fn defaults_are_a_private_unix_socket_and_no_tcp() {
+        let c = Config::merge(flags(&[]), FileConfig::default(), Path::new("x")).expect("merge");
+        assert_eq!(c.listen, vec![Listen::Unix(PathBuf::from("/run/skiff/docker.sock"))]);
+        assert_eq!(c.data_root, PathBuf::from(DEFAULT_DATA_ROOT));
+    }
+
+    #[test]
+    fn flags_and_file_merge_and_conflict() {
+        let file: FileConfig = serde_json::from_str(r#"{"registry-mirrors":["http://127.0.0.1:5000"],"data-root":"/d"}"#).expect("json");
+        let c = Config::merge(flags(&["-H", "unix:///tmp/s.sock", "--insecure-registry", "r:5000"]), file, Path::new("f")).expect("merge");
+        assert_eq!(c.registry_mirrors, vec!["http://127.0.0.1:5000".to_owned()]);
+        assert_eq!(c.data_root, PathBuf::from("/d"));
+        assert_eq!(c.insecure_registries, vec!["r:5000".to_owned()]);
+        let file: FileConfig = serde_json::from_str(r#"{"data-root":"/d"}"#).expect("json");
+        let err = Config::merge(flags(&["--data-root", "/e"]), file, Path::new("f")).expect_err("conflict");
+        assert!(err.to_string().contains("specified both as a flag and in the configuration file"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_hosts_are_rejected() {
+        assert!(serde_json::from_str::<FileConfig>(r#"{"no-such-key":1}"#).is_err());
+        assert!(parse_host("ftp://x").is_err());
+        assert_eq!(parse_host("tcp://127.0.0.1:2375").expect("tcp"), Listen::Tcp("127.0.0.1:2375".into()));
+    }
+}

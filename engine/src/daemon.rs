@@ -1,0 +1,49 @@
+//! The daemon: the services of one skiffd, built from its configuration.
+
+use std::path::Path;
+
+use skiff_registry::RegistryConfig;
+
+use crate::config::Config;
+use crate::host::HostFacts;
+use crate::images::{ImageError, ImageService};
+
+/// Everything a request can reach.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The effective configuration.
+    pub config: Config,
+    /// Facts about the host.
+    pub host: HostFacts,
+    /// This engine's stable id (persisted in the data root).
+    pub id: String,
+    /// The image service.
+    pub images: ImageService,
+}
+
+impl Daemon {
+    /// Open the stores under the configured data root and build the services.
+    pub fn open(config: Config) -> Result<Self, ImageError> {
+        std::fs::create_dir_all(&config.data_root)
+            .map_err(|e| ImageError::Store(format!("creating data root {}: {e}", config.data_root.display())))?;
+        let registry = RegistryConfig { mirrors: config.registry_mirrors.clone(), insecure: config.insecure_registries.clone() };
+        let images = ImageService::open(&config.data_root, registry)?;
+        let id = engine_id(&config.data_root)?;
+        Ok(Self { host: HostFacts::read(), id, images, config })
+    }
+}
+
+/// The engine id: made once, kept in `<data-root>/engine-id`.
+fn engine_id(root: &Path) -> Result<String, ImageError> {
+    let path = root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_owned());
+        }
+    }
+    let raw: [u8; 16] = rand::random();
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
+    skiff_store::atomic::write(&path, id.as_bytes()).map_err(|e| ImageError::Store(format!("writing {}: {e}", path.display())))?;
+    Ok(id)
+}

@@ -1,0 +1,196 @@
+//! One layer's way into the stores: network → digest → decompress → untar, in
+//! one streaming pass. The compressed bytes are hashed and written to the
+//! content store as they arrive while the same bytes are decompressed,
+//! hashed again (the diff id) and unpacked into a fresh snapshot. Nothing is
+//! published unless both digests verify.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use skiff_oci::documents::Descriptor;
+use skiff_oci::{Digest, Hasher};
+use skiff_registry::Repository;
+use skiff_store::compression::{self, Compression};
+use skiff_store::content::Writer;
+use skiff_store::snapshots::LayerInfo;
+use skiff_store::unpack;
+
+use super::Stores;
+use super::error::ImageError;
+use super::progress::ProgressSink;
+use crate::streams::ChannelReader;
+
+/// What a layer must verify against.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// The blob's digest and size, when known (registry pulls).
+    pub blob: Option<(Digest, u64)>,
+    /// The uncompressed digest, when known (from the image config).
+    pub diff_id: Option<Digest>,
+}
+
+/// Hashes, counts and optionally stores everything read through it.
+struct Tee<R> {
+    inner: R,
+    sink: Option<Writer>,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        if let Some(sink) = self.sink.as_mut() {
+            io::Write::write_all(sink, &buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
+/// Hashes and counts what is read through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Hasher,
+    count: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn media_type_for(kind: Compression) -> &'static str {
+    match kind {
+        Compression::Gzip => skiff_oci::documents::OCI_LAYER_GZIP,
+        Compression::Zstd => skiff_oci::documents::OCI_LAYER_ZSTD,
+        Compression::None => skiff_oci::documents::OCI_LAYER_TAR,
+    }
+}
+
+/// Blocking: unpack a (possibly compressed) layer stream into a new snapshot,
+/// storing the raw bytes as a blob through `sink` when given, verifying
+/// `expect`. `media_type` names the blob's type (sniffed when `None`).
+pub fn unpack_stream(
+    stores: &Stores,
+    input: impl Read,
+    sink: Option<Writer>,
+    expect: &Expect,
+    media_type: Option<&str>,
+) -> Result<LayerInfo, ImageError> {
+    let pending = stores.snapshots.prepare()?;
+    let mut tee = Tee { inner: input, sink, hasher: Hasher::new(), count: 0 };
+    let what = |e: io::Error| ImageError::Layer(format!("reading layer: {e}"));
+    let (kind, diff_id, tar_size, stats) = {
+        let (kind, decompressed) = compression::decompress(&mut tee).map_err(what)?;
+        let mut hashing = Hashing { inner: decompressed, hasher: Hasher::new(), count: 0 };
+        let stats = unpack::unpack(&mut hashing, &pending.fs_path())?;
+        // The tar's end-of-archive padding, and anything after it.
+        io::copy(&mut hashing, &mut io::sink()).map_err(what)?;
+        (kind, hashing.hasher.finish(), hashing.count, stats)
+    };
+    io::copy(&mut tee, &mut io::sink()).map_err(what)?;
+    let Tee { sink, hasher, count, .. } = tee;
+    let blob = hasher.finish();
+    if let Some((want, size)) = &expect.blob {
+        if *want != blob {
+            return Err(ImageError::Layer(format!("filesystem layer verification failed for digest {want}: got {blob}")));
+        }
+        if *size != count {
+            return Err(ImageError::Layer(format!("layer {want}: expected {size} bytes, got {count}")));
+        }
+    }
+    if let Some(want) = &expect.diff_id {
+        if *want != diff_id {
+            return Err(ImageError::Layer(format!("layer {blob}: uncompressed digest {diff_id} does not match the image config's {want}")));
+        }
+    }
+    if let Some(sink) = sink {
+        sink.commit(Some(&blob), Some(count))?;
+    }
+    let info = LayerInfo {
+        diff_id,
+        blob,
+        blob_media_type: media_type.map(str::to_owned).unwrap_or_else(|| media_type_for(kind).to_owned()),
+        blob_size: count,
+        tar_size,
+        unpacked_size: stats.bytes,
+    };
+    pending.commit(&info)?;
+    Ok(info)
+}
+
+/// Blocking: unpack a layer whose blob is already in the content store.
+pub fn unpack_local(stores: &Stores, desc: &Descriptor, diff_id: &Digest) -> Result<LayerInfo, ImageError> {
+    let file = stores.content.open_blob(&desc.digest)?;
+    let expect = Expect { blob: Some((desc.digest.clone(), desc.size)), diff_id: Some(diff_id.clone()) };
+    unpack_stream(stores, io::BufReader::with_capacity(1 << 20, file), None, &expect, Some(&desc.media_type))
+}
+
+/// How often download progress is reported per layer.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Fetch one layer from `repo` and unpack it as it streams in, reporting
+/// docker's per-layer progress under the blob's short id.
+pub async fn fetch(
+    repo: &Repository,
+    stores: &Arc<Stores>,
+    desc: &Descriptor,
+    diff_id: &Digest,
+    progress: &ProgressSink,
+) -> Result<LayerInfo, ImageError> {
+    let id = desc.digest.short().to_owned();
+    if stores.content.contains(&desc.digest) {
+        progress.status(Some(&id), "Extracting");
+        let (stores, desc2, diff) = (stores.clone(), desc.clone(), diff_id.clone());
+        let info = tokio::task::spawn_blocking(move || unpack_local(&stores, &desc2, &diff)).await??;
+        progress.status(Some(&id), "Pull complete");
+        return Ok(info);
+    }
+    let blob = repo.blob(&desc.digest).await.map_err(|e| ImageError::Registry(e.to_string()))?;
+    let total = blob.size.or(Some(desc.size));
+    let (tx, reader) = ChannelReader::new();
+    let writer = stores.content.writer()?;
+    let worker = {
+        let stores = stores.clone();
+        let expect = Expect { blob: Some((desc.digest.clone(), desc.size)), diff_id: Some(diff_id.clone()) };
+        let media_type = desc.media_type.clone();
+        tokio::task::spawn_blocking(move || unpack_stream(&stores, reader, Some(writer), &expect, Some(&media_type)))
+    };
+    let mut body = blob.body;
+    let mut done = 0u64;
+    let mut last = Instant::now();
+    progress.bytes(&id, "Downloading", 0, total);
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => {
+                done += bytes.len() as u64;
+                if tx.send(Ok(bytes)).await.is_err() {
+                    break; // the worker stopped; its result says why
+                }
+                if last.elapsed() >= PROGRESS_EVERY {
+                    progress.bytes(&id, "Downloading", done, total);
+                    last = Instant::now();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    progress.status(Some(&id), "Verifying Checksum");
+    progress.status(Some(&id), "Download complete");
+    let info = worker.await??;
+    progress.status(Some(&id), "Extracting");
+    progress.status(Some(&id), "Pull complete");
+    Ok(info)
+}

@@ -1,0 +1,38 @@
+//! End-to-end test harness for skiffd.
+//!
+//! - [`fixtures`]: the offline test images, built once per checkout by
+//!   `tests/fixtures/build-images.sh` ([`fixtures::seed()`]).
+//! - [`registry`]: a real `docker-registry` per test over a copy of those
+//!   images, anonymous, htpasswd or token auth ([`Registry`]).
+//! - [`token`]: the in-process token server behind the token-auth registry.
+//! - [`skiffd`]: a skiffd per test with its own data root, socket, log and
+//!   (by default) its own registry mirror ([`Skiffd`]).
+//! - [`docker`]: the real docker CLI against that socket ([`DockerCli`]).
+//! - [`client`]: a bollard client.
+//! - [`util`]: paths, ports, processes, log tails, tiny HTTP GETs.
+//!
+//! ```no_run
+//! use skiff_e2e::{Skiffd, SkiffdOpts};
+//!
+//! let d = Skiffd::start(SkiffdOpts::default());
+//! d.docker_ok(&["pull", "busybox"]);
+//! let out = d.docker_ok(&["run", "--rm", "busybox", "echo", "hi"]);
+//! assert_eq!(out, "hi\n");
+//! ```
+//!
+//! Environment: `SKIFFD_BIN`, `DOCKER_CLI`, `SKIFF_REGISTRY_BIN`,
+//! `SKIFF_TEST_TMPDIR`, `SKIFF_FIXTURES_CACHE`, `SKIFF_KEEP_TMP=1`.
+
+pub mod client;
+pub mod docker;
+pub mod fixtures;
+pub mod registry;
+pub mod skiffd;
+pub mod token;
+pub mod util;
+
+pub use docker::{CmdOutput, DockerCli};
+pub use fixtures::{Fixtures, ImageInfo, MultiarchDigests, seed};
+pub use registry::{Registry, RegistryAuth};
+pub use skiffd::{Skiffd, SkiffdOpts};
+pub use token::{Access, TokenServer};

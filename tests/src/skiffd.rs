@@ -1,0 +1,564 @@
+//! Starts and stops `skiffd` for one test.
+//!
+//! Each [`Skiffd`] gets its own temp directory holding the data root
+//! (`data/`), the API socket (`docker.sock`), the daemon log (`skiffd.log`,
+//! stderr and stdout, appended across restarts), the daemon config file
+//! (`daemon.json`) and the docker CLI config dir (`docker-config/`). By
+//! default it also gets its own seeded [`Registry`] as `--registry-mirror`
+//! (and `--insecure-registry`), so `docker pull busybox` resolves offline.
+//!
+//! The daemon is ready when `GET /_ping` on the socket answers 200 `OK`.
+//! On drop it is stopped (SIGTERM, then SIGKILL), leftover processes that
+//! mention its data root are killed, mounts under its directory are
+//! detached, and — when the test is panicking — the tail of its log is
+//! printed. `SKIFF_KEEP_TMP=1` keeps the directory.
+//!
+//! The binary is `$SKIFFD_BIN` or `<target>/debug/skiffd`.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
+
+use crate::docker::{CmdOutput, DockerCli};
+use crate::registry::Registry;
+use crate::util;
+
+/// Default time skiffd gets to answer `/_ping` after starting.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time skiffd gets to exit after SIGTERM before it is SIGKILLed.
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
+/// Lines of the daemon log printed when a test fails.
+const LOG_TAIL_LINES: usize = 80;
+
+/// The skiffd binary: `$SKIFFD_BIN`, else `<target>/debug/skiffd`.
+pub fn skiffd_bin() -> PathBuf {
+    match std::env::var_os("SKIFFD_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => util::target_dir().join("debug/skiffd"),
+    }
+}
+
+/// How to start skiffd. `SkiffdOpts::default()` gives a daemon with its own
+/// seeded registry as mirror and an empty `daemon.json`.
+#[derive(Debug, Clone)]
+pub struct SkiffdOpts {
+    /// `--registry-mirror` URLs. `None` (the default) starts a private
+    /// seeded [`Registry`] and uses it (also as `--insecure-registry`);
+    /// `Some(vec![])` passes no mirror (e.g. when `daemon.json` has
+    /// `registry-mirrors`, which dockerd refuses in both places).
+    pub mirrors: Option<Vec<String>>,
+    /// `--insecure-registry HOST:PORT` values.
+    pub insecure_registries: Vec<String>,
+    /// Contents of `daemon.json`, passed as `--config-file` (`{}` when
+    /// `None`, so the host's `/etc/docker/daemon.json` never applies).
+    pub config_json: Option<String>,
+    /// Further command-line arguments.
+    pub extra_args: Vec<String>,
+    /// Environment variables for the daemon (`RUST_BACKTRACE=1` is set
+    /// unless given).
+    pub env: Vec<(String, String)>,
+    /// Time the daemon gets to answer `/_ping`.
+    pub start_timeout: Duration,
+}
+
+impl Default for SkiffdOpts {
+    fn default() -> Self {
+        SkiffdOpts {
+            mirrors: None,
+            insecure_registries: Vec::new(),
+            config_json: None,
+            extra_args: Vec::new(),
+            env: Vec::new(),
+            start_timeout: DEFAULT_START_TIMEOUT,
+        }
+    }
+}
+
+impl SkiffdOpts {
+    /// Uses exactly these mirrors (no private registry is started).
+    pub fn mirrors<I: IntoIterator<Item = S>, S: Into<String>>(mut self, urls: I) -> Self {
+        self.mirrors = Some(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Uses `registry` as the only mirror (and insecure registry).
+    pub fn mirror_of(self, registry: &Registry) -> Self {
+        self.mirrors([registry.url()])
+            .insecure_registry(registry.host())
+    }
+
+    /// No mirror and no private registry.
+    pub fn no_mirror(mut self) -> Self {
+        self.mirrors = Some(Vec::new());
+        self
+    }
+
+    /// Adds an `--insecure-registry`.
+    pub fn insecure_registry(mut self, host: impl Into<String>) -> Self {
+        self.insecure_registries.push(host.into());
+        self
+    }
+
+    /// Sets the contents of `daemon.json`.
+    pub fn config_json(mut self, json: impl Into<String>) -> Self {
+        self.config_json = Some(json.into());
+        self
+    }
+
+    /// Adds a command-line argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the start timeout.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+}
+
+/// A skiffd owned by one test.
+#[derive(Debug)]
+pub struct Skiffd {
+    // Field order matters for drop: the daemon is stopped in Drop::drop,
+    // then the registry goes, then the directory.
+    registry: Option<Registry>,
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
+    data_root: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    start_timeout: Duration,
+    child: Option<Child>,
+    starts: usize,
+    docker: DockerCli,
+}
+
+impl Skiffd {
+    /// Starts skiffd and waits for `/_ping`. Panics (with the log tail) on
+    /// failure.
+    pub fn start(opts: SkiffdOpts) -> Skiffd {
+        match Self::try_start(opts) {
+            Ok(skiffd) => skiffd,
+            Err(err) => panic!("starting skiffd: {err:#}"),
+        }
+    }
+
+    /// Starts skiffd with [`SkiffdOpts::default()`].
+    pub fn start_default() -> Skiffd {
+        Self::start(SkiffdOpts::default())
+    }
+
+    /// Starts skiffd; the error carries the daemon's log tail (for tests
+    /// that expect a start to fail, e.g. on a bad config file).
+    pub fn try_start(opts: SkiffdOpts) -> anyhow::Result<Skiffd> {
+        let bin = skiffd_bin();
+        if !bin.is_file() {
+            bail!(
+                "skiffd binary not found at {}: build it first (`cargo build -p skiffd`) or set SKIFFD_BIN",
+                bin.display()
+            );
+        }
+        let dir = util::tempdir("skiff-e2e-")?;
+        let root = dir.path().to_path_buf();
+        let data_root = root.join("data");
+        let socket = root.join("docker.sock");
+        let log = root.join("skiffd.log");
+        let docker_config = root.join("docker-config");
+        fs::create_dir_all(&data_root)?;
+        fs::create_dir_all(&docker_config)?;
+        if socket.as_os_str().len() >= 100 {
+            bail!(
+                "socket path {} is too long for a Unix socket; set SKIFF_TEST_TMPDIR to a shorter directory",
+                socket.display()
+            );
+        }
+        let config_file = root.join("daemon.json");
+        fs::write(&config_file, opts.config_json.as_deref().unwrap_or("{}"))?;
+
+        let (registry, mirrors, mut insecure) = match opts.mirrors {
+            Some(mirrors) => (None, mirrors, Vec::new()),
+            None => {
+                let registry = Registry::try_start(crate::registry::RegistryAuth::None, true)?;
+                let mirrors = vec![registry.url()];
+                let insecure = vec![registry.host()];
+                (Some(registry), mirrors, insecure)
+            }
+        };
+        insecure.extend(opts.insecure_registries);
+
+        let mut args: Vec<OsString> = vec![
+            "-H".into(),
+            format!("unix://{}", socket.display()).into(),
+            "--data-root".into(),
+            data_root.clone().into(),
+            "--config-file".into(),
+            config_file.into(),
+        ];
+        for mirror in &mirrors {
+            args.push("--registry-mirror".into());
+            args.push(mirror.into());
+        }
+        for host in &insecure {
+            args.push("--insecure-registry".into());
+            args.push(host.into());
+        }
+        args.extend(opts.extra_args.into_iter().map(OsString::from));
+
+        let mut env = opts.env;
+        if !env.iter().any(|(k, _)| k == "RUST_BACKTRACE") {
+            env.push(("RUST_BACKTRACE".to_string(), "1".to_string()));
+        }
+        let docker = DockerCli::new(format!("unix://{}", socket.display()), docker_config);
+        let mut skiffd = Skiffd {
+            registry,
+            dir: Some(dir),
+            root,
+            data_root,
+            socket,
+            log,
+            args,
+            env,
+            start_timeout: opts.start_timeout,
+            child: None,
+            starts: 0,
+            docker,
+        };
+        skiffd.spawn()?;
+        Ok(skiffd)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let bin = skiffd_bin();
+        self.starts += 1;
+        let mut log = File::options().create(true).append(true).open(&self.log)?;
+        writeln!(
+            log,
+            "===== skiff-e2e: start #{}: {} {} =====",
+            self.starts,
+            bin.display(),
+            self.args
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )?;
+        // A stale socket file from a killed daemon must not look ready.
+        let _ = fs::remove_file(&self.socket);
+        let mut cmd = Command::new(&bin);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("running {}", bin.display()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let Some(child) = self.child.as_mut() else {
+                bail!("skiffd is not running");
+            };
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                bail!(
+                    "skiffd exited during startup ({status}); log tail:\n{}",
+                    util::tail(&self.log, LOG_TAIL_LINES)
+                );
+            }
+            if self.ping() {
+                return Ok(());
+            }
+            if started.elapsed() >= self.start_timeout {
+                if let Some(mut child) = self.child.take() {
+                    let _ = util::stop_child(&mut child, Duration::from_secs(2));
+                }
+                bail!(
+                    "skiffd did not answer GET /_ping on {} within {:?}; log tail:\n{}",
+                    self.socket.display(),
+                    self.start_timeout,
+                    util::tail(&self.log, LOG_TAIL_LINES)
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// True when `GET /_ping` answers 200 `OK` right now.
+    pub fn ping(&self) -> bool {
+        match util::unix_http_get(&self.socket, "/_ping") {
+            Ok(resp) => resp.status == 200 && resp.body == b"OK",
+            Err(_) => false,
+        }
+    }
+
+    /// Stops the daemon gracefully (SIGTERM; SIGKILL after [`STOP_GRACE`])
+    /// and starts it again on the same data root and socket. Panics if the
+    /// new daemon does not come up. Also starts a stopped or killed daemon.
+    pub fn restart(&mut self) {
+        self.stop();
+        if let Err(err) = self.spawn() {
+            panic!("restarting skiffd: {err:#}");
+        }
+    }
+
+    /// Like [`Skiffd::restart`], returning the startup error.
+    pub fn try_restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Stops the daemon (SIGTERM, then SIGKILL after [`STOP_GRACE`]) and
+    /// returns its exit status; `None` if it was not running.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        match util::stop_child(&mut child, STOP_GRACE) {
+            Ok(status) => Some(status),
+            Err(err) => panic!("stopping skiffd: {err}"),
+        }
+    }
+
+    /// Sends SIGKILL and reaps the daemon (crash simulation). Start it again
+    /// with [`Skiffd::restart`].
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = util::signal_child(&child, Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal to the running daemon (e.g. SIGHUP to reload).
+    pub fn signal(&self, signal: Signal) {
+        if let Some(child) = &self.child {
+            if let Err(err) = util::signal_child(child, signal) {
+                panic!("sending {signal} to skiffd: {err}");
+            }
+        }
+    }
+
+    /// True while the daemon process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// The daemon's pid, when running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The API socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `unix:///…/docker.sock` (for `DOCKER_HOST`).
+    pub fn docker_host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The `--data-root` directory.
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+
+    /// The test's temp directory (data root, socket, logs, configs).
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// The daemon log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The whole daemon log so far.
+    pub fn logs(&self) -> String {
+        fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last `lines` lines of the daemon log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        util::tail(&self.log, lines)
+    }
+
+    /// The private registry started for this daemon (default options).
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_ref()
+    }
+
+    /// Mutable access to the private registry (e.g. to stop it).
+    pub fn registry_mut(&mut self) -> Option<&mut Registry> {
+        self.registry.as_mut()
+    }
+
+    /// The docker CLI bound to this daemon and the test's config dir.
+    pub fn docker(&self) -> &DockerCli {
+        &self.docker
+    }
+
+    /// `docker ARGS`, whatever the outcome.
+    pub fn docker_run(&self, args: &[&str]) -> CmdOutput {
+        self.docker.run(args)
+    }
+
+    /// `docker ARGS`, panicking with its stderr unless it exits 0; returns
+    /// stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        self.docker.ok(args)
+    }
+
+    /// `docker ARGS`, panicking if it exits 0; returns `(code, stderr)`.
+    pub fn docker_fail(&self, args: &[&str]) -> (i32, String) {
+        self.docker.fail(args)
+    }
+
+    /// A bollard client on the socket (use inside a tokio runtime).
+    pub fn bollard(&self) -> bollard::Docker {
+        crate::client::bollard_client(&self.socket)
+    }
+
+    /// Kills processes left behind by this daemon (any process whose root,
+    /// working directory or command line lies under the data root) and
+    /// detaches mounts under the test directory.
+    fn cleanup_leftovers(&self) {
+        kill_processes_under(&self.data_root);
+        unmount_under(&self.root);
+    }
+}
+
+impl Drop for Skiffd {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            util::print_tail("skiffd log", &self.log, LOG_TAIL_LINES);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = util::stop_child(&mut child, STOP_GRACE);
+        }
+        self.cleanup_leftovers();
+        if util::keep_tmp() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("skiff-e2e: keeping skiffd dir {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// SIGKILLs every process (but this one) whose root, cwd or command line
+/// mentions `dir`.
+fn kill_processes_under(dir: &Path) {
+    let me = std::process::id();
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let proc_dir = entry.path();
+        let mentions = ["root", "cwd"].iter().any(|link| {
+            fs::read_link(proc_dir.join(link)).is_ok_and(|target| target.starts_with(dir))
+        }) || fs::read(proc_dir.join("cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(needle.len()).any(|w| w == needle));
+        if mentions {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Lazily unmounts every mount point under `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mount_path(field)))
+        .filter(|path| path.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    for point in points {
+        let Ok(c_path) = std::ffi::CString::new(point.as_os_str().as_encoded_bytes()) else {
+            continue;
+        };
+        // SAFETY: `c_path` is a valid NUL-terminated string that outlives
+        // the call; umount2 does not retain the pointer.
+        unsafe {
+            libc::umount2(c_path.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+/// Undoes the octal escapes (`\040` for space, …) of /proc/self/mountinfo.
+fn unescape_mount_path(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            let value = bytes
+                .get(i + 1..i + 4)
+                .and_then(|digits| std::str::from_utf8(digits).ok())
+                .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+            if let Some(value) = value {
+                out.push(value);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo_paths() {
+        assert_eq!(unescape_mount_path("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape_mount_path("/plain"), "/plain");
+        assert_eq!(unescape_mount_path("/end\\"), "/end\\");
+    }
+}
