@@ -116,9 +116,9 @@ impl Fixtures {
     }
 
     /// The lines of `whiteout.expected`: `/data`, `/data/new`, `/etc`,
-    /// `/etc/group`, `/etc/keep`, `/etc/passwd` (a running container also
-    /// has the `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` that
-    /// the engine mounts).
+    /// `/etc/group`, `/etc/keep`, `/etc/passwd`. In a running container
+    /// dockerd also shows `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`
+    /// (bind mounts) and `/etc/mtab` (its init layer).
     pub fn whiteout_expected(&self) -> Vec<String> {
         read(&self.whiteout_expected)
             .lines()
@@ -179,8 +179,23 @@ fn prepare() -> anyhow::Result<Fixtures> {
     if dir.join(COMPLETE).exists() {
         return Ok(Fixtures::at(dir));
     }
+    // Holding the lock: staging dirs of this key are leftovers of killed
+    // builds.
+    remove_stale_staging(&cache, &key);
     build(&source, &cache, &key, &dir)?;
     Ok(Fixtures::at(dir))
+}
+
+fn remove_stale_staging(cache: &Path, key: &str) {
+    let prefix = format!("{key}.tmp-");
+    let Ok(entries) = fs::read_dir(cache) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Builds into a staging directory, then renames it into place.
@@ -221,12 +236,13 @@ fn build(source: &Path, cache: &Path, key: &str, dir: &Path) -> anyhow::Result<(
     Ok(())
 }
 
-/// A short hash of every file in `tests/fixtures` (names and contents).
+/// A short hash of every file in `tests/fixtures` but `*.md` (names and
+/// contents).
 fn source_hash(source: &Path) -> anyhow::Result<String> {
     let mut names: Vec<PathBuf> = fs::read_dir(source)
         .with_context(|| format!("listing {}", source.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.is_file())
+        .filter(|path| path.is_file() && path.extension().is_none_or(|ext| ext != "md"))
         .collect();
     names.sort();
     let mut hasher = Sha256::new();

@@ -61,8 +61,8 @@ pub struct SkiffdOpts {
     pub config_json: Option<String>,
     /// Further command-line arguments.
     pub extra_args: Vec<String>,
-    /// Environment variables for the daemon (`RUST_BACKTRACE=1` is set
-    /// unless given).
+    /// Environment variables for the daemon (`RUST_BACKTRACE=1`,
+    /// `RUST_LIB_BACKTRACE=0` and `NO_COLOR=1` are set unless given).
     pub env: Vec<(String, String)>,
     /// Time the daemon gets to answer `/_ping`.
     pub start_timeout: Duration,
@@ -222,8 +222,15 @@ impl Skiffd {
         args.extend(opts.extra_args.into_iter().map(OsString::from));
 
         let mut env = opts.env;
-        if !env.iter().any(|(k, _)| k == "RUST_BACKTRACE") {
-            env.push(("RUST_BACKTRACE".to_string(), "1".to_string()));
+        // Backtraces for panics, not for every anyhow error; plain logs.
+        for (key, value) in [
+            ("RUST_BACKTRACE", "1"),
+            ("RUST_LIB_BACKTRACE", "0"),
+            ("NO_COLOR", "1"),
+        ] {
+            if !env.iter().any(|(k, _)| k == key) {
+                env.push((key.to_string(), value.to_string()));
+            }
         }
         let docker = DockerCli::new(format!("unix://{}", socket.display()), docker_config);
         let mut skiffd = Skiffd {

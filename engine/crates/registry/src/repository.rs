@@ -21,6 +21,8 @@ use crate::session::Session;
 
 /// Largest manifest accepted (containerd's limit).
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// The header registries announce content digests in.
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 /// Total time allowed for a manifest request.
 const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -90,19 +92,24 @@ impl Repository {
 
     /// Fetch a manifest or index by tag or digest (`sha256:…`), accepting
     /// Docker schema2 and OCI manifests and indexes. When `reference` is a
-    /// digest the content must hash to it ([`RegistryError::DigestMismatch`]
-    /// otherwise). At most [`MAX_MANIFEST_SIZE`] bytes.
+    /// digest the content must hash to it; when it is a tag, to the
+    /// `Docker-Content-Digest` the registry announces, if any
+    /// ([`RegistryError::DigestMismatch`] otherwise). At most
+    /// [`MAX_MANIFEST_SIZE`] bytes.
     pub async fn manifest(&self, reference: &str) -> Result<FetchedManifest, RegistryError> {
         let url = self.endpoint().v2(&format!("{}/manifests/{reference}", self.name));
         let accept = MANIFEST_ACCEPT.join(", ");
         let response = self.session.get(&url, Some(&accept), Some(MANIFEST_TIMEOUT)).await?;
-        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = header(CONTENT_TYPE.as_str());
+        let announced = header(DOCKER_CONTENT_DIGEST).and_then(|d| d.trim().parse::<Digest>().ok());
         let bytes = read_limited(&url, response, MAX_MANIFEST_SIZE).await?;
         let digest = Digest::of(&bytes);
-        if let Ok(expected) = reference.parse::<Digest>() {
-            if expected != digest {
-                return Err(RegistryError::DigestMismatch { url, expected, actual: digest });
-            }
+        // By digest: the content must match the request. By tag: it must
+        // match what the registry says it is, when it says so.
+        let expected = reference.parse::<Digest>().ok().or(announced);
+        if let Some(expected) = expected.filter(|e| e != &digest) {
+            return Err(RegistryError::DigestMismatch { url, expected, actual: digest });
         }
         let media_type = manifest_media_type(content_type.as_deref(), &bytes);
         Ok(FetchedManifest { digest, media_type, bytes })
