@@ -192,6 +192,23 @@ pub fn unix_http_get(socket: &Path, path: &str) -> anyhow::Result<HttpResponse> 
     http_exchange(stream, "docker", path, &[])
 }
 
+/// Any request on a Unix socket (HTTP/1.1, one connection), with a body.
+pub fn unix_http(socket: &Path, method: &str, path: &str, body: &[u8]) -> anyhow::Result<HttpResponse> {
+    let mut stream = UnixStream::connect(socket)
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
 fn http_exchange<S: Read + Write>(
     mut stream: S,
     host: &str,

@@ -90,14 +90,18 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     go(&p, &t)
 }
 
-/// Whether a familiar `name:tag` matches a `reference=` pattern: against the
-/// whole reference or the name alone, as docker does.
-fn reference_matches(pattern: &str, tag_ref: &str) -> bool {
-    let name = match tag_ref.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => n,
-        _ => tag_ref,
+/// Whether a familiar `name:tag` or `name@digest` matches a `reference=`
+/// pattern: against the whole reference or the name alone, as docker's
+/// `FamiliarMatch` does.
+fn reference_matches(pattern: &str, familiar: &str) -> bool {
+    let name = match familiar.split_once('@') {
+        Some((n, _)) => n,
+        None => match familiar.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => n,
+            _ => familiar,
+        },
     };
-    glob_match(pattern, tag_ref) || glob_match(pattern, name)
+    glob_match(pattern, familiar) || glob_match(pattern, name)
 }
 
 fn labels_of(config: &ImageConfig) -> Vec<(String, String)> {
@@ -133,7 +137,8 @@ impl ImageService {
             }
             if !filter.references.is_empty() {
                 view.repo_tags.retain(|t| filter.references.iter().any(|p| reference_matches(p, t)));
-                if view.repo_tags.is_empty() {
+                view.repo_digests.retain(|t| filter.references.iter().any(|p| reference_matches(p, t)));
+                if view.repo_tags.is_empty() && view.repo_digests.is_empty() {
                     continue;
                 }
             }
@@ -224,6 +229,8 @@ mod tests {
         assert!(reference_matches("busybox:latest", "busybox:latest"));
         assert!(!reference_matches("busybox:1", "busybox:latest"));
         assert!(reference_matches("127.0.0.1:5000/*", "127.0.0.1:5000/x:1"));
+        assert!(reference_matches("busybox", "busybox@sha256:abcd"));
+        assert!(!reference_matches("mine/*", "busybox@sha256:abcd"));
     }
 
     #[test]

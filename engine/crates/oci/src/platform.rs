@@ -363,7 +363,7 @@ pub fn is_attestation(d: &Descriptor) -> bool {
 /// comes first in `platform.compatible()` wins (an exact match before an
 /// older variant before a 32-bit fallback); among equals, the first in index
 /// order. Entries without a platform are accepted last, as docker does.
-/// `None` means docker's "no matching manifest for <platform> in the manifest
+/// `None` means docker's "no matching manifest for `<platform>` in the manifest
 /// list entries".
 pub fn select<'a>(entries: &'a [Descriptor], platform: &Platform) -> Option<&'a Descriptor> {
     let candidates: Vec<&Descriptor> = entries

@@ -422,11 +422,13 @@ mod tests {
 
     const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-    /// (input, domain, path, tag, digest?, familiar)
+    /// (input, domain, path, tag, has a digest, familiar form)
+    type Case<'a> = (String, &'a str, &'a str, Option<&'a str>, bool, String);
+
     #[test]
     fn normalises_like_docker() {
         let d = format!("sha256:{HEX}");
-        let cases: Vec<(String, &str, &str, Option<&str>, bool, String)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "busybox".into(),
                 "docker.io",

@@ -51,7 +51,11 @@ impl std::fmt::Debug for Authorization {
             Self::Bearer(t) => ("Bearer", t),
             Self::Basic(b) => ("Basic", b),
         };
-        write!(f, "{scheme} {}…", secret.chars().take(4).collect::<String>())
+        write!(
+            f,
+            "{scheme} {}…",
+            secret.chars().take(4).collect::<String>()
+        )
     }
 }
 
@@ -96,7 +100,11 @@ impl CacheKey {
             );
             Digest::of(material.as_bytes()).hex().to_owned()
         });
-        Self { endpoint: endpoint.to_owned(), scope: scope.unwrap_or_default().to_owned(), identity }
+        Self {
+            endpoint: endpoint.to_owned(),
+            scope: scope.unwrap_or_default().to_owned(),
+            identity,
+        }
     }
 }
 
@@ -107,9 +115,13 @@ pub(crate) struct AuthCache {
 }
 
 impl AuthCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (Authorization, Option<Instant>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (Authorization, Option<Instant>)>> {
         // The map stays consistent even if a holder panicked.
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A still valid authorization for `key`.
@@ -117,7 +129,9 @@ impl AuthCache {
         let now = Instant::now();
         let entries = self.lock();
         let (auth, expires) = entries.get(key)?;
-        expires.is_none_or(|at| now + EXPIRY_MARGIN < at).then(|| auth.clone())
+        expires
+            .is_none_or(|at| now + EXPIRY_MARGIN < at)
+            .then(|| auth.clone())
     }
 
     /// Remember a grant (dropping expired entries on the way).
@@ -146,7 +160,11 @@ pub(crate) async fn authorize(
 ) -> Result<Option<Grant>, RegistryError> {
     if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
         if let Some(token) = creds.and_then(|c| c.registry_token.clone()) {
-            return Ok(Some(Grant { authorization: Authorization::Bearer(token), expires: None, refresh_token: None }));
+            return Ok(Some(Grant {
+                authorization: Authorization::Bearer(token),
+                expires: None,
+                refresh_token: None,
+            }));
         }
         let Some(realm) = bearer.param("realm") else {
             return Ok(None);
@@ -157,12 +175,20 @@ pub(crate) async fn authorize(
                 scopes.push(extra.to_owned());
             }
         }
-        let request = TokenRequest { realm, service: bearer.param("service"), scopes, creds, offline };
+        let request = TokenRequest {
+            realm,
+            service: bearer.param("service"),
+            scopes,
+            creds,
+            offline,
+        };
         return fetch_token(client, &request).await.map(Some);
     }
     if challenges.iter().any(|c| c.scheme == "basic") {
         return Ok(creds.filter(|c| c.has_password()).map(|c| Grant {
-            authorization: Authorization::Basic(STANDARD.encode(format!("{}:{}", c.username, c.password))),
+            authorization: Authorization::Basic(
+                STANDARD.encode(format!("{}:{}", c.username, c.password)),
+            ),
             expires: None,
             refresh_token: None,
         }));
@@ -191,13 +217,19 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-async fn fetch_token(client: &RegistryClient, req: &TokenRequest<'_>) -> Result<Grant, RegistryError> {
+async fn fetch_token(
+    client: &RegistryClient,
+    req: &TokenRequest<'_>,
+) -> Result<Grant, RegistryError> {
     let url = Url::parse(req.realm).map_err(|e| RegistryError::InvalidResponse {
         url: req.realm.to_owned(),
         reason: format!("invalid token realm: {e}"),
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(RegistryError::invalid_response(req.realm, "token realm must be an http(s) url"));
+        return Err(RegistryError::invalid_response(
+            req.realm,
+            "token realm must be an http(s) url",
+        ));
     }
     let http = client.http_for_url(&url);
     let mut params: Vec<(&str, &str)> = Vec::new();
@@ -207,7 +239,11 @@ async fn fetch_token(client: &RegistryClient, req: &TokenRequest<'_>) -> Result<
     let joined_scopes = req.scopes.join(" ");
     let refresh = req.creds.and_then(|c| c.identity_token.as_deref());
     let (method, builder) = if let Some(refresh_token) = refresh {
-        params.extend([("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", CLIENT_ID)]);
+        params.extend([
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", CLIENT_ID),
+        ]);
         if !joined_scopes.is_empty() {
             params.push(("scope", &joined_scopes));
         }
@@ -232,22 +268,33 @@ async fn fetch_token(client: &RegistryClient, req: &TokenRequest<'_>) -> Result<
         ("Get", builder)
     };
     let url_text = url.as_str();
-    let response =
-        builder.timeout(TOKEN_TIMEOUT).send().await.map_err(|e| RegistryError::transport(method, url_text, e))?;
+    let response = builder
+        .timeout(TOKEN_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| RegistryError::transport(method, url_text, e))?;
     if !response.status().is_success() {
         return Err(RegistryError::from_response(url_text, response).await);
     }
     let body = read_limited(url_text, response, MAX_TOKEN_RESPONSE).await?;
-    let parsed: TokenResponse = serde_json::from_slice(&body)
-        .map_err(|e| RegistryError::invalid_response(url_text, format!("unreadable token response: {e}")))?;
-    let token = if parsed.access_token.is_empty() { parsed.token } else { parsed.access_token };
+    let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+        RegistryError::invalid_response(url_text, format!("unreadable token response: {e}"))
+    })?;
+    let token = if parsed.access_token.is_empty() {
+        parsed.token
+    } else {
+        parsed.access_token
+    };
     if token.is_empty() {
         return Err(RegistryError::invalid_response(
             url_text,
             "authorization server did not include a token in the response",
         ));
     }
-    let lifetime = parsed.expires_in.map_or(MIN_TOKEN_LIFETIME, Duration::from_secs).max(MIN_TOKEN_LIFETIME);
+    let lifetime = parsed
+        .expires_in
+        .map_or(MIN_TOKEN_LIFETIME, Duration::from_secs)
+        .max(MIN_TOKEN_LIFETIME);
     Ok(Grant {
         authorization: Authorization::Bearer(token),
         expires: Some(Instant::now() + lifetime),
@@ -260,7 +307,11 @@ mod tests {
     use super::*;
 
     fn grant(token: &str, expires: Option<Instant>) -> Grant {
-        Grant { authorization: Authorization::Bearer(token.to_owned()), expires, refresh_token: None }
+        Grant {
+            authorization: Authorization::Bearer(token.to_owned()),
+            expires,
+            refresh_token: None,
+        }
     }
 
     #[test]
@@ -268,33 +319,61 @@ mod tests {
         let cache = AuthCache::default();
         let alice = Credentials::basic("alice", "a");
         let bob = Credentials::basic("bob", "b");
-        let key = |ep: &str, scope: &str, c: Option<&Credentials>| CacheKey::new(ep, Some(scope), c);
-        cache.put(key("https://r", "repository:a:pull", Some(&alice)), &grant("t-alice", None));
+        let key =
+            |ep: &str, scope: &str, c: Option<&Credentials>| CacheKey::new(ep, Some(scope), c);
+        cache.put(
+            key("https://r", "repository:a:pull", Some(&alice)),
+            &grant("t-alice", None),
+        );
         assert_eq!(
             cache.get(&key("https://r", "repository:a:pull", Some(&alice))),
             Some(Authorization::Bearer("t-alice".into()))
         );
-        assert_eq!(cache.get(&key("https://r", "repository:a:pull", Some(&bob))), None);
-        assert_eq!(cache.get(&key("https://r", "repository:a:pull", None)), None);
-        assert_eq!(cache.get(&key("https://r", "repository:b:pull", Some(&alice))), None);
-        assert_eq!(cache.get(&key("http://r", "repository:a:pull", Some(&alice))), None);
+        assert_eq!(
+            cache.get(&key("https://r", "repository:a:pull", Some(&bob))),
+            None
+        );
+        assert_eq!(
+            cache.get(&key("https://r", "repository:a:pull", None)),
+            None
+        );
+        assert_eq!(
+            cache.get(&key("https://r", "repository:b:pull", Some(&alice))),
+            None
+        );
+        assert_eq!(
+            cache.get(&key("http://r", "repository:a:pull", Some(&alice))),
+            None
+        );
         cache.remove(&key("https://r", "repository:a:pull", Some(&alice)));
-        assert_eq!(cache.get(&key("https://r", "repository:a:pull", Some(&alice))), None);
+        assert_eq!(
+            cache.get(&key("https://r", "repository:a:pull", Some(&alice))),
+            None
+        );
     }
 
     #[test]
     fn cache_honours_expiry() {
         let cache = AuthCache::default();
         let k = CacheKey::new("e", None, None);
-        cache.put(k.clone(), &grant("soon", Some(Instant::now() + Duration::from_secs(2))));
+        cache.put(
+            k.clone(),
+            &grant("soon", Some(Instant::now() + Duration::from_secs(2))),
+        );
         assert_eq!(cache.get(&k), None, "tokens about to expire are not reused");
-        cache.put(k.clone(), &grant("later", Some(Instant::now() + Duration::from_secs(300))));
+        cache.put(
+            k.clone(),
+            &grant("later", Some(Instant::now() + Duration::from_secs(300))),
+        );
         assert_eq!(cache.get(&k), Some(Authorization::Bearer("later".into())));
     }
 
     #[test]
     fn header_values() {
         assert_eq!(Authorization::Bearer("t".into()).header_value(), "Bearer t");
-        assert_eq!(Authorization::Basic("dTpw".into()).header_value(), "Basic dTpw");
+        assert_eq!(
+            Authorization::Basic("dTpw".into()).header_value(),
+            "Basic dTpw"
+        );
     }
 }

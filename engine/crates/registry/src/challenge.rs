@@ -26,12 +26,20 @@ impl Challenge {
 
 /// All challenges of all `WWW-Authenticate` headers.
 pub fn parse_headers(headers: &HeaderMap) -> Vec<Challenge> {
-    headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).flat_map(parse).collect()
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse)
+        .collect()
 }
 
 /// All challenges in one header value. Malformed parts are skipped.
 pub fn parse(value: &str) -> Vec<Challenge> {
-    let mut p = Parser { s: value.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: value.as_bytes(),
+        i: 0,
+    };
     let mut out: Vec<Challenge> = Vec::new();
     loop {
         p.skip(|b| b == b' ' || b == b'\t' || b == b',');
@@ -49,13 +57,20 @@ pub fn parse(value: &str) -> Vec<Challenge> {
             // `name=value` belongs to the current challenge.
             p.i += 1;
             p.skip(|b| b == b' ' || b == b'\t');
-            let value = if p.peek() == Some(b'"') { p.quoted() } else { p.token_value() };
+            let value = if p.peek() == Some(b'"') {
+                p.quoted()
+            } else {
+                p.token_value()
+            };
             if let Some(current) = out.last_mut() {
                 current.params.insert(token.to_ascii_lowercase(), value);
             }
         } else {
             // A new scheme; a following token68 (`Basic abc==`) is ignored.
-            out.push(Challenge { scheme: token.to_ascii_lowercase(), params: HashMap::new() });
+            out.push(Challenge {
+                scheme: token.to_ascii_lowercase(),
+                params: HashMap::new(),
+            });
         }
     }
 }
@@ -135,12 +150,17 @@ mod tests {
         assert_eq!(c.scheme, "bearer");
         assert_eq!(c.param("realm"), Some("https://auth.docker.io/token"));
         assert_eq!(c.param("service"), Some("registry.docker.io"));
-        assert_eq!(c.param("scope"), Some("repository:library/busybox:pull,push"));
+        assert_eq!(
+            c.param("scope"),
+            Some("repository:library/busybox:pull,push")
+        );
     }
 
     #[test]
     fn tolerates_spacing_case_escapes_and_unquoted_values() {
-        let c = one(r#"  bEaReR   Realm = "http://127.0.0.1:1/token" , service=reg.example ,error="a \"quoted\", thing""#);
+        let c = one(
+            r#"  bEaReR   Realm = "http://127.0.0.1:1/token" , service=reg.example ,error="a \"quoted\", thing""#,
+        );
         assert_eq!(c.scheme, "bearer");
         assert_eq!(c.param("realm"), Some("http://127.0.0.1:1/token"));
         assert_eq!(c.param("service"), Some("reg.example"));
@@ -151,15 +171,23 @@ mod tests {
 
     #[test]
     fn parses_several_challenges() {
-        let all = parse(r#"Basic realm="basic-realm", Bearer realm="https://a/token",service="s", Negotiate"#);
+        let all = parse(
+            r#"Basic realm="basic-realm", Bearer realm="https://a/token",service="s", Negotiate"#,
+        );
         let schemes: Vec<&str> = all.iter().map(|c| c.scheme.as_str()).collect();
         assert_eq!(schemes, ["basic", "bearer", "negotiate"]);
         assert_eq!(all[0].param("realm"), Some("basic-realm"));
         assert_eq!(all[1].param("service"), Some("s"));
 
         let mut headers = HeaderMap::new();
-        headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="r""#));
-        headers.append(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="t""#));
+        headers.append(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="r""#),
+        );
+        headers.append(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer realm="t""#),
+        );
         let all = parse_headers(&headers);
         assert_eq!(all.len(), 2);
         assert_eq!(all[1].param("realm"), Some("t"));
@@ -172,7 +200,10 @@ mod tests {
         assert!(parse("=\"x").iter().all(|c| c.param("realm").is_none()));
         let all = parse(r#"Basic dXNlcjpwYXNz==, Bearer realm="r" @@@ junk"#);
         assert_eq!(all[0].scheme, "basic");
-        let bearer = all.iter().find(|c| c.scheme == "bearer").expect("bearer survives");
+        let bearer = all
+            .iter()
+            .find(|c| c.scheme == "bearer")
+            .expect("bearer survives");
         assert_eq!(bearer.param("realm"), Some("r"));
     }
 }

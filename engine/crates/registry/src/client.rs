@@ -69,8 +69,11 @@ impl RegistryClient {
     /// TLS cannot be set up.
     pub fn new(config: RegistryConfig) -> Result<Self, RegistryError> {
         let insecure = InsecureList::parse(&config.insecure)?;
-        let mirrors =
-            config.mirrors.iter().map(|m| Endpoint::mirror(m, &insecure)).collect::<Result<Vec<_>, _>>()?;
+        let mirrors = config
+            .mirrors
+            .iter()
+            .map(|m| Endpoint::mirror(m, &insecure))
+            .collect::<Result<Vec<_>, _>>()?;
         let builder = || {
             reqwest::Client::builder()
                 .user_agent(concat!("skiffd/", env!("CARGO_PKG_VERSION")))
@@ -78,11 +81,24 @@ impl RegistryClient {
                 .read_timeout(READ_TIMEOUT)
         };
         let verified = builder().build().map_err(RegistryError::Client)?;
-        let unverified = builder().danger_accept_invalid_certs(true).build().map_err(RegistryError::Client)?;
-        let loopback =
-            builder().danger_accept_invalid_certs(true).no_proxy().build().map_err(RegistryError::Client)?;
+        let unverified = builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(RegistryError::Client)?;
+        let loopback = builder()
+            .danger_accept_invalid_certs(true)
+            .no_proxy()
+            .build()
+            .map_err(RegistryError::Client)?;
         Ok(Self {
-            inner: Arc::new(Inner { mirrors, insecure, verified, unverified, loopback, auth: AuthCache::default() }),
+            inner: Arc::new(Inner {
+                mirrors,
+                insecure,
+                verified,
+                unverified,
+                loopback,
+                auth: AuthCache::default(),
+            }),
         })
     }
 
@@ -98,8 +114,18 @@ impl RegistryClient {
     /// A handle on `reference`'s repository at one endpoint, with pull
     /// scope. No request is made. Usually obtained from
     /// [`Self::pull_manifest`] instead, which picks the endpoint.
-    pub fn repository(&self, endpoint: &Endpoint, reference: &Reference, creds: Option<Credentials>) -> Repository {
-        Repository::new(self.clone(), endpoint.clone(), reference.repository(), creds)
+    pub fn repository(
+        &self,
+        endpoint: &Endpoint,
+        reference: &Reference,
+        creds: Option<Credentials>,
+    ) -> Repository {
+        Repository::new(
+            self.clone(),
+            endpoint.clone(),
+            reference.repository(),
+            creds,
+        )
     }
 
     /// Fetch the manifest `reference` names (its digest if it has one, else
@@ -134,7 +160,9 @@ impl RegistryClient {
                 }
             }
         }
-        Err(failures.into_error().unwrap_or_else(|| no_endpoint(&reference.to_string())))
+        Err(failures
+            .into_error()
+            .unwrap_or_else(|| no_endpoint(&reference.to_string())))
     }
 
     /// `docker login`: check that `creds` are accepted by `server` (a host,
@@ -143,7 +171,11 @@ impl RegistryClient {
     /// a refresh token too, returned as the identity token. A registry that
     /// does not ask for authentication is a success. Endpoints are tried
     /// like for pulls (https, then http for insecure registries).
-    pub async fn login(&self, server: &str, creds: &Credentials) -> Result<LoginOutcome, RegistryError> {
+    pub async fn login(
+        &self,
+        server: &str,
+        creds: &Credentials,
+    ) -> Result<LoginOutcome, RegistryError> {
         let mut failures = Failures::default();
         for endpoint in Endpoint::for_login(server, &self.inner.insecure)? {
             match self.login_at(&endpoint, creds).await {
@@ -161,7 +193,11 @@ impl RegistryClient {
         Err(failures.into_error().unwrap_or_else(|| no_endpoint(server)))
     }
 
-    async fn login_at(&self, endpoint: &Endpoint, creds: &Credentials) -> Result<LoginOutcome, RegistryError> {
+    async fn login_at(
+        &self,
+        endpoint: &Endpoint,
+        creds: &Credentials,
+    ) -> Result<LoginOutcome, RegistryError> {
         let url = endpoint.v2("");
         let http = self.http_for(endpoint);
         let ping = |authorization: Option<String>| {
@@ -171,7 +207,9 @@ impl RegistryClient {
             }
             request.send()
         };
-        let response = ping(None).await.map_err(|e| RegistryError::transport("Get", &url, e))?;
+        let response = ping(None)
+            .await
+            .map_err(|e| RegistryError::transport("Get", &url, e))?;
         if response.status().is_success() {
             return Ok(LoginOutcome::default());
         }
@@ -188,7 +226,9 @@ impl RegistryClient {
         if !response.status().is_success() {
             return Err(RegistryError::from_response(&url, response).await);
         }
-        Ok(LoginOutcome { identity_token: grant.refresh_token })
+        Ok(LoginOutcome {
+            identity_token: grant.refresh_token,
+        })
     }
 
     /// The HTTP client for an endpoint.
@@ -224,5 +264,8 @@ impl RegistryClient {
 }
 
 fn no_endpoint(what: &str) -> RegistryError {
-    RegistryError::InvalidAddress { address: what.to_owned(), reason: "no registry endpoint to try".to_owned() }
+    RegistryError::InvalidAddress {
+        address: what.to_owned(),
+        reason: "no registry endpoint to try".to_owned(),
+    }
 }

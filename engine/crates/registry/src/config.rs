@@ -39,7 +39,8 @@ impl InsecureList {
                 return Err(invalid(entry, "empty insecure registry entry"));
             }
             if bare.contains('/') {
-                list.ranges.push(Cidr::parse(bare).ok_or_else(|| invalid(entry, "invalid CIDR"))?);
+                list.ranges
+                    .push(Cidr::parse(bare).ok_or_else(|| invalid(entry, "invalid CIDR"))?);
             } else {
                 list.hosts.push(bare.to_ascii_lowercase());
             }
@@ -60,7 +61,9 @@ impl InsecureList {
 /// `s` without a leading `http://` or `https://` (any case).
 pub(crate) fn strip_scheme(s: &str) -> &str {
     for scheme in ["http://", "https://"] {
-        if s.get(..scheme.len()).is_some_and(|p| p.eq_ignore_ascii_case(scheme)) {
+        if s.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
             return &s[scheme.len()..];
         }
     }
@@ -70,7 +73,8 @@ pub(crate) fn strip_scheme(s: &str) -> &str {
 /// True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port.
 pub(crate) fn is_loopback(host: &str) -> bool {
     let name = host_name(host);
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The IP of an IP-literal `host[:port]`.
@@ -91,7 +95,10 @@ fn host_name(host: &str) -> &str {
 }
 
 fn invalid(entry: &str, reason: &str) -> RegistryError {
-    RegistryError::InvalidAddress { address: entry.to_owned(), reason: reason.to_owned() }
+    RegistryError::InvalidAddress {
+        address: entry.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// An IP range `addr/prefix`.
@@ -130,24 +137,44 @@ mod tests {
     use super::*;
 
     fn list(entries: &[&str]) -> InsecureList {
-        InsecureList::parse(&entries.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).expect("valid list")
+        InsecureList::parse(&entries.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .expect("valid list")
     }
 
     #[test]
     fn loopback_is_always_insecure() {
         let l = list(&[]);
-        for host in ["localhost", "LOCALHOST:5000", "127.0.0.1", "127.0.0.1:5000", "127.9.9.9:1", "[::1]", "[::1]:5000"] {
+        for host in [
+            "localhost",
+            "LOCALHOST:5000",
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.9.9.9:1",
+            "[::1]",
+            "[::1]:5000",
+        ] {
             assert!(l.contains(host), "{host}");
             assert!(is_loopback(host), "{host}");
         }
-        for host in ["docker.io", "10.0.0.1:5000", "localhost.example.com", "[fe80::1]:5000"] {
+        for host in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[fe80::1]:5000",
+        ] {
             assert!(!l.contains(host), "{host}");
         }
     }
 
     #[test]
     fn hosts_match_exactly_and_ranges_by_ip() {
-        let l = list(&["myreg:5000", "HTTP://Other.Example/", "10.0.0.0/8", "fd00::/8", "192.168.1.7/32"]);
+        let l = list(&[
+            "myreg:5000",
+            "HTTP://Other.Example/",
+            "10.0.0.0/8",
+            "fd00::/8",
+            "192.168.1.7/32",
+        ]);
         assert!(l.contains("myreg:5000"));
         assert!(l.contains("MyReg:5000"));
         assert!(!l.contains("myreg"), "port is part of the name");

@@ -27,7 +27,11 @@ pub struct Credentials {
 impl Credentials {
     /// Username / password credentials.
     pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { username: username.into(), password: password.into(), ..Self::default() }
+        Self {
+            username: username.into(),
+            password: password.into(),
+            ..Self::default()
+        }
     }
 
     /// Decode an `X-Registry-Auth` header straight to credentials; `None`
@@ -95,14 +99,16 @@ impl AuthConfig {
                 other => other,
             })
             .collect();
-        let json = URL_SAFE_NO_PAD.decode(normalised.as_bytes()).map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))?;
+        let json = URL_SAFE_NO_PAD
+            .decode(normalised.as_bytes())
+            .map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))?;
         Self::from_json(&json)
     }
 
     /// Decode the JSON form (the `POST /auth` body, or a decoded header).
     pub fn from_json(json: &[u8]) -> Result<Self, RegistryError> {
-        let map: Map<String, Value> =
-            serde_json::from_slice(json).map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))?;
+        let map: Map<String, Value> = serde_json::from_slice(json)
+            .map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))?;
         let field = |name: &str| -> String {
             map.iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -127,7 +133,10 @@ impl AuthConfig {
     pub fn credentials(&self) -> Option<Credentials> {
         let (mut username, mut password) = (self.username.clone(), self.password.clone());
         if username.is_empty() && password.is_empty() && !self.auth.is_empty() {
-            let decoded = STANDARD.decode(self.auth.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+            let decoded = STANDARD
+                .decode(self.auth.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
             if let Some((u, p)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
                 (username, password) = (u.to_owned(), p.to_owned());
             }
@@ -169,7 +178,8 @@ mod tests {
     #[test]
     fn decodes_every_base64_flavour() {
         // `?>` and `~` make the std and url alphabets differ.
-        let json = r#"{"username":"u?>","password":"p~~~","serveraddress":"https://index.docker.io/v1/"}"#;
+        let json =
+            r#"{"username":"u?>","password":"p~~~","serveraddress":"https://index.docker.io/v1/"}"#;
         for encoded in [
             URL_SAFE.encode(json),
             URL_SAFE_NO_PAD.encode(json),
@@ -177,24 +187,43 @@ mod tests {
             STANDARD_NO_PAD.encode(json),
             format!("  {}\n", URL_SAFE.encode(json)),
         ] {
-            let cfg = AuthConfig::from_header(&encoded).unwrap_or_else(|e| panic!("{encoded}: {e}"));
+            let cfg =
+                AuthConfig::from_header(&encoded).unwrap_or_else(|e| panic!("{encoded}: {e}"));
             assert_eq!(cfg.server_address, "https://index.docker.io/v1/");
             let creds = cfg.credentials().expect("credentials");
-            assert_eq!((creds.username.as_str(), creds.password.as_str()), ("u?>", "p~~~"));
+            assert_eq!(
+                (creds.username.as_str(), creds.password.as_str()),
+                ("u?>", "p~~~")
+            );
         }
     }
 
     #[test]
     fn empty_configs_carry_no_credentials() {
-        for header in ["", "e30", "e30=", &URL_SAFE.encode(r#"{"username":"","password":"","serveraddress":"x"}"#)] {
-            assert_eq!(Credentials::from_registry_auth_header(header).expect("decodes"), None, "{header}");
+        for header in [
+            "",
+            "e30",
+            "e30=",
+            &URL_SAFE.encode(r#"{"username":"","password":"","serveraddress":"x"}"#),
+        ] {
+            assert_eq!(
+                Credentials::from_registry_auth_header(header).expect("decodes"),
+                None,
+                "{header}"
+            );
         }
     }
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(AuthConfig::from_header("!!!"), Err(RegistryError::InvalidAuthConfig(_))));
-        assert!(matches!(AuthConfig::from_header(&URL_SAFE.encode("[1]")), Err(RegistryError::InvalidAuthConfig(_))));
+        assert!(matches!(
+            AuthConfig::from_header("!!!"),
+            Err(RegistryError::InvalidAuthConfig(_))
+        ));
+        assert!(matches!(
+            AuthConfig::from_header(&URL_SAFE.encode("[1]")),
+            Err(RegistryError::InvalidAuthConfig(_))
+        ));
         assert!(
             AuthConfig::from_header(&URL_SAFE.encode("nope"))
                 .expect_err("not json")
@@ -205,16 +234,30 @@ mod tests {
 
     #[test]
     fn keys_are_case_insensitive_and_auth_is_decoded() {
-        let cfg = AuthConfig::from_json(br#"{"Username":"a","Password":"b","IdentityToken":"","ServerAddress":"r"}"#)
-            .expect("json");
-        assert_eq!((cfg.username.as_str(), cfg.password.as_str(), cfg.server_address.as_str()), ("a", "b", "r"));
+        let cfg = AuthConfig::from_json(
+            br#"{"Username":"a","Password":"b","IdentityToken":"","ServerAddress":"r"}"#,
+        )
+        .expect("json");
+        assert_eq!(
+            (
+                cfg.username.as_str(),
+                cfg.password.as_str(),
+                cfg.server_address.as_str()
+            ),
+            ("a", "b", "r")
+        );
 
         let auth = STANDARD.encode("user:pa:ss");
-        let cfg = AuthConfig::from_json(format!(r#"{{"auth":"{auth}"}}"#).as_bytes()).expect("json");
+        let cfg =
+            AuthConfig::from_json(format!(r#"{{"auth":"{auth}"}}"#).as_bytes()).expect("json");
         let creds = cfg.credentials().expect("credentials from auth");
-        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("user", "pa:ss"));
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("user", "pa:ss")
+        );
 
-        let cfg = AuthConfig::from_json(br#"{"identitytoken":"refresh","registrytoken":"bearer"}"#).expect("json");
+        let cfg = AuthConfig::from_json(br#"{"identitytoken":"refresh","registrytoken":"bearer"}"#)
+            .expect("json");
         let creds = cfg.credentials().expect("tokens are credentials");
         assert_eq!(creds.identity_token.as_deref(), Some("refresh"));
         assert_eq!(creds.registry_token.as_deref(), Some("bearer"));
@@ -224,9 +267,19 @@ mod tests {
     fn debug_redacts_secrets() {
         let creds = Credentials::basic("alice", "hunter2");
         let shown = format!("{creds:?}");
-        assert!(shown.contains("alice") && !shown.contains("hunter2"), "{shown}");
-        let cfg = AuthConfig { password: "hunter2".into(), auth: "c2VjcmV0".into(), ..AuthConfig::default() };
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let cfg = AuthConfig {
+            password: "hunter2".into(),
+            auth: "c2VjcmV0".into(),
+            ..AuthConfig::default()
+        };
         let shown = format!("{cfg:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("c2VjcmV0"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
     }
 }

@@ -61,7 +61,12 @@ impl Endpoint {
     }
 
     fn new(scheme: &str, host: &str, tls_verify: bool) -> Self {
-        Self { base: format!("{scheme}://{host}"), host: host.to_owned(), tls_verify, mirror: false }
+        Self {
+            base: format!("{scheme}://{host}"),
+            host: host.to_owned(),
+            tls_verify,
+            mirror: false,
+        }
     }
 
     /// Docker Hub itself.
@@ -71,15 +76,24 @@ impl Endpoint {
 
     /// A configured mirror URL.
     pub(crate) fn mirror(url: &str, insecure: &InsecureList) -> Result<Self, RegistryError> {
-        let invalid = |reason: &str| RegistryError::InvalidAddress { address: url.to_owned(), reason: reason.to_owned() };
-        let parsed = Url::parse(url.trim()).map_err(|e| invalid(&format!("invalid mirror url: {e}")))?;
+        let invalid = |reason: &str| RegistryError::InvalidAddress {
+            address: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let parsed =
+            Url::parse(url.trim()).map_err(|e| invalid(&format!("invalid mirror url: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid("mirror url must use http or https"));
         }
-        if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
-            return Err(invalid("mirror url must not have credentials, a query or a fragment"));
+        if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty()
+        {
+            return Err(invalid(
+                "mirror url must not have credentials, a query or a fragment",
+            ));
         }
-        let name = parsed.host_str().ok_or_else(|| invalid("mirror url has no host"))?;
+        let name = parsed
+            .host_str()
+            .ok_or_else(|| invalid("mirror url has no host"))?;
         let host = match parsed.port() {
             Some(port) => format!("{name}:{port}"),
             None => name.to_owned(),
@@ -96,16 +110,27 @@ impl Endpoint {
     /// The endpoints of a non-Docker-Hub registry host.
     pub(crate) fn for_host(host: &str, insecure: &InsecureList) -> Vec<Self> {
         if insecure.contains(host) {
-            vec![Self::new("https", host, false), Self::new("http", host, false)]
+            vec![
+                Self::new("https", host, false),
+                Self::new("http", host, false),
+            ]
         } else {
             vec![Self::new("https", host, true)]
         }
     }
 
     /// The endpoints to try, in order, for `reference`.
-    pub(crate) fn for_reference(reference: &Reference, mirrors: &[Self], insecure: &InsecureList) -> Vec<Self> {
+    pub(crate) fn for_reference(
+        reference: &Reference,
+        mirrors: &[Self],
+        insecure: &InsecureList,
+    ) -> Vec<Self> {
         if reference.is_docker_hub() {
-            mirrors.iter().cloned().chain([Self::docker_hub()]).collect()
+            mirrors
+                .iter()
+                .cloned()
+                .chain([Self::docker_hub()])
+                .collect()
         } else {
             Self::for_host(reference.domain(), insecure)
         }
@@ -114,10 +139,19 @@ impl Endpoint {
     /// The endpoints for `docker login <server>`: the scheme and any path
     /// of `server` are ignored (docker's `ConvertToHostname`); an empty
     /// server or a Docker Hub name means Docker Hub (mirrors are not used).
-    pub(crate) fn for_login(server: &str, insecure: &InsecureList) -> Result<Vec<Self>, RegistryError> {
+    pub(crate) fn for_login(
+        server: &str,
+        insecure: &InsecureList,
+    ) -> Result<Vec<Self>, RegistryError> {
         let trimmed = server.trim();
-        let host = strip_scheme(trimmed).split('/').next().unwrap_or_default().to_ascii_lowercase();
-        if host.is_empty() || [DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, DOCKER_HUB_API_HOST].contains(&host.as_str()) {
+        let host = strip_scheme(trimmed)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if host.is_empty()
+            || [DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, DOCKER_HUB_API_HOST].contains(&host.as_str())
+        {
             return Ok(vec![Self::docker_hub()]);
         }
         if host.contains(|c: char| c.is_whitespace() || "@?#".contains(c)) {
@@ -135,7 +169,8 @@ mod tests {
     use super::*;
 
     fn insecure(entries: &[&str]) -> InsecureList {
-        InsecureList::parse(&entries.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).expect("list")
+        InsecureList::parse(&entries.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .expect("list")
     }
 
     fn urls(endpoints: &[Endpoint]) -> Vec<&str> {
@@ -154,11 +189,21 @@ mod tests {
             Endpoint::mirror("https://mirror.example.com/prefix/", &none).expect("mirror"),
         ];
         let eps = Endpoint::for_reference(&reference("busybox"), &mirrors, &none);
-        assert_eq!(urls(&eps), ["http://127.0.0.1:5000", "https://mirror.example.com/prefix", "https://registry-1.docker.io"]);
+        assert_eq!(
+            urls(&eps),
+            [
+                "http://127.0.0.1:5000",
+                "https://mirror.example.com/prefix",
+                "https://registry-1.docker.io"
+            ]
+        );
         assert!(eps[0].is_mirror() && eps[1].is_mirror() && !eps[2].is_mirror());
         assert!(eps[0].is_plain_http() && eps[0].is_loopback() && !eps[0].tls_verify());
         assert!(eps[1].tls_verify() && eps[2].tls_verify());
-        assert_eq!(eps[1].v2("library/busybox/manifests/latest"), "https://mirror.example.com/prefix/v2/library/busybox/manifests/latest");
+        assert_eq!(
+            eps[1].v2("library/busybox/manifests/latest"),
+            "https://mirror.example.com/prefix/v2/library/busybox/manifests/latest"
+        );
 
         // Mirrors are for Docker Hub only.
         let eps = Endpoint::for_reference(&reference("ghcr.io/a/b"), &mirrors, &none);
@@ -169,11 +214,20 @@ mod tests {
     fn insecure_and_loopback_registries_try_https_then_http() {
         let list = insecure(&["myreg:5000", "10.0.0.0/8"]);
         let cases: &[(&str, &[&str])] = &[
-            ("127.0.0.1:5000/a", &["https://127.0.0.1:5000", "http://127.0.0.1:5000"]),
-            ("localhost:5000/a", &["https://localhost:5000", "http://localhost:5000"]),
+            (
+                "127.0.0.1:5000/a",
+                &["https://127.0.0.1:5000", "http://127.0.0.1:5000"],
+            ),
+            (
+                "localhost:5000/a",
+                &["https://localhost:5000", "http://localhost:5000"],
+            ),
             ("[::1]:5000/a", &["https://[::1]:5000", "http://[::1]:5000"]),
             ("myreg:5000/a", &["https://myreg:5000", "http://myreg:5000"]),
-            ("10.1.2.3:443/a", &["https://10.1.2.3:443", "http://10.1.2.3:443"]),
+            (
+                "10.1.2.3:443/a",
+                &["https://10.1.2.3:443", "http://10.1.2.3:443"],
+            ),
             ("quay.io/a/b", &["https://quay.io"]),
             ("myreg.example:5000/a", &["https://myreg.example:5000"]),
         ];
@@ -198,7 +252,14 @@ mod tests {
     #[test]
     fn rejects_bad_mirrors() {
         let none = insecure(&[]);
-        for bad in ["127.0.0.1:5000", "ftp://x", "http://", "https://u:p@x", "https://x/?q=1", "not a url"] {
+        for bad in [
+            "127.0.0.1:5000",
+            "ftp://x",
+            "http://",
+            "https://u:p@x",
+            "https://x/?q=1",
+            "not a url",
+        ] {
             assert!(Endpoint::mirror(bad, &none).is_err(), "{bad}");
         }
     }
@@ -206,12 +267,22 @@ mod tests {
     #[test]
     fn login_servers() {
         let none = insecure(&[]);
-        for hub in ["", "docker.io", "https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io", "HTTPS://Docker.IO/"] {
+        for hub in [
+            "",
+            "docker.io",
+            "https://index.docker.io/v1/",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "HTTPS://Docker.IO/",
+        ] {
             let eps = Endpoint::for_login(hub, &none).expect("hub");
             assert_eq!(urls(&eps), ["https://registry-1.docker.io"], "{hub:?}");
         }
         let eps = Endpoint::for_login("http://127.0.0.1:5000/v2/", &none).expect("local");
-        assert_eq!(urls(&eps), ["https://127.0.0.1:5000", "http://127.0.0.1:5000"]);
+        assert_eq!(
+            urls(&eps),
+            ["https://127.0.0.1:5000", "http://127.0.0.1:5000"]
+        );
         let eps = Endpoint::for_login("ghcr.io", &none).expect("ghcr");
         assert_eq!(urls(&eps), ["https://ghcr.io"]);
         assert!(Endpoint::for_login("bad host", &none).is_err());

@@ -34,14 +34,23 @@ pub struct ErrorEntry {
 
 impl ErrorEntry {
     fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), detail: None }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            detail: None,
+        }
     }
 }
 
 impl fmt::Display for ErrorEntry {
     /// docker's `errcode.Error`: `<code lowercased, _ as space>: <message>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.replace('_', " ").to_lowercase(), self.message)
+        write!(
+            f,
+            "{}: {}",
+            self.code.replace('_', " ").to_lowercase(),
+            self.message
+        )
     }
 }
 
@@ -185,7 +194,9 @@ impl RegistryError {
         match self {
             Self::Status { status, errors, .. } => {
                 let by_code = errors.first().and_then(|e| match e.code.as_str() {
-                    "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "BLOB_UNKNOWN" => Some(ErrorKind::NotFound),
+                    "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "BLOB_UNKNOWN" => {
+                        Some(ErrorKind::NotFound)
+                    }
                     "UNAUTHORIZED" | "DENIED" => Some(ErrorKind::Unauthorized),
                     "TOOMANYREQUESTS" => Some(ErrorKind::TooManyRequests),
                     _ => None,
@@ -199,9 +210,10 @@ impl RegistryError {
             }
             Self::Transport { .. } | Self::Body { .. } => ErrorKind::Transport,
             Self::DigestMismatch { .. } | Self::TooLarge { .. } => ErrorKind::Integrity,
-            Self::InvalidResponse { .. } | Self::InvalidAddress { .. } | Self::InvalidAuthConfig(_) | Self::Client(_) => {
-                ErrorKind::Other
-            }
+            Self::InvalidResponse { .. }
+            | Self::InvalidAddress { .. }
+            | Self::InvalidAuthConfig(_)
+            | Self::Client(_) => ErrorKind::Other,
         }
     }
 
@@ -229,15 +241,25 @@ impl RegistryError {
     }
 
     pub(crate) fn transport(method: &'static str, url: &str, error: reqwest::Error) -> Self {
-        Self::Transport { method, url: url.to_owned(), error }
+        Self::Transport {
+            method,
+            url: url.to_owned(),
+            error,
+        }
     }
 
     pub(crate) fn body(url: &str, error: reqwest::Error) -> Self {
-        Self::Body { url: url.to_owned(), error }
+        Self::Body {
+            url: url.to_owned(),
+            error,
+        }
     }
 
     pub(crate) fn invalid_response(url: &str, reason: impl Into<String>) -> Self {
-        Self::InvalidResponse { url: url.to_owned(), reason: reason.into() }
+        Self::InvalidResponse {
+            url: url.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     /// Turn a non-success response into an error, reading (a bounded part
@@ -258,27 +280,42 @@ impl RegistryError {
     }
 
     /// docker's `HandleErrorResponse`, on an already read body.
-    pub(crate) fn from_parts(url: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
+    pub(crate) fn from_parts(
+        url: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Self {
         let mut errors = Vec::new();
         if status.is_client_error() {
             errors.extend(oauth_error(headers));
             errors.extend(body_errors(status, body));
         }
-        Self::Status { url: url.to_owned(), status, errors }
+        Self::Status {
+            url: url.to_owned(),
+            status,
+            errors,
+        }
     }
 }
 
 /// RFC 6750 errors carried in a Bearer challenge (`error="insufficient_scope"`).
 fn oauth_error(headers: &HeaderMap) -> Option<ErrorEntry> {
-    challenge::parse_headers(headers).into_iter().filter(|c| c.scheme == "bearer").find_map(|c| {
-        let (code, default) = match c.param("error")? {
-            "invalid_token" => ("UNAUTHORIZED", "authentication required"),
-            "insufficient_scope" => ("DENIED", "requested access to the resource is denied"),
-            _ => return None,
-        };
-        let message = c.param("error_description").filter(|d| !d.is_empty()).unwrap_or(default);
-        Some(ErrorEntry::new(code, message))
-    })
+    challenge::parse_headers(headers)
+        .into_iter()
+        .filter(|c| c.scheme == "bearer")
+        .find_map(|c| {
+            let (code, default) = match c.param("error")? {
+                "invalid_token" => ("UNAUTHORIZED", "authentication required"),
+                "insufficient_scope" => ("DENIED", "requested access to the resource is denied"),
+                _ => return None,
+            };
+            let message = c
+                .param("error_description")
+                .filter(|d| !d.is_empty())
+                .unwrap_or(default);
+            Some(ErrorEntry::new(code, message))
+        })
 }
 
 /// The structured errors of a 4xx body, or one synthesised from it.
@@ -293,7 +330,10 @@ fn body_errors(status: StatusCode, body: &[u8]) -> Vec<ErrorEntry> {
     let text = String::from_utf8_lossy(body).trim().to_owned();
     let message = match serde_json::from_slice::<Body>(body) {
         Ok(parsed) if !parsed.errors.is_empty() => return parsed.errors,
-        Ok(Body { details: Some(details), .. }) if !details.is_empty() => details,
+        Ok(Body {
+            details: Some(details),
+            ..
+        }) if !details.is_empty() => details,
         Ok(_) => String::new(),
         Err(_) => text,
     };
@@ -338,7 +378,11 @@ fn cause_chain(error: &reqwest::Error) -> String {
     if error.is_timeout() && !parts.iter().any(|p| p.contains("timed out")) {
         parts.push("operation timed out".to_owned());
     }
-    if parts.is_empty() { error.to_string() } else { parts.join(": ") }
+    if parts.is_empty() {
+        error.to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 #[cfg(test)]
@@ -349,7 +393,12 @@ mod tests {
 
     fn status_error(status: u16, headers: &HeaderMap, body: &str) -> RegistryError {
         let status = StatusCode::from_u16(status).expect("status");
-        RegistryError::from_parts("http://r/v2/x/manifests/y", status, headers, body.as_bytes())
+        RegistryError::from_parts(
+            "http://r/v2/x/manifests/y",
+            status,
+            headers,
+            body.as_bytes(),
+        )
     }
 
     #[test]
@@ -386,11 +435,21 @@ mod tests {
                 "toomanyrequests: You have reached your pull rate limit.",
                 ErrorKind::TooManyRequests,
             ),
-            (401, r#"{"details":"incorrect username or password"}"#, "unauthorized: incorrect username or password", ErrorKind::Unauthorized),
+            (
+                401,
+                r#"{"details":"incorrect username or password"}"#,
+                "unauthorized: incorrect username or password",
+                ErrorKind::Unauthorized,
+            ),
             (403, "go away", "denied: go away", ErrorKind::Unauthorized),
             (404, "", "unknown: not found", ErrorKind::NotFound),
             (400, "{}", "unknown: bad request", ErrorKind::Other),
-            (500, "boom", "received unexpected HTTP status: 500 Internal Server Error", ErrorKind::Other),
+            (
+                500,
+                "boom",
+                "received unexpected HTTP status: 500 Internal Server Error",
+                ErrorKind::Other,
+            ),
             (
                 400,
                 r#"{"errors":[{"code":"TAG_INVALID","message":"a"},{"code":"BLOB_UNKNOWN","message":"b"}]}"#,
@@ -405,8 +464,15 @@ mod tests {
             assert_eq!(e.status().map(|s| s.as_u16()), Some(*status));
             assert_eq!(e.url(), Some("http://r/v2/x/manifests/y"));
         }
-        let e = status_error(404, &none, r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"m","detail":{"Tag":"nope"}}]}"#);
-        assert_eq!(e.errors()[0].detail, Some(serde_json::json!({"Tag": "nope"})));
+        let e = status_error(
+            404,
+            &none,
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"m","detail":{"Tag":"nope"}}]}"#,
+        );
+        assert_eq!(
+            e.errors()[0].detail,
+            Some(serde_json::json!({"Tag": "nope"}))
+        );
         assert!(e.is_not_found() && !e.is_unauthorized() && !e.is_transport());
     }
 
@@ -420,14 +486,26 @@ mod tests {
                 r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nope:pull",error="insufficient_scope""#,
             ),
         );
-        let e = status_error(401, &headers, r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
-        assert_eq!(e.errors()[0].to_string(), "denied: requested access to the resource is denied");
-        assert_eq!(e.errors()[1].to_string(), "unauthorized: authentication required");
+        let e = status_error(
+            401,
+            &headers,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+        );
+        assert_eq!(
+            e.errors()[0].to_string(),
+            "denied: requested access to the resource is denied"
+        );
+        assert_eq!(
+            e.errors()[1].to_string(),
+            "unauthorized: authentication required"
+        );
         assert!(e.is_unauthorized());
 
         headers.insert(
             WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Bearer realm="x",error="invalid_token",error_description="token expired""#),
+            HeaderValue::from_static(
+                r#"Bearer realm="x",error="invalid_token",error_description="token expired""#,
+            ),
         );
         let e = status_error(401, &headers, "");
         assert_eq!(e.errors()[0].to_string(), "unauthorized: token expired");
@@ -436,11 +514,33 @@ mod tests {
     #[test]
     fn other_variants_classify() {
         let d = Digest::of(b"a");
-        let mismatch = RegistryError::DigestMismatch { url: "u".into(), expected: d.clone(), actual: Digest::of(b"b") };
+        let mismatch = RegistryError::DigestMismatch {
+            url: "u".into(),
+            expected: d.clone(),
+            actual: Digest::of(b"b"),
+        };
         assert_eq!(mismatch.kind(), ErrorKind::Integrity);
-        assert!(mismatch.to_string().starts_with("digest mismatch for u: expected sha256:"));
-        assert_eq!(RegistryError::TooLarge { url: "u".into(), limit: 3 }.kind(), ErrorKind::Integrity);
-        assert_eq!(RegistryError::invalid_response("u", "x").kind(), ErrorKind::Other);
-        assert!(RegistryError::InvalidAuthConfig("bad".into()).url().is_none());
+        assert!(
+            mismatch
+                .to_string()
+                .starts_with("digest mismatch for u: expected sha256:")
+        );
+        assert_eq!(
+            RegistryError::TooLarge {
+                url: "u".into(),
+                limit: 3
+            }
+            .kind(),
+            ErrorKind::Integrity
+        );
+        assert_eq!(
+            RegistryError::invalid_response("u", "x").kind(),
+            ErrorKind::Other
+        );
+        assert!(
+            RegistryError::InvalidAuthConfig("bad".into())
+                .url()
+                .is_none()
+        );
     }
 }

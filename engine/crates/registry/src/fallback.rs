@@ -29,7 +29,10 @@ pub(crate) struct Failures {
 impl Failures {
     /// Record a failure.
     pub(crate) fn record(&mut self, error: RegistryError) {
-        let keep_previous = self.best.as_ref().is_some_and(|prev| prev.is_answer() && !error.is_answer());
+        let keep_previous = self
+            .best
+            .as_ref()
+            .is_some_and(|prev| prev.is_answer() && !error.is_answer());
         if !keep_previous {
             self.best = Some(error);
         }
@@ -63,7 +66,11 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let url = format!("http://127.0.0.1:{port}/v2/");
-        let error = reqwest::Client::new().get(&url).send().await.expect_err("nobody listens");
+        let error = reqwest::Client::new()
+            .get(&url)
+            .send()
+            .await
+            .expect_err("nobody listens");
         RegistryError::transport("Get", &url, error)
     }
 
@@ -71,7 +78,10 @@ mod tests {
     async fn a_registry_answer_beats_later_transport_failures() {
         let transport = refused().await;
         assert!(transport.is_transport());
-        assert!(transport.to_string().starts_with("Get \"http://127.0.0.1:"), "{transport}");
+        assert!(
+            transport.to_string().starts_with("Get \"http://127.0.0.1:"),
+            "{transport}"
+        );
 
         let mut f = Failures::default();
         f.record(refused().await);
@@ -86,8 +96,18 @@ mod tests {
     async fn the_last_answer_wins_and_transport_only_when_nothing_answered() {
         let mut f = Failures::default();
         f.record(manifest_unknown("http://mirror/v2/"));
-        f.record(RegistryError::from_parts("https://hub/v2/", StatusCode::UNAUTHORIZED, &HeaderMap::new(), b""));
-        assert_eq!(f.into_error().and_then(|e| e.url().map(str::to_owned)).as_deref(), Some("https://hub/v2/"));
+        f.record(RegistryError::from_parts(
+            "https://hub/v2/",
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            b"",
+        ));
+        assert_eq!(
+            f.into_error()
+                .and_then(|e| e.url().map(str::to_owned))
+                .as_deref(),
+            Some("https://hub/v2/")
+        );
 
         let mut f = Failures::default();
         f.record(refused().await);

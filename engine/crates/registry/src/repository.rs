@@ -53,7 +53,9 @@ pub struct BlobStream {
 
 impl fmt::Debug for BlobStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlobStream").field("size", &self.size).finish_non_exhaustive()
+        f.debug_struct("BlobStream")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,9 +77,17 @@ impl fmt::Debug for Repository {
 }
 
 impl Repository {
-    pub(crate) fn new(client: RegistryClient, endpoint: Endpoint, name: &str, creds: Option<Credentials>) -> Self {
+    pub(crate) fn new(
+        client: RegistryClient,
+        endpoint: Endpoint,
+        name: &str,
+        creds: Option<Credentials>,
+    ) -> Self {
         let scope = format!("repository:{name}:pull");
-        Self { session: Session::new(client, endpoint, Some(scope), creds), name: name.to_owned() }
+        Self {
+            session: Session::new(client, endpoint, Some(scope), creds),
+            name: name.to_owned(),
+        }
     }
 
     /// The repository name on the registry (`library/busybox`).
@@ -97,10 +107,21 @@ impl Repository {
     /// ([`RegistryError::DigestMismatch`] otherwise). At most
     /// [`MAX_MANIFEST_SIZE`] bytes.
     pub async fn manifest(&self, reference: &str) -> Result<FetchedManifest, RegistryError> {
-        let url = self.endpoint().v2(&format!("{}/manifests/{reference}", self.name));
+        let url = self
+            .endpoint()
+            .v2(&format!("{}/manifests/{reference}", self.name));
         let accept = MANIFEST_ACCEPT.join(", ");
-        let response = self.session.get(&url, Some(&accept), Some(MANIFEST_TIMEOUT)).await?;
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let response = self
+            .session
+            .get(&url, Some(&accept), Some(MANIFEST_TIMEOUT))
+            .await?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let content_type = header(CONTENT_TYPE.as_str());
         let announced = header(DOCKER_CONTENT_DIGEST).and_then(|d| d.trim().parse::<Digest>().ok());
         let bytes = read_limited(&url, response, MAX_MANIFEST_SIZE).await?;
@@ -109,10 +130,18 @@ impl Repository {
         // match what the registry says it is, when it says so.
         let expected = reference.parse::<Digest>().ok().or(announced);
         if let Some(expected) = expected.filter(|e| e != &digest) {
-            return Err(RegistryError::DigestMismatch { url, expected, actual: digest });
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected,
+                actual: digest,
+            });
         }
         let media_type = manifest_media_type(content_type.as_deref(), &bytes);
-        Ok(FetchedManifest { digest, media_type, bytes })
+        Ok(FetchedManifest {
+            digest,
+            media_type,
+            bytes,
+        })
     }
 
     /// Start downloading a blob (redirects followed). Not verified: see
@@ -121,8 +150,13 @@ impl Repository {
         let url = self.blob_url(digest);
         let response = self.session.get(&url, None, None).await?;
         let size = response.content_length();
-        let body = response.bytes_stream().map(move |chunk| chunk.map_err(|e| RegistryError::body(&url, e)));
-        Ok(BlobStream { size, body: Box::pin(body) })
+        let body = response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| RegistryError::body(&url, e)));
+        Ok(BlobStream {
+            size,
+            body: Box::pin(body),
+        })
     }
 
     /// Download a small blob (an image config) whole, verifying its digest;
@@ -133,7 +167,11 @@ impl Repository {
         let bytes = read_limited(&url, response, max).await?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
-            return Err(RegistryError::DigestMismatch { url, expected: digest.clone(), actual });
+            return Err(RegistryError::DigestMismatch {
+                url,
+                expected: digest.clone(),
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -149,7 +187,10 @@ fn manifest_media_type(content_type: Option<&str>, bytes: &[u8]) -> String {
         .and_then(|ct| ct.split(';').next())
         .map(|ct| ct.trim().to_ascii_lowercase())
         .filter(|ct| !ct.is_empty());
-    if let Some(specific) = header.as_ref().filter(|ct| ct.starts_with("application/vnd.")) {
+    if let Some(specific) = header
+        .as_ref()
+        .filter(|ct| ct.starts_with("application/vnd."))
+    {
         return specific.clone();
     }
     #[derive(Deserialize)]
@@ -163,9 +204,16 @@ fn manifest_media_type(content_type: Option<&str>, bytes: &[u8]) -> String {
         config: Option<IgnoredAny>,
     }
     match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe { media_type: Some(mt), .. }) if !mt.is_empty() => mt,
-        Ok(Probe { manifests: Some(_), .. }) => OCI_INDEX.to_owned(),
-        Ok(Probe { config: Some(_), .. }) => OCI_MANIFEST.to_owned(),
+        Ok(Probe {
+            media_type: Some(mt),
+            ..
+        }) if !mt.is_empty() => mt,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => OCI_INDEX.to_owned(),
+        Ok(Probe {
+            config: Some(_), ..
+        }) => OCI_MANIFEST.to_owned(),
         _ => header.unwrap_or_else(|| "application/octet-stream".to_owned()),
     }
 }
@@ -183,7 +231,11 @@ mod tests {
         let bare_manifest = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
         let cases: &[(Option<&str>, &[u8], &str)] = &[
             (Some(OCI_MANIFEST), bare_manifest, OCI_MANIFEST),
-            (Some("application/vnd.docker.distribution.manifest.list.v2+json; charset=utf-8"), b"{}", DOCKER_MANIFEST_LIST),
+            (
+                Some("application/vnd.docker.distribution.manifest.list.v2+json; charset=utf-8"),
+                b"{}",
+                DOCKER_MANIFEST_LIST,
+            ),
             (Some("application/json"), docker, DOCKER_MANIFEST),
             (Some("text/plain"), bare_index, OCI_INDEX),
             (None, bare_manifest, OCI_MANIFEST),

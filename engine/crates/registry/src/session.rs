@@ -32,7 +32,13 @@ impl Session {
         creds: Option<Credentials>,
     ) -> Self {
         let key = CacheKey::new(endpoint.url(), scope.as_deref(), creds.as_ref());
-        Self { client, endpoint, scope, creds, key }
+        Self {
+            client,
+            endpoint,
+            scope,
+            creds,
+            key,
+        }
     }
 
     pub(crate) fn endpoint(&self) -> &Endpoint {
@@ -63,7 +69,10 @@ impl Session {
             if let Some(auth) = &cached {
                 request = request.header(AUTHORIZATION, auth.header_value());
             }
-            let response = request.send().await.map_err(|e| RegistryError::transport("Get", url, e))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| RegistryError::transport("Get", url, e))?;
             if response.status() != StatusCode::UNAUTHORIZED || answered_challenge {
                 if response.status().is_success() {
                     return Ok(response);
@@ -74,8 +83,14 @@ impl Session {
                 cache.remove(&self.key);
             }
             let challenges = challenge::parse_headers(response.headers());
-            let grant =
-                auth::authorize(&self.client, &challenges, self.scope.as_deref(), self.creds.as_ref(), false).await?;
+            let grant = auth::authorize(
+                &self.client,
+                &challenges,
+                self.scope.as_deref(),
+                self.creds.as_ref(),
+                false,
+            )
+            .await?;
             match grant {
                 Some(grant) => cache.put(self.key.clone(), &grant),
                 None => return Err(RegistryError::from_response(url, response).await),

@@ -9,7 +9,9 @@ mod support;
 use futures_util::StreamExt as _;
 use skiff_oci::documents::{Index, OCI_INDEX, OCI_MANIFEST};
 use skiff_oci::{Digest, Hasher, Platform, Reference};
-use skiff_registry::{Credentials, ErrorKind, RegistryClient, RegistryConfig, RegistryError, Repository};
+use skiff_registry::{
+    Credentials, ErrorKind, RegistryClient, RegistryConfig, RegistryError, Repository,
+};
 use support::{Pusher, TestImage, TestRegistry, free_port, index_of};
 
 fn client() -> RegistryClient {
@@ -42,13 +44,22 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
     pusher.image("skiff/tiny", "v1", &amd64).await;
     pusher.image("skiff/tiny", "arm", &arm64).await;
     let index = index_of(&[(&amd64, "amd64", None), (&arm64, "arm64", Some("v8"))]);
-    pusher.manifest("skiff/tiny", "multi", OCI_INDEX, &index).await;
+    pusher
+        .manifest("skiff/tiny", "multi", OCI_INDEX, &index)
+        .await;
 
     let client = client();
     let host = &registry.host;
     let r = reference(&format!("{host}/skiff/tiny:v1"));
-    let endpoints: Vec<String> = client.endpoints(&r).iter().map(|e| e.url().to_owned()).collect();
-    assert_eq!(endpoints, [format!("https://{host}"), format!("http://{host}")]);
+    let endpoints: Vec<String> = client
+        .endpoints(&r)
+        .iter()
+        .map(|e| e.url().to_owned())
+        .collect();
+    assert_eq!(
+        endpoints,
+        [format!("https://{host}"), format!("http://{host}")]
+    );
 
     // By tag: https fails (plain HTTP server), http answers.
     let (repo, manifest) = client.pull_manifest(&r, None).await.unwrap();
@@ -59,28 +70,49 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
     assert_eq!(&manifest.bytes[..], &amd64.manifest[..]);
 
     // By digest, through the repository and through a digest reference.
-    let by_digest = repo.manifest(&amd64.manifest_digest().to_string()).await.unwrap();
+    let by_digest = repo
+        .manifest(&amd64.manifest_digest().to_string())
+        .await
+        .unwrap();
     assert_eq!(by_digest, manifest);
     let pinned = reference(&format!("{host}/skiff/tiny@{}", amd64.manifest_digest()));
     let (_, pinned_manifest) = client.pull_manifest(&pinned, None).await.unwrap();
     assert_eq!(pinned_manifest.digest, amd64.manifest_digest());
 
     // An index, and platform selection in it.
-    let (repo, fetched) = client.pull_manifest(&reference(&format!("{host}/skiff/tiny:multi")), None).await.unwrap();
+    let (repo, fetched) = client
+        .pull_manifest(&reference(&format!("{host}/skiff/tiny:multi")), None)
+        .await
+        .unwrap();
     assert_eq!(fetched.media_type, OCI_INDEX);
     assert_eq!(fetched.digest, Digest::of(&index));
     let parsed: Index = serde_json::from_slice(&fetched.bytes).unwrap();
-    let pick = |p: &str| skiff_oci::platform::select(&parsed.manifests, &Platform::parse(p).unwrap()).map(|d| d.digest.clone());
+    let pick = |p: &str| {
+        skiff_oci::platform::select(&parsed.manifests, &Platform::parse(p).unwrap())
+            .map(|d| d.digest.clone())
+    };
     assert_eq!(pick("linux/amd64"), Some(amd64.manifest_digest()));
     assert_eq!(pick("linux/arm64"), Some(arm64.manifest_digest()));
-    let child = repo.manifest(&arm64.manifest_digest().to_string()).await.unwrap();
+    let child = repo
+        .manifest(&arm64.manifest_digest().to_string())
+        .await
+        .unwrap();
     assert_eq!(&child.bytes[..], &arm64.manifest[..]);
 
     // Small blobs, verified and bounded.
-    let config = repo.blob_bytes(&amd64.config_digest(), 1024 * 1024).await.unwrap();
+    let config = repo
+        .blob_bytes(&amd64.config_digest(), 1024 * 1024)
+        .await
+        .unwrap();
     assert_eq!(&config[..], &amd64.config[..]);
-    let too_small = repo.blob_bytes(&amd64.config_digest(), 10).await.unwrap_err();
-    assert!(matches!(too_small, RegistryError::TooLarge { limit: 10, .. }), "{too_small}");
+    let too_small = repo
+        .blob_bytes(&amd64.config_digest(), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(too_small, RegistryError::TooLarge { limit: 10, .. }),
+        "{too_small}"
+    );
     assert_eq!(too_small.kind(), ErrorKind::Integrity);
 
     // A streamed layer.
@@ -92,11 +124,18 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
     // Many concurrent downloads from the same registry.
     let downloads = (0..16).map(|i| {
         let repo = repo.clone();
-        let image = if i % 2 == 0 { amd64.clone() } else { arm64.clone() };
+        let image = if i % 2 == 0 {
+            amd64.clone()
+        } else {
+            arm64.clone()
+        };
         async move {
             let (_, _, digest) = stream_blob(&repo, &image.layer_digest()).await;
             assert_eq!(digest, image.layer_digest());
-            let config = repo.blob_bytes(&image.config_digest(), 1 << 20).await.unwrap();
+            let config = repo
+                .blob_bytes(&image.config_digest(), 1 << 20)
+                .await
+                .unwrap();
             assert_eq!(&config[..], &image.config[..]);
         }
     });
@@ -107,23 +146,46 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
 async fn missing_content_is_not_found_with_the_registry_message() {
     let registry = TestRegistry::start(None).await;
     let image = TestImage::new(3, "amd64", 100);
-    Pusher::new(&registry, None).image("skiff/tiny", "v1", &image).await;
+    Pusher::new(&registry, None)
+        .image("skiff/tiny", "v1", &image)
+        .await;
     let client = client();
     let host = &registry.host;
 
-    let missing_tag = client.pull_manifest(&reference(&format!("{host}/skiff/tiny:nope")), None).await.unwrap_err();
+    let missing_tag = client
+        .pull_manifest(&reference(&format!("{host}/skiff/tiny:nope")), None)
+        .await
+        .unwrap_err();
     assert!(missing_tag.is_not_found(), "{missing_tag:?}");
     assert_eq!(missing_tag.status().map(|s| s.as_u16()), Some(404));
     assert_eq!(missing_tag.errors()[0].code, "MANIFEST_UNKNOWN");
-    assert_eq!(missing_tag.to_string(), "manifest unknown: manifest unknown");
-    assert_eq!(missing_tag.url(), Some(format!("http://{host}/v2/skiff/tiny/manifests/nope").as_str()));
+    assert_eq!(
+        missing_tag.to_string(),
+        "manifest unknown: manifest unknown"
+    );
+    assert_eq!(
+        missing_tag.url(),
+        Some(format!("http://{host}/v2/skiff/tiny/manifests/nope").as_str())
+    );
 
-    let missing_repo = client.pull_manifest(&reference(&format!("{host}/skiff/none:v1")), None).await.unwrap_err();
+    let missing_repo = client
+        .pull_manifest(&reference(&format!("{host}/skiff/none:v1")), None)
+        .await
+        .unwrap_err();
     assert!(missing_repo.is_not_found(), "{missing_repo:?}");
-    assert!(["NAME_UNKNOWN", "MANIFEST_UNKNOWN"].contains(&missing_repo.errors()[0].code.as_str()), "{missing_repo:?}");
+    assert!(
+        ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"].contains(&missing_repo.errors()[0].code.as_str()),
+        "{missing_repo:?}"
+    );
 
-    let (repo, _) = client.pull_manifest(&reference(&format!("{host}/skiff/tiny:v1")), None).await.unwrap();
-    let missing_digest = repo.manifest(&Digest::of(b"nothing").to_string()).await.unwrap_err();
+    let (repo, _) = client
+        .pull_manifest(&reference(&format!("{host}/skiff/tiny:v1")), None)
+        .await
+        .unwrap();
+    let missing_digest = repo
+        .manifest(&Digest::of(b"nothing").to_string())
+        .await
+        .unwrap_err();
     assert!(missing_digest.is_not_found(), "{missing_digest:?}");
     let missing_blob = repo.blob(&Digest::of(b"nothing")).await.unwrap_err();
     assert!(missing_blob.is_not_found(), "{missing_blob:?}");
@@ -134,9 +196,17 @@ async fn missing_content_is_not_found_with_the_registry_message() {
 async fn digest_verification_catches_a_lying_registry() {
     let registry = TestRegistry::start(None).await;
     let image = TestImage::new(4, "amd64", 100);
-    Pusher::new(&registry, None).image("skiff/tiny", "v1", &image).await;
+    Pusher::new(&registry, None)
+        .image("skiff/tiny", "v1", &image)
+        .await;
     let client = client();
-    let (repo, _) = client.pull_manifest(&reference(&format!("{}/skiff/tiny:v1", registry.host)), None).await.unwrap();
+    let (repo, _) = client
+        .pull_manifest(
+            &reference(&format!("{}/skiff/tiny:v1", registry.host)),
+            None,
+        )
+        .await
+        .unwrap();
 
     // Corrupt the stored config and manifest, keeping their sizes.
     let tamper = |digest: &Digest, from: &str, to: &str| {
@@ -146,11 +216,16 @@ async fn digest_verification_catches_a_lying_registry() {
         std::fs::write(&path, stored.replacen(from, to, 1)).unwrap();
     };
     tamper(&image.config_digest(), "amd64", "arm64");
-    tamper(&image.manifest_digest(), "\"schemaVersion\":2", "\"schemaVersion\":3");
+    tamper(&image.manifest_digest(), "tar+gzip", "tar+zstd");
 
-    let lie = repo.blob_bytes(&image.config_digest(), 1 << 20).await.unwrap_err();
+    let lie = repo
+        .blob_bytes(&image.config_digest(), 1 << 20)
+        .await
+        .unwrap_err();
     match &lie {
-        RegistryError::DigestMismatch { expected, actual, .. } => {
+        RegistryError::DigestMismatch {
+            expected, actual, ..
+        } => {
             assert_eq!(expected, &image.config_digest());
             assert_ne!(actual, expected);
         }
@@ -164,16 +239,25 @@ async fn digest_verification_catches_a_lying_registry() {
 
     // Manifests by digest are verified; by tag, against Docker-Content-Digest.
     let by_digest = repo.manifest(&image.manifest_digest().to_string()).await;
-    assert!(matches!(by_digest, Err(RegistryError::DigestMismatch { .. })), "{by_digest:?}\n{}", registry.log());
+    assert!(
+        matches!(by_digest, Err(RegistryError::DigestMismatch { .. })),
+        "{by_digest:?}\n{}",
+        registry.log()
+    );
     let by_tag = repo.manifest("v1").await;
-    assert!(matches!(by_tag, Err(RegistryError::DigestMismatch { .. })), "{by_tag:?}");
+    assert!(
+        matches!(by_tag, Err(RegistryError::DigestMismatch { .. })),
+        "{by_tag:?}"
+    );
 }
 
 #[tokio::test]
 async fn basic_auth_with_and_without_credentials() {
     let registry = TestRegistry::start(Some(("alice", "s3cret"))).await;
     let image = TestImage::new(5, "amd64", 2000);
-    Pusher::new(&registry, Some(("alice", "s3cret"))).image("private/app", "v1", &image).await;
+    Pusher::new(&registry, Some(("alice", "s3cret")))
+        .image("private/app", "v1", &image)
+        .await;
     let client = client();
     let host = &registry.host;
     let r = reference(&format!("{host}/private/app:v1"));
@@ -183,14 +267,26 @@ async fn basic_auth_with_and_without_credentials() {
     assert_eq!(manifest.digest, image.manifest_digest());
     let (_, _, digest) = stream_blob(&repo, &image.layer_digest()).await;
     assert_eq!(digest, image.layer_digest());
-    assert_eq!(&repo.blob_bytes(&image.config_digest(), 1 << 20).await.unwrap()[..], &image.config[..]);
+    assert_eq!(
+        &repo
+            .blob_bytes(&image.config_digest(), 1 << 20)
+            .await
+            .unwrap()[..],
+        &image.config[..]
+    );
 
     let anonymous = client.pull_manifest(&r, None).await.unwrap_err();
     assert!(anonymous.is_unauthorized(), "{anonymous:?}");
     assert_eq!(anonymous.status().map(|s| s.as_u16()), Some(401));
-    assert_eq!(anonymous.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        anonymous.to_string(),
+        "unauthorized: authentication required"
+    );
 
-    let wrong = client.pull_manifest(&r, Some(Credentials::basic("alice", "nope"))).await.unwrap_err();
+    let wrong = client
+        .pull_manifest(&r, Some(Credentials::basic("alice", "nope")))
+        .await
+        .unwrap_err();
     assert!(wrong.is_unauthorized(), "{wrong:?}");
     assert_eq!(wrong.to_string(), "unauthorized: authentication required");
 
@@ -198,9 +294,22 @@ async fn basic_auth_with_and_without_credentials() {
     let again = client.pull_manifest(&r, None).await.unwrap_err();
     assert!(again.is_unauthorized());
 
-    assert_eq!(client.login(host, &good).await.unwrap().identity_token, None);
-    assert_eq!(client.login(&format!("http://{host}/"), &good).await.unwrap().identity_token, None);
-    let refused = client.login(host, &Credentials::basic("alice", "nope")).await.unwrap_err();
+    assert_eq!(
+        client.login(host, &good).await.unwrap().identity_token,
+        None
+    );
+    assert_eq!(
+        client
+            .login(&format!("http://{host}/"), &good)
+            .await
+            .unwrap()
+            .identity_token,
+        None
+    );
+    let refused = client
+        .login(host, &Credentials::basic("alice", "nope"))
+        .await
+        .unwrap_err();
     assert!(refused.is_unauthorized(), "{refused:?}");
     assert_eq!(refused.to_string(), "unauthorized: authentication required");
 }
@@ -208,7 +317,10 @@ async fn basic_auth_with_and_without_credentials() {
 #[tokio::test]
 async fn login_to_an_open_registry_succeeds() {
     let registry = TestRegistry::start(None).await;
-    let outcome = client().login(&registry.host, &Credentials::basic("anyone", "anything")).await.unwrap();
+    let outcome = client()
+        .login(&registry.host, &Credentials::basic("anyone", "anything"))
+        .await
+        .unwrap();
     assert_eq!(outcome.identity_token, None);
 }
 
@@ -216,15 +328,31 @@ async fn login_to_an_open_registry_succeeds() {
 async fn docker_hub_references_fall_back_across_mirrors() {
     let registry = TestRegistry::start(None).await;
     let image = TestImage::new(6, "amd64", 5000);
-    Pusher::new(&registry, None).image("library/tiny", "v1", &image).await;
+    Pusher::new(&registry, None)
+        .image("library/tiny", "v1", &image)
+        .await;
 
     let dead = format!("http://127.0.0.1:{}", free_port());
     let live = registry.url();
-    let client =
-        RegistryClient::new(RegistryConfig { mirrors: vec![dead.clone(), format!("{live}/")], insecure: vec![] }).unwrap();
+    let client = RegistryClient::new(RegistryConfig {
+        mirrors: vec![dead.clone(), format!("{live}/")],
+        insecure: vec![],
+    })
+    .unwrap();
     let r = reference("tiny:v1");
-    let endpoints: Vec<String> = client.endpoints(&r).iter().map(|e| e.url().to_owned()).collect();
-    assert_eq!(endpoints, [dead, live.clone(), "https://registry-1.docker.io".to_owned()]);
+    let endpoints: Vec<String> = client
+        .endpoints(&r)
+        .iter()
+        .map(|e| e.url().to_owned())
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            dead,
+            live.clone(),
+            "https://registry-1.docker.io".to_owned()
+        ]
+    );
 
     let (repo, manifest) = client.pull_manifest(&r, None).await.unwrap();
     assert_eq!(repo.endpoint().url(), live);

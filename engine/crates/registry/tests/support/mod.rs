@@ -44,11 +44,21 @@ impl TestRegistry {
             data.display()
         );
         if let Some((user, pass)) = htpasswd {
-            let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().expect("run htpasswd (apache2-utils)");
-            assert!(out.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("run htpasswd (apache2-utils)");
+            assert!(
+                out.status.success(),
+                "htpasswd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let file = dir.path().join("htpasswd");
             std::fs::write(&file, &out.stdout).expect("write htpasswd");
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n", file.display()));
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                file.display()
+            ));
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write config");
@@ -77,7 +87,11 @@ impl TestRegistry {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("docker-registry did not come up on {}:\n{}", self.host, self.log());
+        panic!(
+            "docker-registry did not come up on {}:\n{}",
+            self.host,
+            self.log()
+        );
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -93,7 +107,10 @@ impl TestRegistry {
     /// Where the registry stores a blob's bytes (to make it lie).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.dir.path().join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+        self.dir.path().join(format!(
+            "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        ))
     }
 }
 
@@ -137,7 +154,11 @@ impl TestImage {
             layer.len()
         )
         .into_bytes();
-        Self { config, layer, manifest }
+        Self {
+            config,
+            layer,
+            manifest,
+        }
     }
 
     pub fn config_digest(&self) -> Digest {
@@ -166,7 +187,11 @@ pub fn index_of(entries: &[(&TestImage, &str, Option<&str>)]) -> Vec<u8> {
             )
         })
         .collect();
-    format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#, manifests.join(",")).into_bytes()
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        manifests.join(",")
+    )
+    .into_bytes()
 }
 
 /// Pushes with plain HTTP requests (monolithic uploads).
@@ -195,13 +220,32 @@ impl Pusher {
     /// `POST /v2/<name>/blobs/uploads/` then `PUT <location>&digest=…`.
     pub async fn blob(&self, name: &str, bytes: &[u8]) -> Digest {
         let digest = Digest::of(bytes);
-        let started = self.authed(self.http.post(format!("{}/v2/{name}/blobs/uploads/", self.base))).send().await.unwrap();
-        assert_eq!(started.status(), 202, "start upload: {:?}", started.text().await);
+        let started = self
+            .authed(
+                self.http
+                    .post(format!("{}/v2/{name}/blobs/uploads/", self.base)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            started.status(),
+            202,
+            "start upload: {:?}",
+            started.text().await
+        );
         let location = started.headers()["location"].to_str().unwrap().to_owned();
-        let location = if location.starts_with("http") { location } else { format!("{}{location}", self.base) };
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("{}{location}", self.base)
+        };
         let separator = if location.contains('?') { '&' } else { '?' };
         let put = self
-            .authed(self.http.put(format!("{location}{separator}digest={digest}")))
+            .authed(
+                self.http
+                    .put(format!("{location}{separator}digest={digest}")),
+            )
             .header("content-type", "application/octet-stream")
             .body(bytes.to_vec())
             .send()
@@ -214,7 +258,10 @@ impl Pusher {
     /// `PUT /v2/<name>/manifests/<reference>`.
     pub async fn manifest(&self, name: &str, reference: &str, media_type: &str, bytes: &[u8]) {
         let put = self
-            .authed(self.http.put(format!("{}/v2/{name}/manifests/{reference}", self.base)))
+            .authed(
+                self.http
+                    .put(format!("{}/v2/{name}/manifests/{reference}", self.base)),
+            )
             .header("content-type", media_type)
             .body(bytes.to_vec())
             .send()
@@ -227,6 +274,7 @@ impl Pusher {
     pub async fn image(&self, name: &str, tag: &str, image: &TestImage) {
         self.blob(name, &image.config).await;
         self.blob(name, &image.layer).await;
-        self.manifest(name, tag, OCI_MANIFEST, &image.manifest).await;
+        self.manifest(name, tag, OCI_MANIFEST, &image.manifest)
+            .await;
     }
 }
