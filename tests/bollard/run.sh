@@ -32,7 +32,8 @@
 #  4. prints one line per (mode, test): PASS, FAIL or TIMEOUT, and for the
 #     tests that cannot apply to an image-only engine, why (`n/a: …`);
 #     writes the same as TSV to --results FILE (mode, test, outcome, secs,
-#     note). Logs of failed tests are printed in full (and kept with --keep).
+#     note). The panic of each applicable test that did not pass goes to
+#     stderr (full logs: <tmp>/<mode>/logs/, kept with --keep).
 #
 # Exit status: 0 when it ran (whatever the tests did), non-zero when the
 # setup failed. tests/tests/bollard_suite.rs decides what must pass.
@@ -327,7 +328,7 @@ run_one() {
     local mode=$1 bin=$2 test=$3 out rc t0 secs outcome note
     out=$tmp/$mode/logs/$bin.$test.log
     mkdir -p "$(dirname "$out")"
-    local env=(RUST_BACKTRACE=1)
+    local env=(RUST_BACKTRACE=0)
     case $mode in
         mirror) env+=(DISABLE_REGISTRY=1) ;;
         registry) env+=(REGISTRY_HTTP_ADDR="localhost:$port") ;;
@@ -399,11 +400,14 @@ for m in "${modes[@]}"; do
 done
 
 # --------------------------------------------------------------- report
+# What the applicable tests that did not pass printed (their panic).
 for entry in "${failed_logs[@]}"; do
     label=${entry%%|*}
     file=${entry#*|}
-    echo "----- $label: output -----"
-    grep -v '^\s*$' "$file" | tail -n 40
+    echo "----- $label -----" >&2
+    excerpt=$(sed -n '/^---- .* stdout ----$/,/^failures:$/p' "$file" | grep -v '^\(failures:\)\?$' | head -n 20)
+    [ -n "$excerpt" ] || excerpt=$(grep -v '^\s*$' "$file" | tail -n 10)
+    printf '%s\n' "$excerpt" >&2
 done
 echo
 echo "bollard $BOLLARD_VERSION integration tests against skiffd (unshare: $use_ns)"

@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use skiff_e2e::skiffd::skiffd_bin;
@@ -103,8 +103,9 @@ fn bollard_integration_tests() {
     let dir = util::tempdir("skiff-bollard-").expect("temp dir");
     let results = dir.path().join("results.tsv");
     let started = Instant::now();
-    // run.sh's output is not captured: its per-test lines and the final
-    // table show in every run.
+    // run.sh's stderr (progress, panics of failing tests) is not captured:
+    // it shows in every run. Its stdout is the table printed again below
+    // with each test's class.
     let status = Command::new("bash")
         .arg(&script)
         .arg("--skiffd")
@@ -113,6 +114,7 @@ fn bollard_integration_tests() {
         .arg(&fixtures.dir)
         .arg("--results")
         .arg(&results)
+        .stdout(Stdio::null())
         .status()
         .expect("running tests/bollard/run.sh");
     let wall = started.elapsed();

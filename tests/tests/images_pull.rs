@@ -199,3 +199,31 @@ fn whiteouts_become_overlay_whiteouts_and_the_merged_view_is_exact() {
     assert_eq!(files, seed().whiteout_expected());
 }
 
+
+#[test]
+fn history_and_prune() {
+    let d = Skiffd::start(SkiffdOpts::default());
+    d.docker_ok(&["pull", "whiteout"]);
+    let rows = d.docker_ok(&["history", "--no-trunc", "--format", "{{.ID}}|{{.Size}}|{{.CreatedBy}}", "whiteout"]);
+    let rows: Vec<&str> = rows.lines().collect();
+    let id = d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", "whiteout"]);
+    assert_eq!(rows.len(), 3, "one row per layer-making step: {rows:?}");
+    assert!(rows[0].starts_with(&format!("{}|", id.trim())), "{rows:?}");
+    assert!(rows[1..].iter().all(|r| r.starts_with("<missing>|")), "{rows:?}");
+
+    // A re-pointed tag leaves a dangling image; prune removes only that.
+    d.docker_ok(&["pull", "busybox"]);
+    d.docker_ok(&["pull", "multiarch"]);
+    d.docker_ok(&["pull", "--platform", "linux/arm64", "multiarch"]);
+    let dangling = d.docker_ok(&["images", "-q", "--filter", "dangling=true"]);
+    assert_eq!(dangling.lines().count(), 1, "{dangling}");
+    let out = d.docker_ok(&["image", "prune", "-f"]);
+    assert!(out.contains("Deleted Images:") && out.contains("Total reclaimed space:"), "{out}");
+    assert_eq!(d.docker_ok(&["images", "-q", "--filter", "dangling=true"]).trim(), "");
+    assert_eq!(d.docker_ok(&["images", "-q"]).lines().count(), 3);
+
+    let out = d.docker_ok(&["image", "prune", "-af"]);
+    assert!(out.contains("untagged: busybox:latest"), "{out}");
+    assert_eq!(d.docker_ok(&["images", "-q"]).trim(), "");
+    assert_eq!(count_dir(&d.data_root().join("snapshots")), 0);
+}
