@@ -24,8 +24,8 @@
 #   DOCKER=/usr/local/bin/docker   the docker CLI used for both engines
 #   STORAGE_DRIVER=      force dockerd's storage driver (default: overlay2,
 #                        falling back to fuse-overlayfs then vfs if it refuses)
-#   KEEP=1               keep the logs (temp dir minus images) instead of removing
-#                        them; they are always kept when the run fails
+#   KEEP=1               keep the logs (the temp dir minus images) instead of
+#                        removing everything at exit
 #   BENCH_TMPDIR=/tmp    where the temp dir goes (keep it short: unix sockets)
 set -euo pipefail
 
@@ -37,11 +37,14 @@ SKIFFD_LOG_LEVEL=${SKIFFD_LOG_LEVEL:-info}
 IMAGE=big
 LAYERS=5
 
+# Messages go to the script's own stderr (fd 3) even when a trap fires while a
+# command's output is redirected to a log.
+exec 3>&2
 die() {
-    echo "pull.sh: $*" >&2
+    echo "pull.sh: $*" >&3
     exit 1
 }
-note() { echo "# $*" >&2; }
+note() { echo "# $*" >&3; }
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 [ "$(id -u)" = 0 ] || die "must run as root (dockerd and skiffd need it)"
@@ -80,12 +83,13 @@ cleanup() {
     while read -r mnt; do
         umount -l "$mnt" 2>/dev/null
     done < <(awk -v t="$tmp" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
-    if [ "${KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
+    if [ "${KEEP:-0}" = 1 ]; then
         # Keep the logs, drop the bulk (images, registry copy).
-        rm -rf "$tmp/registry" "$tmp/skiffd-data" "$tmp/dockerd-data" "$tmp/containerd" 2>/dev/null
+        rm -rf "$tmp/registry" "$tmp/skiffd-data" "$tmp/dockerd-data" "$tmp/dockerd-exec" "$tmp/containerd" 2>/dev/null
         note "logs kept in $tmp"
     else
         rm -rf "$tmp"
+        [ "$rc" = 0 ] || note "failed (exit $rc); rerun with KEEP=1 to keep the daemons' logs"
     fi
     exit "$rc"
 }
@@ -95,8 +99,8 @@ trap 'exit 143' TERM
 
 # fail_with_log NAME LOG: report a daemon that did not come up.
 fail_with_log() {
-    echo "pull.sh: $1 did not start; last lines of $2:" >&2
-    tail -n 30 "$2" >&2 || true
+    echo "pull.sh: $1 did not start; last lines of $2:" >&3
+    tail -n 30 "$2" >&3 || true
     exit 1
 }
 
@@ -187,7 +191,7 @@ http:
   addr: 127.0.0.1:$port
   secret: skiff-bench
 EOF
-docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 &
+docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 </dev/null 3>&- &
 pids+=("registry:$!")
 reg_pid=$!
 for _ in $(seq 200); do
@@ -205,7 +209,7 @@ nlayers=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["l
 # ---------------------------------------------------------------- skiffd
 skiffd_sock=$tmp/skiffd.sock
 "$skiffd_bin" -H "unix://$skiffd_sock" --data-root "$tmp/skiffd-data" \
-    --registry-mirror "$mirror" -l "$SKIFFD_LOG_LEVEL" >"$tmp/skiffd.log" 2>&1 &
+    --registry-mirror "$mirror" -l "$SKIFFD_LOG_LEVEL" >"$tmp/skiffd.log" 2>&1 </dev/null 3>&- &
 skiffd_pid=$!
 pids+=("skiffd:$skiffd_pid")
 wait_ping skiffd "$skiffd_pid" "$skiffd_sock" "$tmp/skiffd.log" || fail_with_log skiffd "$tmp/skiffd.log"
@@ -229,7 +233,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 EOF
-"$CONTAINERD" --config "$tmp/containerd/config.toml" >"$tmp/containerd.log" 2>&1 &
+"$CONTAINERD" --config "$tmp/containerd/config.toml" >"$tmp/containerd.log" 2>&1 </dev/null 3>&- &
 ctr_pid=$!
 pids+=("containerd:$ctr_pid")
 for _ in $(seq 300); do
@@ -240,25 +244,25 @@ done
 [ -S "$ctr_sock" ] || fail_with_log containerd "$tmp/containerd.log"
 
 dockerd_sock=$tmp/dockerd.sock
-echo '{}' >"$tmp/daemon.json"
+# Our own daemon.json (not /etc/docker's); it also moves the trust key dockerd
+# 20.10 would otherwise create as /etc/docker/key.json.
+printf '{"deprecated-key-path": "%s"}\n' "$tmp/dockerd-key.json" >"$tmp/daemon.json"
 # start_dockerd DRIVER: starts dockerd with that storage driver; 0 if it answers.
 start_dockerd() {
     local driver=$1
     rm -rf "$tmp/dockerd-data" "$tmp/dockerd-exec"
     "$DOCKERD" -H "unix://$dockerd_sock" \
         --config-file "$tmp/daemon.json" \
-        --deprecated-key-path "$tmp/dockerd-key.json" \
         --data-root "$tmp/dockerd-data" --exec-root "$tmp/dockerd-exec" \
         --pidfile "$tmp/dockerd.pid" \
         --containerd "$ctr_sock" --containerd-namespace skiff-bench \
         --containerd-plugins-namespace skiff-bench-plugins \
         --registry-mirror "$mirror" \
         --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --bridge=none --storage-driver="$driver" >"$tmp/dockerd-$driver.log" 2>&1 &
+        --bridge=none --storage-driver="$driver" >"$tmp/dockerd-$driver.log" 2>&1 </dev/null 3>&- &
     dockerd_pid=$!
     pids+=("dockerd:$dockerd_pid")
     if wait_ping dockerd "$dockerd_pid" "$dockerd_sock" "$tmp/dockerd-$driver.log"; then
-        dockerd_log=$tmp/dockerd-$driver.log
         return 0
     fi
     kill -TERM "$dockerd_pid" 2>/dev/null || true
@@ -276,9 +280,11 @@ else
             started=$driver
             break
         fi
-        driver_note+="dockerd refused storage driver $driver: $(grep -m1 -iE 'error|fail' "$tmp/dockerd-$driver.log" | cut -c1-200); "
+        why=$(grep -m1 -iE 'error|fail|unknown' "$tmp/dockerd-$driver.log" | cut -c1-200 || true)
+        note "dockerd did not start with storage driver $driver: ${why:-see $tmp/dockerd-$driver.log}"
+        driver_note+="dockerd refused storage driver $driver (${why:-no error logged}); "
     done
-    [ -n "$started" ] || fail_with_log dockerd "$tmp/dockerd-vfs.log"
+    [ -n "$started" ] || fail_with_log dockerd "$tmp/dockerd-overlay2.log"
 fi
 
 # ----------------------------------------------------------------- client
@@ -326,7 +332,7 @@ pull() {
     c0=$(proc_cpu "$p")
     t0=$(date +%s.%N)
     if ! dk "$engine" pull "$IMAGE" >"$log" 2>&1; then
-        cat "$log" >&2
+        cat "$log" >&3
         die "$engine: docker pull $IMAGE failed (round $round)"
     fi
     t1=$(date +%s.%N)
@@ -337,7 +343,7 @@ pull() {
     # It must have downloaded every layer, not reused anything.
     got=$(grep -c 'Download complete' "$log" || true)
     if [ "$got" != "$LAYERS" ] || grep -q 'Already exists' "$log"; then
-        cat "$log" >&2
+        cat "$log" >&3
         die "$engine: round $round downloaded $got/$LAYERS layers (not a cold pull)"
     fi
     ids[$engine]=$(dk "$engine" image inspect --format '{{.Id}}' "$IMAGE")
@@ -345,6 +351,8 @@ pull() {
 
 declare -A ids
 declare -A times cpus hwms
+rss_start_s=$(proc_rss "$skiffd_pid")
+rss_start_d=$(proc_rss "$dockerd_pid")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 printf 'pull benchmark: docker.io/library/%s (%d layers, %.1f MiB gzip blobs) from docker-registry %s\n' \
     "$IMAGE" "$LAYERS" "$(awk -v b="$blob_bytes" 'BEGIN { print b / 1048576 }')" "$mirror"
@@ -352,7 +360,7 @@ printf 'skiffd  %s (%s, rev %s)\n' "$skiffd_version" "$skiffd_bin" "$skiffd_rev"
 printf 'dockerd %s, storage driver %s (%s), containerd %s\n' "$dockerd_version" "$dockerd_driver" \
     "${dockerd_backing% }" "$("$CONTAINERD" --version | awk '{ print $3 }')"
 [ -n "$driver_note" ] && printf 'NOTE: %s\n' "$driver_note"
-printf 'client  docker CLI %s; %s rounds, engine order alternates; host: %s cores, kernel %s, load %s\n\n' \
+printf 'client  docker CLI %s; rounds: %s, engine order alternates; host: %s cores, kernel %s, load %s\n\n' \
     "$(dk dockerd version --format '{{.Client.Version}}')" "$ROUNDS" "$(nproc)" "$(uname -r)" "$load_before"
 
 printf '%-5s  %-7s  %9s %8s %9s  %9s %8s %9s  %6s\n' round first 'skiffd s' 'cpu s' 'peak MiB' \
@@ -396,8 +404,8 @@ echo
 printf 'throughput (median): skiffd %.0f MiB/s  dockerd %.0f MiB/s  (compressed bytes)\n' \
     "$(awk -v b="$blob_bytes" -v s="$ms" 'BEGIN { print b / 1048576 / s }')" \
     "$(awk -v b="$blob_bytes" -v s="$md" 'BEGIN { print b / 1048576 / s }')"
-printf 'peak RSS during a pull (VmHWM, max over rounds): skiffd %s MiB  dockerd %s MiB;  idle RSS after the run: skiffd %s MiB  dockerd %s MiB\n' \
-    "$hs" "$hd" "$(proc_rss "$skiffd_pid")" "$(proc_rss "$dockerd_pid")"
+printf 'RSS: peak during a pull (VmHWM, max over rounds) skiffd %s MiB  dockerd %s MiB;  idle before -> after the run: skiffd %s -> %s MiB  dockerd %s -> %s MiB\n' \
+    "$hs" "$hd" "$rss_start_s" "$(proc_rss "$skiffd_pid")" "$rss_start_d" "$(proc_rss "$dockerd_pid")"
 printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.5) ? "met" : "NOT met" }')
 printf 'median skiffd %.2fs  dockerd %.2fs  ratio %s (target ≤ 0.50: %s)\n' "$ms" "$md" "$ratio" "$verdict"

@@ -24,6 +24,20 @@
 //! a directory); a directory entry over an existing directory only updates
 //! its metadata, so the later entry wins, as with `tar`.
 //!
+//! Also decided here:
+//!
+//! - the entry for the layer root (`./`) is skipped: the diff directory is
+//!   skiffd's, and its metadata never shows through overlay anyway;
+//! - `SCHILY.xattr.trusted.overlay.*` records are skipped (counted in
+//!   [`UnpackStats::xattrs_skipped`]): overlay metadata (redirects, metacopy,
+//!   opaque) comes from whiteout entries only, never from raw layer xattrs;
+//!   xattrs the filesystem refuses with `EPERM`/`ENOTSUP` (e.g. `user.*` on a
+//!   symlink or device) are skipped and counted, as Docker does;
+//! - a hard link to a symlink links the symlink itself;
+//! - PAX global headers are skipped; entry types other than the ones above
+//!   (e.g. GNU volume headers) are refused; hard links into aufs's
+//!   `.wh..wh.plnk` (pre-2016 images) fail as missing targets.
+//!
 //! # Safety rules
 //!
 //! A layer can never make this function write outside `dest`. Refused, with
