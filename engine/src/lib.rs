@@ -13,4 +13,5 @@ pub mod daemon;
 pub mod errdefs;
 pub mod host;
 pub mod images;
+pub mod memory;
 pub mod streams;

@@ -9,6 +9,7 @@ use skiffd::config::{Config, Flags, Listen};
 use skiffd::daemon::Daemon;
 
 fn main() -> anyhow::Result<()> {
+    skiffd::memory::limit_arenas();
     let config = Config::load(Flags::parse())?;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))

@@ -157,7 +157,9 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&ImageService) -> Result<T, ImageError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let daemon = daemon.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&daemon.images)).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
+    let result = tokio::task::spawn_blocking(move || f(&daemon.images)).await;
+    crate::memory::release();
+    Ok(result.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
 }
 
 /// Handle an image request.
@@ -299,6 +301,7 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
             Some(r) => Ok(r),
             None => task.await,
         };
+        crate::memory::release();
         match outcome {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
