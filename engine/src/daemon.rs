@@ -5,6 +5,7 @@ use std::path::Path;
 use skiff_registry::RegistryConfig;
 
 use crate::config::Config;
+use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
 
@@ -19,6 +20,8 @@ pub struct Daemon {
     pub id: String,
     /// The image service.
     pub images: ImageService,
+    /// The event bus.
+    pub events: Events,
 }
 
 impl Daemon {
@@ -27,9 +30,10 @@ impl Daemon {
         std::fs::create_dir_all(&config.data_root)
             .map_err(|e| ImageError::Store(format!("creating data root {}: {e}", config.data_root.display())))?;
         let registry = RegistryConfig { mirrors: config.registry_mirrors.clone(), insecure: config.insecure_registries.clone() };
-        let images = ImageService::open(&config.data_root, registry)?;
+        let events = Events::new();
+        let images = ImageService::open(&config.data_root, registry, events.clone())?;
         let id = engine_id(&config.data_root)?;
-        Ok(Self { host: HostFacts::read(), id, images, config })
+        Ok(Self { host: HostFacts::read(), id, images, events, config })
     }
 }
 

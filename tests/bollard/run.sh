@@ -25,8 +25,8 @@
 #       registry  REGISTRY_HTTP_ADDR=localhost:PORT, the way bollard's own CI
 #                 runs them: images are `localhost:PORT/hello-world:linux`, …
 #                 (plain HTTP: loopback registries are insecure by default)
-#     The tests run in a private mount namespace (unshare -m) where
-#     /run (= /var/run) is the daemon's socket directory, so that
+#     The tests run in a private mount namespace (unshare -m) where /run
+#     (= /var/run) holds only docker.sock, a link to the daemon's socket, so that
 #     `test_downversioning`, which hard-codes unix:///var/run/docker.sock,
 #     reaches skiffd too; DOCKER_HOST=unix:///var/run/docker.sock.
 #  4. prints one line per (mode, test): PASS, FAIL or TIMEOUT, and for the
@@ -38,9 +38,9 @@
 # Exit status: 0 when it ran (whatever the tests did), non-zero when the
 # setup failed. tests/tests/bollard_suite.rs decides what must pass.
 #
-# --docker-host: use an already running daemon instead of starting skiffd
-# (only one mode: mirror by default); give --registry-port too and start the
-# daemon with `--registry-mirror http://127.0.0.1:PORT` beforehand.
+# --docker-host: use an already running daemon (e.g. a reference dockerd)
+# instead of starting skiffd, for every mode; give --registry-port too and
+# start that daemon with `--registry-mirror http://127.0.0.1:PORT` beforehand.
 #
 # Needs: cargo, docker-registry, skopeo, python3, curl, util-linux (unshare,
 # flock), coreutils (timeout) and what build-images.sh needs.
@@ -93,10 +93,9 @@ case $mode in
     both) modes=(mirror registry) ;;
     *) echo "run.sh: --mode must be mirror, registry or both" >&2; exit 2 ;;
 esac
-if [ -n "$docker_host" ]; then
-    [ -n "$registry_port" ] || { echo "run.sh: --docker-host needs --registry-port" >&2; exit 2; }
-    [ "$mode" = both ] && modes=(mirror)
-    [ ${#modes[@]} -eq 1 ] || { echo "run.sh: --docker-host runs one mode" >&2; exit 2; }
+if [ -n "$docker_host" ] && [ -z "$registry_port" ]; then
+    echo "run.sh: --docker-host needs --registry-port" >&2
+    exit 2
 fi
 
 # Why a test cannot apply to skiffd (an image-only engine, offline). Tests
@@ -335,16 +334,14 @@ run_one() {
     esac
     t0=$(date +%s.%N)
     set +e
-    if [ -n "$docker_host" ]; then
-        env "${env[@]}" DOCKER_HOST="$docker_host" \
-            timeout -k 5 "$timeout_secs" "${exe[$bin]}" --exact "$test" --test-threads=1 >"$out" 2>&1
-    elif [ "$use_ns" = 1 ]; then
+    if [ "$use_ns" = 1 ]; then
+        # /run is $ns_run here: /var/run/docker.sock links to the socket.
         # shellcheck disable=SC2016
-        unshare -m --propagation private sh -c 'mount --bind "$0" /run && exec "$@"' "$sock_dir" \
+        unshare -m --propagation private sh -c 'mount --bind "$0" /run && exec "$@"' "$ns_run" \
             env "${env[@]}" DOCKER_HOST=unix:///var/run/docker.sock \
             timeout -k 5 "$timeout_secs" "${exe[$bin]}" --exact "$test" --test-threads=1 >"$out" 2>&1
     else
-        env "${env[@]}" DOCKER_HOST="unix://$sock_dir/docker.sock" \
+        env "${env[@]}" DOCKER_HOST="$host" \
             timeout -k 5 "$timeout_secs" "${exe[$bin]}" --exact "$test" --test-threads=1 >"$out" 2>&1
     fi
     rc=$?
@@ -369,10 +366,17 @@ run_one() {
 
 for m in "${modes[@]}"; do
     if [ -n "$docker_host" ]; then
-        sock_dir=""
+        host=$docker_host
     else
         start_skiffd "$m"
+        host=unix://$sock_dir/docker.sock
     fi
+    ns_run=$tmp/$m/nsrun
+    mkdir -p "$ns_run"
+    case $host in
+        unix://*) ln -sfn "${host#unix://}" "$ns_run/docker.sock" ;;
+        *) use_ns=0 ;;
+    esac
     log "mode $m: running tests (timeout ${timeout_secs}s each)"
     for b in "${BINARIES[@]}"; do
         mapfile -t all < <("${exe[$b]}" --list 2>/dev/null | sed -n 's/: test$//p')
@@ -393,6 +397,11 @@ for m in "${modes[@]}"; do
         done
     done
     if [ -z "$docker_host" ]; then
+        state=$(ps -o stat= -p "${pids[-1]}" 2>/dev/null || true)
+        if [ -z "$state" ] || [[ $state == Z* ]]; then
+            log "warning: skiffd ($m) exited during the tests; its log ends with:"
+            tail -n 30 "$tmp/$m/skiffd.log" >&2
+        fi
         # Stop this mode's daemon now (cleanup() waits for it too).
         kill "${pids[-1]}" 2>/dev/null || true
         wait "${pids[-1]}" 2>/dev/null || true
@@ -410,7 +419,7 @@ for entry in "${failed_logs[@]}"; do
     printf '%s\n' "$excerpt" >&2
 done
 echo
-echo "bollard $BOLLARD_VERSION integration tests against skiffd (unshare: $use_ns)"
+echo "bollard $BOLLARD_VERSION integration tests against ${docker_host:-skiffd} (unshare: $use_ns)"
 printf '%-9s %-62s %-8s %6s  %s\n' MODE TEST RESULT SECS NOTE
 n_pass=0 n_fail=0 n_na=0
 for row in "${rows[@]}"; do

@@ -57,31 +57,15 @@ const EXPECTED_PASS: &[&str] = &[
     "race_test::test_runtime_2",
     "race_test::test_runtime_3",
     "race_test::test_runtime_4",
+    "image_test::integration_test_create_image_wasm",
+    "system_test::integration_test_df",
+    "system_test::integration_test_events",
+    "system_test::integration_test_events_until_forever",
+    "distribution::integration_test_inspect_registry_image",
 ];
 
 /// Applicable bollard tests that skiffd does not pass yet, and why.
 const KNOWN_FAILING: &[(&str, &str)] = &[
-    (
-        "image_test::integration_test_create_image_wasm",
-        "POST /images/create?fromSrc=- rejects a tar entry whose mode/uid/gid/mtime \
-         fields are NUL-filled (500 \"invalid header: invalid mode\"); dockerd reads them as 0",
-    ),
-    (
-        "system_test::integration_test_df",
-        "GET /system/df is not implemented (404)",
-    ),
-    (
-        "system_test::integration_test_events",
-        "GET /events is not implemented (404): no `pull` event",
-    ),
-    (
-        "system_test::integration_test_events_until_forever",
-        "GET /events?since=… is not implemented (404): no `pull` event",
-    ),
-    (
-        "distribution::integration_test_inspect_registry_image",
-        "GET /distribution/{name}/json is not implemented (404)",
-    ),
 ];
 
 /// One row of run.sh's results file.

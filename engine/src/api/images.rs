@@ -69,7 +69,7 @@ pub enum Action {
     },
 }
 
-fn decode_auth(headers: &http::HeaderMap) -> Result<Option<Credentials>, ApiError> {
+pub(crate) fn decode_auth(headers: &http::HeaderMap) -> Result<Option<Credentials>, ApiError> {
     match headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => Credentials::from_registry_auth_header(v).map_err(|e| ApiError::bad_request(e.to_string())),
@@ -118,6 +118,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             }
         }
         (&Method::POST, "load") => Ok(Action::Load),
+        (&Method::GET, "search") => Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "image search is not supported by this engine: it has no registry index to search")),
         (&Method::GET, "get") => {
             let names: Vec<String> = q.all("names").into_iter().map(str::to_owned).collect();
             if names.is_empty() {
@@ -325,7 +326,8 @@ fn labels(view: &ImageView) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn summary(view: &ImageView) -> ImageSummary {
+/// The `docker images` row of an image.
+pub(crate) fn summary(view: &ImageView) -> ImageSummary {
     ImageSummary {
         id: view.record.id.to_string(),
         parent_id: String::new(),

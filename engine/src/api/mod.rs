@@ -7,7 +7,9 @@
 
 pub mod body;
 pub mod containers;
+pub mod distribution;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod listener;
 pub mod query;

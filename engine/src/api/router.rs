@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use super::error::ApiError;
 use super::query::Query;
 use super::response::Response;
-use super::{containers, images, system, version};
+use super::{containers, distribution, events, images, system, version};
 use crate::daemon::Daemon;
 
 /// What every endpoint group's handler receives.
@@ -46,6 +46,9 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "_ping" | "version" | "info" | "auth" | "system" => system::handle(daemon, &call, body).await,
                 "images" => images::handle(daemon, &call, body).await,
                 "containers" => containers::handle(daemon, &call).await,
+                "events" => events::handle(daemon, &call).await,
+                "distribution" => distribution::handle(daemon, &call).await,
+                "build" | "commit" => Err(ApiError::new(http::StatusCode::NOT_IMPLEMENTED, format!("/{group} is not supported by this engine yet"))),
                 _ => Err(ApiError::not_found("page not found")),
             };
             result.unwrap_or_else(ApiError::into_response)

@@ -31,6 +31,8 @@ pub enum Action {
     Info,
     /// `POST /auth`.
     Auth,
+    /// `GET /system/df`.
+    DiskUsage,
 }
 
 /// Parse a system request.
@@ -41,6 +43,7 @@ pub fn parse(method: &Method, path: &str) -> Result<Action, ApiError> {
         (&Method::GET, "/version") => Ok(Action::Version),
         (&Method::GET, "/info") => Ok(Action::Info),
         (&Method::POST, "/auth") => Ok(Action::Auth),
+        (&Method::GET, "/system/df") => Ok(Action::DiskUsage),
         _ => Err(ApiError::not_found("page not found")),
     }
 }
@@ -57,6 +60,25 @@ pub async fn handle(daemon: &Arc<Daemon>, call: &Call, body: Incoming) -> Result
             Ok(resp)
         }
         Action::Version => Ok(response::json(StatusCode::OK, &version(daemon))),
+        Action::DiskUsage => {
+            let d = daemon.clone();
+            let (images, layers_size) = tokio::task::spawn_blocking(move || d.images.disk_usage())
+                .await
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            let images: Vec<_> = images
+                .iter()
+                .map(|(view, shared)| {
+                    let mut s = super::images::summary(view);
+                    s.shared_size = *shared as i64;
+                    s.containers = 0;
+                    s
+                })
+                .collect();
+            Ok(response::json(
+                StatusCode::OK,
+                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": [], "Volumes": [], "BuildCache": [] }),
+            ))
+        }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
         Action::Auth => {
             let bytes = body.collect().await.map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?.to_bytes();
@@ -179,6 +201,7 @@ mod tests {
         assert_eq!(parse(&Method::GET, "/version").expect("version"), Action::Version);
         assert_eq!(parse(&Method::GET, "/info/").expect("info"), Action::Info);
         assert_eq!(parse(&Method::POST, "/auth").expect("auth"), Action::Auth);
+        assert_eq!(parse(&Method::GET, "/system/df").expect("df"), Action::DiskUsage);
         assert_eq!(parse(&Method::POST, "/info").expect_err("method").status, StatusCode::NOT_FOUND);
     }
 }

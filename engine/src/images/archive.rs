@@ -237,6 +237,7 @@ impl ImageService {
     /// Point `names` at `id`; report lines as docker prints them.
     fn name_loaded<'a>(&self, id: &Digest, names: impl Iterator<Item = &'a str>) -> Result<Vec<String>, ImageError> {
         let refs = names.map(|n| Reference::parse(n).map(|r| r.with_default_tag())).collect::<Result<Vec<_>, _>>()?;
+        self.event("load", &id.to_string(), &id.to_string());
         if refs.is_empty() {
             return Ok(vec![format!("Loaded image ID: {id}")]);
         }
@@ -294,6 +295,9 @@ impl ImageService {
 
     /// Write the archive for `plan` to `out`.
     pub fn save(&self, plan: &SavePlan, out: impl Write) -> Result<(), ImageError> {
+        for (record, _) in &plan.images {
+            self.event("save", &record.id.to_string(), &record.id.to_string());
+        }
         let io_err = |e: io::Error| ImageError::Store(format!("writing image archive: {e}"));
         let mut tar = tar::Builder::new(out);
         let mut written: BTreeSet<Digest> = BTreeSet::new();

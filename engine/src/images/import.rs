@@ -138,6 +138,7 @@ impl ImageService {
                 ix.tags.insert(t.to_string(), id.clone());
             }
         })?;
+        self.event("import", &id.to_string(), &id.to_string());
         Ok(id)
     }
 }

@@ -155,6 +155,31 @@ impl ImageService {
         Ok(out)
     }
 
+    /// Every image with the bytes it shares with other images, and the
+    /// total size of all layers (`docker system df`).
+    pub fn disk_usage(&self) -> Result<(Vec<(ImageView, u64)>, u64), ImageError> {
+        let views = self.list(&ListFilter::default())?;
+        let mut users: std::collections::BTreeMap<&skiff_oci::Digest, usize> = Default::default();
+        for v in &views {
+            for l in &v.record.layers {
+                *users.entry(l).or_default() += 1;
+            }
+        }
+        let mut sizes = std::collections::BTreeMap::new();
+        for l in users.keys() {
+            sizes.insert((*l).clone(), self.stores.snapshots.info(l)?.map(|i| i.unpacked_size).unwrap_or(0));
+        }
+        let layers_size = sizes.values().sum();
+        let out = views
+            .iter()
+            .map(|v| {
+                let shared = v.record.layers.iter().filter(|l| users.get(l).copied().unwrap_or(0) > 1).map(|l| sizes.get(l).copied().unwrap_or(0)).sum();
+                (v.clone(), shared)
+            })
+            .collect();
+        Ok((out, layers_size))
+    }
+
     /// One image by name or id.
     pub fn inspect(&self, name: &str) -> Result<ImageView, ImageError> {
         let id = self.resolve(name)?;

@@ -7,6 +7,7 @@
 //! results, errors carry an [`ErrorKind`](crate::errdefs::ErrorKind).
 
 pub mod archive;
+pub mod distribution;
 pub mod error;
 pub mod import;
 pub mod inspect;
@@ -27,6 +28,8 @@ use skiff_store::images::{ImageRecord, ImageStore};
 use skiff_store::snapshots::Snapshots;
 
 pub use error::ImageError;
+
+use crate::events::Events;
 
 /// The stores an image service works on.
 #[derive(Debug)]
@@ -67,15 +70,17 @@ pub struct ImageService {
     /// recorded (pull, load, import); held exclusively by garbage collection,
     /// so it never collects content an operation is about to record.
     gc_lock: tokio::sync::RwLock<()>,
+    /// Where image events go.
+    events: Events,
 }
 
 impl ImageService {
     /// Open the service over the stores in `data_root`, collecting garbage
     /// left by interrupted operations.
-    pub fn open(data_root: &Path, registry: RegistryConfig) -> Result<Self, ImageError> {
+    pub fn open(data_root: &Path, registry: RegistryConfig, events: Events) -> Result<Self, ImageError> {
         let stores = Arc::new(Stores::open(data_root)?);
         let registry = RegistryClient::new(registry).map_err(|e| ImageError::Registry(e.to_string()))?;
-        let service = Self { stores, registry, gc_lock: tokio::sync::RwLock::new(()) };
+        let service = Self { stores, registry, gc_lock: tokio::sync::RwLock::new(()), events };
         let collected = service.collect_garbage()?;
         if collected > 0 {
             tracing::info!("removed {collected} unreferenced blobs and snapshots");
@@ -110,6 +115,11 @@ impl ImageService {
     pub fn config_of(&self, id: &Digest) -> Result<ImageConfig, ImageError> {
         let bytes = self.stores.content.read(id)?;
         serde_json::from_slice(&bytes).map_err(|e| ImageError::Store(format!("image config {id} is corrupt: {e}")))
+    }
+
+    /// Publish an image event whose `name` attribute is `name`.
+    fn event(&self, action: &str, actor: &str, name: &str) {
+        self.events.publish("image", action, actor, &[("name", name)]);
     }
 
     /// Overlay lower directories of an image, top layer first.

@@ -19,7 +19,7 @@ use super::{ImageService, layer, now_rfc3339};
 /// Layers fetched at once per pull.
 const CONCURRENT_LAYERS: usize = 6;
 /// Largest manifest or config accepted.
-const MAX_DOCUMENT: u64 = 8 << 20;
+pub(crate) const MAX_DOCUMENT: u64 = 8 << 20;
 
 /// A pull request, as `POST /images/create?fromImage=` carries it.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +60,7 @@ pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference, Image
 }
 
 /// Docker's wording of a failed pull.
-fn pull_error(reference: &Reference, e: RegistryError) -> ImageError {
+pub(crate) fn pull_error(reference: &Reference, e: RegistryError) -> ImageError {
     if e.is_unauthorized() {
         return ImageError::RegistryNotFound(format!(
             "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
@@ -154,6 +154,7 @@ impl ImageService {
             ix.digests.insert(digest_key.clone(), id.clone());
             before.as_ref() != Some(&id)
         })?;
+        self.event("pull", &reference.familiar(), &reference.familiar_name());
         progress.status(None, format!("Digest: {}", top.digest));
         let shown = reference.familiar();
         progress.status(

@@ -49,11 +49,12 @@ impl ImageService {
         };
         let key = target.to_string();
         self.stores.images.update(|ix| {
-            ix.tags.insert(key, id.clone());
+            ix.tags.insert(key.clone(), id.clone());
             if let Some(r) = ix.images.get_mut(&id) {
                 r.last_tag_time = Some(now_rfc3339());
             }
         })?;
+        self.event("tag", &id.to_string(), &target.familiar());
         Ok(())
     }
 
@@ -95,6 +96,12 @@ impl ImageService {
             items.push(DeleteItem::Deleted(id.to_string()));
             Ok(true)
         })??;
+        for item in &items {
+            match item {
+                DeleteItem::Untagged(_) => self.event("untag", &id.to_string(), &id.to_string()),
+                DeleteItem::Deleted(_) => self.event("delete", &id.to_string(), &id.to_string()),
+            }
+        }
         if deleted {
             let (layers, _) = self.collect_garbage_report()?;
             items.extend(layers.into_iter().map(|d| DeleteItem::Deleted(d.to_string())));
@@ -115,6 +122,7 @@ impl ImageService {
         }
         let (_, reclaimed) = self.collect_garbage_report()?;
         report.reclaimed += reclaimed;
+        self.events.publish("image", "prune", "", &[("reclaimed", &report.reclaimed.to_string())]);
         Ok(report)
     }
 

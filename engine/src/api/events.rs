@@ -1,0 +1,213 @@
+//! `GET /events`: past events since `since`, then live ones until `until`
+//! (or forever), as a stream of JSON lines, filtered as docker filters them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::query::Filters;
+use super::response::{self, Response};
+use super::router::Call;
+use crate::daemon::Daemon;
+use crate::events::{Event, now_nanos};
+use crate::streams::receiver_stream;
+
+/// A parsed events request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Nanoseconds since the epoch.
+    pub since: Option<i64>,
+    /// Nanoseconds since the epoch.
+    pub until: Option<i64>,
+    /// Filters.
+    pub filters: Filters,
+}
+
+/// Parse docker's timestamp forms (`moby/api/types/time.GetTimestamp`): unix
+/// seconds with an optional fraction, RFC 3339, or a Go duration meaning
+/// "that long ago". Returns nanoseconds since the epoch.
+pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, ApiError> {
+    let bad = || ApiError::bad_request(format!("invalid timestamp {value:?}"));
+    if let Some(d) = parse_duration(value) {
+        return Ok(now - d);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+        return Ok(t.unix_timestamp_nanos() as i64);
+    }
+    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        // moby scales the fraction by 10^(9 - digits), whatever its length.
+        let n: i64 = frac.parse().map_err(|_| bad())?;
+        (n as f64 * 10f64.powi(9 - frac.len() as i32)) as i64
+    };
+    Ok(secs * 1_000_000_000 + nanos)
+}
+
+/// A Go duration (`90s`, `1h30m`, `500ms`), in nanoseconds.
+fn parse_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(total as i64)
+}
+
+/// Parse an events request.
+pub fn parse(call: &Call, now: i64) -> Result<Request, ApiError> {
+    if call.method != Method::GET || call.path.trim_end_matches('/') != "/events" {
+        return Err(ApiError::not_found("page not found"));
+    }
+    let since = call.query.non_empty("since").map(|v| parse_timestamp(v, now)).transpose()?;
+    let until = call.query.non_empty("until").map(|v| parse_timestamp(v, now)).transpose()?;
+    let filters = call.query.filters()?;
+    filters.only(&["type", "event", "image", "container", "label", "scope", "daemon", "network", "volume", "plugin", "node", "service", "secret", "config"])?;
+    Ok(Request { since, until, filters })
+}
+
+/// Whether `e` passes docker's event filters.
+pub fn matches(f: &Filters, e: &Event) -> bool {
+    let any = |key: &str, ok: &dyn Fn(&str) -> bool| f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v));
+    let name = e.attributes.get("name").map(String::as_str).unwrap_or_default();
+    any("type", &|v| v == e.kind)
+        && any("event", &|v| v == e.action)
+        && any("scope", &|v| v == "local")
+        && (e.kind != "image" || any("image", &|v| v == e.actor || v == name || e.actor.starts_with(v)))
+        && (e.kind != "container" || any("container", &|v| v == e.actor || v == name || e.actor.starts_with(v)))
+        && f.get("label").iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => e.attributes.get(k).map(String::as_str) == Some(v),
+            None => e.attributes.contains_key(l.as_str()),
+        })
+}
+
+/// The JSON docker sends for an event.
+pub fn event_json(e: &Event) -> serde_json::Value {
+    json!({
+        "status": e.action,
+        "id": e.actor,
+        "Type": e.kind,
+        "Action": e.action,
+        "Actor": { "ID": e.actor, "Attributes": e.attributes },
+        "scope": "local",
+        "time": e.time_nano / 1_000_000_000,
+        "timeNano": e.time_nano,
+    })
+}
+
+/// Handle `GET /events`.
+pub async fn handle(daemon: &Arc<Daemon>, call: &Call) -> Result<Response, ApiError> {
+    let now = now_nanos();
+    let req = parse(call, now)?;
+    let (past, mut live) = daemon.events.subscribe(req.since);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let line = |e: &Event| {
+        let mut b = serde_json::to_vec(&event_json(e)).unwrap_or_default();
+        b.push(b'\n');
+        Ok(Bytes::from(b))
+    };
+    tokio::spawn(async move {
+        let until = req.until;
+        for e in past.iter().filter(|e| until.is_none_or(|u| e.time_nano <= u) && matches(&req.filters, e)) {
+            if tx.send(line(e)).await.is_err() {
+                return;
+            }
+        }
+        if until.is_some_and(|u| u <= now) {
+            return;
+        }
+        let deadline = until.map(|u| tokio::time::Instant::now() + Duration::from_nanos((u - now).max(0) as u64));
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            tokio::select! {
+                got = next => match got {
+                    None => return, // until reached
+                    Some(Ok(e)) => {
+                        if matches(&req.filters, &e) && tx.send(line(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => tracing::warn!("events subscriber lagged by {n} events"),
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+                },
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let mut resp = response::stream("application/json", receiver_stream(rx));
+    *resp.status_mut() = StatusCode::OK;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn timestamps_in_every_docker_form() {
+        let now = 1_000_000_000_000_000_000;
+        assert_eq!(parse_timestamp("1700000000", now).expect("secs"), 1_700_000_000_000_000_000);
+        assert_eq!(parse_timestamp("1700000000.5", now).expect("frac"), 1_700_000_000_500_000_000);
+        // bollard sends the whole nanosecond timestamp as the fraction.
+        assert_eq!(parse_timestamp("1795865385.1795865385193092339", now).expect("long frac"), 1_795_865_385_179_586_538);
+        assert_eq!(parse_timestamp("10m", now).expect("duration"), now - 600_000_000_000);
+        assert_eq!(parse_timestamp("1h30m", now).expect("duration"), now - 5_400_000_000_000);
+        assert_eq!(parse_timestamp("1970-01-01T00:00:10Z", now).expect("rfc3339"), 10_000_000_000);
+        assert!(parse_timestamp("yesterday", now).is_err());
+    }
+
+    #[test]
+    fn filters_select_by_type_action_image_and_label() {
+        let e = Event {
+            kind: "image",
+            action: "pull".into(),
+            actor: "busybox:latest".into(),
+            attributes: BTreeMap::from([("name".into(), "busybox".into())]),
+            time_nano: 1,
+        };
+        let f = |raw: &str| Filters::parse(raw).expect("filters");
+        assert!(matches(&f("{}"), &e));
+        assert!(matches(&f(r#"{"type":["image"],"event":["pull","tag"]}"#), &e));
+        assert!(!matches(&f(r#"{"type":["container"]}"#), &e));
+        assert!(matches(&f(r#"{"image":["busybox"]}"#), &e));
+        assert!(!matches(&f(r#"{"image":["alpine"]}"#), &e));
+        assert!(matches(&f(r#"{"label":["name=busybox"]}"#), &e));
+        assert!(!matches(&f(r#"{"label":["missing"]}"#), &e));
+        let j = event_json(&e);
+        assert_eq!(j["Type"], "image");
+        assert_eq!(j["Actor"]["Attributes"]["name"], "busybox");
+        assert_eq!(j["timeNano"], 1);
+    }
+}

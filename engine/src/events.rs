@@ -1,0 +1,108 @@
+//! The events service: what `docker events` shows. Services publish typed
+//! events; subscribers get past events (a bounded in-memory history, as
+//! dockerd keeps) and live ones.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+/// Past events kept for `since` replays.
+const HISTORY: usize = 1024;
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `image`, `container`, …
+    pub kind: &'static str,
+    /// `pull`, `tag`, `delete`, …
+    pub action: String,
+    /// The object's id (or reference, for pulls).
+    pub actor: String,
+    /// Actor attributes (`name`, labels, …).
+    pub attributes: BTreeMap<String, String>,
+    /// Nanoseconds since the epoch.
+    pub time_nano: i64,
+}
+
+/// The event bus. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Events {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    history: Mutex<VecDeque<Event>>,
+    live: broadcast::Sender<Event>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Now, in nanoseconds since the epoch.
+pub fn now_nanos() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+impl Events {
+    /// An empty bus.
+    pub fn new() -> Self {
+        let (live, _) = broadcast::channel(HISTORY);
+        Self { inner: Arc::new(Inner { history: Mutex::new(VecDeque::with_capacity(HISTORY)), live }) }
+    }
+
+    /// Publish an event now.
+    pub fn publish(&self, kind: &'static str, action: &str, actor: &str, attributes: &[(&str, &str)]) {
+        let event = Event {
+            kind,
+            action: action.to_owned(),
+            actor: actor.to_owned(),
+            attributes: attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            time_nano: now_nanos(),
+        };
+        let mut history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(event.clone());
+        // Sent under the history lock, so a subscriber sees each event exactly once.
+        let _ = self.inner.live.send(event);
+    }
+
+    /// Past events at or after `since` (nanoseconds), and a receiver of the
+    /// events published after them.
+    pub fn subscribe(&self, since: Option<i64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        let past = match since {
+            Some(s) => history.iter().filter(|e| e.time_nano >= s).cloned().collect(),
+            None => Vec::new(),
+        };
+        (past, self.inner.live.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replays_since_and_delivers_live_events_once() {
+        let bus = Events::new();
+        bus.publish("image", "pull", "busybox:latest", &[("name", "busybox")]);
+        let mid = now_nanos();
+        bus.publish("image", "tag", "sha256:x", &[("name", "a:1")]);
+        let (past, mut live) = bus.subscribe(Some(mid));
+        assert_eq!(past.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["tag"]);
+        bus.publish("image", "delete", "sha256:x", &[]);
+        let e = live.recv().await.expect("live event");
+        assert_eq!((e.kind, e.action.as_str()), ("image", "delete"));
+        assert!(live.try_recv().is_err(), "nothing twice");
+        let (none, _) = bus.subscribe(None);
+        assert!(none.is_empty());
+    }
+}
