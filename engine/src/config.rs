@@ -17,7 +17,11 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/skiff/daemon.json";
 
 /// Command-line flags, named as dockerd names them.
 #[derive(Debug, Parser, Default)]
-#[command(name = "skiffd", version, about = "Skiff's container engine: the Docker Engine API on a Unix socket")]
+#[command(
+    name = "skiffd",
+    version,
+    about = "Skiff's container engine: the Docker Engine API on a Unix socket"
+)]
 pub struct Flags {
     /// Daemon socket(s) to listen on: unix:///path or tcp://host:port (tcp only when asked).
     #[arg(short = 'H', long = "host")]
@@ -92,7 +96,9 @@ pub enum ConfigError {
         source: serde_json::Error,
     },
     /// Keys given both ways.
-    #[error("unable to configure the daemon with file {path}: the following directives are specified both as a flag and in the configuration file: {keys}")]
+    #[error(
+        "unable to configure the daemon with file {path}: the following directives are specified both as a flag and in the configuration file: {keys}"
+    )]
     Conflict {
         /// The file.
         path: PathBuf,
@@ -144,13 +150,29 @@ impl Config {
     /// Merge flags and a parsed file (the file's path is for messages).
     pub fn merge(flags: Flags, file: FileConfig, path: &Path) -> Result<Self, ConfigError> {
         let mut conflicts = BTreeMap::new();
-        let mut pick = |name: &str, flag_set: bool, flag_value: String, file_set: bool, file_value: String| {
-            if flag_set && file_set {
-                conflicts.insert(name.to_owned(), format!("{name}: (from flag: {flag_value}, from file: {file_value})"));
-            }
-        };
-        pick("hosts", !flags.hosts.is_empty(), format!("{:?}", flags.hosts), file.hosts.is_some(), format!("{:?}", file.hosts));
-        pick("data-root", flags.data_root.is_some(), format!("{:?}", flags.data_root), file.data_root.is_some(), format!("{:?}", file.data_root));
+        let mut pick =
+            |name: &str, flag_set: bool, flag_value: String, file_set: bool, file_value: String| {
+                if flag_set && file_set {
+                    conflicts.insert(
+                        name.to_owned(),
+                        format!("{name}: (from flag: {flag_value}, from file: {file_value})"),
+                    );
+                }
+            };
+        pick(
+            "hosts",
+            !flags.hosts.is_empty(),
+            format!("{:?}", flags.hosts),
+            file.hosts.is_some(),
+            format!("{:?}", file.hosts),
+        );
+        pick(
+            "data-root",
+            flags.data_root.is_some(),
+            format!("{:?}", flags.data_root),
+            file.data_root.is_some(),
+            format!("{:?}", file.data_root),
+        );
         pick(
             "registry-mirrors",
             !flags.registry_mirrors.is_empty(),
@@ -165,21 +187,57 @@ impl Config {
             file.insecure_registries.is_some(),
             format!("{:?}", file.insecure_registries),
         );
-        pick("group", flags.group.is_some(), format!("{:?}", flags.group), file.group.is_some(), format!("{:?}", file.group));
-        pick("log-level", flags.log_level.is_some(), format!("{:?}", flags.log_level), file.log_level.is_some(), format!("{:?}", file.log_level));
+        pick(
+            "group",
+            flags.group.is_some(),
+            format!("{:?}", flags.group),
+            file.group.is_some(),
+            format!("{:?}", file.group),
+        );
+        pick(
+            "log-level",
+            flags.log_level.is_some(),
+            format!("{:?}", flags.log_level),
+            file.log_level.is_some(),
+            format!("{:?}", file.log_level),
+        );
         if !conflicts.is_empty() {
             let keys = conflicts.into_values().collect::<Vec<_>>().join(", ");
-            return Err(ConfigError::Conflict { path: path.to_owned(), keys });
+            return Err(ConfigError::Conflict {
+                path: path.to_owned(),
+                keys,
+            });
         }
-        let hosts = if flags.hosts.is_empty() { file.hosts.unwrap_or_default() } else { flags.hosts };
-        let hosts = if hosts.is_empty() { vec![DEFAULT_HOST.to_owned()] } else { hosts };
-        let listen = hosts.iter().map(|h| parse_host(h)).collect::<Result<Vec<_>, _>>()?;
+        let hosts = if flags.hosts.is_empty() {
+            file.hosts.unwrap_or_default()
+        } else {
+            flags.hosts
+        };
+        let hosts = if hosts.is_empty() {
+            vec![DEFAULT_HOST.to_owned()]
+        } else {
+            hosts
+        };
+        let listen = hosts
+            .iter()
+            .map(|h| parse_host(h))
+            .collect::<Result<Vec<_>, _>>()?;
         let debug = flags.debug || file.debug.unwrap_or(false);
-        let log_level = flags.log_level.or(file.log_level).unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
+        let log_level = flags
+            .log_level
+            .or(file.log_level)
+            .unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
         Ok(Self {
             listen,
-            data_root: flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT)),
-            registry_mirrors: if flags.registry_mirrors.is_empty() { file.registry_mirrors.unwrap_or_default() } else { flags.registry_mirrors },
+            data_root: flags
+                .data_root
+                .or(file.data_root)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT)),
+            registry_mirrors: if flags.registry_mirrors.is_empty() {
+                file.registry_mirrors.unwrap_or_default()
+            } else {
+                flags.registry_mirrors
+            },
             insecure_registries: if flags.insecure_registries.is_empty() {
                 file.insecure_registries.unwrap_or_default()
             } else {
@@ -193,9 +251,17 @@ impl Config {
 
 fn read_file(path: &Path, required: bool) -> Result<FileConfig, ConfigError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse { path: path.to_owned(), source }),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
-        Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(FileConfig::default())
+        }
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -223,32 +289,52 @@ mod tests {
     use super::*;
 
     fn flags(args: &[&str]) -> Flags {
-        Flags::try_parse_from(std::iter::once("skiffd").chain(args.iter().copied())).expect("flags parse")
+        Flags::try_parse_from(std::iter::once("skiffd").chain(args.iter().copied()))
+            .expect("flags parse")
     }
 
     #[test]
     fn defaults_are_a_private_unix_socket_and_no_tcp() {
         let c = Config::merge(flags(&[]), FileConfig::default(), Path::new("x")).expect("merge");
-        assert_eq!(c.listen, vec![Listen::Unix(PathBuf::from("/run/skiff/docker.sock"))]);
+        assert_eq!(
+            c.listen,
+            vec![Listen::Unix(PathBuf::from("/run/skiff/docker.sock"))]
+        );
         assert_eq!(c.data_root, PathBuf::from(DEFAULT_DATA_ROOT));
     }
 
     #[test]
     fn flags_and_file_merge_and_conflict() {
-        let file: FileConfig = serde_json::from_str(r#"{"registry-mirrors":["http://127.0.0.1:5000"],"data-root":"/d"}"#).expect("json");
-        let c = Config::merge(flags(&["-H", "unix:///tmp/s.sock", "--insecure-registry", "r:5000"]), file, Path::new("f")).expect("merge");
+        let file: FileConfig = serde_json::from_str(
+            r#"{"registry-mirrors":["http://127.0.0.1:5000"],"data-root":"/d"}"#,
+        )
+        .expect("json");
+        let c = Config::merge(
+            flags(&["-H", "unix:///tmp/s.sock", "--insecure-registry", "r:5000"]),
+            file,
+            Path::new("f"),
+        )
+        .expect("merge");
         assert_eq!(c.registry_mirrors, vec!["http://127.0.0.1:5000".to_owned()]);
         assert_eq!(c.data_root, PathBuf::from("/d"));
         assert_eq!(c.insecure_registries, vec!["r:5000".to_owned()]);
         let file: FileConfig = serde_json::from_str(r#"{"data-root":"/d"}"#).expect("json");
-        let err = Config::merge(flags(&["--data-root", "/e"]), file, Path::new("f")).expect_err("conflict");
-        assert!(err.to_string().contains("specified both as a flag and in the configuration file"), "{err}");
+        let err = Config::merge(flags(&["--data-root", "/e"]), file, Path::new("f"))
+            .expect_err("conflict");
+        assert!(
+            err.to_string()
+                .contains("specified both as a flag and in the configuration file"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_file_keys_and_bad_hosts_are_rejected() {
         assert!(serde_json::from_str::<FileConfig>(r#"{"no-such-key":1}"#).is_err());
         assert!(parse_host("ftp://x").is_err());
-        assert_eq!(parse_host("tcp://127.0.0.1:2375").expect("tcp"), Listen::Tcp("127.0.0.1:2375".into()));
+        assert_eq!(
+            parse_host("tcp://127.0.0.1:2375").expect("tcp"),
+            Listen::Tcp("127.0.0.1:2375".into())
+        );
     }
 }

@@ -27,13 +27,26 @@ pub struct Daemon {
 impl Daemon {
     /// Open the stores under the configured data root and build the services.
     pub fn open(config: Config) -> Result<Self, ImageError> {
-        std::fs::create_dir_all(&config.data_root)
-            .map_err(|e| ImageError::Store(format!("creating data root {}: {e}", config.data_root.display())))?;
-        let registry = RegistryConfig { mirrors: config.registry_mirrors.clone(), insecure: config.insecure_registries.clone() };
+        std::fs::create_dir_all(&config.data_root).map_err(|e| {
+            ImageError::Store(format!(
+                "creating data root {}: {e}",
+                config.data_root.display()
+            ))
+        })?;
+        let registry = RegistryConfig {
+            mirrors: config.registry_mirrors.clone(),
+            insecure: config.insecure_registries.clone(),
+        };
         let events = Events::new();
         let images = ImageService::open(&config.data_root, registry, events.clone())?;
         let id = engine_id(&config.data_root)?;
-        Ok(Self { host: HostFacts::read(), id, images, events, config })
+        Ok(Self {
+            host: HostFacts::read(),
+            id,
+            images,
+            events,
+            config,
+        })
     }
 }
 
@@ -47,7 +60,15 @@ fn engine_id(root: &Path) -> Result<String, ImageError> {
     }
     let raw: [u8; 16] = rand::random();
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let id = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
-    skiff_store::atomic::write(&path, id.as_bytes()).map_err(|e| ImageError::Store(format!("writing {}: {e}", path.display())))?;
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    skiff_store::atomic::write(&path, id.as_bytes())
+        .map_err(|e| ImageError::Store(format!("writing {}: {e}", path.display())))?;
     Ok(id)
 }

@@ -46,23 +46,40 @@ impl Default for Events {
 
 /// Now, in nanoseconds since the epoch.
 pub fn now_nanos() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 impl Events {
     /// An empty bus.
     pub fn new() -> Self {
         let (live, _) = broadcast::channel(HISTORY);
-        Self { inner: Arc::new(Inner { history: Mutex::new(VecDeque::with_capacity(HISTORY)), live }) }
+        Self {
+            inner: Arc::new(Inner {
+                history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+                live,
+            }),
+        }
     }
 
     /// Publish an event now.
-    pub fn publish(&self, kind: &'static str, action: &str, actor: &str, attributes: &[(&str, &str)]) {
+    pub fn publish(
+        &self,
+        kind: &'static str,
+        action: &str,
+        actor: &str,
+        attributes: &[(&str, &str)],
+    ) {
         let event = Event {
             kind,
             action: action.to_owned(),
             actor: actor.to_owned(),
-            attributes: attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             time_nano: now_nanos(),
         };
         let mut history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
@@ -79,7 +96,11 @@ impl Events {
     pub fn subscribe(&self, since: Option<i64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
         let past = match since {
-            Some(s) => history.iter().filter(|e| e.time_nano >= s).cloned().collect(),
+            Some(s) => history
+                .iter()
+                .filter(|e| e.time_nano >= s)
+                .cloned()
+                .collect(),
             None => Vec::new(),
         };
         (past, self.inner.live.subscribe())
@@ -97,7 +118,10 @@ mod tests {
         let mid = now_nanos();
         bus.publish("image", "tag", "sha256:x", &[("name", "a:1")]);
         let (past, mut live) = bus.subscribe(Some(mid));
-        assert_eq!(past.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["tag"]);
+        assert_eq!(
+            past.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["tag"]
+        );
         bus.publish("image", "delete", "sha256:x", &[]);
         let e = live.recv().await.expect("live event");
         assert_eq!((e.kind, e.action.as_str()), ("image", "delete"));

@@ -35,16 +35,29 @@ impl HostFacts {
         };
         let mem_total = std::fs::read_to_string("/proc/meminfo")
             .ok()
-            .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches("kB").trim().to_owned())))
+            .and_then(|m| {
+                m.lines().find_map(|l| {
+                    l.strip_prefix("MemTotal:")
+                        .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
+                })
+            })
             .and_then(|kb| kb.parse::<i64>().ok())
             .map(|kb| kb * 1024)
             .unwrap_or(0);
         Self {
-            kernel_version: uname.as_ref().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+            kernel_version: uname
+                .as_ref()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default(),
             operating_system: field("PRETTY_NAME"),
             os_version: field("VERSION_ID"),
-            hostname: uname.as_ref().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default(),
-            ncpu: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1),
+            hostname: uname
+                .as_ref()
+                .map(|u| u.nodename().to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ncpu: std::thread::available_parallelism()
+                .map(|n| n.get() as i64)
+                .unwrap_or(1),
             mem_total,
             architecture: oci_arch(std::env::consts::ARCH).to_owned(),
             cgroup_v2_only: std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),

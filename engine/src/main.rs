@@ -12,17 +12,25 @@ fn main() -> anyhow::Result<()> {
     skiffd::memory::limit_arenas();
     let config = Config::load(Flags::parse())?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log_level)
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(run(config))
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let listeners = config.listen.clone();
     let group = config.group.clone();
-    let daemon = Arc::new(tokio::task::block_in_place(|| Daemon::open(config)).context("opening the daemon")?);
+    let daemon = Arc::new(
+        tokio::task::block_in_place(|| Daemon::open(config)).context("opening the daemon")?,
+    );
     for listen in listeners {
         match listen {
             Listen::Unix(path) => {
@@ -31,8 +39,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 tokio::spawn(api::serve_unix(daemon.clone(), l));
             }
             Listen::Tcp(addr) => {
-                let l = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on tcp://{addr}"))?;
-                tracing::warn!("API listening on tcp://{addr}: unauthenticated and unencrypted — anyone who can reach it is root here");
+                let l = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("listening on tcp://{addr}"))?;
+                tracing::warn!(
+                    "API listening on tcp://{addr}: unauthenticated and unencrypted — anyone who can reach it is root here"
+                );
                 tokio::spawn(api::serve_tcp(daemon.clone(), l));
             }
         }

@@ -21,7 +21,13 @@ impl ChannelReader {
     /// A reader and the sender that feeds it.
     pub fn new() -> (mpsc::Sender<io::Result<Bytes>>, Self) {
         let (tx, rx) = mpsc::channel(DEPTH);
-        (tx, Self { rx, current: Bytes::new() })
+        (
+            tx,
+            Self {
+                rx,
+                current: Bytes::new(),
+            },
+        )
     }
 }
 
@@ -57,7 +63,13 @@ impl ChannelWriter {
     /// A writer and the receiver of its chunks.
     pub fn new() -> (Self, mpsc::Receiver<io::Result<Bytes>>) {
         let (tx, rx) = mpsc::channel(DEPTH);
-        (Self { tx, buf: Vec::with_capacity(CHUNK) }, rx)
+        (
+            Self {
+                tx,
+                buf: Vec::with_capacity(CHUNK),
+            },
+            rx,
+        )
     }
 
     /// Pass an error to the reading side (it ends the stream with it).
@@ -70,7 +82,9 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
     }
 }
 
@@ -95,8 +109,12 @@ impl Drop for ChannelWriter {
 }
 
 /// Turn a chunk receiver into a `Stream` (for response bodies).
-pub fn receiver_stream<T: Send + 'static>(rx: mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> + Send + Sync {
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+pub fn receiver_stream<T: Send + 'static>(
+    rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + Sync {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 #[cfg(test)]
@@ -112,9 +130,15 @@ mod tests {
             let res = r.read_to_end(&mut out);
             (out, res.map_err(|e| e.to_string()))
         });
-        tx.send(Ok(Bytes::from_static(b"hello "))).await.expect("send");
-        tx.send(Ok(Bytes::from_static(b"world"))).await.expect("send");
-        tx.send(Err(io::Error::other("network broke"))).await.expect("send");
+        tx.send(Ok(Bytes::from_static(b"hello ")))
+            .await
+            .expect("send");
+        tx.send(Ok(Bytes::from_static(b"world")))
+            .await
+            .expect("send");
+        tx.send(Err(io::Error::other("network broke")))
+            .await
+            .expect("send");
         let (out, res) = reader.await.expect("join");
         assert_eq!(out, b"hello world");
         assert_eq!(res, Err("network broke".to_owned()));

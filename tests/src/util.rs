@@ -193,7 +193,12 @@ pub fn unix_http_get(socket: &Path, path: &str) -> anyhow::Result<HttpResponse> 
 }
 
 /// Any request on a Unix socket (HTTP/1.1, one connection), with a body.
-pub fn unix_http(socket: &Path, method: &str, path: &str, body: &[u8]) -> anyhow::Result<HttpResponse> {
+pub fn unix_http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<HttpResponse> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("connecting to {}", socket.display()))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;

@@ -65,8 +65,7 @@ const EXPECTED_PASS: &[&str] = &[
 ];
 
 /// Applicable bollard tests that skiffd does not pass yet, and why.
-const KNOWN_FAILING: &[(&str, &str)] = &[
-];
+const KNOWN_FAILING: &[(&str, &str)] = &[];
 
 /// One row of run.sh's results file.
 #[derive(Debug)]

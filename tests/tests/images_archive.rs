@@ -9,12 +9,23 @@ use std::time::{Duration, Instant};
 use skiff_e2e::{DockerCli, Skiffd, SkiffdOpts};
 
 fn image_id(d: &Skiffd, name: &str) -> String {
-    d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", name]).trim().to_owned()
+    d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_owned()
 }
 
 fn tar_members(path: &Path) -> Vec<String> {
     let mut a = tar::Archive::new(std::fs::File::open(path).expect("open tar"));
-    a.entries().expect("entries").map(|e| e.expect("entry").path().expect("path").display().to_string()).collect()
+    a.entries()
+        .expect("entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect()
 }
 
 #[test]
@@ -26,11 +37,25 @@ fn save_rmi_load_round_trip() {
     let bb = image_id(&d, "busybox");
     let hw = image_id(&d, "hello-world");
     let archive = d.dir().join("images.tar");
-    d.docker_ok(&["save", "-o", archive.to_str().expect("utf8"), "busybox", "hello-world"]);
+    d.docker_ok(&[
+        "save",
+        "-o",
+        archive.to_str().expect("utf8"),
+        "busybox",
+        "hello-world",
+    ]);
 
     let members = tar_members(&archive);
-    for m in ["manifest.json", "index.json", "oci-layout", &format!("blobs/sha256/{}", &bb[7..])] {
-        assert!(members.iter().any(|x| x == m), "{m} missing from {members:?}");
+    for m in [
+        "manifest.json",
+        "index.json",
+        "oci-layout",
+        &format!("blobs/sha256/{}", &bb[7..]),
+    ] {
+        assert!(
+            members.iter().any(|x| x == m),
+            "{m} missing from {members:?}"
+        );
     }
     let mut a = tar::Archive::new(std::fs::File::open(&archive).expect("open"));
     let manifest: serde_json::Value = a
@@ -47,12 +72,20 @@ fn save_rmi_load_round_trip() {
         .flat_map(|e| e["RepoTags"].as_array().cloned().unwrap_or_default())
         .filter_map(|t| t.as_str().map(str::to_owned))
         .collect();
-    assert_eq!(tags, ["busybox:latest", "busybox:second", "hello-world:latest"], "a bare repository name saves all its tags");
+    assert_eq!(
+        tags,
+        ["busybox:latest", "busybox:second", "hello-world:latest"],
+        "a bare repository name saves all its tags"
+    );
 
     d.docker_ok(&["rmi", "-f", "busybox", "busybox:second", "hello-world"]);
     assert_eq!(d.docker_ok(&["images", "-q"]).trim(), "");
     let out = d.docker_ok(&["load", "-i", archive.to_str().expect("utf8")]);
-    for line in ["Loaded image: busybox:latest", "Loaded image: busybox:second", "Loaded image: hello-world:latest"] {
+    for line in [
+        "Loaded image: busybox:latest",
+        "Loaded image: busybox:second",
+        "Loaded image: hello-world:latest",
+    ] {
         assert!(out.contains(line), "{out}");
     }
     assert_eq!(image_id(&d, "busybox"), bb);
@@ -72,8 +105,18 @@ fn archives_written_by_skopeo_load() {
     let reg = d.registry().expect("registry").host();
     let dir = d.dir();
     for (transport, file, image, name) in [
-        ("docker-archive", "docker.tar", "library/busybox", "skopeo/docker:1"),
-        ("oci-archive", "oci.tar", "library/zstd", "docker.io/skopeo/oci:2"),
+        (
+            "docker-archive",
+            "docker.tar",
+            "library/busybox",
+            "skopeo/docker:1",
+        ),
+        (
+            "oci-archive",
+            "oci.tar",
+            "library/zstd",
+            "docker.io/skopeo/oci:2",
+        ),
     ] {
         let path = dir.join(file);
         let status = Command::new("skopeo")
@@ -85,7 +128,10 @@ fn archives_written_by_skopeo_load() {
         assert!(status.success(), "skopeo copy to {transport}");
         let out = d.docker_ok(&["load", "-i", path.to_str().expect("utf8")]);
         let shown = name.trim_start_matches("docker.io/");
-        assert!(out.contains(&format!("Loaded image: {shown}")), "{transport}: {out}");
+        assert!(
+            out.contains(&format!("Loaded image: {shown}")),
+            "{transport}: {out}"
+        );
         let listed = d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", shown]);
         assert_eq!(listed.trim(), shown);
     }
@@ -114,7 +160,12 @@ fn corrupt_archives_are_refused_and_leave_nothing_behind() {
     assert!(!out.success());
     assert!(out.stderr.contains("does not match"), "{}", out.stderr);
     assert_eq!(d.docker_ok(&["images", "-q"]).trim(), "");
-    assert_eq!(std::fs::read_dir(d.data_root().join("snapshots")).expect("ls").count(), 0);
+    assert_eq!(
+        std::fs::read_dir(d.data_root().join("snapshots"))
+            .expect("ls")
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -125,23 +176,63 @@ fn import_a_root_filesystem() {
     std::fs::create_dir_all(src.join("bin")).expect("mkdir");
     std::fs::copy("/bin/busybox", src.join("bin/busybox")).expect("copy busybox");
     std::fs::write(src.join("hello.txt"), "imported\n").expect("write");
-    let status = Command::new("tar").arg("-C").arg(&src).args(["-czf"]).arg(&rootfs).arg(".").status().expect("tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .args(["-czf"])
+        .arg(&rootfs)
+        .arg(".")
+        .status()
+        .expect("tar");
     assert!(status.success());
 
-    let out = d.docker_ok(&["import", "-c", r#"CMD ["/bin/busybox", "sh"]"#, "-c", "ENV A=1", "-m", "from a tarball", rootfs.to_str().expect("utf8"), "imported:1"]);
+    let out = d.docker_ok(&[
+        "import",
+        "-c",
+        r#"CMD ["/bin/busybox", "sh"]"#,
+        "-c",
+        "ENV A=1",
+        "-m",
+        "from a tarball",
+        rootfs.to_str().expect("utf8"),
+        "imported:1",
+    ]);
     let id = out.trim();
     assert!(id.starts_with("sha256:"), "{out}");
     assert_eq!(image_id(&d, "imported:1"), id);
-    let cfg = d.docker_ok(&["image", "inspect", "--format", "{{json .Config.Cmd}} {{json .Config.Env}} {{.Comment}} {{.Os}}", "imported:1"]);
-    assert_eq!(cfg.trim(), r#"["/bin/busybox","sh"] ["A=1"] from a tarball linux"#);
-    let lower = d.docker_ok(&["image", "inspect", "--format", "{{.GraphDriver.Data.LowerDir}}", "imported:1"]);
-    assert_eq!(std::fs::read_to_string(Path::new(lower.trim()).join("hello.txt")).expect("imported file"), "imported\n");
+    let cfg = d.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Cmd}} {{json .Config.Env}} {{.Comment}} {{.Os}}",
+        "imported:1",
+    ]);
+    assert_eq!(
+        cfg.trim(),
+        r#"["/bin/busybox","sh"] ["A=1"] from a tarball linux"#
+    );
+    let lower = d.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.GraphDriver.Data.LowerDir}}",
+        "imported:1",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(Path::new(lower.trim()).join("hello.txt")).expect("imported file"),
+        "imported\n"
+    );
 
     // From stdin, untagged.
     let bytes = std::fs::read(&rootfs).expect("read");
     let out = d.docker().run_with_stdin(&["import", "-"], &bytes);
     assert!(out.success(), "{}", out.stderr);
-    assert_eq!(d.docker_ok(&["images", "-q", "--filter", "dangling=true"]).lines().count(), 1);
+    assert_eq!(
+        d.docker_ok(&["images", "-q", "--filter", "dangling=true"])
+            .lines()
+            .count(),
+        1
+    );
 }
 
 /// A real dockerd (Debian's docker.io) on a private socket and data root.
@@ -167,10 +258,17 @@ impl Dockerd {
             .stderr(std::fs::File::create(dir.join("dockerd.log")).expect("log"))
             .spawn()
             .expect("start dockerd (Debian's docker.io)");
-        let cli = DockerCli::new(format!("unix://{}", sock.display()), dir.join("dockerd-cli"));
+        let cli = DockerCli::new(
+            format!("unix://{}", sock.display()),
+            dir.join("dockerd-cli"),
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         while !cli.run(&["version"]).success() {
-            assert!(Instant::now() < deadline, "dockerd did not start: {}", std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not start: {}",
+                std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         Dockerd { child, cli }
@@ -199,15 +297,39 @@ fn the_real_dockerd_loads_what_skiffd_saves() {
     d.docker_ok(&["pull", "busybox"]);
     d.docker_ok(&["pull", "whiteout"]);
     let archive = d.dir().join("for-dockerd.tar");
-    d.docker_ok(&["save", "-o", archive.to_str().expect("utf8"), "busybox", "whiteout"]);
+    d.docker_ok(&[
+        "save",
+        "-o",
+        archive.to_str().expect("utf8"),
+        "busybox",
+        "whiteout",
+    ]);
 
     let real = Dockerd::start(d.dir());
-    let out = real.cli.ok(&["load", "-i", archive.to_str().expect("utf8")]);
+    let out = real
+        .cli
+        .ok(&["load", "-i", archive.to_str().expect("utf8")]);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
     assert!(out.contains("Loaded image: whiteout:latest"), "{out}");
     for name in ["busybox", "whiteout"] {
-        let theirs = real.cli.ok(&["image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", name]);
-        let ours = d.docker_ok(&["image", "inspect", "--format", "{{.Id}} {{json .RootFS.Layers}}", name]);
-        assert_eq!(theirs.trim(), ours.trim(), "{name}: same image id and layers in both engines");
+        let theirs = real.cli.ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{json .RootFS.Layers}}",
+            name,
+        ]);
+        let ours = d.docker_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{json .RootFS.Layers}}",
+            name,
+        ]);
+        assert_eq!(
+            theirs.trim(),
+            ours.trim(),
+            "{name}: same image id and layers in both engines"
+        );
     }
 }

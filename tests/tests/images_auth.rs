@@ -4,7 +4,11 @@
 use skiff_e2e::{Registry, Skiffd, SkiffdOpts};
 
 fn against(registry: &Registry) -> Skiffd {
-    Skiffd::start(SkiffdOpts::default().no_mirror().insecure_registry(registry.host()))
+    Skiffd::start(
+        SkiffdOpts::default()
+            .no_mirror()
+            .insecure_registry(registry.host()),
+    )
 }
 
 fn login_then_pull(registry: &Registry) {
@@ -14,20 +18,36 @@ fn login_then_pull(registry: &Registry) {
 
     let (code, err) = d.docker_fail(&["pull", &image]);
     assert_eq!(code, 1);
-    assert!(err.contains("pull access denied for") || err.contains("unauthorized"), "{err}");
+    assert!(
+        err.contains("pull access denied for") || err.contains("unauthorized"),
+        "{err}"
+    );
 
-    let (code, err) = d.docker_fail(&["login", &registry.host(), "-u", user, "-p", "wrong-password"]);
+    let (code, err) = d.docker_fail(&[
+        "login",
+        &registry.host(),
+        "-u",
+        user,
+        "-p",
+        "wrong-password",
+    ]);
     assert_eq!(code, 1, "a wrong password must not log in");
     assert!(err.contains("unauthorized") || err.contains("401"), "{err}");
 
-    let out = d.docker().run_with_stdin(&["login", &registry.host(), "-u", user, "--password-stdin"], pass.as_bytes());
+    let out = d.docker().run_with_stdin(
+        &["login", &registry.host(), "-u", user, "--password-stdin"],
+        pass.as_bytes(),
+    );
     assert!(out.success(), "login: {}", out.stderr);
     assert!(out.stdout.contains("Login Succeeded"), "{}", out.stdout);
 
     let out = d.docker_ok(&["pull", &image]);
     assert!(out.contains("Pull complete"), "{out}");
     let listed = d.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    assert_eq!(listed.trim(), format!("{}/private/busybox:latest", registry.host()));
+    assert_eq!(
+        listed.trim(),
+        format!("{}/private/busybox:latest", registry.host())
+    );
 }
 
 #[test]
@@ -39,5 +59,12 @@ fn htpasswd_registry_with_docker_login() {
 fn token_registry_with_docker_login() {
     let registry = Registry::start_with_token_auth("skiff", "t0ken");
     login_then_pull(&registry);
-    assert!(registry.token_server().expect("token server").tokens_issued() >= 1, "skiffd must fetch bearer tokens");
+    assert!(
+        registry
+            .token_server()
+            .expect("token server")
+            .tokens_issued()
+            >= 1,
+        "skiffd must fetch bearer tokens"
+    );
 }

@@ -11,7 +11,9 @@ use skiff_e2e::{Skiffd, SkiffdOpts};
 
 /// Bytes under `dir`, recursively (files only).
 fn bytes_under(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     rd.filter_map(Result::ok)
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => bytes_under(&e.path()),
@@ -22,18 +24,33 @@ fn bytes_under(dir: &Path) -> u64 {
 }
 
 fn assert_store_is_clean(root: &Path) {
-    let ingest: Vec<_> = std::fs::read_dir(root.join("content/ingest")).expect("ingest").collect();
-    assert!(ingest.is_empty(), "interrupted ingests must be swept: {ingest:?}");
+    let ingest: Vec<_> = std::fs::read_dir(root.join("content/ingest"))
+        .expect("ingest")
+        .collect();
+    assert!(
+        ingest.is_empty(),
+        "interrupted ingests must be swept: {ingest:?}"
+    );
     for e in std::fs::read_dir(root.join("content/blobs/sha256")).expect("blobs") {
         let e = e.expect("blob");
         let bytes = std::fs::read(e.path()).expect("read blob");
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), e.file_name().to_string_lossy(), "blob content matches its name");
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            e.file_name().to_string_lossy(),
+            "blob content matches its name"
+        );
     }
     for e in std::fs::read_dir(root.join("snapshots")).expect("snapshots") {
         let e = e.expect("snapshot");
         let name = e.file_name().to_string_lossy().into_owned();
-        assert!(!name.starts_with('.'), "temporary snapshot left behind: {name}");
-        assert!(e.path().join("layer.json").is_file(), "snapshot {name} is incomplete");
+        assert!(
+            !name.starts_with('.'),
+            "temporary snapshot left behind: {name}"
+        );
+        assert!(
+            e.path().join("layer.json").is_file(),
+            "snapshot {name} is incomplete"
+        );
     }
 }
 
@@ -43,7 +60,13 @@ fn kill9_during_pull_leaves_no_partial_image_and_the_next_pull_completes() {
     // Stop points, in bytes written under the data root (the image is 5 × 20 MiB
     // of incompressible data, stored as blobs and unpacked snapshots).
     for threshold in [2u64 << 20, 60 << 20, 150 << 20] {
-        let mut pull = d.docker().command(&["pull", "big"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("docker pull");
+        let mut pull = d
+            .docker()
+            .command(&["pull", "big"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker pull");
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut finished = false;
         while bytes_under(d.data_root()) < threshold {
@@ -54,7 +77,10 @@ fn kill9_during_pull_leaves_no_partial_image_and_the_next_pull_completes() {
             assert!(Instant::now() < deadline, "pull made no progress");
             std::thread::sleep(Duration::from_millis(2));
         }
-        eprintln!("stop point {threshold}: pull finished first: {finished}; {} bytes in the data root", bytes_under(d.data_root()));
+        eprintln!(
+            "stop point {threshold}: pull finished first: {finished}; {} bytes in the data root",
+            bytes_under(d.data_root())
+        );
         d.kill9();
         let _ = pull.kill();
         let _ = pull.wait();
@@ -66,19 +92,36 @@ fn kill9_during_pull_leaves_no_partial_image_and_the_next_pull_completes() {
             assert_eq!(listed.trim(), "big");
             d.docker_ok(&["rmi", "big"]);
         } else {
-            assert_eq!(listed.trim(), "", "killed at {threshold} bytes: nothing may be listed");
+            assert_eq!(
+                listed.trim(),
+                "",
+                "killed at {threshold} bytes: nothing may be listed"
+            );
         }
         assert_store_is_clean(d.data_root());
     }
 
     let out = d.docker_ok(&["pull", "big"]);
-    assert!(out.contains("Status: Downloaded newer image for big:latest"), "{out}");
-    let layers = d.docker_ok(&["image", "inspect", "--format", "{{len .RootFS.Layers}}", "big"]);
+    assert!(
+        out.contains("Status: Downloaded newer image for big:latest"),
+        "{out}"
+    );
+    let layers = d.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{len .RootFS.Layers}}",
+        "big",
+    ]);
     assert_eq!(layers.trim(), "5");
     assert_store_is_clean(d.data_root());
     // And it is all still there after one more crash.
     d.kill9();
     d.restart();
-    assert_eq!(d.docker_ok(&["images", "--format", "{{.Repository}}"]).trim(), "big");
+    assert_eq!(
+        d.docker_ok(&["images", "--format", "{{.Repository}}"])
+            .trim(),
+        "big"
+    );
     assert_store_is_clean(d.data_root());
 }

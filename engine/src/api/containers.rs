@@ -23,11 +23,18 @@ pub enum Action {
 
 /// Parse a container request.
 pub fn parse(method: &Method, path: &str) -> Result<Action, ApiError> {
-    let rest = path.trim_start_matches("/containers").trim_start_matches('/');
+    let rest = path
+        .trim_start_matches("/containers")
+        .trim_start_matches('/');
     match (method, rest) {
         (&Method::GET, "json") => Ok(Action::List),
-        (_, "") | (_, "create") | (_, "prune") => Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "containers are not supported by this engine yet")),
-        (_, rest) => Ok(Action::One(percent_decode(rest.split('/').next().unwrap_or_default()))),
+        (_, "") | (_, "create") | (_, "prune") => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "containers are not supported by this engine yet",
+        )),
+        (_, rest) => Ok(Action::One(percent_decode(
+            rest.split('/').next().unwrap_or_default(),
+        ))),
     }
 }
 
@@ -45,8 +52,19 @@ mod tests {
 
     #[test]
     fn parses_container_routes() {
-        assert_eq!(parse(&Method::GET, "/containers/json").expect("list"), Action::List);
-        assert_eq!(parse(&Method::GET, "/containers/busybox/json").expect("one"), Action::One("busybox".into()));
-        assert_eq!(parse(&Method::POST, "/containers/create").expect_err("create").status, StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(
+            parse(&Method::GET, "/containers/json").expect("list"),
+            Action::List
+        );
+        assert_eq!(
+            parse(&Method::GET, "/containers/busybox/json").expect("one"),
+            Action::One("busybox".into())
+        );
+        assert_eq!(
+            parse(&Method::POST, "/containers/create")
+                .expect_err("create")
+                .status,
+            StatusCode::NOT_IMPLEMENTED
+        );
     }
 }

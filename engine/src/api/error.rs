@@ -20,7 +20,10 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     /// 400.
@@ -70,6 +73,9 @@ mod tests {
         assert_eq!(resp.headers()["content-type"], "application/json");
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        assert_eq!(v, serde_json::json!({"message": "No such image: nope:latest"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"message": "No such image: nope:latest"})
+        );
     }
 }

@@ -35,7 +35,9 @@ pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, ApiError> {
     if let Some(d) = parse_duration(value) {
         return Ok(now - d);
     }
-    if let Ok(t) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
+    if let Ok(t) =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+    {
         return Ok(t.unix_timestamp_nanos() as i64);
     }
     let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
@@ -64,7 +66,9 @@ fn parse_duration(s: &str) -> Option<i64> {
         }
         let n: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -85,22 +89,61 @@ pub fn parse(call: &Call, now: i64) -> Result<Request, ApiError> {
     if call.method != Method::GET || call.path.trim_end_matches('/') != "/events" {
         return Err(ApiError::not_found("page not found"));
     }
-    let since = call.query.non_empty("since").map(|v| parse_timestamp(v, now)).transpose()?;
-    let until = call.query.non_empty("until").map(|v| parse_timestamp(v, now)).transpose()?;
+    let since = call
+        .query
+        .non_empty("since")
+        .map(|v| parse_timestamp(v, now))
+        .transpose()?;
+    let until = call
+        .query
+        .non_empty("until")
+        .map(|v| parse_timestamp(v, now))
+        .transpose()?;
     let filters = call.query.filters()?;
-    filters.only(&["type", "event", "image", "container", "label", "scope", "daemon", "network", "volume", "plugin", "node", "service", "secret", "config"])?;
-    Ok(Request { since, until, filters })
+    filters.only(&[
+        "type",
+        "event",
+        "image",
+        "container",
+        "label",
+        "scope",
+        "daemon",
+        "network",
+        "volume",
+        "plugin",
+        "node",
+        "service",
+        "secret",
+        "config",
+    ])?;
+    Ok(Request {
+        since,
+        until,
+        filters,
+    })
 }
 
 /// Whether `e` passes docker's event filters.
 pub fn matches(f: &Filters, e: &Event) -> bool {
-    let any = |key: &str, ok: &dyn Fn(&str) -> bool| f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v));
-    let name = e.attributes.get("name").map(String::as_str).unwrap_or_default();
+    let any = |key: &str, ok: &dyn Fn(&str) -> bool| {
+        f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v))
+    };
+    let name = e
+        .attributes
+        .get("name")
+        .map(String::as_str)
+        .unwrap_or_default();
     any("type", &|v| v == e.kind)
         && any("event", &|v| v == e.action)
         && any("scope", &|v| v == "local")
-        && (e.kind != "image" || any("image", &|v| v == e.actor || v == name || e.actor.starts_with(v)))
-        && (e.kind != "container" || any("container", &|v| v == e.actor || v == name || e.actor.starts_with(v)))
+        && (e.kind != "image"
+            || any("image", &|v| {
+                v == e.actor || v == name || e.actor.starts_with(v)
+            }))
+        && (e.kind != "container"
+            || any("container", &|v| {
+                v == e.actor || v == name || e.actor.starts_with(v)
+            }))
         && f.get("label").iter().all(|l| match l.split_once('=') {
             Some((k, v)) => e.attributes.get(k).map(String::as_str) == Some(v),
             None => e.attributes.contains_key(l.as_str()),
@@ -134,7 +177,10 @@ pub async fn handle(daemon: &Arc<Daemon>, call: &Call) -> Result<Response, ApiEr
     };
     tokio::spawn(async move {
         let until = req.until;
-        for e in past.iter().filter(|e| until.is_none_or(|u| e.time_nano <= u) && matches(&req.filters, e)) {
+        for e in past
+            .iter()
+            .filter(|e| until.is_none_or(|u| e.time_nano <= u) && matches(&req.filters, e))
+        {
             if tx.send(line(e)).await.is_err() {
                 return;
             }
@@ -142,7 +188,8 @@ pub async fn handle(daemon: &Arc<Daemon>, call: &Call) -> Result<Response, ApiEr
         if until.is_some_and(|u| u <= now) {
             return;
         }
-        let deadline = until.map(|u| tokio::time::Instant::now() + Duration::from_nanos((u - now).max(0) as u64));
+        let deadline = until
+            .map(|u| tokio::time::Instant::now() + Duration::from_nanos((u - now).max(0) as u64));
         loop {
             let next = async {
                 match deadline {
@@ -178,13 +225,31 @@ mod tests {
     #[test]
     fn timestamps_in_every_docker_form() {
         let now = 1_000_000_000_000_000_000;
-        assert_eq!(parse_timestamp("1700000000", now).expect("secs"), 1_700_000_000_000_000_000);
-        assert_eq!(parse_timestamp("1700000000.5", now).expect("frac"), 1_700_000_000_500_000_000);
+        assert_eq!(
+            parse_timestamp("1700000000", now).expect("secs"),
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            parse_timestamp("1700000000.5", now).expect("frac"),
+            1_700_000_000_500_000_000
+        );
         // bollard sends the whole nanosecond timestamp as the fraction.
-        assert_eq!(parse_timestamp("1795865385.1795865385193092339", now).expect("long frac"), 1_795_865_385_179_586_538);
-        assert_eq!(parse_timestamp("10m", now).expect("duration"), now - 600_000_000_000);
-        assert_eq!(parse_timestamp("1h30m", now).expect("duration"), now - 5_400_000_000_000);
-        assert_eq!(parse_timestamp("1970-01-01T00:00:10Z", now).expect("rfc3339"), 10_000_000_000);
+        assert_eq!(
+            parse_timestamp("1795865385.1795865385193092339", now).expect("long frac"),
+            1_795_865_385_179_586_538
+        );
+        assert_eq!(
+            parse_timestamp("10m", now).expect("duration"),
+            now - 600_000_000_000
+        );
+        assert_eq!(
+            parse_timestamp("1h30m", now).expect("duration"),
+            now - 5_400_000_000_000
+        );
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:10Z", now).expect("rfc3339"),
+            10_000_000_000
+        );
         assert!(parse_timestamp("yesterday", now).is_err());
     }
 
@@ -199,7 +264,10 @@ mod tests {
         };
         let f = |raw: &str| Filters::parse(raw).expect("filters");
         assert!(matches(&f("{}"), &e));
-        assert!(matches(&f(r#"{"type":["image"],"event":["pull","tag"]}"#), &e));
+        assert!(matches(
+            &f(r#"{"type":["image"],"event":["pull","tag"]}"#),
+            &e
+        ));
         assert!(!matches(&f(r#"{"type":["container"]}"#), &e));
         assert!(matches(&f(r#"{"image":["busybox"]}"#), &e));
         assert!(!matches(&f(r#"{"image":["alpine"]}"#), &e));

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard_stubs::models::{
-    DriverData, ImageConfig as ApiImageConfig, ImageDeleteResponseItem, ImageHistoryResponseItem, ImageInspect, ImageInspectMetadata,
-    ImageInspectRootFs, ImagePruneResponse, ImageSummary,
+    DriverData, ImageConfig as ApiImageConfig, ImageDeleteResponseItem, ImageHistoryResponseItem,
+    ImageInspect, ImageInspectMetadata, ImageInspectRootFs, ImagePruneResponse, ImageSummary,
 };
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -15,11 +15,11 @@ use hyper::body::Incoming;
 use serde_json::json;
 use skiff_registry::Credentials;
 
+use super::body;
 use super::error::ApiError;
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
-use super::body;
 use crate::daemon::Daemon;
 use crate::images::import::ImportRequest;
 use crate::images::inspect::{ImageView, ListFilter, unix_seconds};
@@ -70,15 +70,23 @@ pub enum Action {
 }
 
 pub(crate) fn decode_auth(headers: &http::HeaderMap) -> Result<Option<Credentials>, ApiError> {
-    match headers.get("x-registry-auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+    match headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
         None => Ok(None),
-        Some(v) => Credentials::from_registry_auth_header(v).map_err(|e| ApiError::bad_request(e.to_string())),
+        Some(v) => Credentials::from_registry_auth_header(v)
+            .map_err(|e| ApiError::bad_request(e.to_string())),
     }
 }
 
 /// Parse an image request.
 pub fn parse(call: &Call) -> Result<Action, ApiError> {
-    let rest = call.path.trim_start_matches("/images").trim_start_matches('/');
+    let rest = call
+        .path
+        .trim_start_matches("/images")
+        .trim_start_matches('/');
     let q = &call.query;
     let m = &call.method;
     match (m, rest) {
@@ -89,13 +97,22 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 [] => None,
                 [v] if v == "true" || v == "1" => Some(true),
                 [v] if v == "false" || v == "0" => Some(false),
-                v => return Err(ApiError::bad_request(format!("invalid filter 'dangling={}'", v.join(",")))),
+                v => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid filter 'dangling={}'",
+                        v.join(",")
+                    )));
+                }
             };
             let mut references = filters.get("reference").to_vec();
             if let Some(f) = q.non_empty("filter") {
                 references.push(f.to_owned());
             }
-            Ok(Action::List(ListFilter { references, dangling, labels: filters.get("label").to_vec() }))
+            Ok(Action::List(ListFilter {
+                references,
+                dangling,
+                labels: filters.get("label").to_vec(),
+            }))
         }
         (&Method::POST, "create") => {
             if let Some(image) = q.non_empty("fromImage") {
@@ -111,14 +128,25 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     repo: q.non_empty("repo").map(str::to_owned),
                     tag: q.non_empty("tag").map(str::to_owned),
                     message: q.non_empty("message").map(str::to_owned),
-                    changes: q.all("changes").into_iter().filter(|c| !c.is_empty()).map(str::to_owned).collect(),
+                    changes: q
+                        .all("changes")
+                        .into_iter()
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
                 })),
-                Some(src) => Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, format!("importing from a URL is not supported: {src}"))),
+                Some(src) => Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    format!("importing from a URL is not supported: {src}"),
+                )),
                 None => Err(ApiError::bad_request("fromImage or fromSrc must be given")),
             }
         }
         (&Method::POST, "load") => Ok(Action::Load),
-        (&Method::GET, "search") => Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "image search is not supported by this engine: it has no registry index to search")),
+        (&Method::GET, "search") => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "image search is not supported by this engine: it has no registry index to search",
+        )),
         (&Method::GET, "get") => {
             let names: Vec<String> = q.all("names").into_iter().map(str::to_owned).collect();
             if names.is_empty() {
@@ -132,9 +160,14 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             let all = matches!(filters.get("dangling"), [v] if v == "false" || v == "0");
             Ok(Action::Prune { all })
         }
-        (&Method::DELETE, name) if !name.is_empty() => Ok(Action::Remove { name: percent_decode(name), force: q.bool("force") }),
+        (&Method::DELETE, name) if !name.is_empty() => Ok(Action::Remove {
+            name: percent_decode(name),
+            force: q.bool("force"),
+        }),
         (_, rest) => {
-            let (name, op) = rest.rsplit_once('/').ok_or_else(|| ApiError::not_found("page not found"))?;
+            let (name, op) = rest
+                .rsplit_once('/')
+                .ok_or_else(|| ApiError::not_found("page not found"))?;
             let name = percent_decode(name);
             match (m, op) {
                 (&Method::GET, "json") => Ok(Action::Inspect(name)),
@@ -142,10 +175,16 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 (&Method::GET, "get") => Ok(Action::Save(vec![name])),
                 (&Method::POST, "tag") => Ok(Action::Tag {
                     name,
-                    repo: q.non_empty("repo").ok_or_else(|| ApiError::bad_request("repo is required"))?.to_owned(),
+                    repo: q
+                        .non_empty("repo")
+                        .ok_or_else(|| ApiError::bad_request("repo is required"))?
+                        .to_owned(),
                     tag: q.non_empty("tag").map(str::to_owned),
                 }),
-                (&Method::POST, "push") => Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "image push is not supported by this engine yet")),
+                (&Method::POST, "push") => Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "image push is not supported by this engine yet",
+                )),
                 _ => Err(ApiError::not_found("page not found")),
             }
         }
@@ -164,11 +203,18 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Handle an image request.
-pub async fn handle(daemon: &Arc<Daemon>, call: &Call, body: Incoming) -> Result<Response, ApiError> {
+pub async fn handle(
+    daemon: &Arc<Daemon>,
+    call: &Call,
+    body: Incoming,
+) -> Result<Response, ApiError> {
     match parse(call)? {
         Action::List(filter) => {
             let views = blocking(daemon, move |s| s.list(&filter)).await?;
-            Ok(response::json(StatusCode::OK, &views.iter().map(summary).collect::<Vec<_>>()))
+            Ok(response::json(
+                StatusCode::OK,
+                &views.iter().map(summary).collect::<Vec<_>>(),
+            ))
         }
         Action::Inspect(name) => {
             let (view, lower) = blocking(daemon, move |s| {
@@ -200,7 +246,10 @@ pub async fn handle(daemon: &Arc<Daemon>, call: &Call, body: Incoming) -> Result
         }
         Action::Remove { name, force } => {
             let items = blocking(daemon, move |s| s.remove(&name, force)).await?;
-            Ok(response::json(StatusCode::OK, &items.into_iter().map(delete_item).collect::<Vec<_>>()))
+            Ok(response::json(
+                StatusCode::OK,
+                &items.into_iter().map(delete_item).collect::<Vec<_>>(),
+            ))
         }
         Action::Prune { all } => {
             let report = blocking(daemon, move |s| s.prune(all)).await?;
@@ -216,12 +265,18 @@ pub async fn handle(daemon: &Arc<Daemon>, call: &Call, body: Incoming) -> Result
         Action::Import(req) => {
             let reader = body::reader(body);
             let id = blocking(daemon, move |s| s.import(reader, &req)).await?;
-            Ok(response::json_lines(futures_util::stream::iter([json!({ "status": id.to_string() })])))
+            Ok(response::json_lines(futures_util::stream::iter([
+                json!({ "status": id.to_string() }),
+            ])))
         }
         Action::Load => {
             let reader = body::reader(body);
             let lines = blocking(daemon, move |s| s.load(reader)).await?;
-            Ok(response::json_lines(futures_util::stream::iter(lines.into_iter().map(|l| json!({ "stream": format!("{l}\n") })))))
+            Ok(response::json_lines(futures_util::stream::iter(
+                lines
+                    .into_iter()
+                    .map(|l| json!({ "stream": format!("{l}\n") })),
+            )))
         }
         Action::Save(names) => {
             let plan = blocking(daemon, move |s| s.plan_save(&names)).await?;
@@ -269,7 +324,12 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
     let (sink, mut events) = ProgressSink::channel();
     let d = daemon.clone();
     let mut task = tokio::spawn(async move { d.images.pull(req, &sink).await });
-    let join_err = |e: tokio::task::JoinError| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("pull task failed: {e}"));
+    let join_err = |e: tokio::task::JoinError| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("pull task failed: {e}"),
+        )
+    };
     let mut finished = None;
     let first = tokio::select! {
         ev = events.recv() => ev,
@@ -285,7 +345,9 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
             None => task.await.map_err(join_err)?,
         };
         outcome?;
-        return Ok(response::json_lines(futures_util::stream::empty::<serde_json::Value>()));
+        return Ok(response::json_lines(futures_util::stream::empty::<
+            serde_json::Value,
+        >()));
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
@@ -309,7 +371,9 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
                 let _ = tx.send(line(error_json(&e.to_string()))).await;
             }
             Err(e) => {
-                let _ = tx.send(line(error_json(&format!("pull task failed: {e}")))).await;
+                let _ = tx
+                    .send(line(error_json(&format!("pull task failed: {e}"))))
+                    .await;
             }
         }
     });
@@ -322,7 +386,11 @@ fn labels(view: &ImageView) -> HashMap<String, String> {
         .as_ref()
         .and_then(|c| c.get("Labels"))
         .and_then(|l| l.as_object())
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -333,7 +401,12 @@ pub(crate) fn summary(view: &ImageView) -> ImageSummary {
         parent_id: String::new(),
         repo_tags: view.repo_tags.clone(),
         repo_digests: view.repo_digests.clone(),
-        created: view.config.created.as_deref().map(unix_seconds).unwrap_or(0),
+        created: view
+            .config
+            .created
+            .as_deref()
+            .map(unix_seconds)
+            .unwrap_or(0),
         size: view.record.size as i64,
         shared_size: -1,
         labels: labels(view),
@@ -344,35 +417,63 @@ pub(crate) fn summary(view: &ImageView) -> ImageSummary {
 }
 
 fn parse_time(s: Option<&str>) -> Option<time::OffsetDateTime> {
-    s.and_then(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+    s.and_then(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    })
 }
 
 fn inspect(view: &ImageView, lower: &[std::path::PathBuf]) -> ImageInspect {
     let c = &view.config;
-    let lower = lower.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":");
+    let lower = lower
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
     ImageInspect {
         id: Some(view.record.id.to_string()),
         repo_tags: Some(view.repo_tags.clone()),
         repo_digests: Some(view.repo_digests.clone()),
-        comment: Some(c.history.last().and_then(|h| h.comment.clone()).unwrap_or_default()),
+        comment: Some(
+            c.history
+                .last()
+                .and_then(|h| h.comment.clone())
+                .unwrap_or_default(),
+        ),
         created: parse_time(c.created.as_deref()),
         author: Some(c.author.clone().unwrap_or_default()),
-        config: c.config.clone().and_then(|v| serde_json::from_value::<ApiImageConfig>(v).ok()),
+        config: c
+            .config
+            .clone()
+            .and_then(|v| serde_json::from_value::<ApiImageConfig>(v).ok()),
         architecture: Some(c.architecture.clone()),
         variant: c.variant.clone(),
         os: Some(c.os.clone()),
         size: Some(view.record.size as i64),
-        graph_driver: Some(DriverData { name: "overlayfs".into(), data: HashMap::from([("LowerDir".to_owned(), lower)]) }),
-        root_fs: Some(ImageInspectRootFs { typ: "layers".into(), layers: Some(c.rootfs.diff_ids.iter().map(|d| d.to_string()).collect()) }),
-        metadata: Some(ImageInspectMetadata { last_tag_time: parse_time(view.record.last_tag_time.as_deref()) }),
+        graph_driver: Some(DriverData {
+            name: "overlayfs".into(),
+            data: HashMap::from([("LowerDir".to_owned(), lower)]),
+        }),
+        root_fs: Some(ImageInspectRootFs {
+            typ: "layers".into(),
+            layers: Some(c.rootfs.diff_ids.iter().map(|d| d.to_string()).collect()),
+        }),
+        metadata: Some(ImageInspectMetadata {
+            last_tag_time: parse_time(view.record.last_tag_time.as_deref()),
+        }),
         ..Default::default()
     }
 }
 
 fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
     match item {
-        DeleteItem::Untagged(n) => ImageDeleteResponseItem { untagged: Some(n), deleted: None },
-        DeleteItem::Deleted(d) => ImageDeleteResponseItem { untagged: None, deleted: Some(d) },
+        DeleteItem::Untagged(n) => ImageDeleteResponseItem {
+            untagged: Some(n),
+            deleted: None,
+        },
+        DeleteItem::Deleted(d) => ImageDeleteResponseItem {
+            untagged: None,
+            deleted: Some(d),
+        },
     }
 }
 
@@ -382,7 +483,13 @@ mod tests {
     use crate::api::query::Query;
 
     fn call(method: Method, path: &str, query: &str) -> Call {
-        Call { method, path: path.into(), query: Query::parse(Some(query)), headers: http::HeaderMap::new(), version: None }
+        Call {
+            method,
+            path: path.into(),
+            query: Query::parse(Some(query)),
+            headers: http::HeaderMap::new(),
+            version: None,
+        }
     }
 
     #[test]
@@ -391,37 +498,76 @@ mod tests {
             Action::Inspect(n) => assert_eq!(n, "127.0.0.1:5000/a/b:1"),
             other => panic!("{other:?}"),
         }
-        match parse(&call(Method::DELETE, "/images/library/busybox:latest", "force=1")).expect("rmi") {
-            Action::Remove { name, force } => assert_eq!((name.as_str(), force), ("library/busybox:latest", true)),
+        match parse(&call(
+            Method::DELETE,
+            "/images/library/busybox:latest",
+            "force=1",
+        ))
+        .expect("rmi")
+        {
+            Action::Remove { name, force } => {
+                assert_eq!((name.as_str(), force), ("library/busybox:latest", true))
+            }
             other => panic!("{other:?}"),
         }
         match parse(&call(Method::POST, "/images/busybox/tag", "repo=x/y&tag=2")).expect("tag") {
-            Action::Tag { name, repo, tag } => assert_eq!((name.as_str(), repo.as_str(), tag.as_deref()), ("busybox", "x/y", Some("2"))),
+            Action::Tag { name, repo, tag } => assert_eq!(
+                (name.as_str(), repo.as_str(), tag.as_deref()),
+                ("busybox", "x/y", Some("2"))
+            ),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn create_is_pull_or_import() {
-        match parse(&call(Method::POST, "/images/create", "fromImage=busybox&tag=latest&platform=linux%2Farm64")).expect("pull") {
+        match parse(&call(
+            Method::POST,
+            "/images/create",
+            "fromImage=busybox&tag=latest&platform=linux%2Farm64",
+        ))
+        .expect("pull")
+        {
             Action::Pull(p) => {
                 assert_eq!(p.image, "busybox");
                 assert_eq!(p.platform.as_deref(), Some("linux/arm64"));
             }
             other => panic!("{other:?}"),
         }
-        match parse(&call(Method::POST, "/images/create", "fromSrc=-&repo=mine&tag=1&changes=CMD+%5B%22sh%22%5D")).expect("import") {
+        match parse(&call(
+            Method::POST,
+            "/images/create",
+            "fromSrc=-&repo=mine&tag=1&changes=CMD+%5B%22sh%22%5D",
+        ))
+        .expect("import")
+        {
             Action::Import(i) => assert_eq!(i.changes, vec![r#"CMD ["sh"]"#.to_owned()]),
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse(&call(Method::POST, "/images/create", "")).expect_err("neither").status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse(&call(Method::POST, "/images/create", ""))
+                .expect_err("neither")
+                .status,
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]
     fn list_filters_are_checked() {
-        let err = parse(&call(Method::GET, "/images/json", "filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D")).expect_err("bad filter");
+        let err = parse(&call(
+            Method::GET,
+            "/images/json",
+            "filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
+        ))
+        .expect_err("bad filter");
         assert_eq!(err.message, "invalid filter 'bogus'");
-        match parse(&call(Method::GET, "/images/json", "filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D")).expect("dangling") {
+        match parse(&call(
+            Method::GET,
+            "/images/json",
+            "filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D",
+        ))
+        .expect("dangling")
+        {
             Action::List(f) => assert_eq!(f.dangling, Some(true)),
             other => panic!("{other:?}"),
         }
@@ -429,10 +575,24 @@ mod tests {
 
     #[test]
     fn progress_renders_like_docker() {
-        let p = Progress { id: Some("abc".into()), status: "Downloading".into(), bytes: Some((5, Some(10))) };
-        assert_eq!(progress_json(&p), json!({"status":"Downloading","id":"abc","progressDetail":{"current":5,"total":10}}));
-        let p = Progress { id: None, status: "Digest: x".into(), bytes: None };
+        let p = Progress {
+            id: Some("abc".into()),
+            status: "Downloading".into(),
+            bytes: Some((5, Some(10))),
+        };
+        assert_eq!(
+            progress_json(&p),
+            json!({"status":"Downloading","id":"abc","progressDetail":{"current":5,"total":10}})
+        );
+        let p = Progress {
+            id: None,
+            status: "Digest: x".into(),
+            bytes: None,
+        };
         assert_eq!(progress_json(&p), json!({"status":"Digest: x"}));
-        assert_eq!(error_json("boom"), json!({"errorDetail":{"message":"boom"},"error":"boom"}));
+        assert_eq!(
+            error_json("boom"),
+            json!({"errorDetail":{"message":"boom"},"error":"boom"})
+        );
     }
 }

@@ -25,8 +25,14 @@ pub enum ListenError {
 
 /// Bind a Unix socket at `path` with mode 0660, owned by root and `group`.
 /// A stale socket file left by a dead daemon is replaced; a live one is an error.
-pub fn bind_unix(path: &Path, group: Option<&str>) -> Result<tokio::net::UnixListener, ListenError> {
-    let io = |source| ListenError::Io { path: path.to_owned(), source };
+pub fn bind_unix(
+    path: &Path,
+    group: Option<&str>,
+) -> Result<tokio::net::UnixListener, ListenError> {
+    let io = |source| ListenError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -71,6 +77,9 @@ mod tests {
         assert!(matches!(bind_unix(&path, None), Err(ListenError::InUse(_))));
         drop(l);
         bind_unix(&path, None).expect("rebind over stale socket");
-        assert!(matches!(bind_unix(&dir.path().join("x.sock"), Some("no-such-group-zz")), Err(ListenError::Group(_))));
+        assert!(matches!(
+            bind_unix(&dir.path().join("x.sock"), Some("no-such-group-zz")),
+            Err(ListenError::Group(_))
+        ));
     }
 }

@@ -36,7 +36,11 @@ where
         let daemon = daemon.clone();
         async move { Ok::<_, std::convert::Infallible>(router::route(&daemon, req).await) }
     });
-    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await {
+    if let Err(e) = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await
+    {
         tracing::debug!("connection closed with error: {e}");
     }
 }

@@ -20,7 +20,11 @@ impl Query {
 
     /// The last value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The last value of `key`, if present and not empty.
@@ -30,14 +34,21 @@ impl Query {
 
     /// Every value of `key`, in order.
     pub fn all(&self, key: &str) -> Vec<&str> {
-        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// moby's `BoolValue`: false for absent, "", "0", "no", "false", "none".
     pub fn bool(&self, key: &str) -> bool {
         match self.get(key) {
             None => false,
-            Some(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none"),
+            Some(v) => !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "" | "0" | "no" | "false" | "none"
+            ),
         }
     }
 
@@ -45,7 +56,10 @@ impl Query {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.non_empty(key) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
         }
     }
 
@@ -69,15 +83,28 @@ pub struct Filters(pub BTreeMap<String, Vec<String>>);
 impl Filters {
     /// Parse the JSON of a `filters` parameter.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let value: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
-        let obj = value.as_object().ok_or_else(|| ApiError::bad_request("invalid filter: expected a JSON object"))?;
+        let value: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("invalid filter: expected a JSON object"))?;
         let mut out = BTreeMap::new();
         for (k, v) in obj {
             let values: Vec<String> = match v {
-                serde_json::Value::Object(m) => m.iter().filter(|(_, on)| on.as_bool().unwrap_or(false)).map(|(s, _)| s.clone()).collect(),
-                serde_json::Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
-                _ => return Err(ApiError::bad_request(format!("invalid filter: {k:?} must map to an object or a list"))),
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, on)| on.as_bool().unwrap_or(false))
+                    .map(|(s, _)| s.clone())
+                    .collect(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect(),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid filter: {k:?} must map to an object or a list"
+                    )));
+                }
             };
             out.insert(k.clone(), values);
         }
@@ -130,11 +157,15 @@ mod tests {
 
     #[test]
     fn filters_in_both_forms() {
-        let f = Filters::parse(r#"{"reference":{"busybox":true,"x":false},"dangling":["true"]}"#).expect("parse");
+        let f = Filters::parse(r#"{"reference":{"busybox":true,"x":false},"dangling":["true"]}"#)
+            .expect("parse");
         assert_eq!(f.get("reference"), ["busybox".to_owned()]);
         assert_eq!(f.get("dangling"), ["true".to_owned()]);
         assert!(f.only(&["reference", "dangling"]).is_ok());
-        assert_eq!(f.only(&["reference"]).expect_err("bad key").message, "invalid filter 'dangling'");
+        assert_eq!(
+            f.only(&["reference"]).expect_err("bad key").message,
+            "invalid filter 'dangling'"
+        );
         assert!(Filters::parse("[1]").is_err());
     }
 

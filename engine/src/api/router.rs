@@ -41,23 +41,40 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 headers: parts.headers,
                 version: version.map(str::to_owned),
             };
-            let group = call.path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
+            let group = call
+                .path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let result = match group.as_str() {
-                "_ping" | "version" | "info" | "auth" | "system" => system::handle(daemon, &call, body).await,
+                "_ping" | "version" | "info" | "auth" | "system" => {
+                    system::handle(daemon, &call, body).await
+                }
                 "images" => images::handle(daemon, &call, body).await,
                 "containers" => containers::handle(daemon, &call).await,
                 "events" => events::handle(daemon, &call).await,
                 "distribution" => distribution::handle(daemon, &call).await,
-                "build" | "commit" => Err(ApiError::new(http::StatusCode::NOT_IMPLEMENTED, format!("/{group} is not supported by this engine yet"))),
+                "build" | "commit" => Err(ApiError::new(
+                    http::StatusCode::NOT_IMPLEMENTED,
+                    format!("/{group} is not supported by this engine yet"),
+                )),
                 _ => Err(ApiError::not_found("page not found")),
             };
             result.unwrap_or_else(ApiError::into_response)
         }
     };
     let headers = resp.headers_mut();
-    headers.insert("api-version", HeaderValue::from_static(version::API_VERSION));
+    headers.insert(
+        "api-version",
+        HeaderValue::from_static(version::API_VERSION),
+    );
     headers.insert("ostype", HeaderValue::from_static("linux"));
     headers.insert("docker-experimental", HeaderValue::from_static("false"));
-    headers.insert("server", HeaderValue::from_static(concat!("skiffd/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    headers.insert(
+        "server",
+        HeaderValue::from_static(concat!("skiffd/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
     resp
 }

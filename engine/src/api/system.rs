@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard_stubs::models::{
-    IndexInfo, LocalNodeState, SwarmInfo, RegistryServiceConfig, SystemInfo, SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion,
+    IndexInfo, LocalNodeState, RegistryServiceConfig, SwarmInfo, SystemInfo,
+    SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum, SystemVersion,
     SystemVersionComponents, SystemVersionPlatform,
 };
 use http::{HeaderValue, Method, StatusCode};
@@ -49,12 +50,23 @@ pub fn parse(method: &Method, path: &str) -> Result<Action, ApiError> {
 }
 
 /// Handle a system request.
-pub async fn handle(daemon: &Arc<Daemon>, call: &Call, body: Incoming) -> Result<Response, ApiError> {
+pub async fn handle(
+    daemon: &Arc<Daemon>,
+    call: &Call,
+    body: Incoming,
+) -> Result<Response, ApiError> {
     match parse(&call.method, &call.path)? {
         Action::Ping { head } => {
-            let mut resp = if head { response::empty(StatusCode::OK) } else { response::text(StatusCode::OK, "OK") };
+            let mut resp = if head {
+                response::empty(StatusCode::OK)
+            } else {
+                response::text(StatusCode::OK, "OK")
+            };
             let h = resp.headers_mut();
-            h.insert("cache-control", HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+            h.insert(
+                "cache-control",
+                HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+            );
             h.insert("pragma", HeaderValue::from_static("no-cache"));
             h.insert("builder-version", HeaderValue::from_static("1"));
             Ok(resp)
@@ -81,10 +93,21 @@ pub async fn handle(daemon: &Arc<Daemon>, call: &Call, body: Incoming) -> Result
         }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
         Action::Auth => {
-            let bytes = body.collect().await.map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?.to_bytes();
-            let auth: AuthBody = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid auth configuration: {e}")))?;
-            daemon.images.login(&auth.serveraddress, &auth.username, &auth.password).await?;
-            Ok(response::json(StatusCode::OK, &serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" })))
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
+                .to_bytes();
+            let auth: AuthBody = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("invalid auth configuration: {e}")))?;
+            daemon
+                .images
+                .login(&auth.serveraddress, &auth.username, &auth.password)
+                .await?;
+            Ok(response::json(
+                StatusCode::OK,
+                &serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
+            ))
         }
     }
 }
@@ -118,7 +141,9 @@ fn version(daemon: &Daemon) -> SystemVersion {
         ("Experimental".to_owned(), "false".to_owned()),
     ]);
     SystemVersion {
-        platform: Some(SystemVersionPlatform { name: "Skiff Engine".into() }),
+        platform: Some(SystemVersionPlatform {
+            name: "Skiff Engine".into(),
+        }),
         components: Some(vec![SystemVersionComponents {
             name: "Engine".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -150,7 +175,15 @@ fn info(daemon: &Daemon) -> SystemInfo {
         },
     )]);
     for r in &cfg.insecure_registries {
-        index_configs.insert(r.clone(), IndexInfo { name: Some(r.clone()), mirrors: Some(vec![]), secure: Some(false), official: Some(false) });
+        index_configs.insert(
+            r.clone(),
+            IndexInfo {
+                name: Some(r.clone()),
+                mirrors: Some(vec![]),
+                secure: Some(false),
+                official: Some(false),
+            },
+        );
     }
     SystemInfo {
         id: Some(daemon.id.clone()),
@@ -165,7 +198,11 @@ fn info(daemon: &Daemon) -> SystemInfo {
         debug: Some(cfg.log_level == "debug"),
         logging_driver: Some("json-file".into()),
         cgroup_driver: Some(SystemInfoCgroupDriverEnum::CGROUPFS),
-        cgroup_version: Some(if host.cgroup_v2_only { SystemInfoCgroupVersionEnum::_2 } else { SystemInfoCgroupVersionEnum::_1 }),
+        cgroup_version: Some(if host.cgroup_v2_only {
+            SystemInfoCgroupVersionEnum::_2
+        } else {
+            SystemInfoCgroupVersionEnum::_1
+        }),
         kernel_version: Some(host.kernel_version.clone()),
         operating_system: Some(host.operating_system.clone()),
         os_version: Some(host.os_version.clone()),
@@ -184,7 +221,11 @@ fn info(daemon: &Daemon) -> SystemInfo {
         experimental_build: Some(false),
         server_version: Some(env!("CARGO_PKG_VERSION").into()),
         live_restore_enabled: Some(false),
-        swarm: Some(SwarmInfo { local_node_state: Some(LocalNodeState::INACTIVE), control_available: Some(false), ..Default::default() }),
+        swarm: Some(SwarmInfo {
+            local_node_state: Some(LocalNodeState::INACTIVE),
+            control_available: Some(false),
+            ..Default::default()
+        }),
         warnings: Some(vec![]),
         ..Default::default()
     }
@@ -196,12 +237,27 @@ mod tests {
 
     #[test]
     fn parses_system_routes() {
-        assert_eq!(parse(&Method::GET, "/_ping").expect("ping"), Action::Ping { head: false });
-        assert_eq!(parse(&Method::HEAD, "/_ping").expect("ping"), Action::Ping { head: true });
-        assert_eq!(parse(&Method::GET, "/version").expect("version"), Action::Version);
+        assert_eq!(
+            parse(&Method::GET, "/_ping").expect("ping"),
+            Action::Ping { head: false }
+        );
+        assert_eq!(
+            parse(&Method::HEAD, "/_ping").expect("ping"),
+            Action::Ping { head: true }
+        );
+        assert_eq!(
+            parse(&Method::GET, "/version").expect("version"),
+            Action::Version
+        );
         assert_eq!(parse(&Method::GET, "/info/").expect("info"), Action::Info);
         assert_eq!(parse(&Method::POST, "/auth").expect("auth"), Action::Auth);
-        assert_eq!(parse(&Method::GET, "/system/df").expect("df"), Action::DiskUsage);
-        assert_eq!(parse(&Method::POST, "/info").expect_err("method").status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            parse(&Method::GET, "/system/df").expect("df"),
+            Action::DiskUsage
+        );
+        assert_eq!(
+            parse(&Method::POST, "/info").expect_err("method").status,
+            StatusCode::NOT_FOUND
+        );
     }
 }

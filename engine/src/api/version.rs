@@ -15,13 +15,20 @@ fn parse(v: &str) -> Option<(u32, u32)> {
 
 /// Split `/v1.41/images/json` into (`Some("1.41")`, `/images/json`), checking the range.
 pub fn split(path: &str) -> Result<(Option<&str>, &str), ApiError> {
-    let Some(rest) = path.strip_prefix("/v") else { return Ok((None, path)) };
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok((None, path));
+    };
     let (version, tail) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let Some(v) = parse(version) else { return Ok((None, path)) };
-    let (min, max) = (parse(MIN_API_VERSION).unwrap_or((1, 24)), parse(API_VERSION).unwrap_or((1, 50)));
+    let Some(v) = parse(version) else {
+        return Ok((None, path));
+    };
+    let (min, max) = (
+        parse(MIN_API_VERSION).unwrap_or((1, 24)),
+        parse(API_VERSION).unwrap_or((1, 50)),
+    );
     if v < min {
         return Err(ApiError::bad_request(format!(
             "client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
@@ -41,12 +48,25 @@ mod tests {
 
     #[test]
     fn prefixes_are_stripped_and_range_checked() {
-        assert_eq!(split("/v1.41/images/json").expect("ok"), (Some("1.41"), "/images/json"));
+        assert_eq!(
+            split("/v1.41/images/json").expect("ok"),
+            (Some("1.41"), "/images/json")
+        );
         assert_eq!(split("/v1.24/_ping").expect("ok"), (Some("1.24"), "/_ping"));
         assert_eq!(split("/v1.50/info").expect("ok"), (Some("1.50"), "/info"));
         assert_eq!(split("/images/json").expect("ok"), (None, "/images/json"));
-        assert!(split("/v1.12/info").expect_err("old").message.contains("too old"));
-        assert!(split("/v1.51/info").expect_err("new").message.contains("too new"));
+        assert!(
+            split("/v1.12/info")
+                .expect_err("old")
+                .message
+                .contains("too old")
+        );
+        assert!(
+            split("/v1.51/info")
+                .expect_err("new")
+                .message
+                .contains("too new")
+        );
         assert_eq!(split("/volumes").expect("ok"), (None, "/volumes"));
     }
 }

@@ -66,26 +66,46 @@ impl Extracted {
     /// (old docker-archives link duplicate layers) become aliases.
     fn new(scratch: &Path, archive: impl Read) -> Result<Self, ImageError> {
         let dir = scratch.join(format!("load-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).map_err(|e| ImageError::Store(format!("creating {}: {e}", dir.display())))?;
-        let mut me = Self { dir, files: HashMap::new() };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ImageError::Store(format!("creating {}: {e}", dir.display())))?;
+        let mut me = Self {
+            dir,
+            files: HashMap::new(),
+        };
         let mut links = Vec::new();
         let mut tar = tar::Archive::new(archive);
-        let entries = tar.entries().map_err(|e| bad(format!("invalid tar archive: {e}")))?;
+        let entries = tar
+            .entries()
+            .map_err(|e| bad(format!("invalid tar archive: {e}")))?;
         for (n, entry) in entries.enumerate() {
             let mut entry = entry.map_err(|e| bad(format!("invalid tar archive: {e}")))?;
-            let raw = entry.path().map_err(|e| bad(format!("invalid tar archive: {e}")))?.into_owned();
-            let name = clean(&raw).ok_or_else(|| bad(format!("invalid archive member name {:?}", raw.display())))?;
+            let raw = entry
+                .path()
+                .map_err(|e| bad(format!("invalid tar archive: {e}")))?
+                .into_owned();
+            let name = clean(&raw)
+                .ok_or_else(|| bad(format!("invalid archive member name {:?}", raw.display())))?;
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let path = me.dir.join(n.to_string());
-                    let mut f = File::create(&path).map_err(|e| ImageError::Store(format!("{}: {e}", path.display())))?;
-                    io::copy(&mut entry, &mut f).map_err(|e| bad(format!("reading archive member {name}: {e}")))?;
+                    let mut f = File::create(&path)
+                        .map_err(|e| ImageError::Store(format!("{}: {e}", path.display())))?;
+                    io::copy(&mut entry, &mut f)
+                        .map_err(|e| bad(format!("reading archive member {name}: {e}")))?;
                     me.files.insert(name, path);
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name()
+                        .ok()
+                        .flatten()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
                     let base = if entry.header().entry_type() == tar::EntryType::Symlink {
-                        Path::new(&name).parent().map(|p| p.join(&target)).unwrap_or(target)
+                        Path::new(&name)
+                            .parent()
+                            .map(|p| p.join(&target))
+                            .unwrap_or(target)
                     } else {
                         target
                     };
@@ -95,7 +115,8 @@ impl Extracted {
             }
         }
         for (name, target) in links {
-            let resolved = resolve_dots(&target).ok_or_else(|| bad(format!("archive link {name} escapes the archive")))?;
+            let resolved = resolve_dots(&target)
+                .ok_or_else(|| bad(format!("archive link {name} escapes the archive")))?;
             if let Some(path) = me.files.get(&resolved).cloned() {
                 me.files.insert(name, path);
             }
@@ -104,14 +125,21 @@ impl Extracted {
     }
 
     fn open(&self, name: &str) -> Result<File, ImageError> {
-        let name = clean(Path::new(name)).ok_or_else(|| bad(format!("invalid path {name:?} in archive")))?;
-        let path = self.files.get(&name).ok_or_else(|| bad(format!("archive member {name} is missing")))?;
+        let name = clean(Path::new(name))
+            .ok_or_else(|| bad(format!("invalid path {name:?} in archive")))?;
+        let path = self
+            .files
+            .get(&name)
+            .ok_or_else(|| bad(format!("archive member {name} is missing")))?;
         File::open(path).map_err(|e| ImageError::Store(format!("{}: {e}", path.display())))
     }
 
     fn read(&self, name: &str) -> Result<Vec<u8>, ImageError> {
         let mut out = Vec::new();
-        self.open(name)?.take(MAX_JSON).read_to_end(&mut out).map_err(|e| bad(format!("reading {name}: {e}")))?;
+        self.open(name)?
+            .take(MAX_JSON)
+            .read_to_end(&mut out)
+            .map_err(|e| bad(format!("reading {name}: {e}")))?;
         Ok(out)
     }
 
@@ -154,9 +182,19 @@ impl ImageService {
             let mut lines = Vec::new();
             for entry in entries {
                 let config_bytes = x.read(&entry.config)?;
-                let layers: Vec<(String, Option<Descriptor>)> = entry.layers.iter().map(|l| (l.clone(), None)).collect();
+                let layers: Vec<(String, Option<Descriptor>)> =
+                    entry.layers.iter().map(|l| (l.clone(), None)).collect();
                 let id = self.load_image(&x, &config_bytes, &layers, None)?;
-                lines.extend(self.name_loaded(&id, entry.repo_tags.unwrap_or_default().iter().map(String::as_str))?);
+                lines.extend(
+                    self.name_loaded(
+                        &id,
+                        entry
+                            .repo_tags
+                            .unwrap_or_default()
+                            .iter()
+                            .map(String::as_str),
+                    )?,
+                );
             }
             Ok(lines)
         } else if x.has("index.json") {
@@ -167,30 +205,56 @@ impl ImageService {
     }
 
     fn load_oci(&self, x: &Extracted) -> Result<Vec<String>, ImageError> {
-        let index: Index = serde_json::from_slice(&x.read("index.json")?).map_err(|e| bad(format!("invalid index.json in archive: {e}")))?;
+        let index: Index = serde_json::from_slice(&x.read("index.json")?)
+            .map_err(|e| bad(format!("invalid index.json in archive: {e}")))?;
         let blob = |d: &Digest| format!("blobs/sha256/{}", d.hex());
         let mut lines = Vec::new();
         for top in &index.manifests {
             let mut desc = top.clone();
             if documents::is_index(&desc.media_type) {
-                let nested: Index = serde_json::from_slice(&x.read(&blob(&desc.digest))?).map_err(|e| bad(format!("invalid index {}: {e}", desc.digest)))?;
+                let nested: Index = serde_json::from_slice(&x.read(&blob(&desc.digest))?)
+                    .map_err(|e| bad(format!("invalid index {}: {e}", desc.digest)))?;
                 desc = platform::select(&nested.manifests, &Platform::host())
                     .cloned()
-                    .ok_or_else(|| bad(format!("no matching manifest for {} in index {}", Platform::host(), desc.digest)))?;
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "no matching manifest for {} in index {}",
+                            Platform::host(),
+                            desc.digest
+                        ))
+                    })?;
             }
             let manifest_bytes = x.read(&blob(&desc.digest))?;
             if Digest::of(&manifest_bytes) != desc.digest {
-                return Err(bad(format!("manifest {} in archive does not match its digest", desc.digest)));
+                return Err(bad(format!(
+                    "manifest {} in archive does not match its digest",
+                    desc.digest
+                )));
             }
-            let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| bad(format!("invalid manifest {}: {e}", desc.digest)))?;
+            let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+                .map_err(|e| bad(format!("invalid manifest {}: {e}", desc.digest)))?;
             let config_bytes = x.read(&blob(&manifest.config.digest))?;
-            let layers: Vec<(String, Option<Descriptor>)> = manifest.layers.iter().map(|l| (blob(&l.digest), Some(l.clone()))).collect();
-            let id = self.load_image(x, &config_bytes, &layers, Some((&desc.digest, &manifest_bytes)))?;
+            let layers: Vec<(String, Option<Descriptor>)> = manifest
+                .layers
+                .iter()
+                .map(|l| (blob(&l.digest), Some(l.clone())))
+                .collect();
+            let id = self.load_image(
+                x,
+                &config_bytes,
+                &layers,
+                Some((&desc.digest, &manifest_bytes)),
+            )?;
             let name = top
                 .annotations
                 .get("io.containerd.image.name")
                 .cloned()
-                .or_else(|| top.annotations.get("org.opencontainers.image.ref.name").filter(|n| n.contains('/') || n.contains(':')).cloned());
+                .or_else(|| {
+                    top.annotations
+                        .get("org.opencontainers.image.ref.name")
+                        .filter(|n| n.contains('/') || n.contains(':'))
+                        .cloned()
+                });
             lines.extend(self.name_loaded(&id, name.iter().map(String::as_str))?);
         }
         Ok(lines)
@@ -204,17 +268,31 @@ impl ImageService {
         layers: &[(String, Option<Descriptor>)],
         manifest: Option<(&Digest, &[u8])>,
     ) -> Result<Digest, ImageError> {
-        let config: ImageConfig = serde_json::from_slice(config_bytes).map_err(|e| bad(format!("invalid image config in archive: {e}")))?;
+        let config: ImageConfig = serde_json::from_slice(config_bytes)
+            .map_err(|e| bad(format!("invalid image config in archive: {e}")))?;
         if config.rootfs.diff_ids.len() != layers.len() {
-            return Err(bad(format!("image config lists {} layers but the archive has {}", config.rootfs.diff_ids.len(), layers.len())));
+            return Err(bad(format!(
+                "image config lists {} layers but the archive has {}",
+                config.rootfs.diff_ids.len(),
+                layers.len()
+            )));
         }
         for ((path, desc), diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
             if self.stores.snapshots.contains(diff_id) {
                 continue;
             }
-            let expect = Expect { blob: desc.as_ref().map(|d| (d.digest.clone(), d.size)), diff_id: Some(diff_id.clone()) };
+            let expect = Expect {
+                blob: desc.as_ref().map(|d| (d.digest.clone(), d.size)),
+                diff_id: Some(diff_id.clone()),
+            };
             let input = io::BufReader::with_capacity(1 << 20, x.open(path)?);
-            layer::unpack_stream(&self.stores, input, Some(self.stores.content.writer()?), &expect, desc.as_ref().map(|d| d.media_type.as_str()))?;
+            layer::unpack_stream(
+                &self.stores,
+                input,
+                Some(self.stores.content.writer()?),
+                &expect,
+                desc.as_ref().map(|d| d.media_type.as_str()),
+            )?;
         }
         let id = self.stores.content.write_blob(config_bytes, None)?;
         let manifest_digest = match manifest {
@@ -235,8 +313,14 @@ impl ImageService {
     }
 
     /// Point `names` at `id`; report lines as docker prints them.
-    fn name_loaded<'a>(&self, id: &Digest, names: impl Iterator<Item = &'a str>) -> Result<Vec<String>, ImageError> {
-        let refs = names.map(|n| Reference::parse(n).map(|r| r.with_default_tag())).collect::<Result<Vec<_>, _>>()?;
+    fn name_loaded<'a>(
+        &self,
+        id: &Digest,
+        names: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<String>, ImageError> {
+        let refs = names
+            .map(|n| Reference::parse(n).map(|r| r.with_default_tag()))
+            .collect::<Result<Vec<_>, _>>()?;
         self.event("load", &id.to_string(), &id.to_string());
         if refs.is_empty() {
             return Ok(vec![format!("Loaded image ID: {id}")]);
@@ -249,7 +333,10 @@ impl ImageService {
                 rec.last_tag_time = Some(now_rfc3339());
             }
         })?;
-        Ok(refs.iter().map(|r| format!("Loaded image: {}", r.familiar())).collect())
+        Ok(refs
+            .iter()
+            .map(|r| format!("Loaded image: {}", r.familiar()))
+            .collect())
     }
 
     /// Resolve the images `docker save` names (before any byte is sent).
@@ -260,23 +347,47 @@ impl ImageService {
             let tags: Vec<String> = self.stores.images.read(|ix| {
                 match Reference::parse(name) {
                     // A bare repository name saves all of its tags, as docker does.
-                    Ok(r) if r.tag().is_none() && r.digest().is_none() && ix.tags.contains_key(&r.clone().with_default_tag().to_string()) => ix
-                        .tags
-                        .keys()
-                        .filter(|k| Reference::parse(k).map(|t| t.name() == r.name()).unwrap_or(false))
-                        .cloned()
-                        .collect(),
-                    Ok(r) if r.digest().is_none() && ix.tags.contains_key(&r.clone().with_default_tag().to_string()) => {
+                    Ok(r)
+                        if r.tag().is_none()
+                            && r.digest().is_none()
+                            && ix
+                                .tags
+                                .contains_key(&r.clone().with_default_tag().to_string()) =>
+                    {
+                        ix.tags
+                            .keys()
+                            .filter(|k| {
+                                Reference::parse(k)
+                                    .map(|t| t.name() == r.name())
+                                    .unwrap_or(false)
+                            })
+                            .cloned()
+                            .collect()
+                    }
+                    Ok(r)
+                        if r.digest().is_none()
+                            && ix
+                                .tags
+                                .contains_key(&r.clone().with_default_tag().to_string()) =>
+                    {
                         vec![r.with_default_tag().to_string()]
                     }
                     _ => vec![],
                 }
             });
-            let record = self.stores.images.read(|ix| ix.images.get(&id).cloned()).ok_or_else(|| ImageError::NotFound(name.clone()))?;
+            let record = self
+                .stores
+                .images
+                .read(|ix| ix.images.get(&id).cloned())
+                .ok_or_else(|| ImageError::NotFound(name.clone()))?;
             for tag in tags {
                 let tag_id = self.stores.images.read(|ix| ix.tags.get(&tag).cloned());
                 let Some(tag_id) = tag_id else { continue };
-                let rec = self.stores.images.read(|ix| ix.images.get(&tag_id).cloned()).ok_or_else(|| ImageError::NotFound(tag.clone()))?;
+                let rec = self
+                    .stores
+                    .images
+                    .read(|ix| ix.images.get(&tag_id).cloned())
+                    .ok_or_else(|| ImageError::NotFound(tag.clone()))?;
                 match images.iter_mut().find(|(r, _)| r.id == rec.id) {
                     Some((_, t)) => t.push(tag),
                     None => images.push((rec, vec![tag])),
@@ -308,7 +419,11 @@ impl ImageService {
             let config_bytes = self.stores.content.read(&record.id)?;
             let mut layer_descs = Vec::new();
             for diff_id in &record.layers {
-                let info = self.stores.snapshots.info(diff_id)?.ok_or_else(|| ImageError::Store(format!("layer {diff_id} is missing")))?;
+                let info = self
+                    .stores
+                    .snapshots
+                    .info(diff_id)?
+                    .ok_or_else(|| ImageError::Store(format!("layer {diff_id} is missing")))?;
                 layer_descs.push(Descriptor {
                     media_type: documents::OCI_LAYER_TAR.into(),
                     digest: diff_id.clone(),
@@ -318,13 +433,28 @@ impl ImageService {
                     annotations: BTreeMap::new(),
                 });
                 if written.insert(diff_id.clone()) {
-                    let blob = io::BufReader::with_capacity(1 << 20, self.stores.content.open_blob(&info.blob)?);
+                    let blob = io::BufReader::with_capacity(
+                        1 << 20,
+                        self.stores.content.open_blob(&info.blob)?,
+                    );
                     let (_, data) = compression::decompress(blob).map_err(io_err)?;
-                    append(&mut tar, &format!("blobs/sha256/{}", diff_id.hex()), info.tar_size, data).map_err(io_err)?;
+                    append(
+                        &mut tar,
+                        &format!("blobs/sha256/{}", diff_id.hex()),
+                        info.tar_size,
+                        data,
+                    )
+                    .map_err(io_err)?;
                 }
             }
             if written.insert(record.id.clone()) {
-                append(&mut tar, &format!("blobs/sha256/{}", record.id.hex()), config_bytes.len() as u64, &config_bytes[..]).map_err(io_err)?;
+                append(
+                    &mut tar,
+                    &format!("blobs/sha256/{}", record.id.hex()),
+                    config_bytes.len() as u64,
+                    &config_bytes[..],
+                )
+                .map_err(io_err)?;
             }
             let manifest = Manifest {
                 schema_version: 2,
@@ -340,37 +470,80 @@ impl ImageService {
                 layers: layer_descs,
                 annotations: BTreeMap::new(),
             };
-            let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::Store(e.to_string()))?;
+            let manifest_bytes =
+                serde_json::to_vec(&manifest).map_err(|e| ImageError::Store(e.to_string()))?;
             let manifest_digest = Digest::of(&manifest_bytes);
             if written.insert(manifest_digest.clone()) {
-                append(&mut tar, &format!("blobs/sha256/{}", manifest_digest.hex()), manifest_bytes.len() as u64, &manifest_bytes[..]).map_err(io_err)?;
+                append(
+                    &mut tar,
+                    &format!("blobs/sha256/{}", manifest_digest.hex()),
+                    manifest_bytes.len() as u64,
+                    &manifest_bytes[..],
+                )
+                .map_err(io_err)?;
             }
-            let familiar: Vec<String> = tags.iter().filter_map(|t| Reference::parse(t).ok()).map(|r| r.familiar()).collect();
+            let familiar: Vec<String> = tags
+                .iter()
+                .filter_map(|t| Reference::parse(t).ok())
+                .map(|r| r.familiar())
+                .collect();
             for t in tags.iter().filter_map(|t| Reference::parse(t).ok()) {
                 let mut annotations = BTreeMap::new();
                 annotations.insert("io.containerd.image.name".to_owned(), t.to_string());
-                annotations.insert("org.opencontainers.image.ref.name".to_owned(), t.tag().unwrap_or("latest").to_owned());
-                index.push(Descriptor { media_type: documents::OCI_MANIFEST.into(), digest: manifest_digest.clone(), size: manifest_bytes.len() as u64, platform: None, urls: vec![], annotations });
+                annotations.insert(
+                    "org.opencontainers.image.ref.name".to_owned(),
+                    t.tag().unwrap_or("latest").to_owned(),
+                );
+                index.push(Descriptor {
+                    media_type: documents::OCI_MANIFEST.into(),
+                    digest: manifest_digest.clone(),
+                    size: manifest_bytes.len() as u64,
+                    platform: None,
+                    urls: vec![],
+                    annotations,
+                });
                 if let Some(top) = record.layers.last() {
-                    repositories.entry(t.familiar_name()).or_default().insert(t.tag().unwrap_or("latest").to_owned(), top.hex().to_owned());
+                    repositories
+                        .entry(t.familiar_name())
+                        .or_default()
+                        .insert(t.tag().unwrap_or("latest").to_owned(), top.hex().to_owned());
                 }
             }
             if tags.is_empty() {
-                index.push(Descriptor { media_type: documents::OCI_MANIFEST.into(), digest: manifest_digest.clone(), size: manifest_bytes.len() as u64, platform: None, urls: vec![], annotations: BTreeMap::new() });
+                index.push(Descriptor {
+                    media_type: documents::OCI_MANIFEST.into(),
+                    digest: manifest_digest.clone(),
+                    size: manifest_bytes.len() as u64,
+                    platform: None,
+                    urls: vec![],
+                    annotations: BTreeMap::new(),
+                });
             }
             entries.push(ArchiveEntry {
                 config: format!("blobs/sha256/{}", record.id.hex()),
                 repo_tags: Some(familiar),
-                layers: record.layers.iter().map(|d| format!("blobs/sha256/{}", d.hex())).collect(),
+                layers: record
+                    .layers
+                    .iter()
+                    .map(|d| format!("blobs/sha256/{}", d.hex()))
+                    .collect(),
             });
         }
         let enc = |e: serde_json::Error| ImageError::Store(format!("encoding image archive: {e}"));
-        let index_doc = Index { schema_version: 2, media_type: Some(documents::OCI_INDEX.into()), manifests: index, annotations: BTreeMap::new() };
+        let index_doc = Index {
+            schema_version: 2,
+            media_type: Some(documents::OCI_INDEX.into()),
+            manifests: index,
+            annotations: BTreeMap::new(),
+        };
         for (name, bytes) in [
             ("index.json", serde_json::to_vec(&index_doc).map_err(enc)?),
             ("manifest.json", serde_json::to_vec(&entries).map_err(enc)?),
             ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-            ("repositories", serde_json::to_vec(&repositories).map_err(enc)?),
+            (
+                "repositories",
+                serde_json::to_vec(&repositories).map_err(enc)?,
+            ),
         ] {
             append(&mut tar, name, bytes.len() as u64, &bytes[..]).map_err(io_err)?;
         }
@@ -380,16 +553,27 @@ impl ImageService {
 }
 
 /// Append one regular file of exactly `size` bytes.
-fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> io::Result<()> {
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    size: u64,
+    data: impl Read,
+) -> io::Result<()> {
     let mut header = tar::Header::new_ustar();
     header.set_size(size);
     header.set_mode(0o644);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
-    let mut counted = Counted { inner: data.take(size), n: 0 };
+    let mut counted = Counted {
+        inner: data.take(size),
+        n: 0,
+    };
     tar.append_data(&mut header, path, &mut counted)?;
     if counted.n != size {
-        return Err(io::Error::other(format!("{path}: expected {size} bytes, read {}", counted.n)));
+        return Err(io::Error::other(format!(
+            "{path}: expected {size} bytes, read {}",
+            counted.n
+        )));
     }
     Ok(())
 }
@@ -413,10 +597,16 @@ mod tests {
 
     #[test]
     fn archive_names_are_confined() {
-        assert_eq!(clean(Path::new("./blobs/sha256/ab")).as_deref(), Some("blobs/sha256/ab"));
+        assert_eq!(
+            clean(Path::new("./blobs/sha256/ab")).as_deref(),
+            Some("blobs/sha256/ab")
+        );
         assert_eq!(clean(Path::new("../x")), None);
         assert_eq!(clean(Path::new("/etc/passwd")), None);
-        assert_eq!(resolve_dots(Path::new("abc/../def/layer.tar")).as_deref(), Some("def/layer.tar"));
+        assert_eq!(
+            resolve_dots(Path::new("abc/../def/layer.tar")).as_deref(),
+            Some("def/layer.tar")
+        );
         assert_eq!(resolve_dots(Path::new("../../x")), None);
     }
 }

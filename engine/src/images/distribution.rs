@@ -21,9 +21,17 @@ pub struct DistributionInfo {
 
 impl ImageService {
     /// Resolve `name` on its registry.
-    pub async fn distribution(&self, name: &str, credentials: Option<Credentials>) -> Result<DistributionInfo, ImageError> {
+    pub async fn distribution(
+        &self,
+        name: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<DistributionInfo, ImageError> {
         let reference = pull_reference(name, None)?;
-        let (repo, top) = self.registry.pull_manifest(&reference, credentials).await.map_err(|e| pull_error(&reference, e))?;
+        let (repo, top) = self
+            .registry
+            .pull_manifest(&reference, credentials)
+            .await
+            .map_err(|e| pull_error(&reference, e))?;
         let descriptor = Descriptor {
             media_type: top.media_type.clone(),
             digest: top.digest.clone(),
@@ -32,16 +40,34 @@ impl ImageService {
             urls: vec![],
             annotations: Default::default(),
         };
-        let invalid = |e: serde_json::Error| ImageError::Registry(format!("invalid manifest {}: {e}", top.digest));
+        let invalid = |e: serde_json::Error| {
+            ImageError::Registry(format!("invalid manifest {}: {e}", top.digest))
+        };
         let platforms = if documents::is_index(&top.media_type) {
             let index: Index = serde_json::from_slice(&top.bytes).map_err(invalid)?;
-            index.manifests.iter().filter(|d| !is_attestation(d)).filter_map(|d| d.platform.clone()).collect()
+            index
+                .manifests
+                .iter()
+                .filter(|d| !is_attestation(d))
+                .filter_map(|d| d.platform.clone())
+                .collect()
         } else {
             let manifest: Manifest = serde_json::from_slice(&top.bytes).map_err(invalid)?;
-            let bytes = repo.blob_bytes(&manifest.config.digest, MAX_DOCUMENT).await.map_err(|e| ImageError::Registry(e.to_string()))?;
+            let bytes = repo
+                .blob_bytes(&manifest.config.digest, MAX_DOCUMENT)
+                .await
+                .map_err(|e| ImageError::Registry(e.to_string()))?;
             let config: ImageConfig = serde_json::from_slice(&bytes).map_err(invalid)?;
-            vec![Platform { architecture: config.architecture, os: config.os, variant: config.variant, os_version: None }]
+            vec![Platform {
+                architecture: config.architecture,
+                os: config.os,
+                variant: config.variant,
+                os_version: None,
+            }]
         };
-        Ok(DistributionInfo { descriptor, platforms })
+        Ok(DistributionInfo {
+            descriptor,
+            platforms,
+        })
     }
 }

@@ -29,7 +29,9 @@ pub struct ImportRequest {
 /// Apply one Dockerfile-style `--change` to a runtime config object.
 pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<(), ImageError> {
     let change = change.trim();
-    let (instr, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+    let (instr, rest) = change
+        .split_once(char::is_whitespace)
+        .unwrap_or((change, ""));
     let rest = rest.trim();
     let exec_form = || -> Value {
         match serde_json::from_str::<Vec<String>>(rest) {
@@ -55,33 +57,52 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<(),
             config.insert("StopSignal".into(), json!(rest));
         }
         "ENV" => {
-            let (k, v) = rest.split_once('=').or_else(|| rest.split_once(' ')).ok_or_else(bad)?;
+            let (k, v) = rest
+                .split_once('=')
+                .or_else(|| rest.split_once(' '))
+                .ok_or_else(bad)?;
             let env = config.entry("Env").or_insert_with(|| json!([]));
             let list = env.as_array_mut().ok_or_else(bad)?;
             let key = k.trim();
-            list.retain(|e| e.as_str().map(|s| !s.starts_with(&format!("{key}="))).unwrap_or(true));
+            list.retain(|e| {
+                e.as_str()
+                    .map(|s| !s.starts_with(&format!("{key}=")))
+                    .unwrap_or(true)
+            });
             list.push(json!(format!("{key}={}", v.trim().trim_matches('"'))));
         }
         "LABEL" => {
             let (k, v) = rest.split_once('=').ok_or_else(bad)?;
             let labels = config.entry("Labels").or_insert_with(|| json!({}));
-            labels.as_object_mut().ok_or_else(bad)?.insert(k.trim().trim_matches('"').into(), json!(v.trim().trim_matches('"')));
+            labels.as_object_mut().ok_or_else(bad)?.insert(
+                k.trim().trim_matches('"').into(),
+                json!(v.trim().trim_matches('"')),
+            );
         }
         "EXPOSE" => {
             let ports = config.entry("ExposedPorts").or_insert_with(|| json!({}));
             for p in rest.split_whitespace() {
-                let p = if p.contains('/') { p.to_owned() } else { format!("{p}/tcp") };
+                let p = if p.contains('/') {
+                    p.to_owned()
+                } else {
+                    format!("{p}/tcp")
+                };
                 ports.as_object_mut().ok_or_else(bad)?.insert(p, json!({}));
             }
         }
         "VOLUME" => {
             let vols = config.entry("Volumes").or_insert_with(|| json!({}));
-            let list: Vec<String> = serde_json::from_str(rest).unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect());
+            let list: Vec<String> = serde_json::from_str(rest)
+                .unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect());
             for v in list {
                 vols.as_object_mut().ok_or_else(bad)?.insert(v, json!({}));
             }
         }
-        _ => return Err(ImageError::InvalidArgument(format!("{instr} is not a valid change command"))),
+        _ => {
+            return Err(ImageError::InvalidArgument(format!(
+                "{instr} is not a valid change command"
+            )));
+        }
     }
     Ok(())
 }
@@ -105,18 +126,32 @@ impl ImageService {
         }
         let _writing = self.gc_lock.blocking_read();
         let input = std::io::BufReader::with_capacity(1 << 20, input);
-        let info = layer::unpack_stream(&self.stores, input, Some(self.stores.content.writer()?), &Expect::default(), None)?;
+        let info = layer::unpack_stream(
+            &self.stores,
+            input,
+            Some(self.stores.content.writer()?),
+            &Expect::default(),
+            None,
+        )?;
         let now = now_rfc3339();
         let config = ImageConfig {
             architecture: crate::host::oci_arch(std::env::consts::ARCH).into(),
             os: "linux".into(),
             created: Some(now.clone()),
             config: Some(Value::Object(runtime)),
-            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![info.diff_id.clone()] },
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![info.diff_id.clone()],
+            },
             history: vec![History {
                 created: Some(now.clone()),
                 created_by: None,
-                comment: Some(req.message.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "Imported from -".into())),
+                comment: Some(
+                    req.message
+                        .clone()
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| "Imported from -".into()),
+                ),
                 ..Default::default()
             }],
             ..Default::default()

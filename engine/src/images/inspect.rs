@@ -4,8 +4,8 @@ use skiff_oci::documents::ImageConfig;
 use skiff_oci::reference::Reference;
 use skiff_store::images::{ImageIndex, ImageRecord};
 
-use super::error::ImageError;
 use super::ImageService;
+use super::error::ImageError;
 
 /// An image with its config and its names in familiar form.
 #[derive(Debug, Clone)]
@@ -49,7 +49,9 @@ pub struct HistoryItem {
 }
 
 fn familiar(key: &str) -> String {
-    Reference::parse(key).map(|r| r.familiar()).unwrap_or_else(|_| key.to_owned())
+    Reference::parse(key)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| key.to_owned())
 }
 
 /// Go's `path.Match` for the patterns docker filters use: `*` and `?` do not
@@ -58,10 +60,14 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[char], t: &[char]) -> bool {
         match p.first() {
             None => t.is_empty(),
-            Some('*') => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| go(&p[1..], &t[i..])),
+            Some('*') => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| go(&p[1..], &t[i..])),
             Some('?') => !t.is_empty() && t[0] != '/' && go(&p[1..], &t[1..]),
             Some('[') => {
-                let Some(end) = p.iter().position(|&c| c == ']') else { return false };
+                let Some(end) = p.iter().position(|&c| c == ']') else {
+                    return false;
+                };
                 let Some(&c) = t.first() else { return false };
                 let class = &p[1..end];
                 let (negate, class) = match class.first() {
@@ -110,7 +116,11 @@ fn labels_of(config: &ImageConfig) -> Vec<(String, String)> {
         .as_ref()
         .and_then(|c| c.get("Labels"))
         .and_then(|l| l.as_object())
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -120,7 +130,11 @@ impl ImageService {
             record: record.clone(),
             config: self.config_of(&record.id)?,
             repo_tags: ix.tags_of(&record.id).iter().map(|k| familiar(k)).collect(),
-            repo_digests: ix.digests_of(&record.id).iter().map(|k| familiar(k)).collect(),
+            repo_digests: ix
+                .digests_of(&record.id)
+                .iter()
+                .map(|k| familiar(k))
+                .collect(),
         })
     }
 
@@ -136,8 +150,10 @@ impl ImageService {
                 }
             }
             if !filter.references.is_empty() {
-                view.repo_tags.retain(|t| filter.references.iter().any(|p| reference_matches(p, t)));
-                view.repo_digests.retain(|t| filter.references.iter().any(|p| reference_matches(p, t)));
+                view.repo_tags
+                    .retain(|t| filter.references.iter().any(|p| reference_matches(p, t)));
+                view.repo_digests
+                    .retain(|t| filter.references.iter().any(|p| reference_matches(p, t)));
                 if view.repo_tags.is_empty() && view.repo_digests.is_empty() {
                     continue;
                 }
@@ -167,13 +183,26 @@ impl ImageService {
         }
         let mut sizes = std::collections::BTreeMap::new();
         for l in users.keys() {
-            sizes.insert((*l).clone(), self.stores.snapshots.info(l)?.map(|i| i.unpacked_size).unwrap_or(0));
+            sizes.insert(
+                (*l).clone(),
+                self.stores
+                    .snapshots
+                    .info(l)?
+                    .map(|i| i.unpacked_size)
+                    .unwrap_or(0),
+            );
         }
         let layers_size = sizes.values().sum();
         let out = views
             .iter()
             .map(|v| {
-                let shared = v.record.layers.iter().filter(|l| users.get(l).copied().unwrap_or(0) > 1).map(|l| sizes.get(l).copied().unwrap_or(0)).sum();
+                let shared = v
+                    .record
+                    .layers
+                    .iter()
+                    .filter(|l| users.get(l).copied().unwrap_or(0) > 1)
+                    .map(|l| sizes.get(l).copied().unwrap_or(0))
+                    .sum();
                 (v.clone(), shared)
             })
             .collect();
@@ -184,7 +213,10 @@ impl ImageService {
     pub fn inspect(&self, name: &str) -> Result<ImageView, ImageError> {
         let id = self.resolve(name)?;
         let ix = self.stores.images.read(Clone::clone);
-        let record = ix.images.get(&id).ok_or_else(|| ImageError::NotFound(name.to_owned()))?;
+        let record = ix
+            .images
+            .get(&id)
+            .ok_or_else(|| ImageError::NotFound(name.to_owned()))?;
         self.view(&ix, record)
     }
 
@@ -194,7 +226,11 @@ impl ImageService {
         let mut layers = view.record.layers.iter();
         let mut rows = Vec::new();
         let entries = if view.config.history.is_empty() {
-            view.record.layers.iter().map(|_| skiff_oci::documents::History::default()).collect()
+            view.record
+                .layers
+                .iter()
+                .map(|_| skiff_oci::documents::History::default())
+                .collect()
         } else {
             view.config.history.clone()
         };
@@ -203,7 +239,12 @@ impl ImageService {
                 0
             } else {
                 match layers.next() {
-                    Some(d) => self.stores.snapshots.info(d)?.map(|i| i.unpacked_size).unwrap_or(0),
+                    Some(d) => self
+                        .stores
+                        .snapshots
+                        .info(d)?
+                        .map(|i| i.unpacked_size)
+                        .unwrap_or(0),
                     None => 0,
                 }
             };

@@ -86,30 +86,50 @@ pub fn unpack_stream(
     media_type: Option<&str>,
 ) -> Result<LayerInfo, ImageError> {
     let pending = stores.snapshots.prepare()?;
-    let mut tee = Tee { inner: input, sink, hasher: Hasher::new(), count: 0 };
+    let mut tee = Tee {
+        inner: input,
+        sink,
+        hasher: Hasher::new(),
+        count: 0,
+    };
     let what = |e: io::Error| ImageError::Layer(format!("reading layer: {e}"));
     let (kind, diff_id, tar_size, stats) = {
         let (kind, decompressed) = compression::decompress(&mut tee).map_err(what)?;
-        let mut hashing = Hashing { inner: decompressed, hasher: Hasher::new(), count: 0 };
+        let mut hashing = Hashing {
+            inner: decompressed,
+            hasher: Hasher::new(),
+            count: 0,
+        };
         let stats = unpack::unpack(&mut hashing, &pending.fs_path())?;
         // The tar's end-of-archive padding, and anything after it.
         io::copy(&mut hashing, &mut io::sink()).map_err(what)?;
         (kind, hashing.hasher.finish(), hashing.count, stats)
     };
     io::copy(&mut tee, &mut io::sink()).map_err(what)?;
-    let Tee { sink, hasher, count, .. } = tee;
+    let Tee {
+        sink,
+        hasher,
+        count,
+        ..
+    } = tee;
     let blob = hasher.finish();
     if let Some((want, size)) = &expect.blob {
         if *want != blob {
-            return Err(ImageError::Layer(format!("filesystem layer verification failed for digest {want}: got {blob}")));
+            return Err(ImageError::Layer(format!(
+                "filesystem layer verification failed for digest {want}: got {blob}"
+            )));
         }
         if *size != count {
-            return Err(ImageError::Layer(format!("layer {want}: expected {size} bytes, got {count}")));
+            return Err(ImageError::Layer(format!(
+                "layer {want}: expected {size} bytes, got {count}"
+            )));
         }
     }
     if let Some(want) = &expect.diff_id {
         if *want != diff_id {
-            return Err(ImageError::Layer(format!("layer {blob}: uncompressed digest {diff_id} does not match the image config's {want}")));
+            return Err(ImageError::Layer(format!(
+                "layer {blob}: uncompressed digest {diff_id} does not match the image config's {want}"
+            )));
         }
     }
     if let Some(sink) = sink {
@@ -118,7 +138,9 @@ pub fn unpack_stream(
     let info = LayerInfo {
         diff_id,
         blob,
-        blob_media_type: media_type.map(str::to_owned).unwrap_or_else(|| media_type_for(kind).to_owned()),
+        blob_media_type: media_type
+            .map(str::to_owned)
+            .unwrap_or_else(|| media_type_for(kind).to_owned()),
         blob_size: count,
         tar_size,
         unpacked_size: stats.bytes,
@@ -128,10 +150,23 @@ pub fn unpack_stream(
 }
 
 /// Blocking: unpack a layer whose blob is already in the content store.
-pub fn unpack_local(stores: &Stores, desc: &Descriptor, diff_id: &Digest) -> Result<LayerInfo, ImageError> {
+pub fn unpack_local(
+    stores: &Stores,
+    desc: &Descriptor,
+    diff_id: &Digest,
+) -> Result<LayerInfo, ImageError> {
     let file = stores.content.open_blob(&desc.digest)?;
-    let expect = Expect { blob: Some((desc.digest.clone(), desc.size)), diff_id: Some(diff_id.clone()) };
-    unpack_stream(stores, io::BufReader::with_capacity(1 << 20, file), None, &expect, Some(&desc.media_type))
+    let expect = Expect {
+        blob: Some((desc.digest.clone(), desc.size)),
+        diff_id: Some(diff_id.clone()),
+    };
+    unpack_stream(
+        stores,
+        io::BufReader::with_capacity(1 << 20, file),
+        None,
+        &expect,
+        Some(&desc.media_type),
+    )
 }
 
 /// How often download progress is reported per layer.
@@ -150,19 +185,28 @@ pub async fn fetch(
     if stores.content.contains(&desc.digest) {
         progress.status(Some(&id), "Extracting");
         let (stores, desc2, diff) = (stores.clone(), desc.clone(), diff_id.clone());
-        let info = tokio::task::spawn_blocking(move || unpack_local(&stores, &desc2, &diff)).await??;
+        let info =
+            tokio::task::spawn_blocking(move || unpack_local(&stores, &desc2, &diff)).await??;
         progress.status(Some(&id), "Pull complete");
         return Ok(info);
     }
-    let blob = repo.blob(&desc.digest).await.map_err(|e| ImageError::Registry(e.to_string()))?;
+    let blob = repo
+        .blob(&desc.digest)
+        .await
+        .map_err(|e| ImageError::Registry(e.to_string()))?;
     let total = blob.size.or(Some(desc.size));
     let (tx, reader) = ChannelReader::new();
     let writer = stores.content.writer()?;
     let worker = {
         let stores = stores.clone();
-        let expect = Expect { blob: Some((desc.digest.clone(), desc.size)), diff_id: Some(diff_id.clone()) };
+        let expect = Expect {
+            blob: Some((desc.digest.clone(), desc.size)),
+            diff_id: Some(diff_id.clone()),
+        };
         let media_type = desc.media_type.clone();
-        tokio::task::spawn_blocking(move || unpack_stream(&stores, reader, Some(writer), &expect, Some(&media_type)))
+        tokio::task::spawn_blocking(move || {
+            unpack_stream(&stores, reader, Some(writer), &expect, Some(&media_type))
+        })
     };
     let mut body = blob.body;
     let mut done = 0u64;

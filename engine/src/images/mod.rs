@@ -49,9 +49,11 @@ impl Stores {
     pub fn open(data_root: &Path) -> Result<Self, ImageError> {
         let scratch = data_root.join("tmp");
         if scratch.exists() {
-            std::fs::remove_dir_all(&scratch).map_err(|e| ImageError::Store(format!("clearing {}: {e}", scratch.display())))?;
+            std::fs::remove_dir_all(&scratch)
+                .map_err(|e| ImageError::Store(format!("clearing {}: {e}", scratch.display())))?;
         }
-        std::fs::create_dir_all(&scratch).map_err(|e| ImageError::Store(format!("creating {}: {e}", scratch.display())))?;
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| ImageError::Store(format!("creating {}: {e}", scratch.display())))?;
         Ok(Self {
             content: ContentStore::open(&data_root.join("content"))?,
             snapshots: Snapshots::open(&data_root.join("snapshots"))?,
@@ -77,10 +79,20 @@ pub struct ImageService {
 impl ImageService {
     /// Open the service over the stores in `data_root`, collecting garbage
     /// left by interrupted operations.
-    pub fn open(data_root: &Path, registry: RegistryConfig, events: Events) -> Result<Self, ImageError> {
+    pub fn open(
+        data_root: &Path,
+        registry: RegistryConfig,
+        events: Events,
+    ) -> Result<Self, ImageError> {
         let stores = Arc::new(Stores::open(data_root)?);
-        let registry = RegistryClient::new(registry).map_err(|e| ImageError::Registry(e.to_string()))?;
-        let service = Self { stores, registry, gc_lock: tokio::sync::RwLock::new(()), events };
+        let registry =
+            RegistryClient::new(registry).map_err(|e| ImageError::Registry(e.to_string()))?;
+        let service = Self {
+            stores,
+            registry,
+            gc_lock: tokio::sync::RwLock::new(()),
+            events,
+        };
         let collected = service.collect_garbage()?;
         if collected > 0 {
             tracing::info!("removed {collected} unreferenced blobs and snapshots");
@@ -106,7 +118,11 @@ impl ImageService {
     /// The record and parsed config of an image.
     pub fn get(&self, name: &str) -> Result<(ImageRecord, ImageConfig), ImageError> {
         let id = self.resolve(name)?;
-        let record = self.stores.images.read(|ix| ix.images.get(&id).cloned()).ok_or_else(|| ImageError::NotFound(name.to_owned()))?;
+        let record = self
+            .stores
+            .images
+            .read(|ix| ix.images.get(&id).cloned())
+            .ok_or_else(|| ImageError::NotFound(name.to_owned()))?;
         let config = self.config_of(&id)?;
         Ok((record, config))
     }
@@ -114,21 +130,30 @@ impl ImageService {
     /// The parsed config blob of an image.
     pub fn config_of(&self, id: &Digest) -> Result<ImageConfig, ImageError> {
         let bytes = self.stores.content.read(id)?;
-        serde_json::from_slice(&bytes).map_err(|e| ImageError::Store(format!("image config {id} is corrupt: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ImageError::Store(format!("image config {id} is corrupt: {e}")))
     }
 
     /// Publish an image event whose `name` attribute is `name`.
     fn event(&self, action: &str, actor: &str, name: &str) {
-        self.events.publish("image", action, actor, &[("name", name)]);
+        self.events
+            .publish("image", action, actor, &[("name", name)]);
     }
 
     /// Overlay lower directories of an image, top layer first.
     pub fn lower_dirs(&self, record: &ImageRecord) -> Vec<PathBuf> {
-        record.layers.iter().rev().map(|d| self.stores.snapshots.fs_path(d)).collect()
+        record
+            .layers
+            .iter()
+            .rev()
+            .map(|d| self.stores.snapshots.fs_path(d))
+            .collect()
     }
 }
 
 /// Now, as RFC 3339 with nanoseconds (docker's time format).
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -33,12 +33,20 @@ impl ProgressSink {
 
     /// Report a status.
     pub fn status(&self, id: Option<&str>, status: impl Into<String>) {
-        self.send(Progress { id: id.map(str::to_owned), status: status.into(), bytes: None });
+        self.send(Progress {
+            id: id.map(str::to_owned),
+            status: status.into(),
+            bytes: None,
+        });
     }
 
     /// Report bytes done of a total.
     pub fn bytes(&self, id: &str, status: &str, current: u64, total: Option<u64>) {
-        self.send(Progress { id: Some(id.to_owned()), status: status.to_owned(), bytes: Some((current, total)) });
+        self.send(Progress {
+            id: Some(id.to_owned()),
+            status: status.to_owned(),
+            bytes: Some((current, total)),
+        });
     }
 
     fn send(&self, p: Progress) {

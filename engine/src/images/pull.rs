@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
+use skiff_oci::Digest;
 use skiff_oci::documents::{self, Descriptor, ImageConfig, Index, Manifest};
 use skiff_oci::platform::{self, Platform};
 use skiff_oci::reference::Reference;
-use skiff_oci::Digest;
 use skiff_registry::{Credentials, RegistryError, Repository};
 use skiff_store::images::ImageRecord;
 
@@ -51,7 +51,9 @@ pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference, Image
     let reference = match tag.filter(|t| !t.is_empty()) {
         None => reference,
         Some(t) if t.starts_with("sha256:") => {
-            let d: Digest = t.parse().map_err(|e: skiff_oci::DigestError| ImageError::InvalidArgument(e.to_string()))?;
+            let d: Digest = t
+                .parse()
+                .map_err(|e: skiff_oci::DigestError| ImageError::InvalidArgument(e.to_string()))?;
             reference.name_only().with_digest(d)
         }
         Some(t) => reference.with_tag(t)?,
@@ -68,17 +70,26 @@ pub(crate) fn pull_error(reference: &Reference, e: RegistryError) -> ImageError 
         ));
     }
     if e.is_not_found() {
-        return ImageError::RegistryNotFound(format!("manifest for {} not found: {e}", reference.familiar()));
+        return ImageError::RegistryNotFound(format!(
+            "manifest for {} not found: {e}",
+            reference.familiar()
+        ));
     }
     ImageError::Registry(e.to_string())
 }
 
 impl ImageService {
     /// Pull an image, reporting progress. See the module docs.
-    pub async fn pull(&self, req: PullRequest, progress: &ProgressSink) -> Result<PullOutcome, ImageError> {
+    pub async fn pull(
+        &self,
+        req: PullRequest,
+        progress: &ProgressSink,
+    ) -> Result<PullOutcome, ImageError> {
         let reference = pull_reference(&req.image, req.tag.as_deref())?;
         let wanted = match req.platform.as_deref().filter(|p| !p.is_empty()) {
-            Some(p) => Platform::parse(p).map_err(|e| ImageError::InvalidArgument(e.to_string()))?,
+            Some(p) => {
+                Platform::parse(p).map_err(|e| ImageError::InvalidArgument(e.to_string()))?
+            }
             None => Platform::host(),
         };
         let _writing = self.gc_lock.read().await;
@@ -92,24 +103,40 @@ impl ImageService {
             let index: Index = serde_json::from_slice(&top.bytes)
                 .map_err(|e| ImageError::Registry(format!("invalid index {}: {e}", top.digest)))?;
             let entry = platform::select(&index.manifests, &wanted).ok_or_else(|| {
-                ImageError::RegistryNotFound(format!("no matching manifest for {wanted} in the manifest list entries"))
+                ImageError::RegistryNotFound(format!(
+                    "no matching manifest for {wanted} in the manifest list entries"
+                ))
             })?;
-            let m = repo.manifest(&entry.digest.to_string()).await.map_err(|e| pull_error(&reference, e))?;
+            let m = repo
+                .manifest(&entry.digest.to_string())
+                .await
+                .map_err(|e| pull_error(&reference, e))?;
             (m.digest, m.bytes)
         } else {
             (top.digest.clone(), top.bytes.clone())
         };
-        let shown_tag = reference.tag().map(str::to_owned).unwrap_or_else(|| top.digest.to_string());
-        progress.status(Some(&shown_tag), format!("Pulling from {}", reference.path()));
+        let shown_tag = reference
+            .tag()
+            .map(str::to_owned)
+            .unwrap_or_else(|| top.digest.to_string());
+        progress.status(
+            Some(&shown_tag),
+            format!("Pulling from {}", reference.path()),
+        );
 
-        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| ImageError::Registry(format!("invalid manifest {manifest_digest}: {e}")))?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+            ImageError::Registry(format!("invalid manifest {manifest_digest}: {e}"))
+        })?;
         let config_bytes = repo
             .blob_bytes(&manifest.config.digest, MAX_DOCUMENT)
             .await
             .map_err(|e| ImageError::Registry(e.to_string()))?;
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| ImageError::Registry(format!("invalid image config {}: {e}", manifest.config.digest)))?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+            ImageError::Registry(format!(
+                "invalid image config {}: {e}",
+                manifest.config.digest
+            ))
+        })?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
             return Err(ImageError::Registry(format!(
                 "image config {} lists {} layers but manifest {manifest_digest} has {}",
@@ -119,9 +146,17 @@ impl ImageService {
             )));
         }
 
-        let jobs: Vec<_> = manifest.layers.iter().zip(&config.rootfs.diff_ids).collect();
+        let jobs: Vec<_> = manifest
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .collect();
         for (desc, diff_id) in &jobs {
-            let status = if self.stores.snapshots.contains(diff_id) { "Already exists" } else { "Pulling fs layer" };
+            let status = if self.stores.snapshots.contains(diff_id) {
+                "Already exists"
+            } else {
+                "Pulling fs layer"
+            };
             progress.status(Some(desc.digest.short()), status);
         }
         let missing: Vec<(Descriptor, Digest)> = jobs
@@ -131,12 +166,19 @@ impl ImageService {
             .collect();
         self.fetch_layers(&repo, missing, progress).await?;
 
-        self.stores.content.write_blob(&config_bytes, Some(&manifest.config.digest))?;
-        self.stores.content.write_blob(&manifest_bytes, Some(&manifest_digest))?;
+        self.stores
+            .content
+            .write_blob(&config_bytes, Some(&manifest.config.digest))?;
+        self.stores
+            .content
+            .write_blob(&manifest_bytes, Some(&manifest_digest))?;
         let id = manifest.config.digest.clone();
         let size = self.layers_size(&config.rootfs.diff_ids)?;
         let tag_key = reference.to_string();
-        let digest_key = reference.name_only().with_digest(top.digest.clone()).to_string();
+        let digest_key = reference
+            .name_only()
+            .with_digest(top.digest.clone())
+            .to_string();
         let updated = self.stores.images.update(|ix| {
             let before = ix.tags.get(&tag_key).cloned();
             let record = ix.images.entry(id.clone()).or_insert_with(|| ImageRecord {
@@ -159,28 +201,62 @@ impl ImageService {
         let shown = reference.familiar();
         progress.status(
             None,
-            if updated { format!("Status: Downloaded newer image for {shown}") } else { format!("Status: Image is up to date for {shown}") },
+            if updated {
+                format!("Status: Downloaded newer image for {shown}")
+            } else {
+                format!("Status: Image is up to date for {shown}")
+            },
         );
-        Ok(PullOutcome { id, reference: tag_key, updated })
+        Ok(PullOutcome {
+            id,
+            reference: tag_key,
+            updated,
+        })
     }
 
     /// Check credentials against a registry (`docker login`).
-    pub async fn login(&self, server: &str, username: &str, password: &str) -> Result<(), ImageError> {
+    pub async fn login(
+        &self,
+        server: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ImageError> {
         let creds = Credentials::basic(username, password);
-        self.registry.login(server, &creds).await.map(|_| ()).map_err(|e| {
-            if e.is_unauthorized() { ImageError::Unauthorized(e.to_string()) } else { ImageError::Registry(e.to_string()) }
-        })
+        self.registry
+            .login(server, &creds)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if e.is_unauthorized() {
+                    ImageError::Unauthorized(e.to_string())
+                } else {
+                    ImageError::Registry(e.to_string())
+                }
+            })
     }
 
     /// Fetch layers concurrently (at most [`CONCURRENT_LAYERS`] at once);
     /// the first failure cancels the rest.
-    async fn fetch_layers(&self, repo: &Repository, layers: Vec<(Descriptor, Digest)>, progress: &ProgressSink) -> Result<(), ImageError> {
+    async fn fetch_layers(
+        &self,
+        repo: &Repository,
+        layers: Vec<(Descriptor, Digest)>,
+        progress: &ProgressSink,
+    ) -> Result<(), ImageError> {
         let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LAYERS));
         let mut tasks = tokio::task::JoinSet::new();
         for (desc, diff_id) in layers {
-            let (repo, stores, progress, permits) = (repo.clone(), self.stores.clone(), progress.clone(), permits.clone());
+            let (repo, stores, progress, permits) = (
+                repo.clone(),
+                self.stores.clone(),
+                progress.clone(),
+                permits.clone(),
+            );
             tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.map_err(|e| ImageError::Store(e.to_string()))?;
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| ImageError::Store(e.to_string()))?;
                 layer::fetch(&repo, &stores, &desc, &diff_id, &progress).await
             });
         }
@@ -193,7 +269,12 @@ impl ImageService {
     pub(crate) fn layers_size(&self, diff_ids: &[Digest]) -> Result<u64, ImageError> {
         let mut total = 0;
         for d in diff_ids {
-            total += self.stores.snapshots.info(d)?.map(|i| i.unpacked_size).unwrap_or(0);
+            total += self
+                .stores
+                .snapshots
+                .info(d)?
+                .map(|i| i.unpacked_size)
+                .unwrap_or(0);
         }
         Ok(total)
     }

@@ -28,11 +28,15 @@ pub struct PruneReport {
 }
 
 fn familiar(key: &str) -> String {
-    Reference::parse(key).map(|r| r.familiar()).unwrap_or_else(|_| key.to_owned())
+    Reference::parse(key)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| key.to_owned())
 }
 
 fn repo_of(key: &str) -> String {
-    Reference::parse(key).map(|r| r.name()).unwrap_or_else(|_| key.to_owned())
+    Reference::parse(key)
+        .map(|r| r.name())
+        .unwrap_or_else(|_| key.to_owned())
 }
 
 impl ImageService {
@@ -41,7 +45,9 @@ impl ImageService {
         let id = self.resolve(source)?;
         let target = Reference::parse(repo)?;
         if target.digest().is_some() {
-            return Err(ImageError::InvalidArgument("refusing to create a tag with a digest reference".into()));
+            return Err(ImageError::InvalidArgument(
+                "refusing to create a tag with a digest reference".into(),
+            ));
         }
         let target = match tag.filter(|t| !t.is_empty()) {
             Some(t) => target.with_tag(t)?,
@@ -65,7 +71,11 @@ impl ImageService {
         let by_name = Reference::parse(name)
             .map(|r| r.with_default_tag().to_string())
             .ok()
-            .filter(|key| self.stores.images.read(|ix| ix.tags.contains_key(key) || ix.digests.contains_key(key)));
+            .filter(|key| {
+                self.stores
+                    .images
+                    .read(|ix| ix.tags.contains_key(key) || ix.digests.contains_key(key))
+            });
         let mut items = Vec::new();
         let deleted = self.stores.images.update(|ix| -> Result<bool, ImageError> {
             match &by_name {
@@ -104,7 +114,11 @@ impl ImageService {
         }
         if deleted {
             let (layers, _) = self.collect_garbage_report()?;
-            items.extend(layers.into_iter().map(|d| DeleteItem::Deleted(d.to_string())));
+            items.extend(
+                layers
+                    .into_iter()
+                    .map(|d| DeleteItem::Deleted(d.to_string())),
+            );
         }
         Ok(items)
     }
@@ -112,7 +126,11 @@ impl ImageService {
     /// `docker image prune`: unnamed images, or with `all` every image.
     pub fn prune(&self, all: bool) -> Result<PruneReport, ImageError> {
         let victims: Vec<Digest> = self.stores.images.read(|ix| {
-            ix.images.keys().filter(|id| all || ix.tags_of(id).is_empty()).cloned().collect()
+            ix.images
+                .keys()
+                .filter(|id| all || ix.tags_of(id).is_empty())
+                .cloned()
+                .collect()
         });
         let mut report = PruneReport::default();
         for id in victims {
@@ -122,7 +140,12 @@ impl ImageService {
         }
         let (_, reclaimed) = self.collect_garbage_report()?;
         report.reclaimed += reclaimed;
-        self.events.publish("image", "prune", "", &[("reclaimed", &report.reclaimed.to_string())]);
+        self.events.publish(
+            "image",
+            "prune",
+            "",
+            &[("reclaimed", &report.reclaimed.to_string())],
+        );
         Ok(report)
     }
 
@@ -134,11 +157,18 @@ impl ImageService {
     }
 
     fn collect_garbage_report(&self) -> Result<(Vec<Digest>, u64), ImageError> {
-        let Ok(_exclusive) = self.gc_lock.try_write() else { return Ok((vec![], 0)) };
+        let Ok(_exclusive) = self.gc_lock.try_write() else {
+            return Ok((vec![], 0));
+        };
         let stores = &self.stores;
         let ix = stores.images.read(Clone::clone);
-        let live_layers: BTreeSet<&Digest> = ix.images.values().flat_map(|i| i.layers.iter()).collect();
-        let mut live_blobs: BTreeSet<Digest> = ix.images.values().flat_map(|i| std::iter::once(i.id.clone()).chain(i.manifest.clone())).collect();
+        let live_layers: BTreeSet<&Digest> =
+            ix.images.values().flat_map(|i| i.layers.iter()).collect();
+        let mut live_blobs: BTreeSet<Digest> = ix
+            .images
+            .values()
+            .flat_map(|i| std::iter::once(i.id.clone()).chain(i.manifest.clone()))
+            .collect();
         let mut removed = Vec::new();
         let mut reclaimed = 0;
         for layer in stores.snapshots.list()? {

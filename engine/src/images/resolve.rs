@@ -11,7 +11,9 @@ use super::error::ImageError;
 /// Resolve `name` to an image id in `ix`.
 pub fn resolve(ix: &ImageIndex, name: &str) -> Result<Digest, ImageError> {
     let not_found = || {
-        let shown = Reference::parse(name).map(|r| r.with_default_tag().familiar()).unwrap_or_else(|_| name.to_owned());
+        let shown = Reference::parse(name)
+            .map(|r| r.with_default_tag().familiar())
+            .unwrap_or_else(|_| name.to_owned());
         ImageError::NotFound(shown)
     };
     if let Some(hex) = name.strip_prefix("sha256:") {
@@ -37,7 +39,9 @@ fn match_prefix(ix: &ImageIndex, hex: &str) -> Option<Result<Digest, ImageError>
     let mut hits = ix.images.keys().filter(|id| id.hex().starts_with(hex));
     let first = hits.next()?.clone();
     if hits.next().is_some() {
-        return Some(Err(ImageError::InvalidArgument(format!("ambiguous image id prefix {hex:?}: it matches more than one image"))));
+        return Some(Err(ImageError::InvalidArgument(format!(
+            "ambiguous image id prefix {hex:?}: it matches more than one image"
+        ))));
     }
     Some(Ok(first))
 }
@@ -52,11 +56,22 @@ mod tests {
         let b = Digest::of(b"b");
         let mut ix = ImageIndex::default();
         for id in [&a, &b] {
-            ix.images.insert(id.clone(), ImageRecord { id: id.clone(), layers: vec![], size: 0, manifest: None, last_tag_time: None });
+            ix.images.insert(
+                id.clone(),
+                ImageRecord {
+                    id: id.clone(),
+                    layers: vec![],
+                    size: 0,
+                    manifest: None,
+                    last_tag_time: None,
+                },
+            );
         }
-        ix.tags.insert("docker.io/library/busybox:latest".into(), a.clone());
+        ix.tags
+            .insert("docker.io/library/busybox:latest".into(), a.clone());
         ix.tags.insert("127.0.0.1:5000/x/y:1".into(), b.clone());
-        ix.digests.insert(format!("docker.io/library/busybox@{}", b), b.clone());
+        ix.digests
+            .insert(format!("docker.io/library/busybox@{}", b), b.clone());
         (ix, a, b)
     }
 
@@ -64,7 +79,10 @@ mod tests {
     fn names_then_ids() {
         let (ix, a, b) = index();
         assert_eq!(resolve(&ix, "busybox").expect("name"), a);
-        assert_eq!(resolve(&ix, "docker.io/library/busybox:latest").expect("full"), a);
+        assert_eq!(
+            resolve(&ix, "docker.io/library/busybox:latest").expect("full"),
+            a
+        );
         assert_eq!(resolve(&ix, "127.0.0.1:5000/x/y:1").expect("host"), b);
         assert_eq!(resolve(&ix, &format!("busybox@{b}")).expect("digest"), b);
         assert_eq!(resolve(&ix, &a.to_string()).expect("full id"), a);
@@ -75,7 +93,13 @@ mod tests {
     #[test]
     fn misses_use_dockers_words() {
         let (ix, _, _) = index();
-        assert_eq!(resolve(&ix, "nope").expect_err("miss").to_string(), "No such image: nope:latest");
-        assert!(matches!(resolve(&ix, "sha256:ffff"), Err(ImageError::NotFound(_))));
+        assert_eq!(
+            resolve(&ix, "nope").expect_err("miss").to_string(),
+            "No such image: nope:latest"
+        );
+        assert!(matches!(
+            resolve(&ix, "sha256:ffff"),
+            Err(ImageError::NotFound(_))
+        ));
     }
 }

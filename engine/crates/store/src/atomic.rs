@@ -11,7 +11,10 @@ pub const TMP_PREFIX: &str = ".tmp-";
 
 /// A temporary path next to `target`, unique to this call.
 pub fn temp_sibling(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let suffix: u64 = rand::random();
     target.with_file_name(format!("{TMP_PREFIX}{name}-{suffix:016x}"))
 }
@@ -84,7 +87,10 @@ mod tests {
         fs::write(temp_sibling(&target), b"torn").expect("leftover");
         fs::create_dir(dir.path().join(format!("{TMP_PREFIX}snap"))).expect("leftover dir");
         assert_eq!(sweep_temporaries(dir.path()).expect("sweep"), 2);
-        let names: Vec<_> = fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("e").file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("e").file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.json")]);
     }
 }

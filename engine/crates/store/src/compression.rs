@@ -59,7 +59,10 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&plain).expect("gz");
         roundtrip(Compression::Gzip, gz.finish().expect("gz"));
-        roundtrip(Compression::Zstd, zstd::encode_all(&plain[..], 3).expect("zstd"));
+        roundtrip(
+            Compression::Zstd,
+            zstd::encode_all(&plain[..], 3).expect("zstd"),
+        );
         roundtrip(Compression::None, plain);
     }
 }

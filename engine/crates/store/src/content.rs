@@ -52,7 +52,10 @@ pub enum ContentError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
-    move |source| ContentError::Io { path: path.to_owned(), source }
+    move |source| ContentError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// A content-addressed blob store rooted at one directory.
@@ -102,16 +105,25 @@ impl ContentStore {
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, ContentError> {
         let mut out = Vec::new();
         let path = self.path(digest);
-        self.open_blob(digest)?.read_to_end(&mut out).map_err(io_err(&path))?;
+        self.open_blob(digest)?
+            .read_to_end(&mut out)
+            .map_err(io_err(&path))?;
         Ok(out)
     }
 
     /// Store `bytes`, verifying them against `expected` when given.
-    pub fn write_blob(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest, ContentError> {
+    pub fn write_blob(
+        &self,
+        bytes: &[u8],
+        expected: Option<&Digest>,
+    ) -> Result<Digest, ContentError> {
         let actual = Digest::of(bytes);
         if let Some(expected) = expected {
             if *expected != actual {
-                return Err(ContentError::DigestMismatch { expected: expected.clone(), actual });
+                return Err(ContentError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
             }
         }
         if !self.contains(&actual) {
@@ -139,7 +151,9 @@ impl ContentStore {
     pub fn delete(&self, digest: &Digest) -> Result<(), ContentError> {
         let path = self.path(digest);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ContentError::Io { path, source: e }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(ContentError::Io { path, source: e })
+            }
             _ => Ok(()),
         }
     }
@@ -176,22 +190,36 @@ impl Writer {
 
     /// Verify, fsync and publish the blob under its digest. With `expected`
     /// the content must hash to it; with `expected_size` it must be that long.
-    pub fn commit(mut self, expected: Option<&Digest>, expected_size: Option<u64>) -> Result<Digest, ContentError> {
+    pub fn commit(
+        mut self,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+    ) -> Result<Digest, ContentError> {
         let file = self.file.take();
         let hasher = std::mem::take(&mut self.hasher);
         let actual = hasher.finish();
         if let Some(expected) = expected {
             if *expected != actual {
-                return Err(ContentError::DigestMismatch { expected: expected.clone(), actual });
+                return Err(ContentError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
             }
         }
         if let Some(expected) = expected_size {
             if expected != self.size {
-                return Err(ContentError::SizeMismatch { digest: actual, expected, actual: self.size });
+                return Err(ContentError::SizeMismatch {
+                    digest: actual,
+                    expected,
+                    actual: self.size,
+                });
             }
         }
         if let Some(file) = file {
-            let file = file.into_inner().map_err(|e| ContentError::Io { path: self.path.clone(), source: e.into_error() })?;
+            let file = file.into_inner().map_err(|e| ContentError::Io {
+                path: self.path.clone(),
+                source: e.into_error(),
+            })?;
             file.sync_all().map_err(io_err(&self.path))?;
         }
         let target = self.blobs.join(actual.hex());
@@ -203,7 +231,10 @@ impl Writer {
 
 impl Write for Writer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer already committed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already committed"))?;
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -251,9 +282,18 @@ mod tests {
         let claimed = Digest::of(b"the real thing");
         let mut w = store.writer().expect("writer");
         w.write_all(b"an impostor").expect("write");
-        assert!(matches!(w.commit(Some(&claimed), None), Err(ContentError::DigestMismatch { .. })));
+        assert!(matches!(
+            w.commit(Some(&claimed), None),
+            Err(ContentError::DigestMismatch { .. })
+        ));
         assert!(store.list().expect("list").is_empty());
-        assert_eq!(fs::read_dir(dir.path().join("ingest")).expect("ingest").count(), 0, "partial ingest removed");
+        assert_eq!(
+            fs::read_dir(dir.path().join("ingest"))
+                .expect("ingest")
+                .count(),
+            0,
+            "partial ingest removed"
+        );
     }
 
     #[test]
@@ -264,9 +304,19 @@ mod tests {
         w.write_all(b"half").expect("write");
         w.flush().expect("flush");
         std::mem::forget(w); // as if the process died here
-        assert_eq!(fs::read_dir(dir.path().join("ingest")).expect("ingest").count(), 1);
+        assert_eq!(
+            fs::read_dir(dir.path().join("ingest"))
+                .expect("ingest")
+                .count(),
+            1
+        );
         let store = ContentStore::open(dir.path()).expect("reopen");
-        assert_eq!(fs::read_dir(dir.path().join("ingest")).expect("ingest").count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("ingest"))
+                .expect("ingest")
+                .count(),
+            0
+        );
         assert!(store.list().expect("list").is_empty());
     }
 }

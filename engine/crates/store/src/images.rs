@@ -74,22 +74,35 @@ pub struct ImageIndex {
 impl ImageIndex {
     /// The tags naming `id`, sorted.
     pub fn tags_of(&self, id: &Digest) -> Vec<String> {
-        self.tags.iter().filter(|(_, v)| *v == id).map(|(k, _)| k.clone()).collect()
+        self.tags
+            .iter()
+            .filter(|(_, v)| *v == id)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The `name@digest` references naming `id`, sorted.
     pub fn digests_of(&self, id: &Digest) -> Vec<String> {
-        self.digests.iter().filter(|(_, v)| *v == id).map(|(k, _)| k.clone()).collect()
+        self.digests
+            .iter()
+            .filter(|(_, v)| *v == id)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Whether any name points at `id`.
     pub fn is_named(&self, id: &Digest) -> bool {
-        self.tags.values().chain(self.digests.values()).any(|v| v == id)
+        self.tags
+            .values()
+            .chain(self.digests.values())
+            .any(|v| v == id)
     }
 
     /// Whether any image other than `except` uses the layer `diff_id`.
     pub fn layer_in_use(&self, diff_id: &Digest, except: &Digest) -> bool {
-        self.images.values().any(|i| &i.id != except && i.layers.contains(diff_id))
+        self.images
+            .values()
+            .any(|i| &i.id != except && i.layers.contains(diff_id))
     }
 }
 
@@ -103,15 +116,29 @@ pub struct ImageStore {
 impl ImageStore {
     /// Open (creating) the store in `root`.
     pub fn open(root: &Path) -> Result<Self, ImageStoreError> {
-        std::fs::create_dir_all(root).map_err(|source| ImageStoreError::Io { path: root.to_owned(), source })?;
-        atomic::sweep_temporaries(root).map_err(|source| ImageStoreError::Io { path: root.to_owned(), source })?;
+        std::fs::create_dir_all(root).map_err(|source| ImageStoreError::Io {
+            path: root.to_owned(),
+            source,
+        })?;
+        atomic::sweep_temporaries(root).map_err(|source| ImageStoreError::Io {
+            path: root.to_owned(),
+            source,
+        })?;
         let path = root.join("images.json");
         let index = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ImageStoreError::Corrupt { path: path.clone(), source })?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| ImageStoreError::Corrupt {
+                    path: path.clone(),
+                    source,
+                })?
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => ImageIndex::default(),
             Err(source) => return Err(ImageStoreError::Io { path, source }),
         };
-        Ok(Self { path, index: Mutex::new(index) })
+        Ok(Self {
+            path,
+            index: Mutex::new(index),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, ImageIndex> {
@@ -133,7 +160,10 @@ impl ImageStore {
         if *guard != before {
             if let Err(source) = atomic::write_json(&self.path, &*guard) {
                 *guard = before;
-                return Err(ImageStoreError::Io { path: self.path.clone(), source });
+                return Err(ImageStoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
             }
         }
         Ok(out)
@@ -152,13 +182,26 @@ mod tests {
             let store = ImageStore::open(dir.path()).expect("open");
             store
                 .update(|ix| {
-                    ix.images.insert(id.clone(), ImageRecord { id: id.clone(), layers: vec![], size: 0, manifest: None, last_tag_time: None });
-                    ix.tags.insert("docker.io/library/busybox:latest".into(), id.clone());
+                    ix.images.insert(
+                        id.clone(),
+                        ImageRecord {
+                            id: id.clone(),
+                            layers: vec![],
+                            size: 0,
+                            manifest: None,
+                            last_tag_time: None,
+                        },
+                    );
+                    ix.tags
+                        .insert("docker.io/library/busybox:latest".into(), id.clone());
                 })
                 .expect("update");
         }
         let store = ImageStore::open(dir.path()).expect("reopen");
-        assert_eq!(store.read(|ix| ix.tags_of(&id)), vec!["docker.io/library/busybox:latest".to_owned()]);
+        assert_eq!(
+            store.read(|ix| ix.tags_of(&id)),
+            vec!["docker.io/library/busybox:latest".to_owned()]
+        );
         assert!(store.read(|ix| ix.is_named(&id)));
     }
 

@@ -42,7 +42,10 @@ pub enum SnapshotError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
-    move |source| SnapshotError::Io { path: path.to_owned(), source }
+    move |source| SnapshotError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// What skiffd knows about one unpacked layer.
@@ -75,7 +78,9 @@ impl Snapshots {
     pub fn open(root: &Path) -> Result<Self, SnapshotError> {
         fs::create_dir_all(root).map_err(io_err(root))?;
         atomic::sweep_temporaries(root).map_err(io_err(root))?;
-        Ok(Self { root: root.to_owned() })
+        Ok(Self {
+            root: root.to_owned(),
+        })
     }
 
     /// The unpacked tree of a layer (whether or not it exists).
@@ -92,7 +97,9 @@ impl Snapshots {
     pub fn info(&self, diff_id: &Digest) -> Result<Option<LayerInfo>, SnapshotError> {
         let path = self.root.join(diff_id.hex()).join(RECORD);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| SnapshotError::Record { path, source }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| SnapshotError::Record { path, source }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(SnapshotError::Io { path, source: e }),
         }
@@ -115,7 +122,10 @@ impl Snapshots {
         let dir = atomic::temp_sibling(&self.root.join("snapshot"));
         let fs_dir = dir.join("fs");
         fs::create_dir_all(&fs_dir).map_err(io_err(&fs_dir))?;
-        Ok(Pending { dir: Some(dir), root: self.root.clone() })
+        Ok(Pending {
+            dir: Some(dir),
+            root: self.root.clone(),
+        })
     }
 
     /// Remove a layer's snapshot; absent ones are not an error.
@@ -125,7 +135,10 @@ impl Snapshots {
         match fs::rename(&live, &doomed) {
             Ok(()) => fs::remove_dir_all(&doomed).map_err(io_err(&doomed)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(SnapshotError::Io { path: live, source: e }),
+            Err(e) => Err(SnapshotError::Io {
+                path: live,
+                source: e,
+            }),
         }
     }
 }
@@ -147,20 +160,27 @@ impl Pending {
     /// Publish the snapshot under `info.diff_id`. If another pull committed
     /// the same layer meanwhile, this one is discarded and that one kept.
     pub fn commit(mut self, info: &LayerInfo) -> Result<(), SnapshotError> {
-        let Some(dir) = self.dir.take() else { return Ok(()) };
+        let Some(dir) = self.dir.take() else {
+            return Ok(());
+        };
         let record = dir.join(RECORD);
-        let result = atomic::write_json(&record, info).map_err(io_err(&record)).and_then(|()| {
-            let live = self.root.join(info.diff_id.hex());
-            match fs::rename(&dir, &live) {
-                Ok(()) => atomic::sync_parent(&live).map_err(io_err(&live)),
-                // The target exists and is a non-empty directory: someone else won.
-                Err(e) if live.join(RECORD).is_file() => {
-                    tracing::debug!("snapshot {} already committed ({e})", info.diff_id);
-                    fs::remove_dir_all(&dir).map_err(io_err(&dir))
+        let result = atomic::write_json(&record, info)
+            .map_err(io_err(&record))
+            .and_then(|()| {
+                let live = self.root.join(info.diff_id.hex());
+                match fs::rename(&dir, &live) {
+                    Ok(()) => atomic::sync_parent(&live).map_err(io_err(&live)),
+                    // The target exists and is a non-empty directory: someone else won.
+                    Err(e) if live.join(RECORD).is_file() => {
+                        tracing::debug!("snapshot {} already committed ({e})", info.diff_id);
+                        fs::remove_dir_all(&dir).map_err(io_err(&dir))
+                    }
+                    Err(e) => Err(SnapshotError::Io {
+                        path: live,
+                        source: e,
+                    }),
                 }
-                Err(e) => Err(SnapshotError::Io { path: live, source: e }),
-            }
-        });
+            });
         if result.is_err() {
             let _ = fs::remove_dir_all(&dir);
         }
