@@ -11,14 +11,14 @@
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use anyhow::{Context, anyhow, bail};
 use nix::fcntl::{Flock, FlockArg};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::{HarnessError, IoContext, Result};
 use crate::util;
 
 /// Marker written last into a finished fixture directory.
@@ -139,22 +139,22 @@ fn read(path: &Path) -> String {
 pub fn seed() -> &'static Fixtures {
     match try_seed() {
         Ok(fixtures) => fixtures,
-        Err(err) => panic!("building the fixture images failed: {err:#}"),
+        Err(err) => panic!("building the fixture images failed: {err}"),
     }
 }
 
 /// Like [`seed()`], returning the error (the outcome is cached for the
 /// whole process: a failed build is not retried).
-pub fn try_seed() -> anyhow::Result<&'static Fixtures> {
-    static SEED: OnceLock<Result<Fixtures, String>> = OnceLock::new();
-    match SEED.get_or_init(|| prepare().map_err(|err| format!("{err:#}"))) {
+pub fn try_seed() -> Result<&'static Fixtures> {
+    static SEED: OnceLock<Result<Fixtures, Arc<HarnessError>>> = OnceLock::new();
+    match SEED.get_or_init(|| prepare().map_err(Arc::new)) {
         Ok(fixtures) => Ok(fixtures),
-        Err(err) => Err(anyhow!("{err}")),
+        Err(err) => Err(HarnessError::Fixtures(Arc::clone(err))),
     }
 }
 
 /// Reuses the cached build for this checkout's fixture sources, or builds.
-fn prepare() -> anyhow::Result<Fixtures> {
+fn prepare() -> Result<Fixtures> {
     let source = util::workspace_root().join("tests/fixtures");
     let key = source_hash(&source)?;
     let cache = match std::env::var_os("SKIFF_FIXTURES_CACHE") {
@@ -165,17 +165,17 @@ fn prepare() -> anyhow::Result<Fixtures> {
     if dir.join(COMPLETE).exists() {
         return Ok(Fixtures::at(dir));
     }
-    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    fs::create_dir_all(&cache).io_context(|| format!("creating {}", cache.display()))?;
     let lock_path = cache.join(format!("{key}.lock"));
     let lock_file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
+        .io_context(|| format!("opening {}", lock_path.display()))?;
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| errno)
-        .with_context(|| format!("locking {}", lock_path.display()))?;
+        .map_err(|(_, errno)| std::io::Error::from(errno))
+        .io_context(|| format!("locking {}", lock_path.display()))?;
     if dir.join(COMPLETE).exists() {
         return Ok(Fixtures::at(dir));
     }
@@ -199,10 +199,10 @@ fn remove_stale_staging(cache: &Path, key: &str) {
 }
 
 /// Builds into a staging directory, then renames it into place.
-fn build(source: &Path, cache: &Path, key: &str, dir: &Path) -> anyhow::Result<()> {
+fn build(source: &Path, cache: &Path, key: &str, dir: &Path) -> Result<()> {
     let staging = cache.join(format!("{key}.tmp-{}", std::process::id()));
     if staging.exists() {
-        fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+        fs::remove_dir_all(&staging).io_context(|| format!("removing {}", staging.display()))?;
     }
     let script = source.join("build-images.sh");
     let started = Instant::now();
@@ -210,24 +210,26 @@ fn build(source: &Path, cache: &Path, key: &str, dir: &Path) -> anyhow::Result<(
         .arg(&script)
         .arg(&staging)
         .output()
-        .with_context(|| format!("running {}", script.display()))?;
+        .io_context(|| format!("running bash {}", script.display()))?;
     if !output.status.success() {
         let _ = fs::remove_dir_all(&staging);
-        bail!(
-            "{} {} failed ({}):\n{}{}",
-            script.display(),
-            staging.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        return Err(HarnessError::Command {
+            command: format!("{} {}", script.display(), staging.display()),
+            status: output.status,
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
     }
-    File::create(staging.join(COMPLETE))?;
+    let complete = staging.join(COMPLETE);
+    File::create(&complete).io_context(|| format!("creating {}", complete.display()))?;
     if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("removing stale {}", dir.display()))?;
+        fs::remove_dir_all(dir).io_context(|| format!("removing stale {}", dir.display()))?;
     }
     fs::rename(&staging, dir)
-        .with_context(|| format!("renaming {} to {}", staging.display(), dir.display()))?;
+        .io_context(|| format!("renaming {} to {}", staging.display(), dir.display()))?;
     eprintln!(
         "skiff-e2e: built fixture images in {:.1}s into {}",
         started.elapsed().as_secs_f64(),
@@ -238,16 +240,16 @@ fn build(source: &Path, cache: &Path, key: &str, dir: &Path) -> anyhow::Result<(
 
 /// A short hash of every file in `tests/fixtures` but `*.md` (names and
 /// contents).
-fn source_hash(source: &Path) -> anyhow::Result<String> {
+fn source_hash(source: &Path) -> Result<String> {
     let mut names: Vec<PathBuf> = fs::read_dir(source)
-        .with_context(|| format!("listing {}", source.display()))?
+        .io_context(|| format!("listing {}", source.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.is_file() && path.extension().is_none_or(|ext| ext != "md"))
         .collect();
     names.sort();
     let mut hasher = Sha256::new();
     for path in names {
-        let data = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let data = fs::read(&path).io_context(|| format!("reading {}", path.display()))?;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         hasher.update(name.as_bytes());
         hasher.update([0]);

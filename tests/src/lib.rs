@@ -10,6 +10,7 @@
 //! - [`docker`]: the real docker CLI against that socket ([`DockerCli`]).
 //! - [`client`]: a bollard client.
 //! - [`util`]: paths, ports, processes, log tails, tiny HTTP GETs.
+//! - [`error`]: [`HarnessError`], what the fallible functions return.
 //!
 //! ```no_run
 //! use skiff_e2e::{Skiffd, SkiffdOpts};
@@ -25,6 +26,7 @@
 
 pub mod client;
 pub mod docker;
+pub mod error;
 pub mod fixtures;
 pub mod registry;
 pub mod skiffd;
@@ -32,6 +34,7 @@ pub mod token;
 pub mod util;
 
 pub use docker::{CmdOutput, DockerCli};
+pub use error::HarnessError;
 pub use fixtures::{Fixtures, ImageInfo, MultiarchDigests, seed};
 pub use registry::{Registry, RegistryAuth};
 pub use skiffd::{Skiffd, SkiffdOpts};

@@ -15,8 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-
+use crate::error::{HarnessError, IoContext, Result};
 use crate::fixtures;
 use crate::token::{self, TokenServer};
 use crate::util;
@@ -107,20 +106,20 @@ impl Registry {
         ))
     }
 
-    fn expect(result: anyhow::Result<Registry>) -> Registry {
+    fn expect(result: Result<Registry>) -> Registry {
         match result {
             Ok(registry) => registry,
-            Err(err) => panic!("starting docker-registry: {err:#}"),
+            Err(err) => panic!("starting docker-registry: {err}"),
         }
     }
 
     /// Starts a registry with `auth`, seeded with the fixture images when
     /// `seeded`.
-    pub fn try_start(auth: RegistryAuth, seeded: bool) -> anyhow::Result<Registry> {
+    pub fn try_start(auth: RegistryAuth, seeded: bool) -> Result<Registry> {
         let dir = util::tempdir("skiff-reg-")?;
         let root = dir.path().to_path_buf();
         let storage = root.join("storage");
-        fs::create_dir_all(&storage)?;
+        fs::create_dir_all(&storage).io_context(|| format!("creating {}", storage.display()))?;
         if seeded {
             let seed = fixtures::try_seed()?;
             copy_seed(&seed.registry_dir, &storage)?;
@@ -139,7 +138,8 @@ impl Registry {
             RegistryAuth::Token { user, password } => {
                 let server = TokenServer::start(user, password)?;
                 let bundle = root.join("token-root.pem");
-                fs::write(&bundle, server.root_cert_pem())?;
+                fs::write(&bundle, server.root_cert_pem())
+                    .io_context(|| format!("writing {}", bundle.display()))?;
                 let yaml = format!(
                     "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
                     server.realm(),
@@ -166,11 +166,13 @@ impl Registry {
         Ok(registry)
     }
 
-    fn spawn(&mut self, auth_yaml: &str) -> anyhow::Result<()> {
+    fn spawn(&mut self, auth_yaml: &str) -> Result<()> {
         let bin = registry_bin();
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = util::free_port()?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let port =
+                util::free_port().io_context(|| "finding a free port on 127.0.0.1".to_string())?;
             let config = self.root.join("config.yml");
             fs::write(
                 &config,
@@ -180,16 +182,24 @@ impl Registry {
                      http:\n  addr: 127.0.0.1:{port}\n  secret: skiff-e2e\n{auth_yaml}",
                     self.storage.display()
                 ),
-            )?;
-            let log = File::options().create(true).append(true).open(&self.log)?;
+            )
+            .io_context(|| format!("writing {}", config.display()))?;
+            let log = File::options()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .io_context(|| format!("opening {}", self.log.display()))?;
+            let log_out = log
+                .try_clone()
+                .io_context(|| format!("duplicating the handle of {}", self.log.display()))?;
             let mut child = Command::new(&bin)
                 .arg("serve")
                 .arg(&config)
                 .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
+                .stdout(log_out)
                 .stderr(log)
                 .spawn()
-                .with_context(|| {
+                .io_context(|| {
                     format!(
                         "running {} (install it with scripts/install-deps.sh)",
                         bin.display()
@@ -201,17 +211,21 @@ impl Registry {
                     self.child = Some(child);
                     return Ok(());
                 }
-                Err(err) => {
+                Err(problem) => {
                     let _ = util::stop_child(&mut child, Duration::from_secs(2));
                     let log = util::tail(&self.log, 20);
-                    if !log.contains("address already in use") {
-                        bail!("{err:#}\n{} log:\n{log}", bin.display());
+                    // Lost the race for the port: try another one.
+                    let retry = log.contains("address already in use") && attempts < PORT_ATTEMPTS;
+                    if !retry {
+                        return Err(HarnessError::NotReady {
+                            program: bin.display().to_string(),
+                            problem,
+                            log,
+                        });
                     }
-                    last_error = Some(err);
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no free port")))
     }
 
     /// `127.0.0.1:PORT` (the registry host for image references and
@@ -268,7 +282,7 @@ impl Registry {
 
     /// `GET path` on the registry with extra headers (e.g.
     /// `("Authorization", "Bearer …")`).
-    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<util::HttpResponse> {
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<util::HttpResponse> {
         util::http_get(&self.host(), path, headers)
     }
 
@@ -295,12 +309,21 @@ impl Drop for Registry {
     }
 }
 
-fn wait_ready(child: &mut Child, port: u16) -> anyhow::Result<()> {
+/// Waits for a just-started registry to answer `GET /v2/` on `port`; the
+/// error says what went wrong instead (the caller adds the log).
+fn wait_ready(child: &mut Child, port: u16) -> std::result::Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let addr = format!("127.0.0.1:{port}");
     loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("docker-registry exited early ({status})");
+        match child.try_wait() {
+            Ok(None) => {}
+            Ok(Some(status)) => return Err(format!("exited early ({status})")),
+            Err(err) => {
+                return Err(format!(
+                    "could not be waited for (pid {}): {err}",
+                    child.id()
+                ));
+            }
         }
         if let Ok(resp) = util::http_get(&addr, "/v2/", &[]) {
             if resp.status == 200 || resp.status == 401 {
@@ -308,60 +331,74 @@ fn wait_ready(child: &mut Child, port: u16) -> anyhow::Result<()> {
             }
         }
         if Instant::now() >= deadline {
-            bail!("docker-registry did not answer GET /v2/ on {addr} within {READY_TIMEOUT:?}");
+            return Err(format!(
+                "did not answer GET /v2/ on {addr} within {READY_TIMEOUT:?}"
+            ));
         }
         thread::sleep(Duration::from_millis(25));
     }
 }
 
-fn write_htpasswd(path: &Path, user: &str, password: &str) -> anyhow::Result<()> {
+fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<()> {
     let htpasswd = util::find_program("SKIFF_HTPASSWD_BIN", &["/usr/bin/htpasswd"], "htpasswd")
         .unwrap_or_else(|| PathBuf::from("htpasswd"));
     let output = Command::new(&htpasswd)
         .args(["-Bbn", user, password])
         .output()
-        .with_context(|| {
+        .io_context(|| {
             format!(
                 "running {} (apt-get install apache2-utils)",
                 htpasswd.display()
             )
         })?;
     if !output.status.success() {
-        bail!(
-            "htpasswd -Bbn failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        // Not the arguments: they hold the password.
+        return Err(HarnessError::Command {
+            command: format!("{} -Bbn {user}", htpasswd.display()),
+            status: output.status,
+            output: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
     }
-    fs::write(path, &output.stdout)?;
-    Ok(())
+    fs::write(path, &output.stdout).io_context(|| format!("writing {}", path.display()))
 }
 
 /// Copies a registry storage tree: blobs as hard links (copies across
 /// filesystems), everything else as real copies.
-fn copy_seed(seed: &Path, dest: &Path) -> anyhow::Result<()> {
+fn copy_seed(seed: &Path, dest: &Path) -> Result<()> {
     let v2 = Path::new("docker/registry/v2");
-    let blobs = seed.join(v2).join("blobs");
-    let repos = seed.join(v2).join("repositories");
-    copy_tree(&blobs, &dest.join(v2).join("blobs"), true)
-        .with_context(|| format!("copying {}", blobs.display()))?;
-    copy_tree(&repos, &dest.join(v2).join("repositories"), false)
-        .with_context(|| format!("copying {}", repos.display()))?;
-    Ok(())
+    copy_tree(
+        &seed.join(v2).join("blobs"),
+        &dest.join(v2).join("blobs"),
+        true,
+    )?;
+    copy_tree(
+        &seed.join(v2).join("repositories"),
+        &dest.join(v2).join("repositories"),
+        false,
+    )
 }
 
-fn copy_tree(src: &Path, dst: &Path, link: bool) -> anyhow::Result<()> {
-    fs::create_dir_all(dst)?;
-    for entry in fs::read_dir(src)? {
-        let entry = entry?;
+/// Copies `src` into `dst` (hard links for files when `link`); the error
+/// names the file or directory that failed.
+fn copy_tree(src: &Path, dst: &Path, link: bool) -> Result<()> {
+    fs::create_dir_all(dst).io_context(|| format!("creating {}", dst.display()))?;
+    let entries = fs::read_dir(src).io_context(|| format!("listing {}", src.display()))?;
+    for entry in entries {
+        let entry = entry.io_context(|| format!("listing {}", src.display()))?;
         let from = entry.path();
         let to = dst.join(entry.file_name());
-        let kind = entry.file_type()?;
+        let kind = entry
+            .file_type()
+            .io_context(|| format!("reading the type of {}", from.display()))?;
         if kind.is_dir() {
             copy_tree(&from, &to, link)?;
         } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(&from)?, &to)?;
+            fs::read_link(&from)
+                .and_then(|target| std::os::unix::fs::symlink(target, &to))
+                .io_context(|| format!("copying symlink {} to {}", from.display(), to.display()))?;
         } else if !link || fs::hard_link(&from, &to).is_err() {
-            fs::copy(&from, &to)?;
+            fs::copy(&from, &to)
+                .io_context(|| format!("copying {} to {}", from.display(), to.display()))?;
         }
     }
     Ok(())

@@ -23,10 +23,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
 use crate::docker::{CmdOutput, DockerCli};
+use crate::error::{HarnessError, IoContext, Result};
 use crate::registry::Registry;
 use crate::util;
 
@@ -156,7 +156,7 @@ impl Skiffd {
     pub fn start(opts: SkiffdOpts) -> Skiffd {
         match Self::try_start(opts) {
             Ok(skiffd) => skiffd,
-            Err(err) => panic!("starting skiffd: {err:#}"),
+            Err(err) => panic!("starting skiffd: {err}"),
         }
     }
 
@@ -167,13 +167,10 @@ impl Skiffd {
 
     /// Starts skiffd; the error carries the daemon's log tail (for tests
     /// that expect a start to fail, e.g. on a bad config file).
-    pub fn try_start(opts: SkiffdOpts) -> anyhow::Result<Skiffd> {
+    pub fn try_start(opts: SkiffdOpts) -> Result<Skiffd> {
         let bin = skiffd_bin();
         if !bin.is_file() {
-            bail!(
-                "skiffd binary not found at {}: build it first (`cargo build -p skiffd`) or set SKIFFD_BIN",
-                bin.display()
-            );
+            return Err(HarnessError::SkiffdBinaryMissing(bin));
         }
         let dir = util::tempdir("skiff-e2e-")?;
         let root = dir.path().to_path_buf();
@@ -181,16 +178,15 @@ impl Skiffd {
         let socket = root.join("docker.sock");
         let log = root.join("skiffd.log");
         let docker_config = root.join("docker-config");
-        fs::create_dir_all(&data_root)?;
-        fs::create_dir_all(&docker_config)?;
+        for path in [&data_root, &docker_config] {
+            fs::create_dir_all(path).io_context(|| format!("creating {}", path.display()))?;
+        }
         if socket.as_os_str().len() >= 100 {
-            bail!(
-                "socket path {} is too long for a Unix socket; set SKIFF_TEST_TMPDIR to a shorter directory",
-                socket.display()
-            );
+            return Err(HarnessError::SocketPathTooLong(socket));
         }
         let config_file = root.join("daemon.json");
-        fs::write(&config_file, opts.config_json.as_deref().unwrap_or("{}"))?;
+        fs::write(&config_file, opts.config_json.as_deref().unwrap_or("{}"))
+            .io_context(|| format!("writing {}", config_file.display()))?;
 
         let (registry, mirrors, mut insecure) = match opts.mirrors {
             Some(mirrors) => (None, mirrors, Vec::new()),
@@ -222,7 +218,8 @@ impl Skiffd {
         args.extend(opts.extra_args.into_iter().map(OsString::from));
 
         let mut env = opts.env;
-        // Backtraces for panics, not for every anyhow error; plain logs.
+        // Backtraces for panics, not for every error value the daemon
+        // creates (RUST_LIB_BACKTRACE=0); plain logs.
         for (key, value) in [
             ("RUST_BACKTRACE", "1"),
             ("RUST_LIB_BACKTRACE", "0"),
@@ -251,10 +248,14 @@ impl Skiffd {
         Ok(skiffd)
     }
 
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    fn spawn(&mut self) -> Result<()> {
         let bin = skiffd_bin();
         self.starts += 1;
-        let mut log = File::options().create(true).append(true).open(&self.log)?;
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .io_context(|| format!("opening {}", self.log.display()))?;
         writeln!(
             log,
             "===== skiff-e2e: start #{}: {} {} =====",
@@ -265,36 +266,41 @@ impl Skiffd {
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(" ")
-        )?;
+        )
+        .io_context(|| format!("writing {}", self.log.display()))?;
         // A stale socket file from a killed daemon must not look ready.
         let _ = fs::remove_file(&self.socket);
+        let log_out = log
+            .try_clone()
+            .io_context(|| format!("duplicating the handle of {}", self.log.display()))?;
         let mut cmd = Command::new(&bin);
         cmd.args(&self.args)
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
+            .stdout(log_out)
             .stderr(log);
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
         let child = cmd
             .spawn()
-            .with_context(|| format!("running {}", bin.display()))?;
+            .io_context(|| format!("running {}", bin.display()))?;
         self.child = Some(child);
         self.wait_ready()
     }
 
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
+    fn wait_ready(&mut self) -> Result<()> {
         let started = Instant::now();
         loop {
             let Some(child) = self.child.as_mut() else {
-                bail!("skiffd is not running");
+                return Err(self.not_ready("is not running".to_string()));
             };
-            if let Some(status) = child.try_wait()? {
+            let pid = child.id();
+            let exited = child
+                .try_wait()
+                .io_context(|| format!("waiting for skiffd (pid {pid})"))?;
+            if let Some(status) = exited {
                 self.child = None;
-                bail!(
-                    "skiffd exited during startup ({status}); log tail:\n{}",
-                    util::tail(&self.log, LOG_TAIL_LINES)
-                );
+                return Err(self.not_ready(format!("exited during startup ({status})")));
             }
             if self.ping() {
                 return Ok(());
@@ -303,14 +309,22 @@ impl Skiffd {
                 if let Some(mut child) = self.child.take() {
                     let _ = util::stop_child(&mut child, Duration::from_secs(2));
                 }
-                bail!(
-                    "skiffd did not answer GET /_ping on {} within {:?}; log tail:\n{}",
+                return Err(self.not_ready(format!(
+                    "did not answer GET /_ping on {} within {:?}",
                     self.socket.display(),
-                    self.start_timeout,
-                    util::tail(&self.log, LOG_TAIL_LINES)
-                );
+                    self.start_timeout
+                )));
             }
             thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// A startup failure with the tail of the daemon log.
+    fn not_ready(&self, problem: String) -> HarnessError {
+        HarnessError::NotReady {
+            program: "skiffd".to_string(),
+            problem,
+            log: util::tail(&self.log, LOG_TAIL_LINES),
         }
     }
 
@@ -328,12 +342,12 @@ impl Skiffd {
     pub fn restart(&mut self) {
         self.stop();
         if let Err(err) = self.spawn() {
-            panic!("restarting skiffd: {err:#}");
+            panic!("restarting skiffd: {err}");
         }
     }
 
     /// Like [`Skiffd::restart`], returning the startup error.
-    pub fn try_restart(&mut self) -> anyhow::Result<()> {
+    pub fn try_restart(&mut self) -> Result<()> {
         self.stop();
         self.spawn()
     }

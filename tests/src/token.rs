@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
@@ -44,6 +43,8 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
+
+use crate::error::{HarnessError, IoContext, Result};
 
 /// The `service` of the token-auth test registry (the JWT audience).
 pub const SERVICE: &str = "skiff-registry";
@@ -129,24 +130,29 @@ impl std::fmt::Debug for TokenServer {
 impl TokenServer {
     /// Generates a key and certificate and starts serving on a free port of
     /// 127.0.0.1 (own thread and tokio runtime, so sync tests can use it).
-    pub fn start(user: &str, password: &str) -> anyhow::Result<TokenServer> {
+    pub fn start(user: &str, password: &str) -> Result<TokenServer> {
         let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .context("generating the token signing key")?;
-        let mut params = rcgen::CertificateParams::new(vec![ISSUER.to_string()])
-            .context("certificate parameters")?;
+            .map_err(|err| HarnessError::token("generating the token signing key", err))?;
+        let mut params =
+            rcgen::CertificateParams::new(vec![ISSUER.to_string()]).map_err(|err| {
+                HarnessError::token(format!("certificate parameters for {ISSUER}"), err)
+            })?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, ISSUER);
-        let cert = params
-            .self_signed(&key_pair)
-            .context("self-signing the token certificate")?;
+        let cert = params.self_signed(&key_pair).map_err(|err| {
+            HarnessError::token(
+                format!("self-signing the token certificate of {ISSUER}"),
+                err,
+            )
+        })?;
         let rng = SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(
             &ECDSA_P256_SHA256_FIXED_SIGNING,
             &key_pair.serialize_der(),
             &rng,
         )
-        .map_err(|err| anyhow!("loading the signing key into ring: {err}"))?;
+        .map_err(|err| HarnessError::token("loading the signing key into ring", err))?;
         let state = Arc::new(State {
             user: user.to_string(),
             password: password.to_string(),
@@ -157,19 +163,22 @@ impl TokenServer {
             issued: AtomicUsize::new(0),
         });
 
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding the token server")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .io_context(|| "binding the token server to 127.0.0.1:0".to_string())?;
+        let addr = listener
+            .set_nonblocking(true)
+            .and_then(|()| listener.local_addr())
+            .io_context(|| "setting up the token server listener".to_string())?;
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .context("token server runtime")?;
+            .io_context(|| format!("building the runtime of the token server on {addr}"))?;
         let serve_state = state.clone();
         let thread = thread::Builder::new()
             .name("skiff-token-server".to_string())
             .spawn(move || runtime.block_on(serve(listener, serve_state, shutdown_rx)))
-            .context("spawning the token server thread")?;
+            .io_context(|| format!("spawning the thread of the token server on {addr}"))?;
         Ok(TokenServer {
             addr,
             cert_pem: cert.pem(),
@@ -205,7 +214,7 @@ impl TokenServer {
     }
 
     /// Signs a token for `subject` granting `access` directly (no HTTP).
-    pub fn issue(&self, subject: &str, access: &[Access]) -> anyhow::Result<String> {
+    pub fn issue(&self, subject: &str, access: &[Access]) -> Result<String> {
         self.state.issue(subject, access)
     }
 }
@@ -222,10 +231,16 @@ impl Drop for TokenServer {
 }
 
 impl State {
-    fn issue(&self, subject: &str, access: &[Access]) -> anyhow::Result<String> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    fn issue(&self, subject: &str, access: &[Access]) -> Result<String> {
+        let what = || format!("issuing a token for {subject:?}");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|err| HarnessError::token(what(), format!("reading the clock: {err}")))?
+            .as_secs();
         let mut jti = [0u8; 16];
-        self.rng.fill(&mut jti).map_err(|_| anyhow!("random jti"))?;
+        self.rng.fill(&mut jti).map_err(|err| {
+            HarnessError::token(what(), format!("generating a random jti: {err}"))
+        })?;
         let header = json!({
             "typ": "JWT",
             "alg": "ES256",
@@ -249,7 +264,7 @@ impl State {
         let signature = self
             .key
             .sign(&self.rng, signing_input.as_bytes())
-            .map_err(|_| anyhow!("signing the token"))?;
+            .map_err(|err| HarnessError::token(what(), format!("signing: {err}")))?;
         self.issued.fetch_add(1, Ordering::SeqCst);
         Ok(format!(
             "{signing_input}.{}",
@@ -366,7 +381,7 @@ fn token_response(
             }
             respond(StatusCode::OK, body)
         }
-        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err:#}")),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
     }
 }
 

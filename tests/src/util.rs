@@ -11,9 +11,10 @@ use std::process::{Child, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+use crate::error::{HarnessError, IoContext, Result};
 
 /// The Cargo workspace root (the parent of the `tests/` crate).
 pub fn workspace_root() -> PathBuf {
@@ -49,13 +50,13 @@ pub fn temp_base() -> PathBuf {
 
 /// A fresh temporary directory under [`temp_base`], removed on drop unless
 /// `SKIFF_KEEP_TMP=1` (then [`keep_tmp`] says so and callers keep it).
-pub fn tempdir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+pub fn tempdir(prefix: &str) -> Result<tempfile::TempDir> {
     let base = temp_base();
-    fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    fs::create_dir_all(&base).io_context(|| format!("creating {}", base.display()))?;
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&base)
-        .with_context(|| format!("creating a temp dir in {}", base.display()))
+        .io_context(|| format!("creating a temp dir in {}", base.display()))
 }
 
 /// True when `SKIFF_KEEP_TMP=1`: test directories (data roots, logs,
@@ -176,64 +177,83 @@ impl HttpResponse {
 }
 
 /// `GET path` on `host:port` with extra headers (HTTP/1.1, one connection).
-pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<HttpResponse> {
-    let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    http_exchange(stream, addr, path, headers)
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<HttpResponse> {
+    let stream = TcpStream::connect(addr).io_context(|| format!("connecting to {addr}"))?;
+    let timeout = Some(Duration::from_secs(10));
+    stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout))
+        .io_context(|| format!("setting timeouts on the connection to {addr}"))?;
+    http_exchange(stream, addr, addr, path, headers)
 }
 
 /// `GET path` on a Unix socket (HTTP/1.1, one connection).
-pub fn unix_http_get(socket: &Path, path: &str) -> anyhow::Result<HttpResponse> {
-    let stream = UnixStream::connect(socket)
-        .with_context(|| format!("connecting to {}", socket.display()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    http_exchange(stream, "docker", path, &[])
+pub fn unix_http_get(socket: &Path, path: &str) -> Result<HttpResponse> {
+    let peer = socket.display().to_string();
+    let stream = UnixStream::connect(socket).io_context(|| format!("connecting to {peer}"))?;
+    let timeout = Some(Duration::from_secs(10));
+    stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout))
+        .io_context(|| format!("setting timeouts on the connection to {peer}"))?;
+    http_exchange(stream, &peer, "docker", path, &[])
 }
 
 /// Any request on a Unix socket (HTTP/1.1, one connection), with a body.
-pub fn unix_http(
-    socket: &Path,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> anyhow::Result<HttpResponse> {
-    let mut stream = UnixStream::connect(socket)
-        .with_context(|| format!("connecting to {}", socket.display()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+pub fn unix_http(socket: &Path, method: &str, path: &str, body: &[u8]) -> Result<HttpResponse> {
+    let peer = socket.display().to_string();
+    let mut stream = UnixStream::connect(socket).io_context(|| format!("connecting to {peer}"))?;
+    let timeout = Some(Duration::from_secs(30));
+    stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout))
+        .io_context(|| format!("setting timeouts on the connection to {peer}"))?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .io_context(|| format!("sending {method} {path} to {peer}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
+    stream
+        .read_to_end(&mut raw)
+        .io_context(|| format!("reading the response to {method} {path} from {peer}"))?;
+    parse_response(&raw, &peer)
 }
 
+/// `GET path` on a connected stream; `peer` (address or socket path) is
+/// for error messages, `host` for the `Host` header.
 fn http_exchange<S: Read + Write>(
     mut stream: S,
+    peer: &str,
     host: &str,
     path: &str,
     headers: &[(&str, &str)],
-) -> anyhow::Result<HttpResponse> {
+) -> Result<HttpResponse> {
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes())?;
+    stream
+        .write_all(request.as_bytes())
+        .io_context(|| format!("sending GET {path} to {peer}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
+    stream
+        .read_to_end(&mut raw)
+        .io_context(|| format!("reading the response to GET {path} from {peer}"))?;
+    parse_response(&raw, peer)
 }
 
-fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {
+/// Parses a whole response read from `peer` (for error messages).
+fn parse_response(raw: &[u8], peer: &str) -> Result<HttpResponse> {
     let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        bail!("truncated HTTP response ({} bytes)", raw.len());
+        return Err(HarnessError::http(
+            peer,
+            format!("no end of headers in {} bytes", raw.len()),
+        ));
     };
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut lines = head.split("\r\n");
@@ -242,7 +262,7 @@ fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .with_context(|| format!("bad status line {status_line:?}"))?;
+        .ok_or_else(|| HarnessError::http(peer, format!("bad status line {status_line:?}")))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -252,7 +272,7 @@ fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked {
-        body = dechunk(&body)?;
+        body = dechunk(&body).map_err(|detail| HarnessError::http(peer, detail))?;
     }
     Ok(HttpResponse {
         status,
@@ -261,22 +281,26 @@ fn parse_response(raw: &[u8]) -> anyhow::Result<HttpResponse> {
     })
 }
 
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
+/// Decodes a chunked body; the error says what is wrong with it.
+fn dechunk(mut data: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
         let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            bail!("truncated chunked body");
+            return Err("truncated chunked body".to_string());
         };
         let size_text = String::from_utf8_lossy(&data[..eol]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_hex, 16)
-            .with_context(|| format!("bad chunk size {size_hex:?}"))?;
+            .map_err(|err| format!("bad chunk size {size_hex:?}: {err}"))?;
         data = &data[eol + 2..];
         if size == 0 {
             return Ok(out);
         }
         if data.len() < size {
-            bail!("truncated chunk");
+            return Err(format!(
+                "truncated chunk (size {size}, {} bytes left)",
+                data.len()
+            ));
         }
         out.extend_from_slice(&data[..size]);
         data = data.get(size + 2..).unwrap_or_default();
@@ -290,7 +314,7 @@ mod tests {
     #[test]
     fn parses_chunked_responses() {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nApi-Version: 1.47\r\n\r\n2\r\nOK\r\n3\r\n!!!\r\n0\r\n\r\n";
-        let resp = parse_response(raw).expect("parse");
+        let resp = parse_response(raw, "test").expect("parse");
         assert_eq!(resp.status, 200);
         assert_eq!(resp.text(), "OK!!!");
         assert_eq!(resp.header("API-Version"), Some("1.47"));
@@ -299,7 +323,7 @@ mod tests {
     #[test]
     fn parses_content_length_responses() {
         let raw = b"HTTP/1.0 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}";
-        let resp = parse_response(raw).expect("parse");
+        let resp = parse_response(raw, "test").expect("parse");
         assert_eq!(resp.status, 401);
         assert_eq!(resp.body, b"{}");
     }
