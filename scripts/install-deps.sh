@@ -9,14 +9,15 @@
 #   and serve them (tests/src/registry.rs);
 # - apache2-utils: htpasswd for the authenticated test registry;
 # - docker.io: the reference dockerd that benchmarks run side by side;
-# - jq, util-linux, ca-certificates: used by the scripts and tests.
+# - jq, util-linux, ca-certificates: used by the scripts and tests;
+# - libseccomp-dev, pkg-config: youki's libcontainer (the container shim).
 # The tests drive skiffd with a docker CLI >= 28 (/usr/local/bin/docker when
 # present); Debian's docker.io ships an older CLI, so this script only checks.
 set -euo pipefail
 
 packages=(
     docker-registry umoci skopeo busybox-static apache2-utils docker.io jq
-    util-linux ca-certificates gcc libc6-dev python3 curl
+    util-linux ca-certificates gcc libc6-dev python3 curl libseccomp-dev pkg-config
 )
 
 sudo=()

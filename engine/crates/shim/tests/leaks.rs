@@ -1,0 +1,100 @@
+//! 50 containers in a row leave no process, mount, descriptor, cgroup or
+//! socket behind; prints the serial cost of one container. (Alone in its test
+//! binary, so that no other test opens descriptors meanwhile.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{World, can_run, eventually, fd_count, mount_count, processes_mentioning};
+
+/// Runs `true` in a container; returns the time of (spawn, wait, delete).
+fn run_one(w: &World, id: &str) -> [Duration; 3] {
+    let t0 = Instant::now();
+    let shim = w.spawn(id, &["true"]);
+    let t1 = Instant::now();
+    let exit = shim.wait().expect("wait");
+    assert_eq!(exit.exit_code, 0);
+    let t2 = Instant::now();
+    shim.delete(false).expect("delete");
+    [t1 - t0, t2 - t1, t2.elapsed()]
+}
+
+fn cgroups_left(w: &World) -> Vec<String> {
+    let mut left = Vec::new();
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let parent = ctrl.path().join(w.cgroup_parent.trim_start_matches('/'));
+        for child in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if child.path().is_dir() {
+                left.push(child.path().display().to_string());
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn fifty_sequential_containers_leak_nothing() {
+    if !can_run() {
+        return;
+    }
+    let w = World::new();
+    let needle = w.dir.path().display().to_string();
+    run_one(&w, "warmup");
+    assert!(eventually(Duration::from_secs(5), || processes_mentioning(
+        &needle
+    )
+    .is_empty()));
+    let fds = fd_count();
+    let mounts = mount_count();
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+
+    let n = 50;
+    let started = Instant::now();
+    let mut phases = [Duration::ZERO; 3];
+    for i in 0..n {
+        for (total, d) in phases.iter_mut().zip(run_one(&w, &format!("seq{i}"))) {
+            *total += d;
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(n);
+    eprintln!(
+        "FIGURE serial: {:.1} ms per container (spawn shim + create + start + exit + delete), {n} runs: \
+         spawn+create+start {:.1} ms, run+wait {:.1} ms, delete {:.1} ms",
+        ms(started.elapsed()),
+        ms(phases[0]),
+        ms(phases[1]),
+        ms(phases[2])
+    );
+
+    assert!(
+        eventually(Duration::from_secs(10), || processes_mentioning(&needle)
+            .is_empty()),
+        "shims left: {:?}",
+        processes_mentioning(&needle)
+    );
+    assert_eq!(fd_count(), fds, "descriptors of the client");
+    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let added: Vec<&str> = after.lines().filter(|l| !before.contains(*l)).collect();
+    let removed: Vec<&str> = before.lines().filter(|l| !after.contains(*l)).collect();
+    assert_eq!(
+        mount_count(),
+        mounts,
+        "mounts: added {added:#?} removed {removed:#?}"
+    );
+    assert!(
+        cgroups_left(&w).is_empty(),
+        "cgroups left: {:?}",
+        cgroups_left(&w)
+    );
+    for i in 0..n {
+        let state = w.dir.path().join("state").join(format!("seq{i}"));
+        assert!(!state.join("shim.sock").exists());
+        assert!(!state.join("runtime").join(format!("seq{i}")).exists());
+        assert!(state.join("exit.json").exists());
+    }
+}
