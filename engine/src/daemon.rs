@@ -1,10 +1,12 @@
 //! The daemon: the services of one skiffd, built from its configuration.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use skiff_registry::RegistryConfig;
 
 use crate::config::Config;
+use crate::containers::{ContainerError, ContainerService};
 use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
@@ -19,14 +21,27 @@ pub struct Daemon {
     /// This engine's stable id (persisted in the data root).
     pub id: String,
     /// The image service.
-    pub images: ImageService,
+    pub images: Arc<ImageService>,
+    /// The container service.
+    pub containers: Arc<ContainerService>,
     /// The event bus.
     pub events: Events,
 }
 
+/// Why the daemon could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The image stores.
+    #[error("images: {0}")]
+    Images(#[from] ImageError),
+    /// The container stores or runtime.
+    #[error("containers: {0}")]
+    Containers(#[from] ContainerError),
+}
+
 impl Daemon {
     /// Open the stores under the configured data root and build the services.
-    pub fn open(config: Config) -> Result<Self, ImageError> {
+    pub fn open(config: Config) -> Result<Self, DaemonError> {
         std::fs::create_dir_all(&config.data_root).map_err(|e| {
             ImageError::Store(format!(
                 "creating data root {}: {e}",
@@ -38,12 +53,22 @@ impl Daemon {
             insecure: config.insecure_registries.clone(),
         };
         let events = Events::new();
-        let images = ImageService::open(&config.data_root, registry, events.clone())?;
+        let images = Arc::new(ImageService::open(
+            &config.data_root,
+            registry,
+            events.clone(),
+        )?);
+        let containers = Arc::new(ContainerService::open(
+            &config.data_root,
+            images.clone(),
+            events.clone(),
+        )?);
         let id = engine_id(&config.data_root)?;
         Ok(Self {
             host: HostFacts::read(),
             id,
             images,
+            containers,
             events,
             config,
         })

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod config;
+pub mod containers;
 pub mod daemon;
 pub mod errdefs;
 pub mod events;

@@ -31,6 +31,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let daemon = Arc::new(
         tokio::task::block_in_place(|| Daemon::open(config)).context("opening the daemon")?,
     );
+    daemon.containers.reconcile().await;
     for listen in listeners {
         match listen {
             Listen::Unix(path) => {

@@ -1,70 +1,586 @@
-//! Container endpoints. skiffd does not run containers yet, so the truthful
-//! answers are: the list is empty and every id is unknown (docker's 404
-//! "No such container", which `docker inspect` relies on to try images next).
+//! Container endpoints: `/containers/…`. Attach is an HTTP/1.1 upgrade
+//! (`Upgrade: tcp`, answered 101) carrying docker's multiplexed stream
+//! (8-byte headers) without a TTY, raw bytes with one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use bollard_stubs::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
+    ContainerSummary,
+};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::ApiError;
+use super::events::parse_timestamp;
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
+use crate::containers::ContainerError;
+use crate::containers::attach::AttachOptions;
+use crate::containers::create::CreateRequest;
+use crate::containers::logs::LogOptions;
+use crate::containers::record::{ContainerRecord, Status};
+use crate::containers::start::Started;
 use crate::daemon::Daemon;
+use crate::events::now_nanos;
+use crate::streams::receiver_stream;
+
+impl From<ContainerError> for ApiError {
+    fn from(e: ContainerError) -> Self {
+        Self::new(super::error::status_of(e.kind()), e.to_string())
+    }
+}
 
 /// A parsed container request.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Action {
+    /// `POST /containers/create`.
+    Create(Option<String>),
     /// `GET /containers/json`.
-    List,
-    /// Any request about one container.
-    One(String),
+    List {
+        /// Include stopped containers.
+        all: bool,
+    },
+    /// `GET /containers/{id}/json`.
+    Inspect(String),
+    /// `POST /containers/{id}/start`.
+    Start(String),
+    /// `POST /containers/{id}/stop`.
+    Stop(String, Option<i64>, Option<String>),
+    /// `POST /containers/{id}/restart`.
+    Restart(String, Option<i64>),
+    /// `POST /containers/{id}/kill`.
+    Kill(String, Option<String>),
+    /// `POST /containers/{id}/wait`.
+    Wait(String, String),
+    /// `POST /containers/{id}/attach`.
+    Attach(String, AttachOptions),
+    /// `GET /containers/{id}/logs`.
+    Logs(String, LogOptions, bool),
+    /// `DELETE /containers/{id}`.
+    Remove(String, bool),
+    /// `POST /containers/{id}/resize` (accepted; the TTY size follows the client).
+    Resize(String),
 }
 
 /// Parse a container request.
-pub fn parse(method: &Method, path: &str) -> Result<Action, ApiError> {
-    let rest = path
+pub fn parse(call: &Call) -> Result<Action, ApiError> {
+    let rest = call
+        .path
         .trim_start_matches("/containers")
         .trim_start_matches('/');
-    match (method, rest) {
-        (&Method::GET, "json") => Ok(Action::List),
-        (_, "") | (_, "create") | (_, "prune") => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "containers are not supported by this engine yet",
-        )),
-        (_, rest) => Ok(Action::One(percent_decode(
-            rest.split('/').next().unwrap_or_default(),
-        ))),
+    let q = &call.query;
+    let now = now_nanos();
+    match (&call.method, rest) {
+        (&Method::POST, "create") => Ok(Action::Create(q.non_empty("name").map(str::to_owned))),
+        (&Method::GET, "json") => Ok(Action::List { all: q.bool("all") }),
+        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
+            Ok(Action::Remove(percent_decode(id), q.bool("force")))
+        }
+        (m, rest) => {
+            let (id, op) = rest
+                .split_once('/')
+                .ok_or_else(|| ApiError::not_found("page not found"))?;
+            let id = percent_decode(id);
+            match (m, op) {
+                (&Method::GET, "json") => Ok(Action::Inspect(id)),
+                (&Method::POST, "start") => Ok(Action::Start(id)),
+                (&Method::POST, "stop") => Ok(Action::Stop(
+                    id,
+                    q.int("t")?,
+                    q.non_empty("signal").map(str::to_owned),
+                )),
+                (&Method::POST, "restart") => Ok(Action::Restart(id, q.int("t")?)),
+                (&Method::POST, "kill") => {
+                    Ok(Action::Kill(id, q.non_empty("signal").map(str::to_owned)))
+                }
+                (&Method::POST, "wait") => Ok(Action::Wait(
+                    id,
+                    q.non_empty("condition").unwrap_or("not-running").to_owned(),
+                )),
+                (&Method::POST, "attach") => Ok(Action::Attach(
+                    id,
+                    AttachOptions {
+                        stdin: q.bool("stdin"),
+                        stdout: q.bool("stdout"),
+                        stderr: q.bool("stderr"),
+                    },
+                )),
+                (&Method::POST, "resize") => Ok(Action::Resize(id)),
+                (&Method::GET, "logs") => {
+                    let ts = |k: &str| {
+                        q.non_empty(k)
+                            .filter(|v| *v != "0")
+                            .map(|v| parse_timestamp(v, now))
+                            .transpose()
+                    };
+                    let tail = match q.non_empty("tail") {
+                        None | Some("all") => None,
+                        Some(n) => Some(n.parse::<usize>().map_err(|_| {
+                            ApiError::bad_request(format!("invalid value for tail: {n:?}"))
+                        })?),
+                    };
+                    let opts = LogOptions {
+                        stdout: q.bool("stdout"),
+                        stderr: q.bool("stderr"),
+                        follow: q.bool("follow"),
+                        tail,
+                        since: ts("since")?,
+                        until: ts("until")?,
+                    };
+                    if !opts.stdout && !opts.stderr {
+                        return Err(ApiError::bad_request("You must choose at least one stream"));
+                    }
+                    Ok(Action::Logs(id, opts, q.bool("timestamps")))
+                }
+                _ => Err(ApiError::not_found("page not found")),
+            }
+        }
     }
 }
 
 /// Handle a container request.
-pub async fn handle(_daemon: &Arc<Daemon>, call: &Call) -> Result<Response, ApiError> {
-    match parse(&call.method, &call.path)? {
-        Action::List => Ok(response::json(StatusCode::OK, &serde_json::json!([]))),
-        Action::One(id) => Err(ApiError::not_found(format!("No such container: {id}"))),
+pub async fn handle(
+    daemon: &Arc<Daemon>,
+    call: &Call,
+    body: Incoming,
+    upgrade: Option<OnUpgrade>,
+) -> Result<Response, ApiError> {
+    let svc = &daemon.containers;
+    match parse(call)? {
+        Action::Create(name) => {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
+                .to_bytes();
+            let body: ContainerCreateBody = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+            let mut config: bollard_stubs::models::ContainerConfig = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+            config.image = body.image.clone();
+            let req = CreateRequest {
+                name,
+                config,
+                host_config: body.host_config.unwrap_or_default(),
+            };
+            let s = svc.clone();
+            let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
+                .await
+                .map_err(internal)??;
+            Ok(response::json(
+                StatusCode::CREATED,
+                &json!({ "Id": id, "Warnings": warnings }),
+            ))
+        }
+        Action::List { all } => {
+            let mut list: Vec<ContainerRecord> = svc
+                .store()
+                .all()
+                .into_iter()
+                .filter(|r| all || r.state.status.is_live())
+                .collect();
+            list.sort_by(|a, b| b.created.cmp(&a.created));
+            Ok(response::json(
+                StatusCode::OK,
+                &list.iter().map(summary).collect::<Vec<_>>(),
+            ))
+        }
+        Action::Inspect(id) => Ok(response::json(
+            StatusCode::OK,
+            &inspect(daemon, &svc.resolve(&id)?),
+        )),
+        Action::Start(id) => match svc.start(&id).await? {
+            Started::Yes => Ok(response::empty(StatusCode::NO_CONTENT)),
+            Started::AlreadyRunning => Ok(response::empty(StatusCode::NOT_MODIFIED)),
+        },
+        Action::Stop(id, t, sig) => {
+            let stopped = svc.stop(&id, t, sig.as_deref()).await?;
+            Ok(response::empty(if stopped {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::NOT_MODIFIED
+            }))
+        }
+        Action::Restart(id, t) => {
+            svc.stop(&id, t, None).await?;
+            svc.start(&id).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::Kill(id, sig) => {
+            svc.kill(&id, sig.as_deref()).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::Remove(id, force) => {
+            svc.remove(&id, force).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::Resize(id) => {
+            svc.resolve(&id)?;
+            Ok(response::empty(StatusCode::OK))
+        }
+        Action::Wait(id, condition) => wait(daemon, &id, &condition),
+        Action::Logs(id, opts, timestamps) => {
+            let record = svc.resolve(&id)?;
+            let tty = record.config.tty.unwrap_or(false);
+            let mut rx = svc.logs(&id, opts)?;
+            let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+            tokio::spawn(async move {
+                while let Some(l) = rx.recv().await {
+                    let mut payload = Vec::new();
+                    if timestamps {
+                        payload.extend_from_slice(l.time.as_bytes());
+                        payload.push(b' ');
+                    }
+                    payload.extend_from_slice(&l.bytes);
+                    if tx.send(Ok(frame(tty, l.stream, &payload))).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let ct = if tty {
+                "application/vnd.docker.raw-stream"
+            } else {
+                "application/vnd.docker.multiplexed-stream"
+            };
+            Ok(response::stream(ct, receiver_stream(out)))
+        }
+        Action::Attach(id, opts) => {
+            let upgrade = upgrade.ok_or_else(|| {
+                ApiError::bad_request("attach needs an HTTP upgrade (Upgrade: tcp)")
+            })?;
+            let (record, ticket) = svc.prepare_attach(&id, opts)?;
+            let tty = record.config.tty.unwrap_or(false);
+            tokio::spawn(async move {
+                let upgraded = match upgrade.await {
+                    Ok(u) => u,
+                    Err(e) => return tracing::debug!("attach upgrade failed: {e}"),
+                };
+                match ticket.connect().await {
+                    Ok(stream) => relay(TokioIo::new(upgraded), stream, tty, opts.stdin).await,
+                    Err(e) => tracing::warn!("attach to {}: {e}", record.id),
+                }
+            });
+            let mut resp = response::empty(StatusCode::SWITCHING_PROTOCOLS);
+            let ct = if tty {
+                "application/vnd.docker.raw-stream"
+            } else {
+                "application/vnd.docker.multiplexed-stream"
+            };
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+            Ok(resp)
+        }
+    }
+}
+
+fn internal(e: tokio::task::JoinError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// One chunk of docker's stream: raw with a TTY, else an 8-byte header
+/// (stream id, 3 zero bytes, big-endian length) and the payload.
+pub fn frame(tty: bool, stream: u8, payload: &[u8]) -> Bytes {
+    if tty {
+        return Bytes::copy_from_slice(payload);
+    }
+    let mut out = Vec::with_capacity(8 + payload.len());
+    out.extend_from_slice(&[stream, 0, 0, 0]);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+/// Relay between the hijacked client connection and the shim's attach
+/// stream, half-closing each way correctly.
+async fn relay<C>(client: C, stream: skiff_shim::AttachStream, tty: bool, stdin: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sock, buffered) = stream.into_inner();
+    if sock.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(shim) = tokio::net::UnixStream::from_std(sock) else {
+        return;
+    };
+    let (mut shim_rd, mut shim_wr) = shim.into_split();
+    let (mut cl_rd, mut cl_wr) = tokio::io::split(client);
+    let input = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut cl_rd, &mut shim_wr).await;
+        }
+        // Client half-closed: tell the shim (it closes the process's stdin).
+        let _ = shim_wr.shutdown().await;
+        drop(cl_rd);
+    });
+    let mut pending = buffered;
+    let mut buf = vec![0u8; 64 * 1024];
+    'out: loop {
+        // Parse whole frames from `pending`.
+        while pending.len() >= skiff_shim::protocol::FRAME_HEADER {
+            let id = pending[0];
+            let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
+            if pending.len() < skiff_shim::protocol::FRAME_HEADER + len {
+                break;
+            }
+            let payload: Vec<u8> = pending
+                .drain(..skiff_shim::protocol::FRAME_HEADER + len)
+                .skip(skiff_shim::protocol::FRAME_HEADER)
+                .collect();
+            if id == skiff_shim::protocol::STREAM_EXIT {
+                break 'out;
+            }
+            if cl_wr.write_all(&frame(tty, id, &payload)).await.is_err() {
+                break 'out;
+            }
+        }
+        match shim_rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = cl_wr.flush().await;
+    let _ = cl_wr.shutdown().await;
+    input.abort();
+}
+
+/// `wait`: headers at once, the body when the condition is met.
+fn wait(daemon: &Arc<Daemon>, id: &str, condition: &str) -> Result<Response, ApiError> {
+    let svc = daemon.containers.clone();
+    let record = svc.resolve(id)?;
+    if !matches!(condition, "not-running" | "next-exit" | "removed") {
+        return Err(ApiError::bad_request(format!(
+            "invalid condition: {condition:?}"
+        )));
+    }
+    let mut watch = svc.watch(&record.id);
+    let condition = condition.to_owned();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let seen_running = record.state.status.is_live();
+        let mut last = Some(record);
+        let mut was_live = seen_running;
+        loop {
+            let current = watch.borrow_and_update().clone();
+            if let Some(r) = &current {
+                last = Some(r.clone());
+                was_live |= r.state.status.is_live();
+            }
+            let done = match (condition.as_str(), &current) {
+                ("removed", None) => true,
+                ("removed", Some(_)) => false,
+                (_, None) => true,
+                ("next-exit", Some(r)) => {
+                    was_live && !r.state.status.is_live() && r.state.status != Status::Created
+                }
+                (_, Some(r)) => !r.state.status.is_live(),
+            };
+            if done {
+                break;
+            }
+            if watch.changed().await.is_err() {
+                break;
+            }
+        }
+        let code = last.map(|r| r.state.exit_code).unwrap_or(0);
+        let mut body =
+            serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
+        body.push(b'\n');
+        let _ = tx.send(Ok(Bytes::from(body))).await;
+    });
+    Ok(response::stream("application/json", receiver_stream(rx)))
+}
+
+fn status_text(r: &ContainerRecord) -> String {
+    match r.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+/// Docker's human duration ("Less than a second", "3 seconds", "2 minutes").
+fn since(rfc3339: &str) -> String {
+    let then = crate::images::inspect::unix_seconds(rfc3339);
+    let secs = (time::OffsetDateTime::now_utc().unix_timestamp() - then).max(0);
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+fn summary(r: &ContainerRecord) -> ContainerSummary {
+    let command = std::iter::once(r.path.as_str())
+        .chain(r.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    serde_json::from_value(json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image,
+        "ImageID": r.image_id.to_string(),
+        "Command": command,
+        "Created": crate::images::inspect::unix_seconds(&r.created),
+        "Ports": [],
+        "Labels": r.config.labels.clone().unwrap_or_default(),
+        "State": r.state.status.as_str(),
+        "Status": status_text(r),
+        "HostConfig": { "NetworkMode": "none" },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": [],
+    }))
+    .unwrap_or_default()
+}
+
+fn state_enum(s: Status) -> ContainerStateStatusEnum {
+    match s {
+        Status::Created => ContainerStateStatusEnum::CREATED,
+        Status::Running => ContainerStateStatusEnum::RUNNING,
+        Status::Paused => ContainerStateStatusEnum::PAUSED,
+        Status::Restarting => ContainerStateStatusEnum::RESTARTING,
+        Status::Removing => ContainerStateStatusEnum::REMOVING,
+        Status::Exited => ContainerStateStatusEnum::EXITED,
+        Status::Dead => ContainerStateStatusEnum::DEAD,
+    }
+}
+
+fn inspect(daemon: &Daemon, r: &ContainerRecord) -> ContainerInspectResponse {
+    let dir = daemon.containers.store().dir(&r.id);
+    let s = &r.state;
+    ContainerInspectResponse {
+        id: Some(r.id.clone()),
+        created: time::OffsetDateTime::parse(
+            &r.created,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok(),
+        path: Some(r.path.clone()),
+        args: Some(r.args.clone()),
+        state: Some(ContainerState {
+            status: Some(state_enum(s.status)),
+            running: Some(s.status == Status::Running),
+            paused: Some(s.status == Status::Paused),
+            restarting: Some(s.status == Status::Restarting),
+            oom_killed: Some(s.oom_killed),
+            dead: Some(s.status == Status::Dead),
+            pid: Some(s.pid),
+            exit_code: Some(s.exit_code),
+            error: Some(s.error.clone()),
+            started_at: Some(s.started_at.clone()),
+            finished_at: Some(s.finished_at.clone()),
+            health: None,
+        }),
+        image: Some(r.image_id.to_string()),
+        resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
+        hostname_path: Some(dir.join("hostname").display().to_string()),
+        hosts_path: Some(dir.join("hosts").display().to_string()),
+        log_path: Some(daemon.containers.log_path(&r.id).display().to_string()),
+        name: Some(format!("/{}", r.name)),
+        restart_count: Some(r.restart_count),
+        driver: Some("overlayfs".into()),
+        platform: Some("linux".into()),
+        host_config: Some(r.host_config.clone()),
+        config: Some(r.config.clone()),
+        graph_driver: Some(bollard_stubs::models::DriverData {
+            name: "overlayfs".into(),
+            data: HashMap::from([
+                (
+                    "MergedDir".to_owned(),
+                    dir.join("rootfs").display().to_string(),
+                ),
+                (
+                    "UpperDir".to_owned(),
+                    dir.join("rw/upper").display().to_string(),
+                ),
+                (
+                    "WorkDir".to_owned(),
+                    dir.join("rw/work").display().to_string(),
+                ),
+            ]),
+        }),
+        mounts: Some(vec![]),
+        ..Default::default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::query::Query;
+
+    fn call(method: Method, path: &str, query: &str) -> Call {
+        Call {
+            method,
+            path: path.into(),
+            query: Query::parse(Some(query)),
+            headers: http::HeaderMap::new(),
+            version: None,
+        }
+    }
 
     #[test]
     fn parses_container_routes() {
-        assert_eq!(
-            parse(&Method::GET, "/containers/json").expect("list"),
-            Action::List
+        assert!(
+            matches!(parse(&call(Method::POST, "/containers/create", "name=web")).expect("create"), Action::Create(Some(n)) if n == "web")
         );
-        assert_eq!(
-            parse(&Method::GET, "/containers/busybox/json").expect("one"),
-            Action::One("busybox".into())
+        assert!(matches!(
+            parse(&call(Method::GET, "/containers/json", "all=1")).expect("list"),
+            Action::List { all: true }
+        ));
+        assert!(
+            matches!(parse(&call(Method::POST, "/containers/abc/wait", "condition=removed")).expect("wait"), Action::Wait(i, c) if i == "abc" && c == "removed")
         );
+        assert!(
+            matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true) if i == "abc")
+        );
+        assert!(matches!(
+            parse(&call(Method::POST, "/containers/abc/stop", "t=1")).expect("stop"),
+            Action::Stop(_, Some(1), None)
+        ));
         assert_eq!(
-            parse(&Method::POST, "/containers/create")
-                .expect_err("create")
+            parse(&call(Method::GET, "/containers/abc/logs", ""))
+                .expect_err("no stream")
                 .status,
-            StatusCode::NOT_IMPLEMENTED
+            StatusCode::BAD_REQUEST
         );
+    }
+
+    #[test]
+    fn frames_follow_dockers_stream_format() {
+        assert_eq!(
+            &frame(false, 1, b"hi")[..],
+            &[1, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']
+        );
+        assert_eq!(&frame(false, 2, b"")[..], &[2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&frame(true, 1, b"hi")[..], b"hi");
     }
 }

@@ -29,7 +29,8 @@ pub struct Call {
 
 /// Route one request.
 pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     tracing::debug!("{} {}", parts.method, parts.uri);
     let mut resp = match version::split(parts.uri.path()) {
         Err(e) => e.into_response(),
@@ -53,7 +54,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                     system::handle(daemon, &call, body).await
                 }
                 "images" => images::handle(daemon, &call, body).await,
-                "containers" => containers::handle(daemon, &call).await,
+                "containers" => containers::handle(daemon, &call, body, upgrade).await,
                 "events" => events::handle(daemon, &call).await,
                 "distribution" => distribution::handle(daemon, &call).await,
                 "build" | "commit" => Err(ApiError::new(

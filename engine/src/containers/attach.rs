@@ -1,0 +1,100 @@
+//! `docker attach` (and `docker run`'s attach before start): an attach
+//! stream to the container's shim. An attach to a container that has not
+//! started waits for the start, which waits for it to connect, so no output
+//! is missed.
+
+use skiff_shim::client::{AttachStream, ShimHandle};
+use skiff_shim::protocol::AttachRequest;
+use tokio::sync::oneshot;
+
+use super::ContainerService;
+use super::error::ContainerError;
+use super::record::{ContainerRecord, Status};
+
+/// Which streams to attach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// Forward stdin.
+    pub stdin: bool,
+    /// Receive stdout.
+    pub stdout: bool,
+    /// Receive stderr.
+    pub stderr: bool,
+}
+
+/// An attach that has been accepted: connect it once the client is ready.
+#[derive(Debug)]
+pub enum AttachTicket {
+    /// The container runs: connect to its shim now.
+    Now(std::path::PathBuf, AttachRequest),
+    /// The container has not started: its start hands over the shim and
+    /// waits for the acknowledgement before the process runs.
+    Later(
+        oneshot::Receiver<(ShimHandle, oneshot::Sender<()>)>,
+        AttachRequest,
+    ),
+}
+
+impl AttachTicket {
+    /// Connect the attach stream (waiting for the start, for `Later`).
+    pub async fn connect(self) -> Result<AttachStream, ContainerError> {
+        let join = |e: tokio::task::JoinError| ContainerError::Runtime(e.to_string());
+        match self {
+            Self::Now(dir, req) => tokio::task::spawn_blocking(move || {
+                ShimHandle::connect(&dir).and_then(|h| h.attach(req))
+            })
+            .await
+            .map_err(join)?
+            .map_err(|e| ContainerError::Runtime(e.to_string())),
+            Self::Later(rx, req) => {
+                let (handle, ack) = rx.await.map_err(|_| {
+                    ContainerError::Conflict("the container was removed before it started".into())
+                })?;
+                let stream = tokio::task::spawn_blocking(move || handle.attach(req))
+                    .await
+                    .map_err(join)?;
+                let _ = ack.send(());
+                stream.map_err(|e| ContainerError::Runtime(e.to_string()))
+            }
+        }
+    }
+}
+
+impl ContainerService {
+    /// Accept an attach: registered before answering the client, so a start
+    /// that follows can never miss it.
+    pub fn prepare_attach(
+        &self,
+        what: &str,
+        opts: AttachOptions,
+    ) -> Result<(ContainerRecord, AttachTicket), ContainerError> {
+        let record = self.resolve(what)?;
+        let req = AttachRequest {
+            exec_id: None,
+            stdin: opts.stdin,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            close_stdin: record.config.stdin_once.unwrap_or(false),
+        };
+        match record.state.status {
+            Status::Running | Status::Paused | Status::Restarting => {
+                let dir = self.shim_dir(&record.id);
+                Ok((record, AttachTicket::Now(dir, req)))
+            }
+            Status::Created | Status::Exited => {
+                let (tx, rx) = oneshot::channel();
+                self.pending_attach
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(record.id.clone())
+                    .or_default()
+                    .push(tx);
+                Ok((record, AttachTicket::Later(rx, req)))
+            }
+            Status::Removing | Status::Dead => Err(ContainerError::Conflict(format!(
+                "container {} is being removed",
+                record.id
+            ))),
+        }
+    }
+}

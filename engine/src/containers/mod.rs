@@ -1,0 +1,142 @@
+//! The container service: docker's container lifecycle over per-container
+//! shims (crate `skiff-shim`). One operation per file: [`create`],
+//! [`start`], [`monitor`] (exits, restart policies, auto-remove), [`stop`]
+//! (stop and kill), [`remove`], [`attach`], [`logs`], plus [`rootfs`]
+//! (the overlay mount), [`spec`] (record → OCI bundle) and [`user`].
+//!
+//! Every state change is written to the record store first, then published
+//! to the container's watch channel (what `wait` and `attach` listen to) and
+//! as an event.
+
+pub mod attach;
+pub mod create;
+pub mod error;
+pub mod logs;
+pub mod monitor;
+pub mod names;
+pub mod record;
+pub mod remove;
+pub mod rootfs;
+pub mod spec;
+pub mod start;
+pub mod stop;
+pub mod store;
+pub mod user;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use skiff_shim::client::ShimHandle;
+use tokio::sync::{oneshot, watch};
+
+pub use error::ContainerError;
+use record::ContainerRecord;
+use store::ContainerStore;
+
+use crate::events::Events;
+use crate::images::ImageService;
+
+/// A client waiting to attach to a container that has not started yet: it
+/// gets the shim once it exists and must answer before the process starts.
+type PendingAttach = oneshot::Sender<(ShimHandle, oneshot::Sender<()>)>;
+
+/// The container service.
+#[derive(Debug)]
+pub struct ContainerService {
+    store: ContainerStore,
+    images: Arc<ImageService>,
+    events: Events,
+    shim_binary: PathBuf,
+    /// Latest record per container (`None` once removed), for waiters.
+    watches: Mutex<HashMap<String, watch::Sender<Option<ContainerRecord>>>>,
+    /// Attach requests made before start.
+    pending_attach: Mutex<HashMap<String, Vec<PendingAttach>>>,
+}
+
+impl ContainerService {
+    /// Open the container store under `data_root`.
+    pub fn open(
+        data_root: &Path,
+        images: Arc<ImageService>,
+        events: Events,
+    ) -> Result<Self, ContainerError> {
+        let store = ContainerStore::open(&data_root.join("containers"))?;
+        let shim_binary = skiff_shim::client::Shim::locate().ok_or_else(|| {
+            ContainerError::Runtime("skiff-shim not found next to skiffd or on PATH".into())
+        })?;
+        Ok(Self {
+            store,
+            images,
+            events,
+            shim_binary,
+            watches: Mutex::new(HashMap::new()),
+            pending_attach: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The record store.
+    pub fn store(&self) -> &ContainerStore {
+        &self.store
+    }
+
+    /// Resolve a name, id or id prefix.
+    pub fn resolve(&self, what: &str) -> Result<ContainerRecord, ContainerError> {
+        self.store.resolve(what)
+    }
+
+    /// The shim state directory of a container.
+    pub fn shim_dir(&self, id: &str) -> PathBuf {
+        self.store.dir(id).join("shim")
+    }
+
+    /// The json-file log of a container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.store.dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// A receiver of a container's record changes.
+    pub fn watch(&self, id: &str) -> watch::Receiver<Option<ContainerRecord>> {
+        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        watches
+            .entry(id.to_owned())
+            .or_insert_with(|| watch::channel(self.store.get(id)).0)
+            .subscribe()
+    }
+
+    /// Persist a change and tell the waiters.
+    fn update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord, ContainerError> {
+        let next = self.store.update(id, f)?;
+        self.notify(id, Some(next.clone()));
+        Ok(next)
+    }
+
+    fn notify(&self, id: &str, record: Option<ContainerRecord>) {
+        let watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = watches.get(id) {
+            tx.send_replace(record);
+        }
+    }
+
+    /// Publish a container event (with the container's labels and name).
+    fn event(&self, action: &str, id: &str, attrs: &[(&str, &str)]) {
+        self.events.publish("container", action, id, attrs);
+    }
+
+    /// Publish a container event with the usual attributes of `record`.
+    fn record_event(&self, action: &str, record: &ContainerRecord, extra: &[(&str, &str)]) {
+        let mut attrs: Vec<(&str, &str)> = vec![
+            ("image", record.image.as_str()),
+            ("name", record.name.as_str()),
+        ];
+        if let Some(labels) = &record.config.labels {
+            attrs.extend(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        attrs.extend_from_slice(extra);
+        self.event(action, &record.id, &attrs);
+    }
+}

@@ -1,0 +1,59 @@
+//! `docker rm` (refusing running containers unless forced) and the removal
+//! that `--rm` does after an exit.
+
+use std::sync::Arc;
+
+use skiff_shim::client::ShimHandle;
+
+use super::ContainerService;
+use super::error::ContainerError;
+use super::rootfs::Rootfs;
+
+impl ContainerService {
+    /// Remove a container; `force` kills a running one first.
+    pub async fn remove(self: &Arc<Self>, what: &str, force: bool) -> Result<(), ContainerError> {
+        let record = self.resolve(what)?;
+        if record.state.status.is_live() {
+            if !force {
+                return Err(ContainerError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    record.name
+                )));
+            }
+            let mut watch = self.watch(&record.id);
+            self.kill(&record.id, Some("SIGKILL")).await?;
+            let _ = watch
+                .wait_for(|r| r.as_ref().is_none_or(|r| !r.state.status.is_live()))
+                .await;
+            if record.host_config.auto_remove.unwrap_or(false) {
+                // The exit handler removes it; wait for that.
+                let _ = watch.wait_for(Option::is_none).await;
+                return Ok(());
+            }
+        }
+        let svc = self.clone();
+        let id = record.id.clone();
+        tokio::task::spawn_blocking(move || svc.remove_stopped(&id))
+            .await
+            .map_err(|e| ContainerError::Runtime(e.to_string()))?
+    }
+
+    /// Blocking: remove a container that does not run.
+    pub(crate) fn remove_stopped(&self, id: &str) -> Result<(), ContainerError> {
+        let Some(record) = self.store.get(id) else {
+            return Ok(());
+        };
+        if let Ok(h) = ShimHandle::connect(self.shim_dir(id)) {
+            let _ = h.delete(true);
+        }
+        Rootfs::new(&self.store.dir(id)).unmount()?;
+        self.store.remove(id)?;
+        self.notify(id, None);
+        self.watches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.record_event("destroy", &record, &[]);
+        Ok(())
+    }
+}

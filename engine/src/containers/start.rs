@@ -1,0 +1,203 @@
+//! `docker start`: mount the root filesystem, write the bundle, spawn the
+//! shim with the start deferred, let early attachers connect, then start
+//! the process and watch for its exit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use skiff_shim::client::{LogTarget, Shim, ShimHandle, SpawnOptions};
+use tokio::sync::oneshot;
+
+use super::ContainerService;
+use super::error::ContainerError;
+use super::record::Status;
+use super::rootfs::Rootfs;
+use super::spec;
+use crate::images::now_rfc3339;
+
+/// How long a pre-start attacher has to connect.
+const ATTACH_GRACE: Duration = Duration::from_secs(5);
+
+/// What a start did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// The process now runs.
+    Yes,
+    /// It was running already (docker answers 304).
+    AlreadyRunning,
+}
+
+impl ContainerService {
+    /// Start a container.
+    pub async fn start(self: &Arc<Self>, what: &str) -> Result<Started, ContainerError> {
+        let record = self.resolve(what)?;
+        match record.state.status {
+            Status::Running | Status::Restarting => return Ok(Started::AlreadyRunning),
+            Status::Paused => {
+                return Err(ContainerError::Conflict(
+                    "cannot start a paused container, try unpause instead".into(),
+                ));
+            }
+            Status::Removing | Status::Dead => {
+                return Err(ContainerError::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    record.id
+                )));
+            }
+            Status::Created | Status::Exited => {}
+        }
+        let id = record.id.clone();
+        let svc = self.clone();
+        let spawned = tokio::task::spawn_blocking(move || svc.spawn_shim(&id))
+            .await
+            .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                self.fail_start(&record.id, &e);
+                return Err(e);
+            }
+        };
+        // Attachers that came before the start see every byte of output.
+        let pending = self
+            .pending_attach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&record.id)
+            .unwrap_or_default();
+        let mut acks = Vec::new();
+        for waiter in pending {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            if waiter.send((handle.clone(), ack_tx)).is_ok() {
+                acks.push(ack_rx);
+            }
+        }
+        for ack in acks {
+            let _ = tokio::time::timeout(ATTACH_GRACE, ack).await;
+        }
+        let h = handle.clone();
+        let started = tokio::task::spawn_blocking(move || h.start().and_then(|()| h.state()))
+            .await
+            .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        let state = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let e = ContainerError::Runtime(e.to_string());
+                let h = handle.clone();
+                let _ = tokio::task::spawn_blocking(move || h.delete(true)).await;
+                self.fail_start(&record.id, &e);
+                return Err(e);
+            }
+        };
+        let now = now_rfc3339();
+        let record = self.update(&record.id, |r| {
+            r.state.status = Status::Running;
+            r.state.pid = i64::from(state.pid);
+            r.state.started_at = now.clone();
+            r.state.error.clear();
+            r.state.exit_code = 0;
+            r.state.oom_killed = false;
+            r.state.stopped_by_user = false;
+        })?;
+        self.record_event("start", &record, &[]);
+        self.monitor(record.id.clone(), handle);
+        Ok(Started::Yes)
+    }
+
+    /// Blocking: mount, write the bundle, spawn the shim (start deferred).
+    fn spawn_shim(&self, id: &str) -> Result<ShimHandle, ContainerError> {
+        let record = self
+            .store
+            .get(id)
+            .ok_or_else(|| ContainerError::NotFound(id.to_owned()))?;
+        let dir = self.store.dir(id);
+        let image = self
+            .images
+            .stores()
+            .images
+            .read(|ix| ix.images.get(&record.image_id).cloned())
+            .ok_or_else(|| {
+                ContainerError::Runtime(format!(
+                    "image {} of container {} is gone",
+                    record.image_id,
+                    record.short_id()
+                ))
+            })?;
+        let rootfs = Rootfs::new(&dir);
+        rootfs.mount(&self.images.lower_dirs(&image))?;
+        let result = (|| {
+            let bundle = spec::bundle(&record, &dir, &rootfs.target)?;
+            let bundle_dir = dir.join("bundle");
+            bundle
+                .write(&bundle_dir)
+                .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+            let shim_dir = self.shim_dir(id);
+            // A shim left by an earlier run of this container is finished with.
+            if let Ok(old) = ShimHandle::connect(&shim_dir) {
+                let _ = old.delete(true);
+            }
+            let _ = std::fs::remove_dir_all(&shim_dir);
+            let mut opts = SpawnOptions::new(&self.shim_binary, id, &bundle_dir, &shim_dir);
+            opts.stdin = record.config.open_stdin.unwrap_or(false);
+            opts.log = LogTarget::Path(self.log_path(id));
+            opts.defer_start = true;
+            Shim::spawn(&opts)
+                .map_err(|e| ContainerError::Runtime(start_error(&record.path, &e.to_string())))
+        })();
+        if result.is_err() {
+            let _ = rootfs.unmount();
+        }
+        result
+    }
+
+    fn fail_start(&self, id: &str, e: &ContainerError) {
+        // Attachers waiting for this start will not get it.
+        self.pending_attach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        let msg = e.to_string();
+        let code = exit_code_for(&msg);
+        let _ = Rootfs::new(&self.store.dir(id)).unmount();
+        let _ = self.update(id, |r| {
+            r.state.error = msg.clone();
+            r.state.exit_code = code;
+            if r.state.status != Status::Created {
+                r.state.status = Status::Exited;
+            }
+        });
+        // Like dockerd: an auto-remove container that cannot start is removed.
+        if self
+            .store
+            .get(id)
+            .is_some_and(|r| r.host_config.auto_remove.unwrap_or(false))
+        {
+            let _ = self.remove_stopped(id);
+        }
+    }
+}
+
+/// Word a failed exec as docker (and so the CLI's exit code 126/127) does.
+fn start_error(path: &str, shim: &str) -> String {
+    let lower = shim.to_ascii_lowercase();
+    if lower.contains("not found") || lower.contains("no such file") {
+        format!(
+            "failed to create task for container: exec: \"{path}\": executable file not found in $PATH: {shim}"
+        )
+    } else if lower.contains("permission") {
+        format!("failed to create task for container: exec: \"{path}\": permission denied: {shim}")
+    } else {
+        format!("failed to create task for container: {shim}")
+    }
+}
+
+/// The exit code docker records for a failed start.
+fn exit_code_for(msg: &str) -> i64 {
+    if msg.contains("executable file not found") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        128
+    }
+}
