@@ -10,6 +10,7 @@ pub mod containers;
 pub mod distribution;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod images;
 pub mod listener;
 pub mod query;

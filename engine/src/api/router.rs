@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use super::error::ApiError;
 use super::query::Query;
 use super::response::Response;
-use super::{containers, distribution, events, images, system, version};
+use super::{containers, distribution, events, exec, images, system, version};
 use crate::daemon::Daemon;
 
 /// What every endpoint group's handler receives.
@@ -56,6 +56,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "images" => images::handle(daemon, &call, body).await,
                 "containers" => containers::handle(daemon, &call, body, upgrade).await,
                 "events" => events::handle(daemon, &call).await,
+                "exec" => exec::handle(daemon, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
                 "build" | "commit" => Err(ApiError::new(
                     http::StatusCode::NOT_IMPLEMENTED,
