@@ -1,0 +1,335 @@
+//! `docker run` and the container lifecycle with the real docker CLI:
+//! output, exit codes, stdin, TTY, detach + logs, stop/kill/rm, user/env/
+//! workdir/hostname, limits, a skiffd crash with live containers, and no
+//! leaks over many runs.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use skiff_e2e::{Skiffd, SkiffdOpts};
+
+fn with_busybox() -> Skiffd {
+    let d = Skiffd::start(SkiffdOpts::default());
+    d.docker_ok(&["pull", "-q", "busybox"]);
+    d
+}
+
+#[test]
+fn run_prints_and_exits_like_docker() {
+    let d = with_busybox();
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "busybox", "echo", "hi"]),
+        "hi\n"
+    );
+    let out = d.docker_ok(&["run", "--rm", "hello-world"]);
+    assert!(out.contains("Hello from Docker!"), "{out}");
+    for (args, code) in [
+        (vec!["run", "--rm", "busybox", "true"], 0),
+        (vec!["run", "--rm", "busybox", "sh", "-c", "exit 3"], 3),
+        (vec!["run", "--rm", "busybox", "/etc/passwd"], 126),
+        (vec!["run", "--rm", "busybox", "no-such-command"], 127),
+    ] {
+        let out = d.docker_run(&args);
+        assert_eq!(out.code, code, "{args:?}: {}", out.stderr);
+    }
+    // stdout and stderr stay apart.
+    let out = d.docker_run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("out\n", "err\n")
+    );
+    // --rm leaves nothing behind.
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn stdin_tty_user_env_workdir_hostname_and_pid1() {
+    let d = with_busybox();
+    let out = d
+        .docker()
+        .run_with_stdin(&["run", "--rm", "-i", "busybox", "cat"], b"x\ny\n");
+    assert_eq!(out.stdout, "x\ny\n", "{}", out.stderr);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody",
+        "-e",
+        "A=1",
+        "-w",
+        "/made/here",
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; echo $A; pwd; hostname; echo $$",
+    ]);
+    assert_eq!(out, "65534\n1\n/made/here\nbox\n1\n");
+    // -t under a real pty.
+    let cmd = format!("{} run --rm -t busybox tty", d.docker().bin().display());
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("DOCKER_HOST", d.docker_host())
+        .env("DOCKER_CONFIG", d.docker().config_dir())
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text}");
+}
+
+#[test]
+fn detach_logs_stop_kill_and_remove() {
+    let d = with_busybox();
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    let logs = d.docker_ok(&["logs", "-f", "ticker"]);
+    assert_eq!(logs, "line1\nline2\nline3\n");
+    assert_eq!(d.docker_ok(&["logs", "--tail", "1", "ticker"]), "line3\n");
+    let ts = d.docker_ok(&["logs", "-t", "ticker"]);
+    assert!(
+        ts.lines()
+            .all(|l| l.len() > 30 && l.contains('T') && l.ends_with(&l[l.len() - 5..])),
+        "{ts}"
+    );
+    assert_eq!(
+        d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "ticker"
+        ])
+        .trim(),
+        "exited 0"
+    );
+    assert_eq!(d.docker_ok(&["wait", "ticker"]).trim(), "0");
+
+    d.docker_ok(&["run", "-d", "--name", "sleeper", "busybox", "sleep", "100"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", "sleeper"])
+            .trim(),
+        "true"
+    );
+    assert!(
+        d.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"])
+            .contains("sleeper Up")
+    );
+    let t = Instant::now();
+    d.docker_ok(&["stop", "-t", "1", "sleeper"]);
+    let took = t.elapsed();
+    // `sleep` as pid 1 ignores SIGTERM: SIGKILL comes after the 1 s timeout.
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "sleeper"])
+            .trim(),
+        "137"
+    );
+
+    d.docker_ok(&["start", "sleeper"]);
+    d.docker_ok(&["kill", "sleeper"]);
+    assert_eq!(d.docker_ok(&["wait", "sleeper"]).trim(), "137");
+    d.docker_ok(&["start", "sleeper"]);
+    let (code, err) = d.docker_fail(&["rm", "sleeper"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("container is running"), "{err}");
+    d.docker_ok(&["rm", "-f", "sleeper"]);
+    d.docker_ok(&["rm", "ticker"]);
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+    let (code, err) = d.docker_fail(&["rm", "ticker"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("No such container: ticker"), "{err}");
+}
+
+#[test]
+fn memory_limit_oom_is_reported() {
+    let d = with_busybox();
+    let out = d.docker_run(&[
+        "run",
+        "--name",
+        "hog",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    ]);
+    assert_ne!(out.code, 0);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.OOMKilled}}", "hog"])
+            .trim(),
+        "true"
+    );
+}
+
+#[test]
+fn containers_survive_a_skiffd_kill9() {
+    let mut d = with_busybox();
+    d.docker_ok(&["run", "-d", "--name", "runner", "busybox", "sleep", "1000"]);
+    assert_eq!(
+        d.docker_run(&["run", "--name", "done", "busybox", "sh", "-c", "exit 5"])
+            .code,
+        5
+    );
+    d.docker_ok(&["create", "--name", "fresh", "busybox", "true"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dies-while-down",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 9",
+    ]);
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.restart();
+    let ps = d.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    let mut rows: Vec<&str> = ps.lines().collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            "dies-while-down exited",
+            "done exited",
+            "fresh created",
+            "runner running"
+        ],
+        "{ps}"
+    );
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "dies-while-down"])
+            .trim(),
+        "9"
+    );
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "done"])
+            .trim(),
+        "5"
+    );
+    // The survivor is still controllable.
+    d.docker_ok(&["stop", "-t", "0", "runner"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "runner"])
+            .trim(),
+        "exited"
+    );
+}
+
+fn count_lines(path: &str, needle: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+#[test]
+fn many_runs_leak_nothing() {
+    let d = with_busybox();
+    let pid = d.pid().expect("pid");
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    d.docker_ok(&["run", "--rm", "busybox", "true"]);
+    let (fds_before, mounts_before) = (fds(), count_lines("/proc/self/mountinfo", ""));
+    let runs = 100;
+    let since = format!(
+        "{:.6}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64()
+    );
+    let t = Instant::now();
+    for _ in 0..runs {
+        d.docker_ok(&["run", "--rm", "busybox", "true"]);
+    }
+    eprintln!(
+        "{runs} × docker run --rm busybox true: {:?} each",
+        t.elapsed() / runs
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        fds() <= fds_before + 2,
+        "skiffd fds: {fds_before} → {}",
+        fds()
+    );
+    assert_eq!(
+        count_lines("/proc/self/mountinfo", ""),
+        mounts_before,
+        "mounts leaked"
+    );
+    assert_eq!(
+        count_lines(
+            "/proc/self/mountinfo",
+            d.data_root().to_str().expect("utf8")
+        ),
+        0
+    );
+    let shims = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!("skiff-shim start.*{}", d.data_root().display()),
+        ])
+        .output()
+        .expect("pgrep");
+    assert!(
+        shims.stdout.is_empty(),
+        "shims left: {}",
+        String::from_utf8_lossy(&shims.stdout)
+    );
+    // The cgroups of every container this test ran are gone (other tests
+    // run containers of their own at the same time, so look up ours).
+    let until = format!(
+        "{:.6}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64()
+    );
+    let ids = d.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Actor.ID}}",
+    ]);
+    assert_eq!(ids.lines().count(), runs as usize);
+    for id in ids.lines() {
+        for ctl in ["memory", "pids", "cpu", "unified"] {
+            let dir = format!("/sys/fs/cgroup/{ctl}/skiff/{id}");
+            assert!(!std::path::Path::new(&dir).exists(), "cgroup left: {dir}");
+        }
+    }
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+}
