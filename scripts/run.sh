@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Skiff's main job, natively on Linux (as root): build skiffd, start it with a
-# local registry as its docker.io mirror, and pull hello-world into it with
+# local registry as its docker.io mirror, and `docker run hello-world` with
 # the real docker CLI.
 #
-#   scripts/run.sh          start (or restart) skiffd and the registry, pull hello-world
+#   scripts/run.sh          start (or restart) skiffd and the registry, run hello-world
 #   scripts/run.sh stop     stop both
 #
 # skiffd:   socket /run/skiff/docker.sock, data root /var/lib/skiff
@@ -37,7 +37,7 @@ mkdir -p "$state"
 stop
 
 echo "==> building skiffd"
-(cd "$root" && cargo build --release -q -p skiffd)
+(cd "$root" && cargo build --release -q -p skiffd -p skiff-shim)
 
 echo "==> building the offline images"
 if [ ! -f "$state/fixtures/images.json" ]; then
@@ -71,9 +71,8 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-echo "==> docker pull hello-world"
-DOCKER_HOST="unix://$sock" "$docker" pull hello-world
-DOCKER_HOST="unix://$sock" "$docker" images
+echo "==> docker run hello-world"
+DOCKER_HOST="unix://$sock" "$docker" run --rm hello-world
 
 cat <<MSG
 
