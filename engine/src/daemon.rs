@@ -63,6 +63,12 @@ impl Daemon {
             images.clone(),
             events.clone(),
         )?);
+        let weak = Arc::downgrade(&containers);
+        images.set_users(Arc::new(move |image| {
+            weak.upgrade()
+                .map(|c| c.users_of(image))
+                .unwrap_or_default()
+        }));
         let id = engine_id(&config.data_root)?;
         Ok(Self {
             host: HostFacts::read(),

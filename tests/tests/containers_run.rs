@@ -333,3 +333,39 @@ fn many_runs_leak_nothing() {
     }
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
 }
+
+#[test]
+fn images_in_use_are_protected_like_docker() {
+    let d = with_busybox();
+    let id = d
+        .docker_ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .trim()[7..19]
+        .to_owned();
+    d.docker_ok(&["run", "-d", "--name", "user", "busybox", "sleep", "100"]);
+    let (code, err) = d.docker_fail(&["rmi", "busybox"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unable to remove repository reference \"busybox\" (must force) - container"),
+        "{err}"
+    );
+    let (_, err) = d.docker_fail(&["rmi", "-f", &id]);
+    assert!(
+        err.contains("(cannot be forced) - image is being used by running container"),
+        "{err}"
+    );
+    d.docker_ok(&["stop", "-t", "0", "user"]);
+    let (_, err) = d.docker_fail(&["rmi", &id]);
+    assert!(
+        err.contains("(must be forced) - image is being used by stopped container"),
+        "{err}"
+    );
+    // prune -a keeps what containers use.
+    d.docker_ok(&["image", "prune", "-af"]);
+    assert_eq!(d.docker_ok(&["images", "-q"]).trim(), id);
+    // Forced: the name goes, the image stays for its container, which still starts.
+    d.docker_ok(&["rmi", "-f", "busybox"]);
+    d.docker_ok(&["start", "user"]);
+    d.docker_ok(&["rm", "-f", "user"]);
+    d.docker_ok(&["image", "prune", "-f"]);
+    assert_eq!(d.docker_ok(&["images", "-aq"]).trim(), "");
+}

@@ -75,6 +75,16 @@ impl ContainerService {
         })
     }
 
+    /// The containers created from image `id`: `(container id, running)`.
+    pub fn users_of(&self, image: &skiff_oci::Digest) -> Vec<(String, bool)> {
+        self.store
+            .all()
+            .into_iter()
+            .filter(|r| &r.image_id == image)
+            .map(|r| (r.id, r.state.status.is_live()))
+            .collect()
+    }
+
     /// The record store.
     pub fn store(&self) -> &ContainerStore {
         &self.store

@@ -74,7 +74,22 @@ pub struct ImageService {
     gc_lock: tokio::sync::RwLock<()>,
     /// Where image events go.
     events: Events,
+    /// Who uses an image (containers), set once by the daemon.
+    users: std::sync::OnceLock<UsersHook>,
 }
+
+/// [`ImageUsers`] behind a `Debug` the service's derive can use.
+struct UsersHook(ImageUsers);
+
+impl std::fmt::Debug for UsersHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImageUsers")
+    }
+}
+
+/// The containers using an image: `(container id, running)` pairs. Set by the
+/// daemon so the image service never depends on the container service.
+pub type ImageUsers = Arc<dyn Fn(&Digest) -> Vec<(String, bool)> + Send + Sync>;
 
 impl ImageService {
     /// Open the service over the stores in `data_root`, collecting garbage
@@ -91,6 +106,7 @@ impl ImageService {
             stores,
             registry,
             gc_lock: tokio::sync::RwLock::new(()),
+            users: std::sync::OnceLock::new(),
             events,
         };
         let collected = service.collect_garbage()?;
@@ -103,6 +119,16 @@ impl ImageService {
     /// The stores (for other services that use images, such as containers).
     pub fn stores(&self) -> &Arc<Stores> {
         &self.stores
+    }
+
+    /// Tell the service how to find the containers that use an image.
+    pub fn set_users(&self, users: ImageUsers) {
+        let _ = self.users.set(UsersHook(users));
+    }
+
+    /// The containers using image `id`.
+    pub fn users_of(&self, id: &Digest) -> Vec<(String, bool)> {
+        self.users.get().map(|f| (f.0)(id)).unwrap_or_default()
     }
 
     /// Number of images.

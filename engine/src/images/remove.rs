@@ -76,18 +76,49 @@ impl ImageService {
                     .images
                     .read(|ix| ix.tags.contains_key(key) || ix.digests.contains_key(key))
             });
+        let users = self.users_of(&id);
+        let running = users
+            .iter()
+            .find(|(_, r)| *r)
+            .map(|(c, _)| c[..12.min(c.len())].to_owned());
+        let stopped = users.first().map(|(c, _)| c[..12.min(c.len())].to_owned());
         let mut items = Vec::new();
         let deleted = self.stores.images.update(|ix| -> Result<bool, ImageError> {
             match &by_name {
                 Some(key) => {
+                    let last = ix.tags_of(&id).iter().filter(|k| *k != key).count() == 0;
+                    if last && !force {
+                        if let Some(c) = &stopped {
+                            return Err(ImageError::Conflict(format!(
+                                "conflict: unable to remove repository reference \"{}\" (must force) - container {c} is using its referenced image {}",
+                                name,
+                                id.short()
+                            )));
+                        }
+                    }
                     ix.tags.remove(key);
                     ix.digests.remove(key);
                     items.push(DeleteItem::Untagged(familiar(key)));
-                    if !ix.tags_of(&id).is_empty() {
+                    if !ix.tags_of(&id).is_empty() || stopped.is_some() {
+                        // Still named, or still used by a container: kept.
                         return Ok(false);
                     }
                 }
                 None => {
+                    if let Some(c) = &running {
+                        return Err(ImageError::Conflict(format!(
+                            "conflict: unable to delete {} (cannot be forced) - image is being used by running container {c}",
+                            id.short()
+                        )));
+                    }
+                    if let Some(c) = &stopped {
+                        if !force {
+                            return Err(ImageError::Conflict(format!(
+                                "conflict: unable to delete {} (must be forced) - image is being used by stopped container {c}",
+                                id.short()
+                            )));
+                        }
+                    }
                     let repos: BTreeSet<String> = ix.tags_of(&id).iter().map(|k| repo_of(k)).collect();
                     if repos.len() > 1 && !force {
                         return Err(ImageError::Conflict(format!(
@@ -101,6 +132,10 @@ impl ImageService {
                 ix.tags.remove(&key);
                 ix.digests.remove(&key);
                 items.push(DeleteItem::Untagged(familiar(&key)));
+            }
+            if stopped.is_some() {
+                // Forced: the names go, the image stays for its containers.
+                return Ok(false);
             }
             ix.images.remove(&id);
             items.push(DeleteItem::Deleted(id.to_string()));
@@ -132,6 +167,10 @@ impl ImageService {
                 .cloned()
                 .collect()
         });
+        let victims: Vec<Digest> = victims
+            .into_iter()
+            .filter(|id| self.users_of(id).is_empty())
+            .collect();
         let mut report = PruneReport::default();
         for id in victims {
             for item in self.remove(&id.to_string(), true)? {
