@@ -164,6 +164,7 @@ fn version(daemon: &Daemon) -> SystemVersion {
 
 fn info(daemon: &Daemon) -> SystemInfo {
     let host = &daemon.host;
+    let (total, running, paused, stopped) = daemon.containers.counts();
     let cfg = &daemon.config;
     let mut index_configs = HashMap::from([(
         "docker.io".to_owned(),
@@ -187,10 +188,10 @@ fn info(daemon: &Daemon) -> SystemInfo {
     }
     SystemInfo {
         id: Some(daemon.id.clone()),
-        containers: Some(0),
-        containers_running: Some(0),
-        containers_paused: Some(0),
-        containers_stopped: Some(0),
+        containers: Some(total),
+        containers_running: Some(running),
+        containers_paused: Some(paused),
+        containers_stopped: Some(stopped),
         images: Some(daemon.images.count() as i64),
         driver: Some("overlayfs".into()),
         driver_status: Some(vec![]),

@@ -1,0 +1,53 @@
+//! `docker pause` / `unpause`: freeze and thaw the container's cgroup
+//! through its shim.
+
+use skiff_shim::client::ShimHandle;
+
+use super::ContainerService;
+use super::error::ContainerError;
+use super::record::Status;
+
+impl ContainerService {
+    /// Pause (`true`) or unpause (`false`) a container.
+    pub async fn set_paused(&self, what: &str, pause: bool) -> Result<(), ContainerError> {
+        let record = self.resolve(what)?;
+        match (record.state.status, pause) {
+            (Status::Running, true) | (Status::Paused, false) => {}
+            (Status::Paused, true) => {
+                return Err(ContainerError::Conflict(format!(
+                    "container {} is already paused",
+                    record.id
+                )));
+            }
+            (_, true) => {
+                return Err(ContainerError::Conflict(format!(
+                    "container {} is not running",
+                    record.id
+                )));
+            }
+            (_, false) => {
+                return Err(ContainerError::Conflict(format!(
+                    "container {} is not paused",
+                    record.id
+                )));
+            }
+        }
+        let dir = self.shim_dir(&record.id);
+        tokio::task::spawn_blocking(move || {
+            let h = ShimHandle::connect(&dir)?;
+            if pause { h.pause() } else { h.resume() }
+        })
+        .await
+        .map_err(|e| ContainerError::Runtime(e.to_string()))?
+        .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        let record = self.update(&record.id, |r| {
+            r.state.status = if pause {
+                Status::Paused
+            } else {
+                Status::Running
+            }
+        })?;
+        self.record_event(if pause { "pause" } else { "unpause" }, &record, &[]);
+        Ok(())
+    }
+}
