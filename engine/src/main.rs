@@ -22,7 +22,11 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run(config))
+    let result = runtime.block_on(run(config));
+    // Blocking tasks waiting on shims never end by themselves; containers
+    // outlive skiffd by design, so do not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -369,3 +369,52 @@ fn images_in_use_are_protected_like_docker() {
     d.docker_ok(&["image", "prune", "-f"]);
     assert_eq!(d.docker_ok(&["images", "-aq"]).trim(), "");
 }
+
+#[test]
+fn pause_rename_prune_and_a_quick_shutdown() {
+    let mut d = with_busybox();
+    d.docker_ok(&["run", "-d", "--name", "pp", "busybox", "sleep", "100"]);
+    d.docker_ok(&["pause", "pp"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pp"])
+            .trim(),
+        "paused true"
+    );
+    let (_, err) = d.docker_fail(&["pause", "pp"]);
+    assert!(err.contains("already paused"), "{err}");
+    d.docker_ok(&["unpause", "pp"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "pp"])
+            .trim(),
+        "running"
+    );
+    d.docker_ok(&["rename", "pp", "qq"]);
+    assert_eq!(d.docker_ok(&["ps", "--format", "{{.Names}}"]).trim(), "qq");
+    d.docker_ok(&["create", "--name", "idle", "busybox", "true"]);
+    let out = d.docker_ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert_eq!(
+        d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(),
+        "qq"
+    );
+    assert_eq!(
+        d.docker_ok(&["info", "-f", "{{.Containers}} {{.ContainersRunning}}"])
+            .trim(),
+        "1 1"
+    );
+    // skiffd stops promptly with a container running, which keeps running.
+    let t = Instant::now();
+    d.stop();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    d.restart();
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "qq"])
+            .trim(),
+        "running"
+    );
+    d.docker_ok(&["rm", "-f", "qq"]);
+}

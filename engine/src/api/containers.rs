@@ -69,6 +69,14 @@ pub enum Action {
     Remove(String, bool),
     /// `POST /containers/{id}/resize` (accepted; the TTY size follows the client).
     Resize(String),
+    /// `POST /containers/{id}/exec`.
+    ExecCreate(String),
+    /// `POST /containers/{id}/pause` (true) and `/unpause` (false).
+    Pause(String, bool),
+    /// `POST /containers/{id}/rename?name=`.
+    Rename(String, String),
+    /// `POST /containers/prune`.
+    Prune,
 }
 
 /// Parse a container request.
@@ -81,6 +89,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     let now = now_nanos();
     match (&call.method, rest) {
         (&Method::POST, "create") => Ok(Action::Create(q.non_empty("name").map(str::to_owned))),
+        (&Method::POST, "prune") => Ok(Action::Prune),
         (&Method::GET, "json") => Ok(Action::List { all: q.bool("all") }),
         (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
             Ok(Action::Remove(percent_decode(id), q.bool("force")))
@@ -115,6 +124,15 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     },
                 )),
                 (&Method::POST, "resize") => Ok(Action::Resize(id)),
+                (&Method::POST, "exec") => Ok(Action::ExecCreate(id)),
+                (&Method::POST, "pause") => Ok(Action::Pause(id, true)),
+                (&Method::POST, "unpause") => Ok(Action::Pause(id, false)),
+                (&Method::POST, "rename") => Ok(Action::Rename(
+                    id,
+                    q.non_empty("name")
+                        .ok_or_else(|| ApiError::bad_request("name is required"))?
+                        .to_owned(),
+                )),
                 (&Method::GET, "logs") => {
                     let ts = |k: &str| {
                         q.non_empty(k)
@@ -228,6 +246,22 @@ pub async fn handle(
             Ok(response::empty(StatusCode::OK))
         }
         Action::Wait(id, condition) => wait(daemon, &id, &condition),
+        Action::ExecCreate(id) => super::exec::create(daemon, &id, body).await,
+        Action::Pause(id, pause) => {
+            svc.set_paused(&id, pause).await?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::Rename(id, name) => {
+            svc.rename(&id, &name)?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
+        Action::Prune => {
+            let removed = svc.prune().await?;
+            Ok(response::json(
+                StatusCode::OK,
+                &json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
+            ))
+        }
         Action::Logs(id, opts, timestamps) => {
             let record = svc.resolve(&id)?;
             let tty = record.config.tty.unwrap_or(false);
@@ -319,10 +353,14 @@ where
     let input = tokio::spawn(async move {
         if stdin {
             let _ = tokio::io::copy(&mut cl_rd, &mut shim_wr).await;
+            // Client half-closed: tell the shim (it closes the process's stdin).
+            let _ = shim_wr.shutdown().await;
+        } else {
+            let _ = shim_wr.shutdown().await;
+            // Read (and drop) what the client sends until it closes: a socket
+            // closed with unread input resets the connection.
+            let _ = tokio::io::copy(&mut cl_rd, &mut tokio::io::sink()).await;
         }
-        // Client half-closed: tell the shim (it closes the process's stdin).
-        let _ = shim_wr.shutdown().await;
-        drop(cl_rd);
     });
     let mut pending = buffered;
     let mut buf = vec![0u8; 64 * 1024];

@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod create;
 pub mod error;
+pub mod exec;
 pub mod logs;
 pub mod monitor;
 pub mod names;
