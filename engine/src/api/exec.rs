@@ -429,17 +429,7 @@ async fn relay<C>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::query::Query;
-
-    fn call(method: Method, path: &str, query: &str) -> Call {
-        Call {
-            method,
-            path: path.into(),
-            query: Query::parse(Some(query)),
-            headers: http::HeaderMap::new(),
-            version: None,
-        }
-    }
+    use crate::api::router::test_call as call;
 
     #[test]
     fn parses_exec_routes() {

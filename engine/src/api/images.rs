@@ -480,17 +480,7 @@ fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::query::Query;
-
-    fn call(method: Method, path: &str, query: &str) -> Call {
-        Call {
-            method,
-            path: path.into(),
-            query: Query::parse(Some(query)),
-            headers: http::HeaderMap::new(),
-            version: None,
-        }
-    }
+    use crate::api::router::test_call as call;
 
     #[test]
     fn names_with_slashes_and_ports_route_by_suffix() {

@@ -80,3 +80,15 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
     );
     resp
 }
+
+/// A [`Call`] for the endpoint groups' parse tests.
+#[cfg(test)]
+pub fn test_call(method: Method, path: &str, query: &str) -> Call {
+    Call {
+        method,
+        path: path.into(),
+        query: Query::parse(Some(query)),
+        headers: http::HeaderMap::new(),
+        version: None,
+    }
+}
