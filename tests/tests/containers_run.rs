@@ -418,3 +418,54 @@ fn pause_rename_prune_and_a_quick_shutdown() {
     );
     d.docker_ok(&["rm", "-f", "qq"]);
 }
+
+#[test]
+fn ps_filters() {
+    let d = with_busybox();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web-1",
+        "--label",
+        "tier=front",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(
+        d.docker_run(&["run", "--name", "job-1", "busybox", "sh", "-c", "exit 2"])
+            .code,
+        2
+    );
+    d.docker_ok(&["create", "--name", "new-1", "busybox", "true"]);
+    let names = |filter: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filter {
+            args.push("--filter");
+            args.push(f);
+        }
+        let out = d.docker_ok(&args);
+        let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["status=running"]), ["web-1"]);
+    assert_eq!(names(&["status=exited"]), ["job-1"]);
+    assert_eq!(names(&["status=created"]), ["new-1"]);
+    assert_eq!(names(&["exited=2"]), ["job-1"]);
+    assert_eq!(names(&["name=web"]), ["web-1"]);
+    assert_eq!(names(&["label=tier=front"]), ["web-1"]);
+    assert_eq!(names(&["ancestor=busybox"]), ["job-1", "new-1", "web-1"]);
+    assert_eq!(
+        names(&["status=running", "status=created"]),
+        ["new-1", "web-1"]
+    );
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "web-1"]);
+    assert_eq!(names(&[&format!("id={}", &id.trim()[..8])]), ["web-1"]);
+    assert_eq!(
+        d.docker_ok(&["ps", "--format", "{{.Names}}"]).trim(),
+        "web-1"
+    );
+    d.docker_ok(&["rm", "-f", "web-1", "job-1", "new-1"]);
+}

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::ApiError;
 use super::events::parse_timestamp;
-use super::query::percent_decode;
+use super::query::{Filters, percent_decode};
 use super::response::{self, Response};
 use super::router::Call;
 use crate::containers::ContainerError;
@@ -48,6 +48,8 @@ pub enum Action {
     List {
         /// Include stopped containers.
         all: bool,
+        /// `status`, `name`, `id`, `label`, `ancestor` filters.
+        filters: Filters,
     },
     /// `GET /containers/{id}/json`.
     Inspect(String),
@@ -90,7 +92,14 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     match (&call.method, rest) {
         (&Method::POST, "create") => Ok(Action::Create(q.non_empty("name").map(str::to_owned))),
         (&Method::POST, "prune") => Ok(Action::Prune),
-        (&Method::GET, "json") => Ok(Action::List { all: q.bool("all") }),
+        (&Method::GET, "json") => {
+            let filters = q.filters()?;
+            filters.only(&["status", "name", "id", "label", "ancestor", "exited"])?;
+            Ok(Action::List {
+                all: q.bool("all"),
+                filters,
+            })
+        }
         (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
             Ok(Action::Remove(percent_decode(id), q.bool("force")))
         }
@@ -199,12 +208,13 @@ pub async fn handle(
                 &json!({ "Id": id, "Warnings": warnings }),
             ))
         }
-        Action::List { all } => {
+        Action::List { all, filters } => {
             let mut list: Vec<ContainerRecord> = svc
                 .store()
                 .all()
                 .into_iter()
-                .filter(|r| all || r.state.status.is_live())
+                .filter(|r| all || r.state.status.is_live() || !filters.get("status").is_empty())
+                .filter(|r| list_filter(&filters, r, |name| daemon.images.resolve(name).ok()))
                 .collect();
             list.sort_by(|a, b| b.created.cmp(&a.created));
             Ok(response::json(
@@ -499,6 +509,32 @@ fn summary(r: &ContainerRecord) -> ContainerSummary {
     .unwrap_or_default()
 }
 
+/// docker's `ps --filter` semantics: values of one key are alternatives,
+/// keys must all match; `name` and `id` match substrings / prefixes.
+fn list_filter(
+    f: &Filters,
+    r: &ContainerRecord,
+    image_id: impl Fn(&str) -> Option<skiff_oci::Digest>,
+) -> bool {
+    let any = |key: &str, ok: &dyn Fn(&str) -> bool| {
+        f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v))
+    };
+    let labels = r.config.labels.clone().unwrap_or_default();
+    any("status", &|v| v == r.state.status.as_str())
+        && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
+        && any("id", &|v| r.id.starts_with(v))
+        && any("exited", &|v| {
+            r.state.status == Status::Exited && v.parse::<i64>().ok() == Some(r.state.exit_code)
+        })
+        && any("ancestor", &|v| {
+            v == r.image || image_id(v).is_some_and(|id| id == r.image_id)
+        })
+        && f.get("label").iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+            None => labels.contains_key(l.as_str()),
+        })
+}
+
 fn state_enum(s: Status) -> ContainerStateStatusEnum {
     match s {
         Status::Created => ContainerStateStatusEnum::CREATED,
@@ -582,7 +618,7 @@ mod tests {
         );
         assert!(matches!(
             parse(&call(Method::GET, "/containers/json", "all=1")).expect("list"),
-            Action::List { all: true }
+            Action::List { all: true, .. }
         ));
         assert!(
             matches!(parse(&call(Method::POST, "/containers/abc/wait", "condition=removed")).expect("wait"), Action::Wait(i, c) if i == "abc" && c == "removed")
