@@ -11,6 +11,8 @@
 # - docker.io: the reference dockerd that benchmarks run side by side;
 # - jq, util-linux, ca-certificates: used by the scripts and tests;
 # - libseccomp-dev, pkg-config: youki's libcontainer (the container shim).
+# - scripts/deps/*.apt: more packages, one per line (# comments), one file
+#   per area of the project (the desktop app, the VM image, ...).
 # The tests drive skiffd with a docker CLI >= 28 (/usr/local/bin/docker when
 # present); Debian's docker.io ships an older CLI, so this script only checks.
 set -euo pipefail
@@ -19,6 +21,15 @@ packages=(
     docker-registry umoci skopeo busybox-static apache2-utils docker.io jq
     util-linux ca-certificates gcc libc6-dev python3 curl libseccomp-dev pkg-config
 )
+deps_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/deps
+for list in "$deps_dir"/*.apt; do
+    [ -e "$list" ] || continue
+    while read -r pkg; do
+        pkg=${pkg%%#*}
+        pkg=$(echo "$pkg" | tr -d '[:space:]')
+        [ -n "$pkg" ] && packages+=("$pkg")
+    done <"$list"
+done
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
