@@ -1,0 +1,285 @@
+/**
+ * The one module that talks to the Skiff backend (src-tauri): a typed
+ * function for every command and a subscription for every event. Components
+ * and stores get their data through here, so tests mock this module alone.
+ *
+ * Outside Tauri, development builds (`npm run dev`) and demo builds
+ * (`npm run build:demo`) answer from the in-browser demo backend in
+ * `demo.ts`; production builds (`npm run build`) never include it.
+ */
+import { invoke as tauriInvoke, isTauri } from '@tauri-apps/api/core';
+import { listen as tauriListen } from '@tauri-apps/api/event';
+import { ApiError, toApiError } from './errors';
+
+export { ApiError } from './errors';
+
+// ---------------------------------------------------------------- types
+
+/** `engine_status` and the `engine-state` event. */
+export interface EngineStatus {
+  reachable: boolean;
+  endpoint: string;
+  version: string | null;
+  error: string | null;
+}
+
+/** One row of `list_containers`. */
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  /** Docker's state: created, running, paused, restarting, removing, exited, dead. */
+  state: string;
+  /** Docker's status text, e.g. "Up 3 minutes", "Exited (0) 2 hours ago". */
+  status: string;
+  /** Unix seconds. */
+  created: number;
+  /** Published ports, e.g. "0.0.0.0:8080->80/tcp, 443/tcp"; empty when none. */
+  ports: string;
+}
+
+/** What `container_action` does to a container. */
+export type ContainerAction = 'start' | 'stop' | 'restart' | 'remove';
+
+/** One row of `list_images`. */
+export interface ImageSummary {
+  id: string;
+  repoTags: string[];
+  /** Bytes. */
+  size: number;
+  /** Unix seconds. */
+  created: number;
+  inUse: boolean;
+}
+
+/** The argument of `run_container`. */
+export interface RunRequest {
+  image: string;
+  name: string | null;
+  /** KEY=VALUE entries. */
+  env: string[];
+  /** Command line, split by the backend; null keeps the image's. */
+  cmd: string | null;
+  autoRemove: boolean;
+}
+
+/** The VM's lifecycle state. */
+export type MachineState = 'running' | 'stopped' | 'starting' | 'broken';
+
+/** `machine_info` and the `machine-state` event. */
+export interface MachineInfo {
+  name: string;
+  state: MachineState;
+  /** Why the machine is broken (or stopped unexpectedly). */
+  reason: string | null;
+  cpus: number;
+  memory_mib: number;
+  disk_gib: number;
+  socket: string;
+}
+
+/** The `machine-progress` event while the VM starts. */
+export interface StartProgress {
+  /** "launching", "booting", "engine" or "ready". */
+  phase: string;
+  message: string;
+}
+
+/** The `container-log` event while `follow_logs` runs. */
+export interface ContainerLogLine {
+  id: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+/** The `pull-progress` event, one per layer update or status line. */
+export interface PullProgress {
+  reference: string;
+  /** Short layer id; null for whole-image status lines. */
+  layer: string | null;
+  status: string;
+  current: number | null;
+  total: number | null;
+}
+
+/** The `pull-done` event that ends a `pull_image`. */
+export interface PullDone {
+  reference: string;
+  error: string | null;
+}
+
+/** The `engine-event` event: one Docker events-API message. */
+export interface EngineEvent {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes?: Record<string, string> };
+  time: number;
+  [key: string]: unknown;
+}
+
+/** Payload of every event, by event name. */
+export interface EventMap {
+  'container-log': ContainerLogLine;
+  'pull-progress': PullProgress;
+  'pull-done': PullDone;
+  'machine-state': MachineInfo;
+  'machine-progress': StartProgress;
+  'engine-event': EngineEvent;
+  'engine-state': EngineStatus;
+}
+
+/** Stops a subscription; safe to call more than once. */
+export type Unsubscribe = () => void;
+
+/**
+ * A live event subscription: call it to stop. `ready` resolves once the
+ * backend delivers the event to this handler, so a command whose events
+ * must not be missed (follow_logs) is invoked after it.
+ */
+export type Subscription = Unsubscribe & { ready: Promise<void> };
+
+/** How api.ts reaches a backend: Tauri's IPC, or the demo backend. */
+export interface Transport {
+  invoke<T>(cmd: string, args?: Record<string, unknown>): Promise<T>;
+  listen<E extends keyof EventMap>(
+    event: E,
+    handler: (payload: EventMap[E]) => void,
+  ): Promise<Unsubscribe>;
+}
+
+// ------------------------------------------------------------ transport
+
+const tauriTransport: Transport = {
+  invoke<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+    if (!isTauri()) {
+      return Promise.reject(
+        new ApiError('no-backend', 'The Skiff backend is only available inside the Skiff desktop app.'),
+      );
+    }
+    return tauriInvoke<T>(cmd, args);
+  },
+  async listen(event, handler) {
+    if (!isTauri()) return () => {};
+    return tauriListen(event, (e) => handler(e.payload as never));
+  },
+};
+
+/** Demo backend: only in dev servers and `--mode demo` builds, and never inside Tauri. */
+function wantsDemo(): boolean {
+  if (import.meta.env.VITE_SKIFF_DEMO === '1') return !isTauri();
+  if (import.meta.env.DEV) return !isTauri() && import.meta.env.MODE !== 'test';
+  return false;
+}
+
+let transport: Promise<Transport> | null = null;
+
+function getTransport(): Promise<Transport> {
+  if (!transport) {
+    if ((import.meta.env.DEV || import.meta.env.VITE_SKIFF_DEMO === '1') && wantsDemo()) {
+      transport = import('./demo').then((m) => m.createDemoTransport());
+    } else {
+      transport = Promise.resolve(tauriTransport);
+    }
+  }
+  return transport;
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  const t = await getTransport();
+  try {
+    return await t.invoke<T>(cmd, args);
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
+function subscribe<E extends keyof EventMap>(
+  event: E,
+  handler: (payload: EventMap[E]) => void,
+): Subscription {
+  let stopped = false;
+  let unlisten: Unsubscribe | null = null;
+  const ready = getTransport()
+    .then((t) => t.listen(event, handler))
+    .then((u) => {
+      if (stopped) u();
+      else unlisten = u;
+    })
+    .catch((err) => console.error(`listen ${event}:`, err));
+  const stop = () => {
+    stopped = true;
+    unlisten?.();
+    unlisten = null;
+  };
+  return Object.assign(stop, { ready });
+}
+
+// ------------------------------------------------------------- commands
+
+/** Whether the engine answers, and where it is expected. */
+export const engineStatus = () => call<EngineStatus>('engine_status');
+
+/** Every container, running or not. */
+export const listContainers = () => call<ContainerSummary[]>('list_containers');
+
+/** Starts, stops, restarts or removes (forcefully) a container. */
+export const containerAction = (id: string, action: ContainerAction) =>
+  call<null>('container_action', { id, action });
+
+/** `docker inspect` of a container, as JSON. */
+export const inspectContainer = (id: string) => call<unknown>('inspect_container', { id });
+
+/** Starts streaming a container's logs as `container-log` events. */
+export const followLogs = (id: string) => call<null>('follow_logs', { id });
+
+/** Stops the stream started by `followLogs`. */
+export const stopLogs = (id: string) => call<null>('stop_logs', { id });
+
+/** Every image. */
+export const listImages = () => call<ImageSummary[]>('list_images');
+
+/** Pulls an image; progress arrives as `pull-progress`, the end as `pull-done`. */
+export const pullImage = (reference: string) => call<null>('pull_image', { reference });
+
+/** Removes an image; `force` also removes it when containers use it. */
+export const removeImage = (id: string, force: boolean) =>
+  call<null>('remove_image', { id, force });
+
+/** Creates and starts a container; resolves to its id. */
+export const runContainer = (request: RunRequest) => call<string>('run_container', { request });
+
+/** The VM, or null where the engine runs without one. */
+export const machineInfo = () => call<MachineInfo | null>('machine_info');
+
+/** Starts the VM; progress arrives as `machine-progress` events. */
+export const machineStart = () => call<null>('machine_start');
+
+/** Stops the VM. */
+export const machineStop = () => call<null>('machine_stop');
+
+/** The last `lines` lines of the VM's serial console. */
+export const machineConsole = (lines: number) => call<string[]>('machine_console', { lines });
+
+// --------------------------------------------------------------- events
+
+/** Log lines of containers being followed. */
+export const onContainerLog = (h: (p: ContainerLogLine) => void) => subscribe('container-log', h);
+
+/** Per-layer pull progress. */
+export const onPullProgress = (h: (p: PullProgress) => void) => subscribe('pull-progress', h);
+
+/** End of a pull. */
+export const onPullDone = (h: (p: PullDone) => void) => subscribe('pull-done', h);
+
+/** The VM changed state. */
+export const onMachineState = (h: (p: MachineInfo) => void) => subscribe('machine-state', h);
+
+/** The VM moved on while starting. */
+export const onMachineProgress = (h: (p: StartProgress) => void) =>
+  subscribe('machine-progress', h);
+
+/** Docker events from the engine. */
+export const onEngineEvent = (h: (p: EngineEvent) => void) => subscribe('engine-event', h);
+
+/** The engine became reachable or unreachable. */
+export const onEngineState = (h: (p: EngineStatus) => void) => subscribe('engine-state', h);

@@ -1,0 +1,23 @@
+/** The app's stores, built on `api.ts`. */
+import { clock } from './clock.svelte';
+import { containers } from './containers.svelte';
+import { engine } from './engine.svelte';
+import { images } from './images.svelte';
+import { machine } from './machine.svelte';
+import { nav } from './nav.svelte';
+import { pulls } from './pulls.svelte';
+import { toasts } from './toasts.svelte';
+
+export { clock, containers, engine, images, machine, nav, pulls, toasts };
+export { startLive, handleEngineEvent, handleEngineState } from './live';
+
+/** Puts every store back to its initial state (tests). */
+export function resetStores(): void {
+  containers.reset();
+  engine.reset();
+  images.reset();
+  machine.reset();
+  nav.reset();
+  pulls.reset();
+  toasts.reset();
+}

@@ -1,0 +1,64 @@
+/**
+ * Keeps the stores current from backend events: lists are re-fetched
+ * (debounced) on the engine events that change them — no polling.
+ */
+import * as api from '../api';
+import { clock } from './clock.svelte';
+import { containers } from './containers.svelte';
+import { engine } from './engine.svelte';
+import { images } from './images.svelte';
+import { machine } from './machine.svelte';
+import { pulls } from './pulls.svelte';
+
+/** Container actions that change nothing a list shows. */
+const QUIET_CONTAINER_ACTIONS = /^(exec_|attach|resize|top|export|archive-path|extract-to-dir|copy)/;
+
+/** Container actions after which an image's "in use" mark may change. */
+const IMAGE_USE_ACTIONS = new Set(['create', 'destroy']);
+
+/** Routes one engine event to the lists it changes. */
+export function handleEngineEvent(ev: api.EngineEvent): void {
+  switch (ev.Type) {
+    case 'container':
+      if (QUIET_CONTAINER_ACTIONS.test(ev.Action)) return;
+      containers.refreshSoon();
+      if (IMAGE_USE_ACTIONS.has(ev.Action)) images.refreshSoon();
+      break;
+    case 'image':
+      images.refreshSoon();
+      break;
+  }
+}
+
+/** Takes an `engine-state` report; a reconnected engine gets its lists re-read. */
+export function handleEngineState(status: api.EngineStatus): void {
+  const wasReachable = engine.reachable;
+  engine.set(status);
+  if (status.reachable && !wasReachable) {
+    containers.refreshSoon();
+    images.refreshSoon();
+  }
+}
+
+/** Loads everything once and subscribes to every app-wide event. */
+export function startLive(): api.Unsubscribe {
+  const subs = [
+    api.onEngineEvent(handleEngineEvent),
+    api.onEngineState(handleEngineState),
+    api.onMachineState((m) => machine.set(m)),
+    api.onMachineProgress((p) => machine.setProgress(p)),
+    api.onPullProgress((p) => pulls.progress(p)),
+    api.onPullDone((d) => pulls.finish(d)),
+  ];
+  const stopClock = clock.start();
+  void engine.load();
+  void containers.load();
+  void images.load();
+  void machine.load();
+  return () => {
+    for (const unsubscribe of subs) unsubscribe();
+    stopClock();
+    containers.refreshSoon.cancel();
+    images.refreshSoon.cancel();
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Stand-in for `src/lib/api.ts` in component tests (see setup.ts): every
+ * command is a `vi.fn` with a sensible default, every event subscription is
+ * recorded so a test can `emit` backend events.
+ */
+import { vi } from 'vitest';
+import type {
+  ContainerSummary,
+  EngineStatus,
+  EventMap,
+  ImageSummary,
+  MachineInfo,
+  RunRequest,
+  Subscription,
+} from '../lib/api';
+
+export { ApiError } from '../lib/errors';
+
+type AnyHandler = (payload: never) => void;
+const handlers = new Map<keyof EventMap, Set<AnyHandler>>();
+
+/** Delivers an event to every current subscriber, as the backend would. */
+export function emit<E extends keyof EventMap>(event: E, payload: EventMap[E]): void {
+  for (const h of [...(handlers.get(event) ?? [])]) (h as (p: EventMap[E]) => void)(payload);
+}
+
+/** How many subscribers an event has now. */
+export function listenerCount(event: keyof EventMap): number {
+  return handlers.get(event)?.size ?? 0;
+}
+
+function subscription<E extends keyof EventMap>(event: E) {
+  return vi.fn((h: (p: EventMap[E]) => void): Subscription => {
+    let set = handlers.get(event);
+    if (!set) handlers.set(event, (set = new Set()));
+    set.add(h as AnyHandler);
+    return Object.assign(() => void set.delete(h as AnyHandler), { ready: Promise.resolve() });
+  });
+}
+
+export const ENDPOINT = 'unix:///root/.skiff/machines/default/docker.sock';
+
+export const reachable = (): EngineStatus => ({ reachable: true, endpoint: ENDPOINT, version: '0.4.0', error: null });
+
+export const unreachable = (): EngineStatus => ({
+  reachable: false,
+  endpoint: ENDPOINT,
+  version: null,
+  error: 'connect: connection refused',
+});
+
+export const machineRunning = (): MachineInfo => ({
+  name: 'default',
+  state: 'running',
+  reason: null,
+  cpus: 2,
+  memory_mib: 2048,
+  disk_gib: 32,
+  socket: '/root/.skiff/machines/default/docker.sock',
+});
+
+/** A container row; `over` replaces fields. */
+export function container(over: Partial<ContainerSummary> = {}): ContainerSummary {
+  return {
+    id: 'c0ffee0000000000000000000000000000000000000000000000000000000001',
+    name: 'web',
+    image: 'nginx:1.27',
+    state: 'running',
+    status: 'Up 5 minutes',
+    created: Math.floor(Date.now() / 1000) - 300,
+    ports: '0.0.0.0:8080->80/tcp',
+    ...over,
+  };
+}
+
+/** An image row; `over` replaces fields. */
+export function image(over: Partial<ImageSummary> = {}): ImageSummary {
+  return {
+    id: 'sha256:aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44',
+    repoTags: ['alpine:3.20'],
+    size: 7_800_000,
+    created: Math.floor(Date.now() / 1000) - 86400 * 3,
+    inUse: false,
+    ...over,
+  };
+}
+
+export const engineStatus = vi.fn<() => Promise<EngineStatus>>();
+export const listContainers = vi.fn<() => Promise<ContainerSummary[]>>();
+export const containerAction = vi.fn<(id: string, action: string) => Promise<null>>();
+export const inspectContainer = vi.fn<(id: string) => Promise<unknown>>();
+export const followLogs = vi.fn<(id: string) => Promise<null>>();
+export const stopLogs = vi.fn<(id: string) => Promise<null>>();
+export const listImages = vi.fn<() => Promise<ImageSummary[]>>();
+export const pullImage = vi.fn<(reference: string) => Promise<null>>();
+export const removeImage = vi.fn<(id: string, force: boolean) => Promise<null>>();
+export const runContainer = vi.fn<(request: RunRequest) => Promise<string>>();
+export const machineInfo = vi.fn<() => Promise<MachineInfo | null>>();
+export const machineStart = vi.fn<() => Promise<null>>();
+export const machineStop = vi.fn<() => Promise<null>>();
+export const machineConsole = vi.fn<(lines: number) => Promise<string[]>>();
+
+export const onContainerLog = subscription('container-log');
+export const onPullProgress = subscription('pull-progress');
+export const onPullDone = subscription('pull-done');
+export const onMachineState = subscription('machine-state');
+export const onMachineProgress = subscription('machine-progress');
+export const onEngineEvent = subscription('engine-event');
+export const onEngineState = subscription('engine-state');
+
+/** Forgets every call and subscriber and restores the default answers. */
+export function resetFake(): void {
+  handlers.clear();
+  for (const f of [onContainerLog, onPullProgress, onPullDone, onMachineState, onMachineProgress, onEngineEvent, onEngineState]) {
+    f.mockClear();
+  }
+  engineStatus.mockReset().mockResolvedValue(reachable());
+  listContainers.mockReset().mockResolvedValue([]);
+  containerAction.mockReset().mockResolvedValue(null);
+  inspectContainer.mockReset().mockResolvedValue({ Id: 'x' });
+  followLogs.mockReset().mockResolvedValue(null);
+  stopLogs.mockReset().mockResolvedValue(null);
+  listImages.mockReset().mockResolvedValue([]);
+  pullImage.mockReset().mockResolvedValue(null);
+  removeImage.mockReset().mockResolvedValue(null);
+  runContainer.mockReset().mockResolvedValue('new0000000000000000000000000000000000000000000000000000000000001');
+  machineInfo.mockReset().mockResolvedValue(machineRunning());
+  machineStart.mockReset().mockResolvedValue(null);
+  machineStop.mockReset().mockResolvedValue(null);
+  machineConsole.mockReset().mockResolvedValue([]);
+}

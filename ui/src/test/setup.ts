@@ -1,0 +1,17 @@
+import '@testing-library/jest-dom/vitest';
+import { configure } from '@testing-library/svelte';
+import { beforeEach, vi } from 'vitest';
+import { resetStores } from '../lib/stores';
+import { resetFake } from './fakeApi';
+
+// Every component test talks to the fake backend; api.test.ts reaches the
+// real module with vi.importActual.
+vi.mock('../lib/api', () => import('./fakeApi'));
+
+// CI shares two cores with cargo builds: give async assertions room.
+configure({ asyncUtilTimeout: 4000 });
+
+beforeEach(() => {
+  resetFake();
+  resetStores();
+});
