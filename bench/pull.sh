@@ -29,290 +29,35 @@
 #   BENCH_TMPDIR=/tmp    where the temp dir goes (keep it short: unix sockets)
 set -euo pipefail
 
+BENCH_NAME=pull
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 ROUNDS=${ROUNDS:-5}
-DOCKER=${DOCKER:-/usr/local/bin/docker}
-DOCKERD=${DOCKERD:-dockerd}
-CONTAINERD=${CONTAINERD:-containerd}
-SKIFFD_LOG_LEVEL=${SKIFFD_LOG_LEVEL:-info}
 IMAGE=big
 LAYERS=5
 
-# Messages go to the script's own stderr (fd 3) even when a trap fires while a
-# command's output is redirected to a log.
-exec 3>&2
-die() {
-    echo "pull.sh: $*" >&3
-    exit 1
-}
-note() { echo "# $*" >&3; }
-
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
-[ "$(id -u)" = 0 ] || die "must run as root (dockerd and skiffd need it)"
-for tool in curl python3 docker-registry "$DOCKER" "$DOCKERD" "$CONTAINERD"; do
-    command -v "$tool" >/dev/null || die "$tool not found (dockerd: apt-get install -y docker.io)"
-done
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tmp=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/skiff-pull.XXXXXX")
-
-# ------------------------------------------------------------- cleanup
-pids=() # "name:pid", stopped in reverse order
-cleanup() {
-    local rc=$? i entry name pid
-    trap - EXIT INT TERM
-    set +e
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        entry=${pids[i]}
-        name=${entry%%:*}
-        pid=${entry##*:}
-        kill -0 "$pid" 2>/dev/null || continue
-        kill -TERM "$pid" 2>/dev/null
-        for _ in $(seq 150); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            note "$name ($pid) ignored SIGTERM for 15s; killing it"
-            kill -KILL "$pid" 2>/dev/null
-        fi
-        wait "$pid" 2>/dev/null
-    done
-    # Anything a daemon left mounted under our dir (overlay2 makes its home
-    # a private mount, a killed dockerd may leave it behind).
-    local mnt
-    while read -r mnt; do
-        umount -l "$mnt" 2>/dev/null
-    done < <(awk -v t="$tmp" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
-    if [ "${KEEP:-0}" = 1 ]; then
-        # Keep the logs, drop the bulk (images, registry copy).
-        rm -rf "$tmp/registry" "$tmp/skiffd-data" "$tmp/dockerd-data" "$tmp/dockerd-exec" "$tmp/containerd" 2>/dev/null
-        note "logs kept in $tmp"
-    else
-        rm -rf "$tmp"
-        [ "$rc" = 0 ] || note "failed (exit $rc); rerun with KEEP=1 to keep the daemons' logs"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# fail_with_log NAME LOG: report a daemon that did not come up.
-fail_with_log() {
-    echo "pull.sh: $1 did not start; last lines of $2:" >&3
-    tail -n 30 "$2" >&3 || true
-    exit 1
-}
-
-# wait_ping NAME PID SOCK LOG: waits until the engine answers /_ping with OK.
-wait_ping() {
-    local name=$1 pid=$2 sock=$3 log=$4
-    for _ in $(seq 600); do
-        if [ -S "$sock" ] && [ "$(curl -fsS --max-time 2 --unix-socket "$sock" http://x/_ping 2>/dev/null)" = OK ]; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# -------------------------------------------------------------- fixtures
-# Same cache as the test harness (tests/src/fixtures.rs): target/skiff-fixtures
-# /<hash of tests/fixtures/* but *.md>/, built under an exclusive flock of
-# <hash>.lock into <hash>.tmp-<pid>, marked with .complete, then renamed.
-fixture_key() {
-    python3 - "$root/tests/fixtures" <<'EOF'
-import hashlib, os, struct, sys
-src = sys.argv[1]
-names = sorted(n for n in os.listdir(src)
-               if os.path.isfile(os.path.join(src, n)) and os.path.splitext(n)[1] != ".md")
-h = hashlib.sha256()
-for n in names:
-    data = open(os.path.join(src, n), "rb").read()
-    h.update(n.encode()); h.update(b"\0"); h.update(struct.pack("<Q", len(data))); h.update(data)
-print(h.hexdigest()[:16])
-EOF
-}
-
-target_dir=${CARGO_TARGET_DIR:-$root/target}
-case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
-cache=${SKIFF_FIXTURES_CACHE:-$target_dir/skiff-fixtures}
-key=$(fixture_key)
-fixtures=$cache/$key
-if [ ! -e "$fixtures/.complete" ]; then
-    note "building fixture images into $fixtures (once; takes a minute)"
-    mkdir -p "$cache"
-    (
-        exec 9>"$cache/$key.lock"
-        flock 9
-        [ -e "$fixtures/.complete" ] && exit 0
-        staging=$cache/$key.tmp-$BASHPID
-        rm -rf "$staging"
-        bash "$root/tests/fixtures/build-images.sh" "$staging" || {
-            rm -rf "$staging"
-            exit 1
-        }
-        touch "$staging/.complete"
-        rm -rf "$fixtures"
-        mv "$staging" "$fixtures"
-    ) || die "building fixtures failed"
-fi
-[ -d "$fixtures/registry" ] || die "$fixtures/registry missing"
-
-# --------------------------------------------------------------- skiffd
-if [ -n "${SKIFFD:-}" ]; then
-    skiffd_bin=$SKIFFD
-else
-    note "cargo build --release -p skiffd"
-    (cd "$root" && cargo build --release -q -p skiffd) || die "cargo build failed"
-    skiffd_bin=$target_dir/release/skiffd
-fi
-[ -x "$skiffd_bin" ] || die "$skiffd_bin is not executable"
-
-# ------------------------------------------------------------- registry
-cp -a "$fixtures/registry" "$tmp/registry" # also warms the page cache
-port=$(free_port)
-mirror=http://127.0.0.1:$port
-cat >"$tmp/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $tmp/registry
-http:
-  addr: 127.0.0.1:$port
-  secret: skiff-bench
-EOF
-docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 </dev/null 3>&- &
-pids+=("registry:$!")
-reg_pid=$!
-for _ in $(seq 200); do
-    curl -fsS "$mirror/v2/" >/dev/null 2>&1 && break
-    kill -0 "$reg_pid" 2>/dev/null || break
-    sleep 0.05
-done
+bench_init curl
+root=$bench_root
+bench_fixtures
+bench_build_skiffd skiffd
+bench_registry
 curl -fsS "$mirror/v2/library/$IMAGE/manifests/latest" \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >"$tmp/manifest.json" 2>/dev/null ||
     fail_with_log registry "$tmp/registry.log"
 blob_bytes=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' "$tmp/manifest.json")
 nlayers=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["layers"]))' "$tmp/manifest.json")
 [ "$nlayers" = "$LAYERS" ] || die "library/$IMAGE has $nlayers layers, expected $LAYERS"
-
-# ---------------------------------------------------------------- skiffd
-skiffd_sock=$tmp/skiffd.sock
-"$skiffd_bin" -H "unix://$skiffd_sock" --data-root "$tmp/skiffd-data" \
-    --registry-mirror "$mirror" -l "$SKIFFD_LOG_LEVEL" >"$tmp/skiffd.log" 2>&1 </dev/null 3>&- &
-skiffd_pid=$!
-pids+=("skiffd:$skiffd_pid")
-wait_ping skiffd "$skiffd_pid" "$skiffd_sock" "$tmp/skiffd.log" || fail_with_log skiffd "$tmp/skiffd.log"
-
-# ------------------------------------------------- containerd + dockerd
-# Our own containerd (so dockerd neither finds a system one on
-# /run/containerd/containerd.sock nor supervises one we cannot see).
-mkdir -p "$tmp/containerd"
-ctr_sock=$tmp/containerd/containerd.sock
-cat >"$tmp/containerd/config.toml" <<EOF
-version = 2
-root = "$tmp/containerd/root"
-state = "$tmp/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$ctr_sock"
-[ttrpc]
-  address = "$ctr_sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-EOF
-"$CONTAINERD" --config "$tmp/containerd/config.toml" >"$tmp/containerd.log" 2>&1 </dev/null 3>&- &
-ctr_pid=$!
-pids+=("containerd:$ctr_pid")
-for _ in $(seq 300); do
-    [ -S "$ctr_sock" ] && break
-    kill -0 "$ctr_pid" 2>/dev/null || fail_with_log containerd "$tmp/containerd.log"
-    sleep 0.1
-done
-[ -S "$ctr_sock" ] || fail_with_log containerd "$tmp/containerd.log"
-
-dockerd_sock=$tmp/dockerd.sock
-# Our own daemon.json (not /etc/docker's); it also moves the trust key dockerd
-# 20.10 would otherwise create as /etc/docker/key.json.
-printf '{"deprecated-key-path": "%s"}\n' "$tmp/dockerd-key.json" >"$tmp/daemon.json"
-# start_dockerd DRIVER: starts dockerd with that storage driver; 0 if it answers.
-start_dockerd() {
-    local driver=$1
-    rm -rf "$tmp/dockerd-data" "$tmp/dockerd-exec"
-    "$DOCKERD" -H "unix://$dockerd_sock" \
-        --config-file "$tmp/daemon.json" \
-        --data-root "$tmp/dockerd-data" --exec-root "$tmp/dockerd-exec" \
-        --pidfile "$tmp/dockerd.pid" \
-        --containerd "$ctr_sock" --containerd-namespace skiff-bench \
-        --containerd-plugins-namespace skiff-bench-plugins \
-        --registry-mirror "$mirror" \
-        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --bridge=none --storage-driver="$driver" >"$tmp/dockerd-$driver.log" 2>&1 </dev/null 3>&- &
-    dockerd_pid=$!
-    pids+=("dockerd:$dockerd_pid")
-    if wait_ping dockerd "$dockerd_pid" "$dockerd_sock" "$tmp/dockerd-$driver.log"; then
-        return 0
-    fi
-    kill -TERM "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" 2>/dev/null || true
-    return 1
-}
-driver_note=""
-if [ -n "${STORAGE_DRIVER:-}" ]; then
-    start_dockerd "$STORAGE_DRIVER" || fail_with_log "dockerd ($STORAGE_DRIVER)" "$tmp/dockerd-$STORAGE_DRIVER.log"
-else
-    started=""
-    for driver in overlay2 fuse-overlayfs vfs; do
-        [ "$driver" = fuse-overlayfs ] && ! command -v fuse-overlayfs >/dev/null && continue
-        if start_dockerd "$driver"; then
-            started=$driver
-            break
-        fi
-        why=$(grep -m1 -iE 'error|fail|unknown' "$tmp/dockerd-$driver.log" | cut -c1-200 || true)
-        note "dockerd did not start with storage driver $driver: ${why:-see $tmp/dockerd-$driver.log}"
-        driver_note+="dockerd refused storage driver $driver (${why:-no error logged}); "
-    done
-    [ -n "$started" ] || fail_with_log dockerd "$tmp/dockerd-overlay2.log"
-fi
-
-# ----------------------------------------------------------------- client
-export DOCKER_CONFIG=$tmp/docker-cli # never the user's ~/.docker
-export DOCKER_CLI_HINTS=false
-mkdir -p "$DOCKER_CONFIG"
-unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-declare -A sock=([skiffd]=$skiffd_sock [dockerd]=$dockerd_sock)
-declare -A pid=([skiffd]=$skiffd_pid [dockerd]=$dockerd_pid)
-dk() { # dk ENGINE ARGS...
-    local engine=$1
-    shift
-    DOCKER_HOST=unix://${sock[$engine]} "$DOCKER" "$@"
-}
+bench_start_skiffd
+bench_start_dockerd
+bench_client
 
 dockerd_version=$(dk dockerd version --format '{{.Server.Version}}')
 dockerd_driver=$(dk dockerd info --format '{{.Driver}}')
 dockerd_backing=$(dk dockerd info --format '{{range .DriverStatus}}{{index . 0}}={{index . 1}} {{end}}')
 skiffd_version=$(dk skiffd version --format '{{.Server.Version}}' 2>/dev/null || echo '?')
 skiffd_rev=$(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')
-
-# proc_cpu PID: utime+stime+cutime+cstime of PID in seconds.
-proc_cpu() {
-    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"
-}
-# proc_hwm PID: VmHWM in MiB.
-proc_hwm() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-proc_rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # reset ENGINE: remove the image and everything it pulled; verify.
 reset() {
@@ -384,8 +129,6 @@ done
 # The last pulled image stays: clean it up so the daemons stop with nothing.
 for engine in skiffd dockerd; do reset "$engine"; done
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-max() { tr ' ' '\n' | grep . | sort -g | tail -n1; }
 col() { # col ARRAY ENGINE
     local -n arr=$1
     local r out=""

@@ -1,0 +1,475 @@
+# shellcheck shell=bash
+# Helpers shared by the bench scripts: sourced, not run.
+#
+#   BENCH_NAME=containers          # names messages and the temp dir
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   bench_init tool...              # root check, tools, temp dir, cleanup traps
+#   bench_fixtures                  # -> $fixtures (the test harness's image cache)
+#   bench_build_skiffd pkg...       # -> $skiffd_bin (cargo build --release -p pkg...)
+#   bench_registry                  # -> $mirror, docker-registry on 127.0.0.1
+#   bench_start_skiffd              # -> $skiffd_sock, $skiffd_pid
+#   bench_start_dockerd             # -> $dockerd_sock, $dockerd_pid, $ctr_pid, $driver_note
+#   bench_client                    # -> dk ENGINE ARGS..., ${sock[...]}, ${pid[...]}
+#
+# Everything lives under one mktemp dir ($tmp, "skiff-$BENCH_NAME.XXXXXX" in
+# ${BENCH_TMPDIR:-/tmp}) holding an `owner` file with the script's pid. At
+# exit (failure and SIGINT/SIGTERM included) the script's `bench_before_stop`
+# runs if it defines one, the daemons stop in reverse order, and `bench_reap`
+# kills whatever is left that names the dir (shims), the cgroups of the
+# containers recorded in the data roots, unmounts and removes the dir. At
+# start, the dirs of earlier runs whose owner is gone (kill -9, a crash) are
+# reaped the same way.
+#
+# Environment (common to the scripts): SKIFFD=path, SKIFFD_LOG_LEVEL=,
+# DOCKERD=, CONTAINERD=, DOCKER=, STORAGE_DRIVER=, KEEP=1, BENCH_TMPDIR=.
+
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+DOCKERD=${DOCKERD:-dockerd}
+CONTAINERD=${CONTAINERD:-containerd}
+SKIFFD_LOG_LEVEL=${SKIFFD_LOG_LEVEL:-info}
+
+# Messages go to the script's own stderr (fd 3) even when a trap fires while a
+# command's output is redirected to a log.
+exec 3>&2
+die() {
+    echo "$BENCH_NAME.sh: $*" >&3
+    exit 1
+}
+note() { echo "# $*" >&3; }
+
+bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench_base=${BENCH_TMPDIR:-/tmp}
+
+# bench_pids_naming DIR: pids (one a line) whose command line mentions DIR.
+bench_pids_naming() {
+    local re p
+    # "DIR[/]" as a regex does not match grep's own command line.
+    re=$(printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g')'[/]'
+    while read -r p; do
+        p=${p#/proc/}
+        p=${p%/cmdline}
+        [ "$p" = "$$" ] || echo "$p"
+    done < <(grep -slaE -- "$re" /proc/[0-9]*/cmdline 2>/dev/null)
+}
+
+# bench_kill_cgroups DIR: kills the processes of the containers recorded in
+# DIR's data roots (skiffd: cgroup /skiff/<id>, dockerd: /docker/<id>; v1
+# controllers and the unified hierarchy) and removes their cgroups.
+bench_kill_cgroups() {
+    local dir=$1 id cg ids=() cgs=()
+    for id in "$dir"/skiffd-data/containers/* "$dir"/dockerd-data/containers/*; do
+        [ -d "$id" ] && ids+=("${id##*/}")
+    done
+    [ ${#ids[@]} -gt 0 ] || return 0
+    for id in "${ids[@]}"; do
+        for cg in /sys/fs/cgroup/*/skiff/"$id" /sys/fs/cgroup/*/docker/"$id" \
+            /sys/fs/cgroup/skiff/"$id" /sys/fs/cgroup/docker/"$id"; do
+            [ -d "$cg" ] && cgs+=("$cg")
+        done
+    done
+    [ ${#cgs[@]} -gt 0 ] || return 0
+    for _ in 1 2 3; do
+        for cg in "${cgs[@]}"; do
+            [ -e "$cg/freezer.state" ] && echo THAWED >"$cg/freezer.state" 2>/dev/null
+            if [ -e "$cg/cgroup.kill" ]; then
+                echo 1 >"$cg/cgroup.kill" 2>/dev/null
+            elif [ -e "$cg/cgroup.procs" ]; then
+                xargs -r kill -KILL <"$cg/cgroup.procs" 2>/dev/null
+            fi
+        done
+        sleep 0.2
+    done
+    for cg in "${cgs[@]}"; do rmdir "$cg" 2>/dev/null; done
+    return 0
+}
+
+# bench_reap DIR: what a run left behind under DIR: processes naming it,
+# its containers, its mounts, then DIR itself (KEEP=1 keeps DIR's logs).
+bench_reap() {
+    local dir=$1 keep=${2:-0} p mnt left
+    left=$(bench_pids_naming "$dir")
+    if [ -n "$left" ]; then
+        # shellcheck disable=SC2086
+        kill -TERM $left 2>/dev/null
+        sleep 1
+        left=$(bench_pids_naming "$dir")
+        # shellcheck disable=SC2086
+        [ -z "$left" ] || kill -KILL $left 2>/dev/null
+    fi
+    bench_kill_cgroups "$dir"
+    bench_cpu_cgroup_remove "$dir"
+    # Anything a daemon left mounted under the dir (overlay2 makes its home a
+    # private mount, container rootfs overlays, shm, ...): innermost first.
+    while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null
+    done < <(awk -v t="$dir" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+    if [ "$keep" = 1 ]; then
+        # Keep the logs, drop the bulk (images, registry copy, data roots);
+        # with no owner file, later runs leave the dir alone.
+        rm -rf "$dir/owner" "$dir/registry" "$dir/skiffd-data" "$dir/dockerd-data" "$dir/dockerd-exec" "$dir/containerd" 2>/dev/null
+    else
+        rm -rf "$dir"
+    fi
+    return 0
+}
+
+# proc_start PID: the process's start time (clock ticks after boot), which
+# tells a live owner from a reused pid.
+proc_start() { awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
+
+# bench_sweep: reaps the temp dirs of earlier bench runs whose owner died.
+bench_sweep() {
+    local dir owner started
+    for dir in "$bench_base"/skiff-*.??????; do
+        [ -f "$dir/owner" ] || continue
+        read -r owner started <"$dir/owner" || true
+        if [ -n "$owner" ] && [ "$(proc_start "$owner")" = "$started" ]; then
+            continue # a run in progress
+        fi
+        note "reaping $dir, left by an aborted run (pid ${owner:-?})"
+        (
+            set +e
+            bench_reap "$dir"
+        )
+    done
+}
+
+# ------------------------------------------------------------- cleanup
+pids=() # "name:pid", stopped in reverse order
+bench_cleanup() {
+    local rc=$? i entry name p
+    trap - EXIT INT TERM
+    set +e
+    if declare -F bench_before_stop >/dev/null; then bench_before_stop; fi
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        entry=${pids[i]}
+        name=${entry%%:*}
+        p=${entry##*:}
+        kill -0 "$p" 2>/dev/null || continue
+        kill -TERM "$p" 2>/dev/null
+        for _ in $(seq 150); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$p" 2>/dev/null; then
+            note "$name ($p) ignored SIGTERM for 15s; killing it"
+            kill -KILL "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
+    done
+    bench_reap "$tmp" "${KEEP:-0}"
+    if [ "${KEEP:-0}" = 1 ]; then
+        note "logs kept in $tmp"
+    else
+        [ "$rc" = 0 ] || note "failed (exit $rc); rerun with KEEP=1 to keep the daemons' logs"
+    fi
+    exit "$rc"
+}
+
+# bench_init TOOL...: checks root and the tools, reaps aborted runs, makes $tmp.
+bench_init() {
+    local tool
+    [ "$(id -u)" = 0 ] || die "must run as root (dockerd and skiffd need it)"
+    for tool in curl python3 docker-registry "$DOCKER" "$DOCKERD" "$CONTAINERD" "$@"; do
+        command -v "$tool" >/dev/null || die "$tool not found (dockerd: apt-get install -y docker.io)"
+    done
+    bench_sweep
+    tmp=$(mktemp -d "$bench_base/skiff-$BENCH_NAME.XXXXXX")
+    echo "$$ $(proc_start $$)" >"$tmp/owner"
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# fail_with_log NAME LOG: report a daemon that did not come up.
+fail_with_log() {
+    echo "$BENCH_NAME.sh: $1 did not start; last lines of $2:" >&3
+    tail -n 30 "$2" >&3 || true
+    exit 1
+}
+
+# wait_ping PID SOCK: waits until the engine answers /_ping with OK.
+wait_ping() {
+    local p=$1 s=$2
+    for _ in $(seq 600); do
+        if [ -S "$s" ] && [ "$(curl -fsS --max-time 2 --unix-socket "$s" http://x/_ping 2>/dev/null)" = OK ]; then
+            return 0
+        fi
+        kill -0 "$p" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# -------------------------------------------------------------- fixtures
+# Same cache as the test harness (tests/src/fixtures.rs): target/skiff-fixtures
+# /<hash of tests/fixtures/* but *.md>/, built under an exclusive flock of
+# <hash>.lock into <hash>.tmp-<pid>, marked with .complete, then renamed.
+fixture_key() {
+    python3 - "$bench_root/tests/fixtures" <<'EOF'
+import hashlib, os, struct, sys
+src = sys.argv[1]
+names = sorted(n for n in os.listdir(src)
+               if os.path.isfile(os.path.join(src, n)) and os.path.splitext(n)[1] != ".md")
+h = hashlib.sha256()
+for n in names:
+    data = open(os.path.join(src, n), "rb").read()
+    h.update(n.encode()); h.update(b"\0"); h.update(struct.pack("<Q", len(data))); h.update(data)
+print(h.hexdigest()[:16])
+EOF
+}
+
+target_dir=${CARGO_TARGET_DIR:-$bench_root/target}
+case $target_dir in /*) ;; *) target_dir=$bench_root/$target_dir ;; esac
+
+bench_fixtures() {
+    local cache key
+    cache=${SKIFF_FIXTURES_CACHE:-$target_dir/skiff-fixtures}
+    key=$(fixture_key)
+    fixtures=$cache/$key
+    if [ ! -e "$fixtures/.complete" ]; then
+        note "building fixture images into $fixtures (once; takes a minute)"
+        mkdir -p "$cache"
+        (
+            exec 9>"$cache/$key.lock"
+            flock 9
+            [ -e "$fixtures/.complete" ] && exit 0
+            staging=$cache/$key.tmp-$BASHPID
+            rm -rf "$staging"
+            bash "$bench_root/tests/fixtures/build-images.sh" "$staging" || {
+                rm -rf "$staging"
+                exit 1
+            }
+            touch "$staging/.complete"
+            rm -rf "$fixtures"
+            mv "$staging" "$fixtures"
+        ) || die "building fixtures failed"
+    fi
+    [ -d "$fixtures/registry" ] || die "$fixtures/registry missing"
+}
+
+# bench_build_skiffd PKG...: $SKIFFD, or a release build of the packages
+# (skiffd finds skiff-shim next to itself).
+bench_build_skiffd() {
+    local args=() p
+    if [ -n "${SKIFFD:-}" ]; then
+        skiffd_bin=$SKIFFD
+    else
+        for p in "$@"; do args+=(-p "$p"); done
+        note "cargo build --release ${args[*]}"
+        (cd "$bench_root" && cargo build --release -q "${args[@]}") || die "cargo build failed"
+        skiffd_bin=$target_dir/release/skiffd
+    fi
+    [ -x "$skiffd_bin" ] || die "$skiffd_bin is not executable"
+}
+
+# ------------------------------------------------------------- registry
+bench_registry() {
+    cp -a "$fixtures/registry" "$tmp/registry" # also warms the page cache
+    local port
+    port=$(free_port)
+    mirror=http://127.0.0.1:$port
+    cat >"$tmp/registry.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $tmp/registry
+http:
+  addr: 127.0.0.1:$port
+  secret: skiff-bench
+EOF
+    docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 </dev/null 3>&- &
+    reg_pid=$!
+    pids+=("registry:$reg_pid")
+    for _ in $(seq 200); do
+        curl -fsS "$mirror/v2/" >/dev/null 2>&1 && return 0
+        kill -0 "$reg_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    fail_with_log registry "$tmp/registry.log"
+}
+
+# ---------------------------------------------------------------- skiffd
+bench_start_skiffd() {
+    skiffd_sock=$tmp/skiffd.sock
+    "$skiffd_bin" -H "unix://$skiffd_sock" --data-root "$tmp/skiffd-data" \
+        --registry-mirror "$mirror" -l "$SKIFFD_LOG_LEVEL" >"$tmp/skiffd.log" 2>&1 </dev/null 3>&- &
+    skiffd_pid=$!
+    pids+=("skiffd:$skiffd_pid")
+    wait_ping "$skiffd_pid" "$skiffd_sock" || fail_with_log skiffd "$tmp/skiffd.log"
+}
+
+# ------------------------------------------------- containerd + dockerd
+# Our own containerd (so dockerd neither finds a system one on
+# /run/containerd/containerd.sock nor supervises one we cannot see).
+bench_start_containerd() {
+    mkdir -p "$tmp/containerd"
+    ctr_sock=$tmp/containerd/containerd.sock
+    cat >"$tmp/containerd/config.toml" <<EOF
+version = 2
+root = "$tmp/containerd/root"
+state = "$tmp/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$ctr_sock"
+[ttrpc]
+  address = "$ctr_sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+EOF
+    "$CONTAINERD" --config "$tmp/containerd/config.toml" >"$tmp/containerd.log" 2>&1 </dev/null 3>&- &
+    ctr_pid=$!
+    pids+=("containerd:$ctr_pid")
+    for _ in $(seq 300); do
+        [ -S "$ctr_sock" ] && return 0
+        kill -0 "$ctr_pid" 2>/dev/null || fail_with_log containerd "$tmp/containerd.log"
+        sleep 0.1
+    done
+    fail_with_log containerd "$tmp/containerd.log"
+}
+
+# start_dockerd DRIVER: starts dockerd with that storage driver; 0 if it answers.
+start_dockerd() {
+    local driver=$1
+    rm -rf "$tmp/dockerd-data" "$tmp/dockerd-exec"
+    "$DOCKERD" -H "unix://$dockerd_sock" \
+        --config-file "$tmp/daemon.json" \
+        --data-root "$tmp/dockerd-data" --exec-root "$tmp/dockerd-exec" \
+        --pidfile "$tmp/dockerd.pid" \
+        --containerd "$ctr_sock" --containerd-namespace skiff-bench \
+        --containerd-plugins-namespace skiff-bench-plugins \
+        --registry-mirror "$mirror" \
+        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+        --bridge=none --storage-driver="$driver" >"$tmp/dockerd-$driver.log" 2>&1 </dev/null 3>&- &
+    dockerd_pid=$!
+    pids+=("dockerd:$dockerd_pid")
+    if wait_ping "$dockerd_pid" "$dockerd_sock"; then
+        return 0
+    fi
+    kill -TERM "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
+    return 1
+}
+
+bench_start_dockerd() {
+    bench_start_containerd
+    dockerd_sock=$tmp/dockerd.sock
+    # Our own daemon.json (not /etc/docker's); it also moves the trust key
+    # dockerd 20.10 would otherwise create as /etc/docker/key.json.
+    printf '{"deprecated-key-path": "%s"}\n' "$tmp/dockerd-key.json" >"$tmp/daemon.json"
+    driver_note=""
+    if [ -n "${STORAGE_DRIVER:-}" ]; then
+        start_dockerd "$STORAGE_DRIVER" || fail_with_log "dockerd ($STORAGE_DRIVER)" "$tmp/dockerd-$STORAGE_DRIVER.log"
+        return 0
+    fi
+    local started="" driver why
+    for driver in overlay2 fuse-overlayfs vfs; do
+        [ "$driver" = fuse-overlayfs ] && ! command -v fuse-overlayfs >/dev/null && continue
+        if start_dockerd "$driver"; then
+            started=$driver
+            break
+        fi
+        why=$(grep -m1 -iE 'error|fail|unknown' "$tmp/dockerd-$driver.log" | cut -c1-200 || true)
+        note "dockerd did not start with storage driver $driver: ${why:-see $tmp/dockerd-$driver.log}"
+        driver_note+="dockerd refused storage driver $driver (${why:-no error logged}); "
+    done
+    [ -n "$started" ] || fail_with_log dockerd "$tmp/dockerd-overlay2.log"
+}
+
+# ----------------------------------------------------------------- client
+bench_client() {
+    export DOCKER_CONFIG=$tmp/docker-cli # never the user's ~/.docker
+    export DOCKER_CLI_HINTS=false
+    mkdir -p "$DOCKER_CONFIG"
+    unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH DOCKER_HOST
+    declare -gA sock=([skiffd]=$skiffd_sock [dockerd]=$dockerd_sock)
+    # shellcheck disable=SC2034 # the scripts' per-engine pids
+    declare -gA pid=([skiffd]=$skiffd_pid [dockerd]=$dockerd_pid)
+}
+dk() { # dk ENGINE ARGS...
+    local engine=$1
+    shift
+    DOCKER_HOST=unix://${sock[$engine]} "$DOCKER" "$@"
+}
+
+# ------------------------------------------------------------ /proc figures
+# proc_cpu PID: utime+stime+cutime+cstime of PID in seconds.
+proc_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"
+}
+# proc_hwm PID / proc_rss PID: VmHWM / VmRSS in MiB.
+proc_hwm() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+proc_rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# proc_pss PID: proportional set size in MiB (shared pages split between sharers).
+proc_pss() { awk '/^Pss:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/smaps_rollup"; }
+
+# ------------------------------------------------------ CPU accounting
+# Each engine's daemons go into a CPU-accounting cgroup of their own (cpuacct
+# on cgroup v1, the unified hierarchy on a pure v2 host); their children
+# (shims, runc, youki) inherit it, the containers move to their own cgroups.
+# So its usage is the engine's CPU, independent of the machine's load.
+
+# bench_cpu_cgroup_base DIR: the bench's cgroup directory for temp dir DIR.
+bench_cpu_cgroup_base() {
+    local name=skiff-bench-${1##*/}
+    if [ -d /sys/fs/cgroup/cpuacct ] && [ -e /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then
+        echo "/sys/fs/cgroup/cpuacct/$name"
+    elif [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+        echo "/sys/fs/cgroup/$name"
+    fi
+}
+
+# bench_cpu_cgroup NAME PID...: moves the processes into cgroup NAME; 1 if
+# the host has no usable cgroup (the figures then read n/a).
+bench_cpu_cgroup() {
+    local name=$1 base p
+    shift
+    base=$(bench_cpu_cgroup_base "$tmp")
+    [ -n "$base" ] || return 1
+    mkdir -p "$base/$name" 2>/dev/null || return 1
+    for p in "$@"; do echo "$p" >"$base/$name/cgroup.procs" 2>/dev/null || return 1; done
+}
+
+# bench_cpu_ms NAME: CPU time used so far in cgroup NAME, in ms (or n/a).
+bench_cpu_ms() {
+    local cg
+    cg=$(bench_cpu_cgroup_base "$tmp")/$1
+    if [ -r "$cg/cpuacct.usage" ]; then
+        awk '{ printf "%.1f", $1 / 1e6 }' "$cg/cpuacct.usage"
+    elif [ -r "$cg/cpu.stat" ]; then
+        awk '$1 == "usage_usec" { printf "%.1f", $2 / 1e3 }' "$cg/cpu.stat"
+    else
+        echo n/a
+    fi
+}
+
+# bench_cpu_cgroup_remove DIR: removes the (empty by now) cgroups of DIR's run.
+bench_cpu_cgroup_remove() {
+    local base cg p
+    base=$(bench_cpu_cgroup_base "$1")
+    [ -n "$base" ] && [ -d "$base" ] || return 0
+    for cg in "$base"/*/; do
+        [ -d "$cg" ] || continue
+        # Whatever is still inside goes back to the root cgroup first.
+        while read -r p; do
+            echo "$p" >"${base%/*}/cgroup.procs"
+        done <"$cg/cgroup.procs" 2>/dev/null
+        rmdir "$cg" 2>/dev/null
+    done
+    rmdir "$base" 2>/dev/null
+    return 0
+}
+
+# Statistics over whitespace-separated numbers on stdin.
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+max() { tr ' ' '\n' | grep . | sort -g | tail -n1; }
