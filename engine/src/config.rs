@@ -47,6 +47,13 @@ pub struct Flags {
     /// Debug logging.
     #[arg(short = 'D', long = "debug")]
     pub debug: bool,
+    /// Run an init in containers to forward signals and reap processes.
+    #[arg(long = "init")]
+    pub init: bool,
+    /// Path to the docker-init binary (default: docker-init next to skiffd
+    /// or on PATH, else tini-static, else tini).
+    #[arg(long = "init-path")]
+    pub init_path: Option<PathBuf>,
 }
 
 /// The keys of `daemon.json` skiffd understands. Unknown keys are rejected, as dockerd does.
@@ -74,6 +81,12 @@ pub struct FileConfig {
     /// `debug`.
     #[serde(default)]
     pub debug: Option<bool>,
+    /// `init`.
+    #[serde(default)]
+    pub init: Option<bool>,
+    /// `init-path`.
+    #[serde(default, rename = "init-path")]
+    pub init_path: Option<PathBuf>,
 }
 
 /// Why the configuration is unusable.
@@ -134,6 +147,10 @@ pub struct Config {
     pub group: Option<String>,
     /// Log filter.
     pub log_level: String,
+    /// Run an init in containers that do not say (`--init`).
+    pub init: bool,
+    /// The init binary (`--init-path`; `None`: look for one).
+    pub init_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -201,6 +218,20 @@ impl Config {
             file.log_level.is_some(),
             format!("{:?}", file.log_level),
         );
+        pick(
+            "init",
+            flags.init,
+            "true".into(),
+            file.init.is_some(),
+            format!("{:?}", file.init),
+        );
+        pick(
+            "init-path",
+            flags.init_path.is_some(),
+            format!("{:?}", flags.init_path),
+            file.init_path.is_some(),
+            format!("{:?}", file.init_path),
+        );
         if !conflicts.is_empty() {
             let keys = conflicts.into_values().collect::<Vec<_>>().join(", ");
             return Err(ConfigError::Conflict {
@@ -245,6 +276,8 @@ impl Config {
             },
             group: flags.group.or(file.group),
             log_level,
+            init: flags.init || file.init.unwrap_or(false),
+            init_path: flags.init_path.or(file.init_path),
         })
     }
 }
@@ -326,6 +359,27 @@ mod tests {
                 .contains("specified both as a flag and in the configuration file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn init_comes_from_a_flag_or_the_file() {
+        let c = Config::merge(
+            flags(&["--init", "--init-path", "/opt/tini"]),
+            FileConfig::default(),
+            Path::new("f"),
+        )
+        .expect("merge");
+        assert!(c.init);
+        assert_eq!(c.init_path, Some(PathBuf::from("/opt/tini")));
+        let file: FileConfig =
+            serde_json::from_str(r#"{"init": true, "init-path": "/x"}"#).expect("json");
+        let c = Config::merge(flags(&[]), file, Path::new("f")).expect("merge");
+        assert!(c.init);
+        assert_eq!(c.init_path, Some(PathBuf::from("/x")));
+        let file: FileConfig = serde_json::from_str(r#"{"init-path": "/x"}"#).expect("json");
+        let err = Config::merge(flags(&["--init-path", "/y"]), file, Path::new("f"))
+            .expect_err("conflict");
+        assert!(err.to_string().contains("init-path"), "{err}");
     }
 
     #[test]

@@ -58,6 +58,10 @@ impl Daemon {
             registry,
             events.clone(),
         )?);
+        crate::containers::spec::configure_init(crate::containers::spec::InitConfig {
+            default: config.init,
+            path: config.init_path.clone(),
+        });
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),

@@ -16,7 +16,9 @@
 #     (tests/fixtures/build-images.sh, shared with the e2e harness's cache)
 #     and adds the names bollard's tests pull (skopeo copies):
 #       library/hello-world:linux, hello-world:linux          <- hello-world
-#       library/alpine:latest, alpine:latest, fussybeaver/uhttpd:latest <- busybox
+#       library/alpine:latest, alpine:latest                    <- busybox
+#       fussybeaver/uhttpd:latest    <- busybox + /usr/sbin/run_uhttpd and
+#                                       /etc/config/uhttpd (built with umoci)
 #  3. for each mode starts a fresh skiffd (`--registry-mirror` = that
 #     registry) and runs every test of every binary on its own
 #     (`BIN --exact NAME --test-threads=1`, under `timeout`):
@@ -30,7 +32,7 @@
 #     `test_downversioning`, which hard-codes unix:///var/run/docker.sock,
 #     reaches skiffd too; DOCKER_HOST=unix:///var/run/docker.sock.
 #  4. prints one line per (mode, test): PASS, FAIL or TIMEOUT, and for the
-#     tests that cannot apply to an image-only engine, why (`n/a: …`);
+#     tests that cannot apply to skiffd yet, why (`n/a: …`);
 #     writes the same as TSV to --results FILE (mode, test, outcome, secs,
 #     note). The panic of each applicable test that did not pass goes to
 #     stderr (full logs: <tmp>/<mode>/logs/, kept with --keep).
@@ -41,16 +43,19 @@
 # --docker-host: use an already running daemon (e.g. a reference dockerd)
 # instead of starting skiffd, for every mode; give --registry-port too and
 # start that daemon with `--registry-mirror http://127.0.0.1:PORT` beforehand.
+# After every test that does not pass, all the daemon's containers are
+# force-removed (a failed test leaves its own): use a private daemon.
 #
-# Needs: cargo, docker-registry, skopeo, python3, curl, util-linux (unshare,
+# Needs: cargo, docker-registry, skopeo, umoci, python3, curl, util-linux (unshare,
 # flock), coreutils (timeout) and what build-images.sh needs.
 set -euo pipefail
 
 BOLLARD_VERSION=0.21.1
 # Test binaries (tests/<name>.rs of the bollard crate) built and run.
-BINARIES=(image_test system_test version_test distribution race_test)
-# Features: `time` compiles integration_test_events_until_forever.
-FEATURES=time
+BINARIES=(image_test system_test version_test distribution race_test container_test exec_test)
+# Features: `time` compiles integration_test_events_until_forever,
+# `test_websocket` integration_test_attach_container_websocket.
+FEATURES=time,test_websocket
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -98,18 +103,22 @@ if [ -n "$docker_host" ] && [ -z "$registry_port" ]; then
     exit 2
 fi
 
-# Why a test cannot apply to skiffd (an image-only engine, offline). Tests
+# Why a test cannot apply to skiffd (offline, without some APIs). Tests
 # not named here are expected to work against any Docker-compatible engine.
 na_reason() {
     case $1 in
         image_test::integration_test_search_images)
             echo "needs Docker Hub's search index (GET /images/search queries index.docker.io's v1 search API; offline, and docker-registry has no search)" ;;
         image_test::integration_test_commit_container)
-            echo "needs containers (create/start/wait) and POST /commit" ;;
+            echo "needs POST /commit (skiffd answers 501)" ;;
         image_test::integration_test_build_image)
-            echo "needs POST /build (a builder that runs containers) and containers" ;;
+            echo "needs POST /build (a builder; skiffd answers 501)" ;;
         image_test::integration_test_issue_55)
             echo "#[ignore] upstream (flaky); builds ubuntu:24.04 with apt-get from the Internet" ;;
+        container_test::integration_test_image_push)
+            echo "needs POST /images/{name}/push (skiffd answers 501: push is not implemented yet; in mirror mode it would push my-hello-world to Docker Hub)" ;;
+        container_test::integration_test_update_container)
+            echo "needs POST /containers/{id}/update (docker update: memory limits, restart policy; not implemented, 404)" ;;
         *) return 1 ;;
     esac
 }
@@ -117,7 +126,7 @@ na_reason() {
 log() { echo "bollard-suite: $*" >&2; }
 die() { echo "bollard-suite: error: $*" >&2; exit 1; }
 
-for tool in cargo docker-registry skopeo python3 curl unshare flock timeout; do
+for tool in cargo docker-registry skopeo umoci python3 curl unshare flock timeout; do
     command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh)"
 done
 
@@ -128,7 +137,7 @@ mkdir -p "$suite"
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 find_source() {
     local d
-    for d in "$cargo_home"/registry/src/*/bollard-$BOLLARD_VERSION; do
+    for d in "$cargo_home"/registry/src/*/bollard-"$BOLLARD_VERSION"; do
         [ -f "$d/Cargo.toml" ] && [ -d "$d/tests" ] && { echo "$d"; return 0; }
     done
     return 1
@@ -221,8 +230,24 @@ fi
 # ------------------------------------------------------------- processes
 tmp=$(mktemp -d "${SKIFF_TEST_TMPDIR:-/tmp}/bollard-XXXXXX")
 pids=()
+# remove_containers SOCK: force-removes every container of the daemon at
+# SOCK. A test that fails midway leaves its container running, and skiffd
+# leaves containers running when it stops: their mounts under $tmp would
+# outlive the run.
+remove_containers() {
+    local ids id
+    ids=$(curl -fsS --max-time 10 --unix-socket "$1" 'http://d/containers/json?all=1' 2>/dev/null |
+        python3 -c 'import json, sys; print("\n".join(c["Id"] for c in json.load(sys.stdin)))' 2>/dev/null) || return 0
+    for id in $ids; do
+        curl -fsS --max-time 30 -X DELETE --unix-socket "$1" "http://d/containers/$id?force=1" >/dev/null 2>&1 ||
+            log "warning: could not remove container $id"
+    done
+}
 cleanup() {
     local pid
+    if [ -z "$docker_host" ] && [ -n "${sock_dir:-}" ] && [ -S "$sock_dir/docker.sock" ]; then
+        remove_containers "$sock_dir/docker.sock"
+    fi
     for pid in "${pids[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -287,7 +312,43 @@ retag library/hello-world:latest library/hello-world:linux
 retag library/hello-world:latest hello-world:linux
 retag library/busybox:latest library/alpine:latest
 retag library/busybox:latest alpine:latest
-retag library/busybox:latest fussybeaver/uhttpd:latest
+
+# fussybeaver/uhttpd: busybox plus the two files bollard's create_daemon and
+# exec tests use: /usr/sbin/run_uhttpd (the command; here it serves nothing
+# and runs until SIGTERM/SIGINT/SIGKILL) and /etc/config/uhttpd (exec_test
+# cats it and wants "config uhttpd main" on its second line).
+build_uhttpd() {
+    local oci=$tmp/uhttpd-oci layer=$tmp/uhttpd-layer.tar
+    skopeo --policy "$tmp/policy.json" copy -q --src-tls-verify=false \
+        "docker://127.0.0.1:$port/library/busybox:latest" "oci:$oci:uhttpd" >>"$tmp/skopeo.log" 2>&1 || return 1
+    python3 - "$layer" <<'PY' || return 1
+import io, sys, tarfile
+files = {
+    "usr/sbin/run_uhttpd": (0o755, "#!/bin/sh\n# skiff stand-in for uhttpd: runs until stopped.\n"
+                            "trap 'exit 0' TERM INT\nsleep 2147483647 &\nwait $!\n"),
+    "etc/config/uhttpd": (0o644, "# uhttpd configuration (skiff stand-in)\nconfig uhttpd main\n"
+                          "\tlist listen_http 0.0.0.0:80\n\toption home /www\n"),
+    "www/index.html": (0o644, "hello from skiff\n"),
+}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tar:
+    for d in ("etc", "etc/config", "usr", "usr/sbin", "www"):
+        info = tarfile.TarInfo(d)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 1704067200
+        tar.addfile(info)
+    for name, (mode, text) in files.items():
+        data = text.encode()
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), mode, 1704067200
+        tar.addfile(info, io.BytesIO(data))
+PY
+    umoci raw add-layer --image "$oci:uhttpd" --history.created 2024-01-01T00:00:00Z \
+        --history.created_by "ADD uhttpd-layer.tar /" "$layer" >>"$tmp/skopeo.log" 2>&1 || return 1
+    umoci config --image "$oci:uhttpd" --no-history --created 2024-01-01T00:00:00Z \
+        --config.cmd /usr/sbin/run_uhttpd >>"$tmp/skopeo.log" 2>&1 || return 1
+    skopeo --policy "$tmp/policy.json" copy -q --format v2s2 --dest-tls-verify=false \
+        "oci:$oci:uhttpd" "docker://127.0.0.1:$port/fussybeaver/uhttpd:latest" >>"$tmp/skopeo.log" 2>&1
+}
+build_uhttpd || { tail -n 20 "$tmp/skopeo.log" >&2; die "building fussybeaver/uhttpd failed"; }
 
 # skiffd: one fresh daemon per mode; sets $sock_dir.
 start_skiffd() {
@@ -360,6 +421,11 @@ run_one() {
     elif [ "$outcome" != PASS ]; then
         failed_logs+=("$mode $bin::$test|$out")
     fi
+    # A test that did not pass may have left its container (running):
+    # removed so that later tests (prune_containers) start clean.
+    if [ "$outcome" != PASS ]; then
+        case $host in unix://*) remove_containers "${host#unix://}" ;; esac
+    fi
     rows+=("$mode	$bin::$test	$outcome	$secs	$note")
     printf '  %-8s %-7s %5ss  %s::%s%s\n' "$mode" "$outcome" "$secs" "$bin" "$test" "${note:+  ($note)}" >&2
 }
@@ -402,6 +468,7 @@ for m in "${modes[@]}"; do
             log "warning: skiffd ($m) exited during the tests; its log ends with:"
             tail -n 30 "$tmp/$m/skiffd.log" >&2
         fi
+        remove_containers "$sock_dir/docker.sock"
         # Stop this mode's daemon now (cleanup() waits for it too).
         kill "${pids[-1]}" 2>/dev/null || true
         wait "${pids[-1]}" 2>/dev/null || true
@@ -414,8 +481,8 @@ for entry in "${failed_logs[@]}"; do
     label=${entry%%|*}
     file=${entry#*|}
     echo "----- $label -----" >&2
-    excerpt=$(sed -n '/^---- .* stdout ----$/,/^failures:$/p' "$file" | grep -v '^\(failures:\)\?$' | head -n 20)
-    [ -n "$excerpt" ] || excerpt=$(grep -v '^\s*$' "$file" | tail -n 10)
+    excerpt=$(sed -n '/^---- .* stdout ----$/,/^failures:$/p' "$file" | grep -v '^\(failures:\)\?$' | head -n 20 || true)
+    [ -n "$excerpt" ] || excerpt=$(grep -v '^\s*$' "$file" | tail -n 10 || true)
     printf '%s\n' "$excerpt" >&2
 done
 echo

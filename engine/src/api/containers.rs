@@ -69,8 +69,8 @@ pub enum Action {
     Logs(String, LogOptions, bool),
     /// `DELETE /containers/{id}`.
     Remove(String, bool),
-    /// `POST /containers/{id}/resize` (accepted; the TTY size follows the client).
-    Resize(String),
+    /// `POST /containers/{id}/resize?h=&w=`.
+    Resize(String, u16, u16),
     /// `POST /containers/{id}/exec`.
     ExecCreate(String),
     /// `POST /containers/{id}/pause` (true) and `/unpause` (false).
@@ -79,6 +79,10 @@ pub enum Action {
     Rename(String, String),
     /// `POST /containers/prune`.
     Prune,
+    /// `…/archive` and `…/export` (`api/container_fs.rs`).
+    Fs(super::container_fs::Action),
+    /// `…/top` and `…/stats` (`api/container_stats.rs`).
+    Stats(super::container_stats::Action),
 }
 
 /// Parse a container request.
@@ -132,7 +136,26 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                         stderr: q.bool("stderr"),
                     },
                 )),
-                (&Method::POST, "resize") => Ok(Action::Resize(id)),
+                (&Method::POST, "resize") => {
+                    // moby: strconv.ParseUint(h, 10, 32); larger sizes are clamped.
+                    let dim = |k: &str| {
+                        let v = q.get(k).unwrap_or_default();
+                        v.parse::<u32>()
+                            .map(|n| u16::try_from(n).unwrap_or(u16::MAX))
+                            .map_err(|_| {
+                                ApiError::bad_request(format!(
+                                    "strconv.ParseUint: parsing {v:?}: invalid syntax"
+                                ))
+                            })
+                    };
+                    Ok(Action::Resize(id, dim("h")?, dim("w")?))
+                }
+                (_, "archive" | "export") => {
+                    super::container_fs::parse(m, q, id, op).map(Action::Fs)
+                }
+                (_, "top" | "stats") => {
+                    super::container_stats::parse(call, id, op).map(Action::Stats)
+                }
                 (&Method::POST, "exec") => Ok(Action::ExecCreate(id)),
                 (&Method::POST, "pause") => Ok(Action::Pause(id, true)),
                 (&Method::POST, "unpause") => Ok(Action::Pause(id, false)),
@@ -209,9 +232,10 @@ pub async fn handle(
             ))
         }
         Action::List { all, filters } => {
-            let mut list: Vec<ContainerRecord> = svc
+            // Shared records (no copy), serialised straight to the body.
+            let mut list: Vec<Arc<ContainerRecord>> = svc
                 .store()
-                .all()
+                .snapshot()
                 .into_iter()
                 .filter(|r| all || r.state.status.is_live() || !filters.get("status").is_empty())
                 .filter(|r| list_filter(&filters, r, |name| daemon.images.resolve(name).ok()))
@@ -219,7 +243,7 @@ pub async fn handle(
             list.sort_by(|a, b| b.created.cmp(&a.created));
             Ok(response::json(
                 StatusCode::OK,
-                &list.iter().map(summary).collect::<Vec<_>>(),
+                &list.iter().map(|r| ListEntry::of(r)).collect::<Vec<_>>(),
             ))
         }
         Action::Inspect(id) => Ok(response::json(
@@ -251,10 +275,12 @@ pub async fn handle(
             svc.remove(&id, force).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
-        Action::Resize(id) => {
-            svc.resolve(&id)?;
+        Action::Resize(id, h, w) => {
+            svc.resize(&id, h, w).await?;
             Ok(response::empty(StatusCode::OK))
         }
+        Action::Fs(action) => super::container_fs::handle(daemon, action, body).await,
+        Action::Stats(action) => super::container_stats::handle(daemon, action).await,
         Action::Wait(id, condition) => wait(daemon, &id, &condition),
         Action::ExecCreate(id) => super::exec::create(daemon, &id, body).await,
         Action::Pause(id, pause) => {
@@ -441,7 +467,13 @@ fn wait(daemon: &Arc<Daemon>, id: &str, condition: &str) -> Result<Response, Api
                 break;
             }
         }
-        let code = last.map(|r| r.state.exit_code).unwrap_or(0);
+        // The exit and the removal of an --rm container can come so close
+        // together that this task sees only the removal.
+        let code = match last {
+            Some(r) if r.state.status.is_live() => svc.removed_exit_code(&r.id).unwrap_or(0),
+            Some(r) => r.state.exit_code,
+            None => 0,
+        };
         let mut body =
             serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
         body.push(b'\n');
@@ -486,7 +518,7 @@ fn since(rfc3339: &str) -> String {
     }
 }
 
-fn summary(r: &ContainerRecord) -> ContainerSummary {
+pub(crate) fn summary(r: &ContainerRecord) -> ContainerSummary {
     let command = std::iter::once(r.path.as_str())
         .chain(r.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
@@ -509,6 +541,93 @@ fn summary(r: &ContainerRecord) -> ContainerSummary {
     .unwrap_or_default()
 }
 
+/// One row of `GET /containers/json`: what [`summary`] gives, borrowed
+/// from the record and serialised directly (same keys, same order).
+#[derive(serde::Serialize)]
+struct ListEntry<'a> {
+    #[serde(rename = "Id")]
+    id: &'a str,
+    #[serde(rename = "Names")]
+    names: [String; 1],
+    #[serde(rename = "Image")]
+    image: &'a str,
+    #[serde(rename = "ImageID")]
+    image_id: String,
+    #[serde(rename = "Command")]
+    command: String,
+    #[serde(rename = "Created")]
+    created: i64,
+    #[serde(rename = "Ports")]
+    ports: [(); 0],
+    #[serde(rename = "Labels")]
+    labels: Labels<'a>,
+    #[serde(rename = "State")]
+    state: &'static str,
+    #[serde(rename = "Status")]
+    status: String,
+    #[serde(rename = "HostConfig")]
+    host_config: ListHostConfig,
+    #[serde(rename = "NetworkSettings")]
+    network_settings: ListNetworks,
+    #[serde(rename = "Mounts")]
+    mounts: [(); 0],
+}
+
+/// A record's labels, or `{}`.
+struct Labels<'a>(Option<&'a HashMap<String, String>>);
+
+impl serde::Serialize for Labels<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(self.0.map(HashMap::len))?;
+        for (k, v) in self.0.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ListHostConfig {
+    #[serde(rename = "NetworkMode")]
+    network_mode: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct ListNetworks {
+    #[serde(rename = "Networks")]
+    networks: Labels<'static>,
+}
+
+impl<'a> ListEntry<'a> {
+    fn of(r: &'a ContainerRecord) -> Self {
+        let mut command = r.path.clone();
+        for a in &r.args {
+            command.push(' ');
+            command.push_str(a);
+        }
+        Self {
+            id: &r.id,
+            names: [format!("/{}", r.name)],
+            image: &r.image,
+            image_id: r.image_id.to_string(),
+            command,
+            created: crate::images::inspect::unix_seconds(&r.created),
+            ports: [],
+            labels: Labels(r.config.labels.as_ref()),
+            state: r.state.status.as_str(),
+            status: status_text(r),
+            host_config: ListHostConfig {
+                network_mode: "none",
+            },
+            network_settings: ListNetworks {
+                networks: Labels(None),
+            },
+            mounts: [],
+        }
+    }
+}
+
 /// docker's `ps --filter` semantics: values of one key are alternatives,
 /// keys must all match; `name` and `id` match substrings / prefixes.
 fn list_filter(
@@ -519,7 +638,8 @@ fn list_filter(
     let any = |key: &str, ok: &dyn Fn(&str) -> bool| {
         f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v))
     };
-    let labels = r.config.labels.clone().unwrap_or_default();
+    let labels = r.config.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k));
     any("status", &|v| v == r.state.status.as_str())
         && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
         && any("id", &|v| r.id.starts_with(v))
@@ -530,8 +650,8 @@ fn list_filter(
             v == r.image || image_id(v).is_some_and(|id| id == r.image_id)
         })
         && f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
-            None => labels.contains_key(l.as_str()),
+            Some((k, v)) => label(k).map(String::as_str) == Some(v),
+            None => label(l).is_some(),
         })
 }
 
@@ -636,6 +756,58 @@ mod tests {
                 .status,
             StatusCode::BAD_REQUEST
         );
+    }
+
+    #[test]
+    fn list_entries_are_the_summary() {
+        use crate::containers::record::State;
+        let mut labels = HashMap::new();
+        labels.insert("a".to_owned(), "1".to_owned());
+        labels.insert("b".to_owned(), "2".to_owned());
+        let mut r = ContainerRecord {
+            id: "c".repeat(64),
+            name: "web".into(),
+            created: "2024-05-06T07:08:09.123Z".into(),
+            image: "busybox".into(),
+            image_id: format!("sha256:{}", "a".repeat(64))
+                .parse()
+                .expect("digest"),
+            path: "sh".into(),
+            args: vec!["-c".into(), "sleep 1".into()],
+            config: bollard_stubs::models::ContainerConfig {
+                labels: Some(labels),
+                ..Default::default()
+            },
+            host_config: bollard_stubs::models::HostConfig::default(),
+            state: State {
+                status: Status::Exited,
+                exit_code: 3,
+                finished_at: "2024-05-06T07:08:10Z".into(),
+                ..Default::default()
+            },
+            restart_count: 0,
+        };
+        let same = |r: &ContainerRecord| {
+            let fast = serde_json::to_value(ListEntry::of(r)).expect("entry");
+            let slow = serde_json::to_value(summary(r)).expect("summary");
+            assert_eq!(fast, slow);
+            assert_eq!(
+                serde_json::to_string(&ListEntry::of(r))
+                    .expect("entry")
+                    .split("\"Labels\"")
+                    .next(),
+                serde_json::to_string(&summary(r))
+                    .expect("summary")
+                    .split("\"Labels\"")
+                    .next(),
+                "key order"
+            );
+        };
+        same(&r);
+        r.config.labels = None;
+        r.args.clear();
+        r.state.status = Status::Running;
+        same(&r);
     }
 
     #[test]

@@ -123,27 +123,48 @@ pub fn parse(call: &Call, now: i64) -> Result<Request, ApiError> {
     })
 }
 
-/// Whether `e` passes docker's event filters.
+/// Whether `e` passes docker's event filters (moby's `events.Filter`):
+/// `container=` matches any event whose actor id or `name` starts with the
+/// value; `image=` matches image events by id or name and container events
+/// by their `image`, with or without the tag; `event=exec_create`,
+/// `exec_start` and `health_status` match the actions that start with them
+/// (`exec_create: sh -c …`).
 pub fn matches(f: &Filters, e: &Event) -> bool {
     let any = |key: &str, ok: &dyn Fn(&str) -> bool| {
         f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v))
     };
-    let name = e
-        .attributes
-        .get("name")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let attr = |k: &str| e.attributes.get(k).map(String::as_str).unwrap_or_default();
+    let name = attr("name");
+    let fuzzy_event = f
+        .get("event")
+        .iter()
+        .any(|v| matches!(v.as_str(), "exec_create" | "exec_start" | "health_status"));
+    let strip_tag = |s: &str| -> String {
+        let s = s.split('@').next().unwrap_or(s);
+        match s.rfind(':') {
+            Some(i) if !s[i..].contains('/') => s[..i].to_owned(),
+            _ => s.to_owned(),
+        }
+    };
+    let image_name = if e.kind == "image" {
+        name
+    } else {
+        attr("image")
+    };
     any("type", &|v| v == e.kind)
-        && any("event", &|v| v == e.action)
+        && any("event", &|v| {
+            v == e.action || (fuzzy_event && e.action.starts_with(v))
+        })
         && any("scope", &|v| v == "local")
-        && (e.kind != "image"
-            || any("image", &|v| {
-                v == e.actor || v == name || e.actor.starts_with(v)
-            }))
-        && (e.kind != "container"
-            || any("container", &|v| {
-                v == e.actor || v == name || e.actor.starts_with(v)
-            }))
+        && any("image", &|v| {
+            v == e.actor
+                || (!image_name.is_empty() && (v == image_name || v == strip_tag(image_name)))
+                || v == strip_tag(&e.actor)
+                || (e.kind == "image" && e.actor.starts_with(v))
+        })
+        && any("container", &|v| {
+            e.actor.starts_with(v) || (!name.is_empty() && name.starts_with(v))
+        })
         && f.get("label").iter().all(|l| match l.split_once('=') {
             Some((k, v)) => e.attributes.get(k).map(String::as_str) == Some(v),
             None => e.attributes.contains_key(l.as_str()),
@@ -273,6 +294,28 @@ mod tests {
         assert!(!matches(&f(r#"{"image":["alpine"]}"#), &e));
         assert!(matches(&f(r#"{"label":["name=busybox"]}"#), &e));
         assert!(!matches(&f(r#"{"label":["missing"]}"#), &e));
+        let c = Event {
+            kind: "container",
+            action: "exec_create: sh -c true".into(),
+            actor: "abcdef".into(),
+            attributes: BTreeMap::from([
+                ("name".into(), "web1".into()),
+                ("image".into(), "busybox:latest".into()),
+            ]),
+            time_nano: 2,
+        };
+        assert!(matches(&f(r#"{"event":["exec_create"]}"#), &c));
+        assert!(!matches(&f(r#"{"event":["exec_die"]}"#), &c));
+        assert!(matches(&f(r#"{"container":["web"]}"#), &c));
+        assert!(matches(&f(r#"{"container":["abc"]}"#), &c));
+        assert!(!matches(&f(r#"{"container":["db"]}"#), &c));
+        assert!(
+            !matches(&f(r#"{"container":["web"]}"#), &e),
+            "image events are not a container's"
+        );
+        assert!(matches(&f(r#"{"image":["busybox"]}"#), &c));
+        assert!(matches(&f(r#"{"image":["busybox:latest"]}"#), &c));
+        assert!(!matches(&f(r#"{"image":["alpine"]}"#), &c));
         let j = event_json(&e);
         assert_eq!(j["Type"], "image");
         assert_eq!(j["Actor"]["Attributes"]["name"], "busybox");

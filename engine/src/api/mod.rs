@@ -6,6 +6,8 @@
 //! with a `parse` step (request → typed action) and tests.
 
 pub mod body;
+pub mod container_fs;
+pub mod container_stats;
 pub mod containers;
 pub mod distribution;
 pub mod error;

@@ -74,21 +74,57 @@ pub async fn handle(
         Action::Version => Ok(response::json(StatusCode::OK, &version(daemon))),
         Action::DiskUsage => {
             let d = daemon.clone();
-            let (images, layers_size) = tokio::task::spawn_blocking(move || d.images.disk_usage())
-                .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            let (images, layers_size, containers) = tokio::task::spawn_blocking(move || {
+                let (images, layers_size) = d.images.disk_usage()?;
+                // Each container's writable layer, walked once.
+                let containers: Vec<_> = d
+                    .containers
+                    .store()
+                    .all()
+                    .into_iter()
+                    .map(|r| {
+                        let rw = d.containers.size_rw(&r.id);
+                        (r, rw)
+                    })
+                    .collect();
+                Ok::<_, crate::images::ImageError>((images, layers_size, containers))
+            })
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            let image_size: HashMap<String, i64> = images
+                .iter()
+                .map(|(v, _)| (v.record.id.to_string(), v.record.size as i64))
+                .collect();
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
                     let mut s = super::images::summary(view);
                     s.shared_size = *shared as i64;
-                    s.containers = 0;
+                    s.containers = containers
+                        .iter()
+                        .filter(|(r, _)| r.image_id == view.record.id)
+                        .count() as i64;
+                    s
+                })
+                .collect();
+            let mut containers = containers;
+            containers.sort_by(|a, b| b.0.created.cmp(&a.0.created));
+            let containers: Vec<_> = containers
+                .iter()
+                .map(|(r, rw)| {
+                    let mut s = super::containers::summary(r);
+                    let base = image_size
+                        .get(&r.image_id.to_string())
+                        .copied()
+                        .unwrap_or(0);
+                    s.size_rw = Some(*rw as i64);
+                    s.size_root_fs = Some(*rw as i64 + base);
                     s
                 })
                 .collect();
             Ok(response::json(
                 StatusCode::OK,
-                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": [], "Volumes": [], "BuildCache": [] }),
+                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": [] }),
             ))
         }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),

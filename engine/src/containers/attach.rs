@@ -76,6 +76,9 @@ impl ContainerService {
             stderr: opts.stderr,
             close_stdin: record.config.stdin_once.unwrap_or(false),
         };
+        if !matches!(record.state.status, Status::Removing | Status::Dead) {
+            self.record_event("attach", &record, &[]);
+        }
         match record.state.status {
             Status::Running | Status::Paused | Status::Restarting => {
                 let dir = self.shim_dir(&record.id);

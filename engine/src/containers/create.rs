@@ -116,6 +116,12 @@ impl ContainerService {
                 }
             },
         };
+        // What start would refuse is refused now: capabilities, security
+        // options, and a missing init for `--init`.
+        super::spec::security(&req.host_config)?;
+        if super::spec::wants_init(&req.host_config) {
+            super::spec::init_binary()?;
+        }
         let (image, image_config) = self.images.get(&image_name)?;
         if let Some(runtime) = &image_config.config {
             merge(&mut config, runtime)?;

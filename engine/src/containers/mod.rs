@@ -8,10 +8,13 @@
 //! to the container's watch channel (what `wait` and `attach` listen to) and
 //! as an event.
 
+pub mod archive;
 pub mod attach;
+pub mod cgroups;
 pub mod create;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod logs;
 pub mod monitor;
 pub mod names;
@@ -20,14 +23,18 @@ pub mod prune;
 pub mod record;
 pub mod remove;
 pub mod rename;
+pub mod resize;
 pub mod rootfs;
 pub mod spec;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod store;
+pub mod top;
+pub mod trash;
 pub mod user;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -56,7 +63,13 @@ pub struct ContainerService {
     watches: Mutex<HashMap<String, watch::Sender<Option<ContainerRecord>>>>,
     /// Attach requests made before start.
     pending_attach: Mutex<HashMap<String, Vec<PendingAttach>>>,
+    /// Exit codes of the last removed containers, newest last: a waiter
+    /// woken late may see the removal without the exit before it.
+    removed_exits: Mutex<VecDeque<(String, i64)>>,
 }
+
+/// How many removed containers' exit codes are kept.
+const REMOVED_EXITS: usize = 256;
 
 impl ContainerService {
     /// Open the container store under `data_root`.
@@ -76,16 +89,17 @@ impl ContainerService {
             shim_binary,
             watches: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
+            removed_exits: Mutex::new(VecDeque::new()),
         })
     }
 
     /// The containers created from image `id`: `(container id, running)`.
     pub fn users_of(&self, image: &skiff_oci::Digest) -> Vec<(String, bool)> {
         self.store
-            .all()
-            .into_iter()
+            .snapshot()
+            .iter()
             .filter(|r| &r.image_id == image)
-            .map(|r| (r.id, r.state.status.is_live()))
+            .map(|r| (r.id.clone(), r.state.status.is_live()))
             .collect()
     }
 
@@ -127,6 +141,39 @@ impl ContainerService {
         let next = self.store.update(id, f)?;
         self.notify(id, Some(next.clone()));
         Ok(next)
+    }
+
+    /// Change a record in memory only and tell the waiters (for the exit of
+    /// a container removed right after; see `store`).
+    fn update_in_memory(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord, ContainerError> {
+        let next = self.store.update_in_memory(id, f)?;
+        self.notify(id, Some(next.clone()));
+        Ok(next)
+    }
+
+    /// Keep the exit code of a container being removed.
+    fn remember_exit(&self, id: &str, code: i64) {
+        let mut exits = self.removed_exits.lock().unwrap_or_else(|p| p.into_inner());
+        if exits.len() >= REMOVED_EXITS {
+            exits.pop_front();
+        }
+        exits.push_back((id.to_owned(), code));
+    }
+
+    /// The exit code of a container removed lately (for `wait`s that see
+    /// the removal but missed the exit).
+    pub fn removed_exit_code(&self, id: &str) -> Option<i64> {
+        self.removed_exits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, code)| *code)
     }
 
     fn notify(&self, id: &str, record: Option<ContainerRecord>) {

@@ -7,54 +7,67 @@ use std::time::Duration;
 
 use skiff_shim::ExitStatus;
 use skiff_shim::client::ShimHandle;
+use skiff_shim::paths;
+use skiff_shim::protocol::{Request, Response};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::ContainerService;
+use super::cgroups;
 use super::record::{ContainerRecord, Status};
 use super::rootfs::Rootfs;
 use crate::images::now_rfc3339;
 
 impl ContainerService {
-    /// Watch a started container's shim until the process exits.
+    /// Watch a started container's shim until the process exits (on the
+    /// runtime: no thread is held per running container).
     pub(crate) fn monitor(self: &Arc<Self>, id: String, handle: ShimHandle) {
         let svc = self.clone();
         tokio::spawn(async move {
-            let h = handle.clone();
-            let exit = tokio::task::spawn_blocking(move || h.wait()).await;
-            let exit = match exit {
-                Ok(Ok(e)) => Some(e),
-                Ok(Err(e)) => {
-                    tracing::warn!("waiting for container {id}: {e}");
-                    ShimHandle::read_exit(svc.shim_dir(&id)).ok().flatten()
-                }
+            let exit = match wait_exit(&handle).await {
+                Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!("waiting for container {id}: {e}");
-                    None
+                    ShimHandle::read_exit(svc.shim_dir(&id)).ok().flatten()
                 }
             };
             svc.exited(&id, exit, Some(handle)).await;
         });
     }
 
-    /// Record an exit and act on it.
+    /// Record an exit and act on it: clean up (the unmount, the shim's
+    /// delete — which removes the cgroups — then whatever cgroup a dead
+    /// shim left), record the exit, publish `die`, then restart or
+    /// remove. An `--rm` container's exit is recorded in memory only: it is
+    /// removed right after, and if skiffd dies in between, its record on
+    /// disk still says it runs, so the restart's reconcile removes it.
     pub(crate) async fn exited(
         self: &Arc<Self>,
         id: &str,
         exit: Option<ExitStatus>,
         handle: Option<ShimHandle>,
     ) {
+        let owned = id.to_owned();
         let dir = self.store.dir(id);
         let cleanup = tokio::task::spawn_blocking(move || {
+            // Volatile for --rm containers: no sync, a fraction of a ms.
+            let unmounted = Rootfs::new(&dir).unmount();
             if let Some(h) = handle {
                 let _ = h.delete(true);
             }
-            Rootfs::new(&dir).unmount()
+            unmounted.and(cgroups::remove(&owned))
         })
         .await;
-        if let Ok(Err(e)) = cleanup {
-            tracing::warn!("container {id}: {e}");
+        match cleanup {
+            Ok(Err(e)) => tracing::warn!("container {id}: {e}"),
+            Err(e) => tracing::warn!("container {id}: {e}"),
+            Ok(Ok(())) => {}
         }
+
+        let Some(current) = self.store.get(id) else {
+            return;
+        };
         let code = exit.as_ref().map(|e| i64::from(e.exit_code)).unwrap_or(255);
-        let Ok(record) = self.update(id, |r| {
+        let apply = |r: &mut ContainerRecord| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
             r.state.exit_code = code;
@@ -63,14 +76,31 @@ impl ContainerService {
                 .as_ref()
                 .map(|e| e.finished_at.clone())
                 .unwrap_or_else(now_rfc3339);
-        }) else {
+        };
+        let mut next = current;
+        apply(&mut next);
+        let auto_remove = next.host_config.auto_remove.unwrap_or(false) && !should_restart(&next);
+
+        let recorded = if auto_remove {
+            self.update_in_memory(id, apply)
+        } else {
+            self.update(id, apply)
+        };
+        let Ok(record) = recorded else {
             return;
         };
         if record.state.oom_killed {
             self.record_event("oom", &record, &[]);
         }
         self.record_event("die", &record, &[("exitCode", &code.to_string())]);
-        if should_restart(&record) {
+        if auto_remove {
+            let svc = self.clone();
+            let id = id.to_owned();
+            let removed = tokio::task::spawn_blocking(move || svc.remove_exited(&id)).await;
+            if let Ok(Err(e)) = removed {
+                tracing::warn!("removing container {}: {e}", record.id);
+            }
+        } else if should_restart(&record) {
             let _ = self.update(id, |r| r.restart_count += 1);
             let delay =
                 Duration::from_millis(100 * 2u64.pow(record.restart_count.clamp(0, 8) as u32));
@@ -82,15 +112,13 @@ impl ContainerService {
                     tracing::warn!("restarting container {id}: {e}");
                 }
             });
-        } else if record.host_config.auto_remove.unwrap_or(false) {
-            let svc = self.clone();
-            let id = id.to_owned();
-            let _ = tokio::task::spawn_blocking(move || svc.remove_stopped(&id)).await;
         }
     }
 
     /// After a skiffd restart: reattach to live shims, and record the exits
-    /// of containers that ended while skiffd was down.
+    /// of containers that ended while skiffd was down — all of them before
+    /// this returns (and the API serves), whether their shim is gone or
+    /// still waiting to be deleted.
     pub async fn reconcile(self: &Arc<Self>) {
         for record in self.store.all() {
             if !record.state.status.is_live() {
@@ -100,14 +128,19 @@ impl ContainerService {
             let alive = {
                 let dir = shim_dir.clone();
                 tokio::task::spawn_blocking(move || {
-                    ShimHandle::connect(&dir).ok().filter(|h| h.state().is_ok())
+                    let handle = ShimHandle::connect(&dir).ok()?;
+                    let state = handle.state().ok()?;
+                    Some((handle, state.exit))
                 })
                 .await
                 .ok()
                 .flatten()
             };
             match alive {
-                Some(handle) => self.monitor(record.id.clone(), handle),
+                Some((handle, Some(exit))) => {
+                    self.exited(&record.id, Some(exit), Some(handle)).await;
+                }
+                Some((handle, None)) => self.monitor(record.id.clone(), handle),
                 None => {
                     let exit = ShimHandle::read_exit(&shim_dir).ok().flatten();
                     self.exited(&record.id, exit, None).await;
@@ -131,6 +164,31 @@ impl ContainerService {
                 }
             }
         }
+    }
+}
+
+/// The shim's `wait` for the init process, on a non-blocking socket.
+async fn wait_exit(handle: &ShimHandle) -> std::io::Result<ExitStatus> {
+    let socket = paths::socket(handle.state_dir());
+    let sock = paths::connect(&socket)?;
+    sock.set_nonblocking(true)?;
+    let mut sock = tokio::net::UnixStream::from_std(sock)?;
+    let mut line = serde_json::to_vec(&Request::Wait { exec_id: None })?;
+    line.push(b'\n');
+    sock.write_all(&line).await?;
+    let mut answer = Vec::new();
+    BufReader::new(sock).read_until(b'\n', &mut answer).await?;
+    match serde_json::from_slice::<Response<ExitStatus>>(&answer) {
+        Ok(Response::Ok(exit)) => Ok(exit),
+        Ok(Response::Error(e)) => Err(std::io::Error::other(e.message)),
+        Err(_) if answer.is_empty() => Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{}: the shim closed the connection", socket.display()),
+        )),
+        Err(e) => Err(std::io::Error::other(format!(
+            "{}: bad answer: {e}",
+            socket.display()
+        ))),
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use skiff_shim::client::ShimHandle;
 
 use super::ContainerService;
+use super::cgroups;
 use super::error::ContainerError;
+use super::record::ContainerRecord;
 use super::rootfs::Rootfs;
 
 impl ContainerService {
@@ -38,22 +40,50 @@ impl ContainerService {
             .map_err(|e| ContainerError::Runtime(e.to_string()))?
     }
 
-    /// Blocking: remove a container that does not run.
+    /// Blocking: remove a container that does not run (deleting a shim
+    /// and cgroups that may be left, and unmounting).
     pub(crate) fn remove_stopped(&self, id: &str) -> Result<(), ContainerError> {
         let Some(record) = self.store.get(id) else {
             return Ok(());
         };
+        if record.state.status.is_live() {
+            return Err(ContainerError::Conflict(format!(
+                "cannot remove container \"/{}\": container is running",
+                record.name
+            )));
+        }
         if let Ok(h) = ShimHandle::connect(self.shim_dir(id)) {
             let _ = h.delete(true);
         }
+        if let Err(e) = cgroups::remove(id) {
+            tracing::warn!("{e}");
+        }
         Rootfs::new(&self.store.dir(id)).unmount()?;
+        self.forget(&record)
+    }
+
+    /// Blocking: remove an `--rm` container whose exit was just handled
+    /// (shim deleted, cgroups removed, unmounted) — unless it was started
+    /// again meanwhile.
+    pub(crate) fn remove_exited(&self, id: &str) -> Result<(), ContainerError> {
+        match self.store.get(id) {
+            Some(record) if !record.state.status.is_live() => self.forget(&record),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drop the record (its directory is deleted in the background) and
+    /// tell the waiters.
+    fn forget(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
+        let id = record.id.as_str();
         self.store.remove(id)?;
+        self.remember_exit(id, record.state.exit_code);
         self.notify(id, None);
         self.watches
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        self.record_event("destroy", &record, &[]);
+        self.record_event("destroy", record, &[]);
         Ok(())
     }
 }

@@ -1,9 +1,18 @@
 //! A container record → the OCI bundle its shim runs: docker's defaults from
-//! `skiff_shim::bundle`, plus the record's process, user, limits and mounts.
+//! `skiff_shim::bundle`, plus the record's process, user, limits, mounts,
+//! capabilities (`--cap-add`, `--cap-drop`, `--privileged`), security
+//! options (`--security-opt seccomp=…`, `no-new-privileges`) and `--init`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use skiff_shim::bundle::{BundleConfig, bind_mount};
+use bollard_stubs::models::HostConfig;
+use oci_spec::runtime::Capability;
+use skiff_shim::bundle::{
+    BundleConfig, DEFAULT_CAPABILITIES, all_capabilities, bind_mount, host_devices,
+    parse_capability,
+};
+use skiff_shim::seccomp::Profile;
 
 use super::error::ContainerError;
 use super::record::ContainerRecord;
@@ -11,6 +20,222 @@ use super::user;
 
 /// CFS period docker uses for `--cpus`.
 const CPU_PERIOD: u64 = 100_000;
+
+/// Where docker mounts its init in the container.
+pub const INIT_IN_CONTAINER: &str = "/sbin/docker-init";
+
+/// Where an init is looked for when `--init-path` is not given, after
+/// `docker-init` next to skiffd and on `PATH`: static builds first, since a
+/// dynamic one cannot run in an image without a C library.
+const INIT_CANDIDATES: [&str; 3] = [
+    "/usr/libexec/docker/docker-init",
+    "/usr/bin/tini-static",
+    "/usr/bin/tini",
+];
+
+/// The daemon's `--init` / `--init-path` (dockerd's flags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitConfig {
+    /// Run an init in containers whose `HostConfig.Init` is unset.
+    pub default: bool,
+    /// The init binary (`None`: look for one).
+    pub path: Option<PathBuf>,
+}
+
+static INIT: OnceLock<InitConfig> = OnceLock::new();
+
+/// Set the daemon's init configuration (once, at start; later calls are
+/// ignored).
+pub fn configure_init(config: InitConfig) {
+    let _ = INIT.set(config);
+}
+
+fn init_config() -> &'static InitConfig {
+    INIT.get_or_init(InitConfig::default)
+}
+
+/// Whether a container with `host` runs under an init.
+pub fn wants_init(host: &HostConfig) -> bool {
+    host.init.unwrap_or(init_config().default)
+}
+
+/// The init binary: `--init-path`, else `docker-init` next to skiffd or on
+/// `PATH`, else the first of [`INIT_CANDIDATES`] that exists.
+pub fn init_binary() -> Result<PathBuf, ContainerError> {
+    let config = init_config();
+    if let Some(path) = &config.path {
+        return if path.is_file() {
+            Ok(path.clone())
+        } else {
+            Err(ContainerError::InvalidArgument(format!(
+                "init binary {} (--init-path) not found",
+                path.display()
+            )))
+        };
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("docker-init")));
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|dir| dir.join("docker-init"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    beside
+        .into_iter()
+        .chain(on_path)
+        .chain(INIT_CANDIDATES.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            ContainerError::InvalidArgument(format!(
+                "--init: no init binary found (docker-init next to skiffd or on PATH, {}); install tini or set --init-path",
+                INIT_CANDIDATES.join(", ")
+            ))
+        })
+}
+
+/// A container's security settings, from its host config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Security {
+    /// Its capabilities.
+    pub capabilities: Vec<Capability>,
+    /// Its seccomp profile (`None`: unconfined).
+    pub seccomp: Option<Profile>,
+    /// `no_new_privs`.
+    pub no_new_privileges: bool,
+    /// `--privileged`.
+    pub privileged: bool,
+}
+
+/// Normalise a `--cap-add` / `--cap-drop` entry as dockerd does: `ALL`, or
+/// a known capability.
+fn cap_entry(what: &str, name: &str) -> Result<Option<Capability>, ContainerError> {
+    if name.eq_ignore_ascii_case("ALL") {
+        return Ok(None);
+    }
+    parse_capability(name).map(Some).ok_or_else(|| {
+        let upper = name.to_ascii_uppercase();
+        let full = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
+        ContainerError::InvalidArgument(format!("invalid {what}: unknown capability: \"{full}\""))
+    })
+}
+
+/// The capabilities of a container: docker's defaults tweaked by
+/// `CapAdd` / `CapDrop` (`ALL` in either), or all of them when privileged
+/// (dockerd's `TweakCapabilities`).
+pub fn capabilities(host: &HostConfig) -> Result<Vec<Capability>, ContainerError> {
+    let parse = |what: &str,
+                 list: &Option<Vec<String>>|
+     -> Result<(bool, Vec<Capability>), ContainerError> {
+        let mut all = false;
+        let mut caps = Vec::new();
+        for name in list.iter().flatten() {
+            match cap_entry(what, name)? {
+                Some(c) => caps.push(c),
+                None => all = true,
+            }
+        }
+        Ok((all, caps))
+    };
+    let (add_all, add) = parse("CapAdd", &host.cap_add)?;
+    let (drop_all, drop) = parse("CapDrop", &host.cap_drop)?;
+    if host.privileged.unwrap_or(false) {
+        return Ok(all_capabilities());
+    }
+    let mut caps: Vec<Capability> = if add_all {
+        all_capabilities()
+            .into_iter()
+            .filter(|c| !drop.contains(c))
+            .collect()
+    } else if drop_all {
+        Vec::new()
+    } else {
+        DEFAULT_CAPABILITIES
+            .iter()
+            .copied()
+            .filter(|c| !drop.contains(c))
+            .collect()
+    };
+    if !add_all {
+        for c in add {
+            if !caps.contains(&c) {
+                caps.push(c);
+            }
+        }
+    }
+    Ok(caps)
+}
+
+/// The security settings of a container (dockerd's `parseSecurityOpt` and
+/// seccomp rules): errors are the user's.
+pub fn security(host: &HostConfig) -> Result<Security, ContainerError> {
+    let privileged = host.privileged.unwrap_or(false);
+    let capabilities = capabilities(host)?;
+    let mut seccomp_opt: Option<String> = None;
+    let mut no_new_privileges = false;
+    for opt in host.security_opt.iter().flatten() {
+        if opt == "no-new-privileges" {
+            no_new_privileges = true;
+            continue;
+        }
+        if opt == "disable" {
+            continue;
+        }
+        let Some((key, value)) = opt.split_once('=').or_else(|| opt.split_once(':')) else {
+            return Err(ContainerError::InvalidArgument(format!(
+                "invalid --security-opt 1: {opt:?}"
+            )));
+        };
+        match key {
+            // No SELinux or AppArmor here: accepted and without effect, as
+            // dockerd does on a host without them.
+            "label" | "apparmor" => {}
+            "seccomp" => seccomp_opt = Some(value.to_owned()),
+            "no-new-privileges" => {
+                no_new_privileges = match value {
+                    "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                    "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                    _ => {
+                        return Err(ContainerError::InvalidArgument(format!(
+                            "invalid --security-opt 2: {opt:?}"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(ContainerError::InvalidArgument(format!(
+                    "invalid --security-opt 2: {opt:?}"
+                )));
+            }
+        }
+    }
+    let seccomp = match seccomp_opt.as_deref() {
+        Some("unconfined") => None,
+        Some("") | Some("builtin") | None if privileged => None,
+        Some("") | Some("builtin") | None => Some(Profile::docker_default()),
+        Some(json) => {
+            let profile = Profile::from_json(json)
+                .map_err(|e| ContainerError::InvalidArgument(e.to_string()))?;
+            // Check it resolves now rather than at start.
+            profile
+                .resolve(&capabilities, &skiff_shim::seccomp::Target::host())
+                .map_err(|e| ContainerError::InvalidArgument(e.to_string()))?;
+            Some(profile)
+        }
+    };
+    Ok(Security {
+        capabilities,
+        seccomp,
+        no_new_privileges,
+        privileged,
+    })
+}
 
 fn runtime(e: impl std::fmt::Display) -> ContainerError {
     ContainerError::Runtime(e.to_string())
@@ -41,9 +266,30 @@ pub fn bundle(
     let c = &record.config;
     let h = &record.host_config;
     let user = user::resolve(rootfs, c.user.as_deref().unwrap_or_default())?;
-    let mut args = vec![record.path.clone()];
+    let init = if wants_init(h) {
+        Some(init_binary()?)
+    } else {
+        None
+    };
+    let mut args = Vec::new();
+    if init.is_some() {
+        args.extend([INIT_IN_CONTAINER.to_owned(), "--".to_owned()]);
+    }
+    args.push(record.path.clone());
     args.extend(record.args.iter().cloned());
     let mut b = BundleConfig::new(record.id.clone(), rootfs.to_owned(), args);
+    let security = security(h)?;
+    b.capabilities = security.capabilities;
+    b.seccomp = security.seccomp;
+    b.no_new_privileges = security.no_new_privileges;
+    b.privileged = security.privileged;
+    if security.privileged {
+        b.devices = host_devices();
+    }
+    if let Some(init) = init {
+        b.mounts
+            .push(bind_mount(init, INIT_IN_CONTAINER, true).map_err(runtime)?);
+    }
     let hostname = c
         .hostname
         .clone()
@@ -135,4 +381,84 @@ pub fn bundle(
         b.mounts.push(m);
     }
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(v: serde_json::Value) -> HostConfig {
+        serde_json::from_value(v).expect("host config")
+    }
+
+    #[test]
+    fn capabilities_are_tweaked_like_dockerd() {
+        let caps = |v| capabilities(&host(v)).expect("caps");
+        assert_eq!(caps(serde_json::json!({})), DEFAULT_CAPABILITIES.to_vec());
+        let c = caps(serde_json::json!({"CapAdd": ["net_admin"], "CapDrop": ["CAP_CHOWN"]}));
+        assert!(c.contains(&Capability::NetAdmin) && !c.contains(&Capability::Chown));
+        assert_eq!(c.len(), DEFAULT_CAPABILITIES.len());
+        assert_eq!(
+            caps(serde_json::json!({"CapDrop": ["ALL"], "CapAdd": ["KILL"]})),
+            vec![Capability::Kill]
+        );
+        let all = caps(serde_json::json!({"CapAdd": ["ALL"], "CapDrop": ["SYS_ADMIN"]}));
+        assert!(!all.contains(&Capability::SysAdmin) && all.len() > DEFAULT_CAPABILITIES.len());
+        assert_eq!(
+            caps(serde_json::json!({"Privileged": true})),
+            all_capabilities()
+        );
+        let err =
+            capabilities(&host(serde_json::json!({"CapAdd": ["foo"]}))).expect_err("unknown cap");
+        assert_eq!(
+            err.to_string(),
+            "invalid CapAdd: unknown capability: \"CAP_FOO\""
+        );
+    }
+
+    #[test]
+    fn security_options_follow_dockerd() {
+        let sec = |opts: &[&str]| security(&host(serde_json::json!({"SecurityOpt": opts})));
+        let s = sec(&[]).expect("default");
+        assert!(s.seccomp.is_some() && !s.no_new_privileges && !s.privileged);
+        assert!(
+            sec(&["seccomp=unconfined"])
+                .expect("unconfined")
+                .seccomp
+                .is_none()
+        );
+        assert!(
+            sec(&["seccomp:unconfined"])
+                .expect("old form")
+                .seccomp
+                .is_none()
+        );
+        assert!(sec(&["no-new-privileges"]).expect("nnp").no_new_privileges);
+        assert!(
+            sec(&["no-new-privileges=true"])
+                .expect("nnp")
+                .no_new_privileges
+        );
+        assert!(
+            !sec(&["no-new-privileges=false"])
+                .expect("nnp")
+                .no_new_privileges
+        );
+        assert!(sec(&["label=disable", "apparmor=unconfined"]).is_ok());
+        for bad in [
+            "bogus",
+            "bogus=1",
+            "no-new-privileges=maybe",
+            "seccomp={\"x\":1}",
+        ] {
+            assert!(sec(&[bad]).is_err(), "{bad}");
+        }
+        let custom = sec(&[r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#]).expect("custom");
+        assert_eq!(
+            custom.seccomp.map(|p| p.default_action),
+            Some(oci_spec::runtime::LinuxSeccompAction::ScmpActAllow)
+        );
+        let privileged = security(&host(serde_json::json!({"Privileged": true}))).expect("p");
+        assert!(privileged.privileged && privileged.seccomp.is_none());
+    }
 }

@@ -123,7 +123,8 @@ impl ContainerService {
                     record.short_id()
                 ))
             })?;
-        let rootfs = Rootfs::new(&dir);
+        // An --rm container's writable layer is never synced (see rootfs).
+        let rootfs = Rootfs::new(&dir).volatile(record.host_config.auto_remove.unwrap_or(false));
         rootfs.mount(&self.images.lower_dirs(&image))?;
         let result = (|| {
             let bundle = spec::bundle(&record, &dir, &rootfs.target)?;

@@ -27,6 +27,9 @@ pub fn parse_signal(s: &str) -> Result<i32, ContainerError> {
         .map_err(|_| ContainerError::InvalidArgument(format!("Invalid signal: {s}")))
 }
 
+/// How long a SIGKILL waits for the container to exit (dockerd: 10 s).
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
 /// The default stop timeout, in seconds.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
@@ -49,12 +52,19 @@ impl ContainerService {
         if sig == Signal::SIGKILL as i32 {
             let _ = self.update(&record.id, |r| r.state.stopped_by_user = true);
         }
+        // Like dockerd (daemon.Kill), a SIGKILL returns once the container
+        // has exited, so that a remove right after the kill succeeds.
+        let mut watch = (sig == Signal::SIGKILL as i32).then(|| self.watch(&record.id));
         let handle = self.shim_of(&record.id)?;
         tokio::task::spawn_blocking(move || handle.kill(sig))
             .await
             .map_err(|e| ContainerError::Runtime(e.to_string()))?
             .map_err(|e| ContainerError::Runtime(e.to_string()))?;
         self.record_event("kill", &record, &[("signal", &sig.to_string())]);
+        if let Some(watch) = watch.as_mut() {
+            let exited = watch.wait_for(|r| r.as_ref().is_none_or(|r| !r.state.status.is_live()));
+            let _ = tokio::time::timeout(KILL_WAIT, exited).await;
+        }
         Ok(())
     }
 

@@ -6,20 +6,27 @@
 //! brings up), docker's default capability set, `noNewPrivileges`, docker's
 //! masked and read-only paths, `/proc`, a tmpfs `/dev` with devpts, shm and
 //! mqueue, read-only `/sys` and cgroup mounts, a deny-all device cgroup (the
-//! runtime adds the standard allowed devices) and memory / cpu / pids limits.
+//! runtime adds the standard allowed devices), docker's default seccomp
+//! profile ([`crate::seccomp`]) and memory / cpu / pids limits. A
+//! privileged bundle has every capability, no seccomp filter, no masked or
+//! read-only paths, writable `/sys`, and the host's devices.
 //! No rlimits are set: the process inherits the shim's.
+//! [`BundleConfig::write`] also stores the seccomp filter compiled to BPF
+//! (once per distinct filter in the process) beside `config.json`, for the
+//! shim to load ([`crate::seccomp::bpf`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
+    LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder,
+    Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::error::{Error, Result};
+use crate::seccomp::{Profile, Target, bpf};
 
 /// `PATH` given to a process whose environment has none (docker's default).
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -41,6 +48,140 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
     Capability::Kill,
     Capability::AuditWrite,
 ];
+
+/// Every capability, in the kernel's numbering (bit `n` of `CapBnd` is
+/// `ALL_CAPABILITIES[n]`).
+pub const ALL_CAPABILITIES: [Capability; 41] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::DacReadSearch,
+    Capability::Fowner,
+    Capability::Fsetid,
+    Capability::Kill,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setpcap,
+    Capability::LinuxImmutable,
+    Capability::NetBindService,
+    Capability::NetBroadcast,
+    Capability::NetAdmin,
+    Capability::NetRaw,
+    Capability::IpcLock,
+    Capability::IpcOwner,
+    Capability::SysModule,
+    Capability::SysRawio,
+    Capability::SysChroot,
+    Capability::SysPtrace,
+    Capability::SysPacct,
+    Capability::SysAdmin,
+    Capability::SysBoot,
+    Capability::SysNice,
+    Capability::SysResource,
+    Capability::SysTime,
+    Capability::SysTtyConfig,
+    Capability::Mknod,
+    Capability::Lease,
+    Capability::AuditWrite,
+    Capability::AuditControl,
+    Capability::Setfcap,
+    Capability::MacOverride,
+    Capability::MacAdmin,
+    Capability::Syslog,
+    Capability::WakeAlarm,
+    Capability::BlockSuspend,
+    Capability::AuditRead,
+    Capability::Perfmon,
+    Capability::Bpf,
+    Capability::CheckpointRestore,
+];
+
+/// Every capability this process can pass on: its bounding set (a sandbox
+/// may lack some), what dockerd's `GetAllCapabilities` gives `--privileged`.
+pub fn all_capabilities() -> Vec<Capability> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1 << bit) != 0)
+        .map(|(_, cap)| *cap)
+        .collect()
+}
+
+/// A capability by docker's name: any case, with or without `CAP_`.
+pub fn parse_capability(name: &str) -> Option<Capability> {
+    let upper = name.trim().to_ascii_uppercase();
+    upper
+        .strip_prefix("CAP_")
+        .unwrap_or(&upper)
+        .parse::<Capability>()
+        .ok()
+}
+
+/// Directories of `/dev` whose nodes a privileged container does not get
+/// (runc's list): the container has its own.
+const SKIPPED_DEV_DIRS: [&str; 7] = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+
+/// The host's character and block devices under `/dev` (but `/dev/console`
+/// and the directories the container has its own of), for `--privileged`.
+pub fn host_devices() -> Vec<LinuxDevice> {
+    let mut out = Vec::new();
+    collect_devices(Path::new("/dev"), &mut out);
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
+}
+
+fn collect_devices(dir: &Path, out: &mut Vec<LinuxDevice>) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            let name = entry.file_name();
+            if !SKIPPED_DEV_DIRS.iter().any(|d| name == *d) {
+                collect_devices(&path, out);
+            }
+            continue;
+        }
+        let typ = if ft.is_char_device() {
+            oci_spec::runtime::LinuxDeviceType::C
+        } else if ft.is_block_device() {
+            oci_spec::runtime::LinuxDeviceType::B
+        } else {
+            continue;
+        };
+        if path == Path::new("/dev/console") {
+            continue;
+        }
+        let rdev = meta.rdev();
+        let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+        let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+        let device = oci_spec::runtime::LinuxDeviceBuilder::default()
+            .path(path.clone())
+            .typ(typ)
+            .major(major as i64)
+            .minor(minor as i64)
+            .file_mode(meta.permissions().mode() & 0o7777)
+            .uid(meta.uid())
+            .gid(meta.gid())
+            .build();
+        if let Ok(device) = device {
+            out.push(device);
+        }
+    }
+}
 
 /// Docker's masked paths (bind-mounted over with /dev/null or an empty tmpfs).
 pub const MASKED_PATHS: [&str; 11] = [
@@ -98,8 +239,17 @@ pub struct BundleConfig {
     pub host_pid: bool,
     /// Capabilities (bounding, effective, permitted).
     pub capabilities: Vec<Capability>,
-    /// Set `no_new_privs`.
+    /// Set `no_new_privs` (docker's `--security-opt no-new-privileges`).
     pub no_new_privileges: bool,
+    /// The seccomp profile, resolved against [`Self::capabilities`]
+    /// (`None`: unconfined).
+    pub seccomp: Option<Profile>,
+    /// `--privileged`: no masked or read-only paths, writable `/sys` and
+    /// cgroups, every device allowed (capabilities and seccomp are set
+    /// apart).
+    pub privileged: bool,
+    /// Device nodes to create (e.g. the host's, for a privileged container).
+    pub devices: Vec<LinuxDevice>,
     /// Memory limit in bytes.
     pub memory_limit: Option<i64>,
     /// Memory + swap limit in bytes (-1: unlimited swap).
@@ -138,7 +288,10 @@ impl BundleConfig {
             host_network: false,
             host_pid: false,
             capabilities: DEFAULT_CAPABILITIES.to_vec(),
-            no_new_privileges: true,
+            no_new_privileges: false,
+            seccomp: Some(Profile::docker_default()),
+            privileged: false,
+            devices: Vec::new(),
             memory_limit: None,
             memory_swap: None,
             cpu_shares: None,
@@ -202,12 +355,23 @@ impl BundleConfig {
             .env(env)
             .cwd(self.cwd.clone())
             .capabilities(capabilities)
-            .no_new_privileges(self.no_new_privileges)
             .build()
             .map_err(|e| self.spec_err(e))?;
         // The builder starts from oci-spec's defaults, which set RLIMIT_NOFILE.
         process.set_rlimits(None);
         process.set_console_size(None);
+        // libcontainer loads the seccomp filter before dropping capabilities
+        // only when the field is absent: `Some(false)` would make it load
+        // the filter without CAP_SYS_ADMIN and fail.
+        process.set_no_new_privileges(self.no_new_privileges.then_some(true));
+        let seccomp = match &self.seccomp {
+            Some(profile) => Some(
+                profile
+                    .resolve(&self.capabilities, &Target::host())
+                    .map_err(|e| self.spec_err(e))?,
+            ),
+            None => None,
+        };
 
         let mut namespaces = vec![
             LinuxNamespaceType::Mount,
@@ -228,7 +392,7 @@ impl BundleConfig {
 
         let mut resources = LinuxResourcesBuilder::default().devices(vec![
             LinuxDeviceCgroupBuilder::default()
-                .allow(false)
+                .allow(self.privileged)
                 .access("rwm")
                 .build()
                 .map_err(|e| self.spec_err(e))?,
@@ -270,26 +434,35 @@ impl BundleConfig {
             .cgroups_path
             .clone()
             .unwrap_or_else(|| format!("/skiff/{}", self.id));
-        let linux = LinuxBuilder::default()
+        let paths = |list: &[&str]| -> Vec<String> {
+            if self.privileged {
+                Vec::new()
+            } else {
+                list.iter().map(|s| (*s).to_owned()).collect()
+            }
+        };
+        let mut linux = LinuxBuilder::default()
             .namespaces(namespaces)
             .resources(resources)
             .cgroups_path(PathBuf::from(cgroups_path))
-            .masked_paths(
-                MASKED_PATHS
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect::<Vec<_>>(),
-            )
-            .readonly_paths(
-                READONLY_PATHS
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect::<Vec<_>>(),
-            )
+            .masked_paths(paths(&MASKED_PATHS))
+            .readonly_paths(paths(&READONLY_PATHS))
             .build()
             .map_err(|e| self.spec_err(e))?;
+        linux.set_seccomp(seccomp);
+        if !self.devices.is_empty() {
+            linux.set_devices(Some(self.devices.clone()));
+        }
 
         let mut mounts = default_mounts().map_err(|e| self.spec_err(e))?;
+        if self.privileged {
+            // dockerd: /sys and the cgroup mount are writable when privileged.
+            for m in &mut mounts {
+                if let Some(options) = m.options().clone() {
+                    m.set_options(Some(options.into_iter().filter(|o| o != "ro").collect()));
+                }
+            }
+        }
         mounts.extend(self.mounts.iter().cloned());
 
         let root = RootBuilder::default()
@@ -315,8 +488,9 @@ impl BundleConfig {
         Ok(spec)
     }
 
-    /// Writes `<bundle_dir>/config.json` (creating the directory); returns
-    /// its path.
+    /// Writes `<bundle_dir>/config.json` (creating the directory) and, with
+    /// a seccomp filter, its compiled program
+    /// (`<bundle_dir>/seccomp-bpf.json`); returns the path of `config.json`.
     pub fn write(&self, bundle_dir: &Path) -> Result<PathBuf> {
         let spec = self.to_spec()?;
         std::fs::create_dir_all(bundle_dir).map_err(|source| Error::File {
@@ -331,7 +505,32 @@ impl BundleConfig {
             path: path.clone(),
             source,
         })?;
+        self.write_seccomp(&spec, bundle_dir)?;
         Ok(path)
+    }
+
+    /// Stores the compiled seccomp filter beside `config.json` (compiled
+    /// once per distinct filter in this process), or removes an old one.
+    fn write_seccomp(&self, spec: &Spec, bundle_dir: &Path) -> Result<()> {
+        let stored = bundle_dir.join(bpf::FILE_NAME);
+        match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(seccomp) => {
+                let program = bpf::compiled(seccomp).map_err(|e| self.spec_err(e))?;
+                bpf::store(bundle_dir, seccomp, &program).map_err(|e| self.spec_err(e))?;
+            }
+            None => match std::fs::remove_file(&stored) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::File {
+                        op: "remove",
+                        path: stored,
+                        source,
+                    });
+                }
+            },
+        }
+        Ok(())
     }
 }
 
@@ -429,7 +628,19 @@ mod tests {
         let json = serde_json::to_value(&spec).map_err(|e| cfg.spec_err(e))?;
         let process = &json["process"];
         assert!(process.get("rlimits").is_none(), "no rlimits: {process}");
-        assert_eq!(process["noNewPrivileges"], true);
+        // Docker's default: no `no_new_privs`; the field is left out so
+        // libcontainer loads the filter while it still has CAP_SYS_ADMIN.
+        assert!(process.get("noNewPrivileges").is_none(), "{process}");
+        let seccomp = &json["linux"]["seccomp"];
+        assert_eq!(seccomp["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(seccomp["defaultErrnoRet"], 1);
+        assert!(
+            seccomp["syscalls"][0]["names"]
+                .as_array()
+                .is_some_and(|n| n.len() > 300),
+            "{seccomp}"
+        );
+        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], false);
         assert_eq!(process["env"][0], DEFAULT_PATH);
         let bounding = process["capabilities"]["bounding"]
             .as_array()
@@ -470,6 +681,73 @@ mod tests {
             ]
         );
         Ok(())
+    }
+
+    #[test]
+    fn privileged_and_unconfined_bundles() -> Result<()> {
+        let mut cfg = BundleConfig::new("c2", "/rootfs", vec!["sh".into()]);
+        cfg.privileged = true;
+        cfg.seccomp = None;
+        cfg.no_new_privileges = true;
+        cfg.capabilities = all_capabilities();
+        cfg.devices = host_devices();
+        let json = serde_json::to_value(cfg.to_spec()?).map_err(|e| cfg.spec_err(e))?;
+        assert_eq!(json["process"]["noNewPrivileges"], true);
+        assert!(json["linux"].get("seccomp").is_none());
+        assert!(
+            json["linux"]
+                .get("maskedPaths")
+                .is_none_or(|m| m == &serde_json::json!([]))
+        );
+        assert!(
+            json["linux"]
+                .get("readonlyPaths")
+                .is_none_or(|m| m == &serde_json::json!([]))
+        );
+        assert_eq!(json["linux"]["resources"]["devices"][0]["allow"], true);
+        let sys = json["mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["destination"] == "/sys")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !sys["options"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o == "ro"),
+            "{sys}"
+        );
+        let devices: Vec<&str> = json["linux"]["devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["path"].as_str())
+            .collect();
+        assert!(devices.contains(&"/dev/null"), "{devices:?}");
+        assert!(
+            !devices
+                .iter()
+                .any(|d| d.starts_with("/dev/pts/") || *d == "/dev/console")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn capabilities_by_name_and_bounding_set() {
+        assert_eq!(parse_capability("net_admin"), Some(Capability::NetAdmin));
+        assert_eq!(parse_capability("CAP_CHOWN"), Some(Capability::Chown));
+        assert_eq!(parse_capability("NOPE"), None);
+        // Bit n of CapBnd is ALL_CAPABILITIES[n].
+        assert_eq!(ALL_CAPABILITIES[21], Capability::SysAdmin);
+        assert_eq!(ALL_CAPABILITIES[40], Capability::CheckpointRestore);
+        let all = all_capabilities();
+        assert!(
+            all.contains(&Capability::Chown) && all.len() <= 41,
+            "{all:?}"
+        );
     }
 
     #[test]

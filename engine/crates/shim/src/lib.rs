@@ -22,6 +22,7 @@ pub mod error;
 pub mod jsonlog;
 pub mod paths;
 pub mod protocol;
+pub mod seccomp;
 
 pub use client::{AttachStream, Collected, Frame, LogTarget, Shim, ShimHandle, SpawnOptions};
 pub use error::{Error, Result};

@@ -281,6 +281,7 @@ fn daemon_main(opts: Options, ready: OwnedFd) -> i32 {
                 let _ = std::fs::remove_file(opts.state_dir.join(name));
             }
             let _ = std::fs::remove_dir_all(opts.state_dir.join(paths::EXEC_DIR));
+            let _ = std::fs::remove_dir_all(opts.state_dir.join(super::filter::BUNDLE_DIR));
             let _ = std::fs::remove_dir(opts.state_dir.join(paths::RUNTIME_DIR));
             send(&mut ready, &error_line(&msg));
             1

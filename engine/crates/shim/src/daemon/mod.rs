@@ -6,6 +6,7 @@
 //! control socket. Blocking libcontainer calls (`exec`, `pause`, …) hold the
 //! loop for their duration, which is a few milliseconds.
 
+pub mod filter;
 pub mod launch;
 pub mod runtime;
 pub mod sys;
@@ -16,6 +17,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libcontainer::container::Container;
@@ -307,6 +309,8 @@ pub struct Daemon {
     container: Container,
     cgroups_path: PathBuf,
     init_process: Process,
+    /// The container's compiled seccomp filter, loaded into every exec.
+    seccomp: Option<Arc<skiff_shim::seccomp::bpf::Program>>,
     listener: UnixListener,
     console_path: PathBuf,
     console: Option<UnixListener>,
@@ -394,8 +398,10 @@ pub fn create(opts: &Options, sigchld: OwnedFd) -> Result<Daemon, String> {
 
     let shim_log = opts.state_dir.join(paths::SHIM_LOG);
     let log_offset = file_len(&shim_log);
-    let mut container = runtime::create(&id, &root, &opts.bundle, child_stdio)
-        .map_err(|msg| with_cause(msg, &shim_log, log_offset))?;
+    let prepared = filter::prepare_init(&spec, &opts.bundle, &opts.state_dir)?;
+    let mut container =
+        runtime::create(&id, &root, &prepared.bundle, child_stdio, prepared.executor)
+            .map_err(|msg| with_cause(msg, &shim_log, log_offset))?;
     let Some(pid) = container.pid().map(|p| p.as_raw()) else {
         let _ = runtime::delete(&mut container);
         return Err(format!("container {id} was created without a pid"));
@@ -443,6 +449,7 @@ pub fn create(opts: &Options, sigchld: OwnedFd) -> Result<Daemon, String> {
         container,
         cgroups_path,
         init_process,
+        seccomp: prepared.program,
         listener,
         console_path,
         console,
@@ -1358,8 +1365,19 @@ impl Daemon {
                 self.shutdown = Some(Instant::now());
             }
             Err(msg) => {
+                tracing::error!("{msg}");
                 self.reply_err(t, ErrorKind::Internal, msg);
-                self.set_mode(t, Mode::Request);
+                if self.init.exit.is_some() {
+                    // Nothing is left to serve, and nobody retries: skiffd
+                    // removes what the runtime could not (a busy cgroup).
+                    if let Some(c) = self.clients.get_mut(&t) {
+                        c.mode = Mode::Closing;
+                        c.close_after_flush = true;
+                    }
+                    self.shutdown = Some(Instant::now());
+                } else {
+                    self.set_mode(t, Mode::Request);
+                }
             }
         }
     }
@@ -1433,6 +1451,11 @@ impl Daemon {
             .state_dir
             .join(paths::EXEC_DIR)
             .join(format!("{exec_id}.json"));
+        // libcontainer drops linux.seccomp for execs: the shim loads it.
+        let executor = self
+            .seccomp
+            .as_ref()
+            .map(|p| filter::FilterExecutor::new(p, &mut process));
         let json = serde_json::to_vec(&process)
             .map_err(|e| format!("cannot encode the process of exec {exec_id}: {e}"))?;
         std::fs::write(&path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -1451,7 +1474,7 @@ impl Daemon {
         let shim_log = self.state_dir.join(paths::SHIM_LOG);
         let log_offset = file_len(&shim_log);
         let result = prepared.and_then(|(child, pipes)| {
-            runtime::exec(&id, &self.root, &path, child, req.tty)
+            runtime::exec(&id, &self.root, &path, child, req.tty, executor)
                 .map(|pid| (pid, pipes))
                 .map_err(|msg| with_cause(msg, &shim_log, log_offset))
         });
@@ -1484,6 +1507,7 @@ impl Daemon {
             let _ = std::fs::remove_file(self.state_dir.join(name));
         }
         let _ = std::fs::remove_dir_all(self.state_dir.join(paths::EXEC_DIR));
+        let _ = std::fs::remove_dir_all(self.state_dir.join(filter::BUNDLE_DIR));
         let _ = std::fs::remove_dir(&self.root);
     }
 }

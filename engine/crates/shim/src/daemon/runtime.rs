@@ -9,6 +9,8 @@ use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 
+use super::filter::FilterExecutor;
+
 /// The stdio of a new process.
 pub enum ChildStdio {
     /// Pipes (or /dev/null) to become fds 0, 1 and 2.
@@ -40,7 +42,12 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
-fn builder(id: &str, root: &Path, stdio: ChildStdio) -> Result<ContainerBuilder, String> {
+fn builder(
+    id: &str,
+    root: &Path,
+    stdio: ChildStdio,
+    executor: Option<FilterExecutor>,
+) -> Result<ContainerBuilder, String> {
     let mut b = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
         .with_root_path(root)
         .map_err(|e| format!("libcontainer root {}: {}", root.display(), chain(&e)))?
@@ -58,18 +65,22 @@ fn builder(id: &str, root: &Path, stdio: ChildStdio) -> Result<ContainerBuilder,
             b = b.with_console_socket(Some(path));
         }
     }
+    if let Some(e) = executor {
+        b = b.with_executor(e);
+    }
     Ok(b)
 }
 
 /// Creates the container from `bundle`: on return its init process exists,
-/// set up and waiting to be started.
+/// set up and waiting to be started. `executor` loads the seccomp filter.
 pub fn create(
     id: &str,
     root: &Path,
     bundle: &Path,
     stdio: ChildStdio,
+    executor: Option<FilterExecutor>,
 ) -> Result<Container, String> {
-    builder(id, root, stdio)?
+    builder(id, root, stdio, executor)?
         .as_init(bundle)
         .with_systemd(false)
         .with_detach(true)
@@ -86,15 +97,17 @@ pub fn start(container: &mut Container) -> Result<(), String> {
 }
 
 /// Runs the process described by the JSON file `process` in the running
-/// container; returns its host pid once it has `execve`d.
+/// container; returns its host pid once it has `execve`d. `executor` loads
+/// the container's seccomp filter (libcontainer would not).
 pub fn exec(
     id: &str,
     root: &Path,
     process: &Path,
     stdio: ChildStdio,
     tty: bool,
+    executor: Option<FilterExecutor>,
 ) -> Result<i32, String> {
-    builder(id, root, stdio)?
+    builder(id, root, stdio, executor)?
         .as_tenant()
         .with_process(Some(process))
         .with_detach(tty)

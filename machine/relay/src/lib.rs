@@ -1,0 +1,37 @@
+//! The engine-socket relay between the host and the Skiff VM.
+//!
+//! The VM exposes one byte pipe to the host — a virtio-serial port under
+//! QEMU (`skiff.engine`), a vsock connection under Virtualization.framework,
+//! the stdin/stdout of `wsl -d …` under WSL2. The relay runs one
+//! [yamux](https://github.com/hashicorp/yamux/blob/master/spec.md) session
+//! over that pipe:
+//!
+//! - [`host::serve`] accepts connections on the host's `docker.sock` and
+//!   opens one yamux stream for each;
+//! - [`guest::serve`] answers each stream by connecting to the engine's Unix
+//!   socket inside the VM and relays bytes both ways, half-close included
+//!   (a FIN on the stream is a `shutdown(SHUT_WR)` on the socket and back).
+//!
+//! A session starts with a short line handshake ([`handshake`]) so that
+//! bytes left in the pipe by an earlier session (a host that went away
+//! mid-frame) are skipped instead of being parsed as yamux frames.
+//!
+//! An engine socket that cannot be reached resets the stream, so the host
+//! client sees its connection closed rather than a hang.
+
+mod error;
+#[cfg(unix)]
+pub mod guest;
+pub mod handshake;
+pub mod host;
+mod pipe;
+pub mod prefixed;
+#[cfg(target_os = "linux")]
+pub mod serial;
+mod session;
+pub mod shell;
+#[cfg(target_os = "linux")]
+mod shell_guest;
+
+pub use error::RelayError;
+pub use host::Accept;

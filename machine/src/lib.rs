@@ -1,0 +1,52 @@
+//! The managed Skiff VM on the host.
+//!
+//! A machine lives in `~/.skiff/machines/<name>/` (`SKIFF_HOME` overrides
+//! `~/.skiff`): `config.json`, the sparse `disk.img`, `console.log`, and
+//! while it runs the supervisor's `pid`, its `lock` and the sockets —
+//! `docker.sock` (0600, the engine, forwarded by [`skiff_relay`]),
+//! `engine.port`, `control.port`, `qmp.sock`.
+//!
+//! [`Manager`] is the API (the `skiff` CLI and the desktop app use it);
+//! [`driver::Driver`] is the backend interface: QEMU on Linux (under a
+//! detached supervisor, [`supervisor`]), Virtualization.framework on macOS
+//! ([`vz`]), WSL2 on Windows ([`wsl`]). The platform-neutral pieces (QEMU's
+//! command line, the VZ device graph, WSL's command lines, the state
+//! machine) are tested everywhere.
+
+pub mod cmdline;
+pub mod config;
+pub mod control;
+pub mod docker_context;
+pub mod driver;
+pub mod error;
+pub mod fsutil;
+pub mod image;
+pub mod kvm;
+#[cfg(unix)]
+pub mod lock;
+pub mod manager;
+pub mod paths;
+pub mod ping;
+pub mod qemu;
+#[cfg(unix)]
+pub mod qmp;
+pub mod shell_env;
+pub mod state;
+#[cfg(unix)]
+pub mod supervised;
+#[cfg(target_os = "linux")]
+pub mod supervisor;
+pub mod tcp_proxy;
+pub mod vz;
+#[cfg(all(target_os = "macos", feature = "vz"))]
+pub mod vz_runtime;
+#[cfg(all(target_os = "macos", feature = "vz"))]
+pub mod vz_supervisor;
+pub mod wsl;
+
+pub use config::MachineConfig;
+pub use driver::StartProgress;
+pub use error::MachineError;
+pub use manager::{MachineInfo, Manager};
+pub use paths::DEFAULT_MACHINE;
+pub use state::MachineState;

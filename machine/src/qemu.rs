@@ -1,0 +1,230 @@
+//! QEMU's command line (platform neutral, so it is tested everywhere).
+
+use std::path::Path;
+
+use crate::cmdline::{self, GUEST_MIRROR_IP, GUEST_MIRROR_PORT};
+use crate::config::{MachineConfig, MirrorAddr, Network};
+use crate::error::Result;
+use crate::image::VmImage;
+use crate::paths::MachineDir;
+
+/// The accelerator QEMU is started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accelerator {
+    /// Hardware virtualisation.
+    Kvm,
+    /// Emulation.
+    Tcg,
+}
+
+impl Accelerator {
+    /// `kvm` or `tcg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accelerator::Kvm => "kvm",
+            Accelerator::Tcg => "tcg",
+        }
+    }
+}
+
+/// What to run: program and arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuCommand {
+    /// `qemu-system-x86_64` or `qemu-system-aarch64`.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+/// The QEMU program for the image's architecture.
+pub fn program(arch: &str) -> &'static str {
+    if arch == "arm64" {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    }
+}
+
+/// A path inside a QEMU option value: commas are doubled.
+fn opt(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// Quotes `s` for the `cmd:` of a guestfwd (GLib's shell-style parsing).
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-:+=@".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command line of the contract for `config` in `dir`, booting
+/// `image` with `accel`. `skiff_bin` runs `machine connect-tcp` for the
+/// registry mirror's guestfwd; `now` seeds the guest clock.
+pub fn command(
+    config: &MachineConfig,
+    dir: &MachineDir,
+    image: &VmImage,
+    accel: Accelerator,
+    skiff_bin: &Path,
+    now: u64,
+) -> Result<QemuCommand> {
+    let arch = image.manifest.arch.as_str();
+    let mut args: Vec<String> = Vec::new();
+    let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
+    let machine = if arch == "arm64" { "virt" } else { "q35" };
+    push(&["-machine", machine, "-accel", accel.as_str(), "-cpu", "max"]);
+    push(&[
+        "-smp",
+        &config.cpus.to_string(),
+        "-m",
+        &config.memory_mib.to_string(),
+    ]);
+    push(&["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
+    push(&["-kernel", &image.kernel().display().to_string()]);
+    push(&["-initrd", &image.initrd().display().to_string()]);
+    let cmdline = cmdline::kernel_cmdline(
+        config,
+        if arch == "arm64" { "ttyAMA0" } else { "ttyS0" },
+        now,
+    );
+    push(&["-append", &cmdline]);
+    push(&["-serial", &format!("file:{}", opt(&dir.console()))]);
+    push(&[
+        "-drive",
+        &format!(
+            "file={},if=virtio,format=raw,cache=writeback",
+            opt(&dir.disk())
+        ),
+    ]);
+    let mut netdev = String::from("user,id=n0");
+    if config.network == Network::Restricted {
+        netdev.push_str(",restrict=on");
+    }
+    if let Some(mirror) = &config.registry_mirror {
+        let addr = MirrorAddr::parse(mirror)?;
+        let cmd = format!(
+            "{} machine connect-tcp {}",
+            shell_quote(&skiff_bin.display().to_string()),
+            shell_quote(&format!("{}:{}", addr.host, addr.port)),
+        );
+        netdev.push_str(&format!(
+            ",guestfwd=tcp:{GUEST_MIRROR_IP}:{GUEST_MIRROR_PORT}-cmd:{}",
+            cmd.replace(',', ",,")
+        ));
+    }
+    push(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=n0"]);
+    push(&["-device", "virtio-serial-pci"]);
+    push(&[
+        "-chardev",
+        &format!(
+            "socket,id=engine,path={},server=on,wait=off",
+            opt(&dir.engine_port())
+        ),
+        "-device",
+        "virtserialport,chardev=engine,name=skiff.engine",
+    ]);
+    push(&[
+        "-chardev",
+        &format!(
+            "socket,id=control,path={},server=on,wait=off",
+            opt(&dir.control_port())
+        ),
+        "-device",
+        "virtserialport,chardev=control,name=skiff.control",
+    ]);
+    push(&[
+        "-qmp",
+        &format!("unix:{},server=on,wait=off", opt(&dir.qmp())),
+    ]);
+    Ok(QemuCommand {
+        program: program(arch).to_string(),
+        args,
+    })
+}
+
+// Paths are compared as text: Unix separators.
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::paths::Home;
+
+    #[test]
+    fn the_contract_command_line() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let image = crate::image::tests::fake_image(&tmp.path().join("img"));
+        let home = Home::at("/h".into());
+        let dir = home.machine("default").expect("name");
+        let mut config = MachineConfig::new("default");
+        config.registry_mirror = Some("http://127.0.0.1:5000".into());
+        let cmd = command(
+            &config,
+            &dir,
+            &image,
+            Accelerator::Tcg,
+            Path::new("/usr/bin/skiff"),
+            42,
+        )
+        .expect("command");
+        assert_eq!(cmd.program, "qemu-system-x86_64");
+        let line = cmd.args.join(" ");
+        let img = image.dir.display();
+        let want = format!(
+            "-machine q35 -accel tcg -cpu max -smp 2 -m 2048 -nodefaults -no-user-config -nographic -no-reboot \
+             -kernel {img}/vmlinuz -initrd {img}/initramfs.img \
+             -append console=ttyS0 panic=-1 quiet skiff.data=/dev/vda skiff.mirror=http://10.0.2.100:5000 skiff.insecure=10.0.2.100:5000 skiff.time=42 skiff.ip=10.0.2.15/24 skiff.gw=10.0.2.2 \
+             -serial file:/h/machines/default/console.log \
+             -drive file=/h/machines/default/disk.img,if=virtio,format=raw,cache=writeback \
+             -netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:5000-cmd:/usr/bin/skiff machine connect-tcp 127.0.0.1:5000 \
+             -device virtio-net-pci,netdev=n0 -device virtio-serial-pci \
+             -chardev socket,id=engine,path=/h/machines/default/engine.port,server=on,wait=off \
+             -device virtserialport,chardev=engine,name=skiff.engine \
+             -chardev socket,id=control,path=/h/machines/default/control.port,server=on,wait=off \
+             -device virtserialport,chardev=control,name=skiff.control \
+             -qmp unix:/h/machines/default/qmp.sock,server=on,wait=off"
+        );
+        assert_eq!(line, want);
+        // The kernel command line is one argument.
+        let append = cmd
+            .args
+            .iter()
+            .position(|a| a == "-append")
+            .expect("-append");
+        assert!(cmd.args[append + 1].starts_with("console=ttyS0 "));
+    }
+
+    #[test]
+    fn paths_and_commands_are_escaped() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let image = crate::image::tests::fake_image(&tmp.path().join("img"));
+        let home = Home::at("/odd,dir".into());
+        let dir = home.machine("m").expect("name");
+        let mut config = MachineConfig::new("m");
+        config.network = Network::Nat;
+        config.registry_mirror = Some("http://localhost:5001".into());
+        let cmd = command(
+            &config,
+            &dir,
+            &image,
+            Accelerator::Kvm,
+            Path::new("/opt/my apps/skiff"),
+            1,
+        )
+        .expect("command");
+        let line = cmd.args.join("\u{1}");
+        assert!(line.contains("-accel\u{1}kvm"), "{line}");
+        assert!(
+            line.contains("file:/odd,,dir/machines/m/console.log"),
+            "{line}"
+        );
+        assert!(
+            line.contains("user,id=n0,guestfwd=tcp:10.0.2.100:5000-cmd:'/opt/my apps/skiff' machine connect-tcp localhost:5001"),
+            "{line}"
+        );
+        assert!(!line.contains("restrict"), "{line}");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

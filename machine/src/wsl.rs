@@ -1,0 +1,138 @@
+//! The WSL2 backend (Windows): the machine is a WSL distribution imported
+//! from a root filesystem tar that `vm-image/build.sh --wsl-rootfs` builds
+//! (the initramfs's tree as a tar: `skiff-init`, `skiffd`, `skiff-shim`,
+//! their libraries, `mke2fs`; WSL's own kernel is used, so no `vmlinuz`).
+//!
+//! - create: `wsl --import skiff-<name> <machine dir>\wsl <rootfs.tar> --version 2`
+//! - start: `wsl -d skiff-<name> -u root --exec /usr/bin/skiff-init --wsl`
+//!   runs init's WSL mode (not PID 1: WSL's init is): it mounts what is
+//!   missing, starts skiffd on `/run/skiff/docker.sock`, and serves the
+//!   relay's guest half on its stdin/stdout. The host side serves the named
+//!   pipe `\\.\pipe\skiff_engine` (`skiff_engine_<name>` for other machines)
+//!   with the relay's host half over that child's stdio.
+//! - stop: the child's stdin closes (the guest half ends and init's WSL
+//!   mode stops skiffd), then `wsl --terminate skiff-<name>`.
+//! - rm: `wsl --unregister skiff-<name>` (deletes its virtual disk).
+//!
+//! The command lines are built here on every platform and unit-tested;
+//! the driver that runs them exists on Windows only.
+
+use std::path::Path;
+
+/// The WSL distribution of machine `name`.
+pub fn distro_name(name: &str) -> String {
+    format!("skiff-{name}")
+}
+
+/// The named pipe (without `\\.\pipe\`) of machine `name`.
+pub fn pipe_name(name: &str) -> String {
+    if name == crate::paths::DEFAULT_MACHINE {
+        "skiff_engine".to_string()
+    } else {
+        format!("skiff_engine_{name}")
+    }
+}
+
+/// `wsl.exe` arguments importing the rootfs tar as the machine's distro.
+pub fn import_args(name: &str, install_dir: &Path, rootfs_tar: &Path) -> Vec<String> {
+    vec![
+        "--import".into(),
+        distro_name(name),
+        install_dir.display().to_string(),
+        rootfs_tar.display().to_string(),
+        "--version".into(),
+        "2".into(),
+    ]
+}
+
+/// `wsl.exe` arguments running the guest side (init's WSL mode, relay on
+/// stdio).
+pub fn run_args(name: &str) -> Vec<String> {
+    vec![
+        "-d".into(),
+        distro_name(name),
+        "-u".into(),
+        "root".into(),
+        "--exec".into(),
+        "/usr/bin/skiff-init".into(),
+        "--wsl".into(),
+    ]
+}
+
+/// `wsl.exe` arguments stopping the distro.
+pub fn terminate_args(name: &str) -> Vec<String> {
+    vec!["--terminate".into(), distro_name(name)]
+}
+
+/// `wsl.exe` arguments deleting the distro.
+pub fn unregister_args(name: &str) -> Vec<String> {
+    vec!["--unregister".into(), distro_name(name)]
+}
+
+/// Whether `wsl -l -q` output (UTF-16LE, as wsl.exe writes it) lists the
+/// machine's distro.
+pub fn list_has(output: &[u8], name: &str) -> bool {
+    let units: Vec<u16> = output
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let text = String::from_utf16_lossy(&units);
+    let want = distro_name(name);
+    text.lines()
+        .any(|l| l.trim().trim_start_matches('\u{feff}') == want)
+}
+
+#[cfg(windows)]
+mod driver;
+#[cfg(windows)]
+pub mod supervisor;
+#[cfg(windows)]
+pub use driver::WslDriver;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(
+            import_args(
+                "default",
+                Path::new("C:/u/.skiff/machines/default/wsl"),
+                Path::new("C:/s/rootfs.tar")
+            ),
+            [
+                "--import",
+                "skiff-default",
+                "C:/u/.skiff/machines/default/wsl",
+                "C:/s/rootfs.tar",
+                "--version",
+                "2"
+            ]
+        );
+        assert_eq!(
+            run_args("dev"),
+            [
+                "-d",
+                "skiff-dev",
+                "-u",
+                "root",
+                "--exec",
+                "/usr/bin/skiff-init",
+                "--wsl"
+            ]
+        );
+        assert_eq!(terminate_args("dev"), ["--terminate", "skiff-dev"]);
+        assert_eq!(unregister_args("dev"), ["--unregister", "skiff-dev"]);
+        assert_eq!(pipe_name("default"), "skiff_engine");
+        assert_eq!(pipe_name("dev"), "skiff_engine_dev");
+    }
+
+    #[test]
+    fn parses_wsl_list_output() {
+        let text = "\u{feff}Debian\r\nskiff-default\r\n";
+        let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(list_has(&bytes, "default"));
+        assert!(!list_has(&bytes, "dev"));
+    }
+}

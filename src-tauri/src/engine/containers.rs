@@ -1,0 +1,318 @@
+//! Containers: list, start/stop/restart/remove, inspect, create + start.
+
+use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig, PortSummary};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    RestartContainerOptions, StartContainerOptions, StopContainerOptions,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Engine;
+use crate::error::{Error, Result};
+
+/// A row of the containers view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// The full id.
+    pub id: String,
+    /// The name, without docker's leading `/`.
+    pub name: String,
+    /// The image as given at create time.
+    pub image: String,
+    /// `created`, `running`, `paused`, `restarting`, `exited`, ...
+    pub state: String,
+    /// `Up 5 minutes`, `Exited (0) 2 seconds ago`, ...
+    pub status: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Published ports as `docker ps` shows them.
+    pub ports: String,
+}
+
+/// What to do to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Start it.
+    Start,
+    /// Stop it (SIGTERM, SIGKILL after the container's timeout).
+    Stop,
+    /// Restart it.
+    Restart,
+    /// Remove it, running or not, with its anonymous volumes.
+    Remove,
+}
+
+/// `run_container`'s request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRequest {
+    /// The image.
+    pub image: String,
+    /// The container's name; the engine picks one when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `KEY=value` entries.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// The command line, split like a shell would; the image's default
+    /// when absent or blank.
+    #[serde(default)]
+    pub cmd: Option<String>,
+    /// Remove the container when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+/// Every container, running or not, newest first.
+pub async fn list(engine: &Engine) -> Result<Vec<Container>> {
+    let options = ListContainersOptions {
+        all: true,
+        ..Default::default()
+    };
+    let list = engine
+        .call(|d| async move { d.list_containers(Some(options)).await })
+        .await?;
+    Ok(list.into_iter().map(row).collect())
+}
+
+fn row(c: ContainerSummary) -> Container {
+    let name = c
+        .names
+        .as_ref()
+        .and_then(|names| names.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    Container {
+        id: c.id.unwrap_or_default(),
+        name,
+        image: c.image.unwrap_or_default(),
+        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+        status: c.status.unwrap_or_default(),
+        created: c.created.unwrap_or_default(),
+        ports: format_ports(c.ports.as_deref().unwrap_or_default()),
+    }
+}
+
+/// `0.0.0.0:8080->80/tcp, 443/tcp`, sorted, each mapping once.
+pub fn format_ports(ports: &[PortSummary]) -> String {
+    let mut parts: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+            match p.public_port {
+                Some(public) => {
+                    let ip = p.ip.as_deref().unwrap_or("0.0.0.0");
+                    let ip = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
+                    format!("{ip}:{public}->{}/{proto}", p.private_port)
+                }
+                None => format!("{}/{proto}", p.private_port),
+            }
+        })
+        .collect();
+    parts.sort();
+    parts.dedup();
+    parts.join(", ")
+}
+
+/// Starts, stops, restarts or removes (forced, with volumes) container `id`.
+pub async fn act(engine: &Engine, id: &str, action: Action) -> Result<()> {
+    let id = non_empty(id, "container id")?;
+    engine
+        .call(|d| async move {
+            match action {
+                Action::Start => d.start_container(id, None::<StartContainerOptions>).await,
+                Action::Stop => d.stop_container(id, None::<StopContainerOptions>).await,
+                Action::Restart => {
+                    d.restart_container(id, None::<RestartContainerOptions>)
+                        .await
+                }
+                Action::Remove => {
+                    let options = RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    };
+                    d.remove_container(id, Some(options)).await
+                }
+            }
+        })
+        .await
+}
+
+/// The engine's inspect document of container `id`.
+pub async fn inspect(engine: &Engine, id: &str) -> Result<serde_json::Value> {
+    let id = non_empty(id, "container id")?;
+    let doc = engine
+        .call(|d| async move {
+            d.inspect_container(id, None::<InspectContainerOptions>)
+                .await
+        })
+        .await?;
+    serde_json::to_value(doc)
+        .map_err(|err| Error::Internal(format!("encoding the inspect document of {id}: {err}")))
+}
+
+/// Creates and starts a container; returns its id. A container that was
+/// created but failed to start is removed again.
+pub async fn run(engine: &Engine, request: RunRequest) -> Result<String> {
+    let body = create_body(&request)?;
+    let options = CreateContainerOptions {
+        name: request
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+        ..Default::default()
+    };
+    let created = engine
+        .call(|d| async move { d.create_container(Some(options), body).await })
+        .await?;
+    let id = created.id;
+    let started = engine
+        .call(|d| {
+            let id = id.clone();
+            async move { d.start_container(&id, None::<StartContainerOptions>).await }
+        })
+        .await;
+    if let Err(err) = started {
+        let _ = act(engine, &id, Action::Remove).await;
+        return Err(err);
+    }
+    Ok(id)
+}
+
+/// The create body for `request`: image, env, the command split like a
+/// shell would, auto-remove.
+pub fn create_body(request: &RunRequest) -> Result<ContainerCreateBody> {
+    let image = non_empty(&request.image, "image")?;
+    let cmd = match request.cmd.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(line) => Some(shell_words::split(line).map_err(|err| {
+            Error::InvalidRequest(format!("the command `{line}` cannot be split: {err}"))
+        })?),
+    };
+    let env: Vec<String> = request
+        .env
+        .iter()
+        .map(|e| e.trim())
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = env.iter().find(|e| e.starts_with('=')) {
+        return Err(Error::InvalidRequest(format!(
+            "the environment entry `{bad}` has no name"
+        )));
+    }
+    Ok(ContainerCreateBody {
+        image: Some(image.to_string()),
+        env: (!env.is_empty()).then_some(env),
+        cmd,
+        host_config: Some(HostConfig {
+            auto_remove: Some(request.auto_remove),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// `value` trimmed, or an error naming `what` when it is blank.
+pub(crate) fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err(Error::InvalidRequest(format!("the {what} is empty")))
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::PortSummaryTypeEnum;
+
+    use super::*;
+
+    fn request(cmd: Option<&str>) -> RunRequest {
+        RunRequest {
+            image: "busybox".into(),
+            name: None,
+            env: vec!["A=1".into(), " ".into()],
+            cmd: cmd.map(Into::into),
+            auto_remove: true,
+        }
+    }
+
+    #[test]
+    fn command_lines_split_like_a_shell() {
+        let body = create_body(&request(Some(r#"sh -c "echo 'a b'; sleep 1""#))).expect("body");
+        assert_eq!(
+            body.cmd,
+            Some(vec!["sh".into(), "-c".into(), "echo 'a b'; sleep 1".into()])
+        );
+        assert_eq!(body.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(body.host_config.and_then(|h| h.auto_remove), Some(true));
+        assert_eq!(create_body(&request(Some("  "))).expect("body").cmd, None);
+        let err = create_body(&request(Some("echo 'open"))).expect_err("unbalanced");
+        assert_eq!(err.kind(), "invalid_request");
+    }
+
+    #[test]
+    fn blank_image_and_nameless_env_are_refused() {
+        let mut r = request(None);
+        r.image = " ".into();
+        assert_eq!(
+            create_body(&r).expect_err("blank").kind(),
+            "invalid_request"
+        );
+        let mut r = request(None);
+        r.env = vec!["=x".into()];
+        assert!(create_body(&r).is_err());
+    }
+
+    #[test]
+    fn ports_read_like_docker_ps() {
+        let ports = [
+            PortSummary {
+                ip: Some("0.0.0.0".into()),
+                private_port: 80,
+                public_port: Some(8080),
+                typ: Some(PortSummaryTypeEnum::TCP),
+            },
+            PortSummary {
+                ip: None,
+                private_port: 53,
+                public_port: None,
+                typ: Some(PortSummaryTypeEnum::UDP),
+            },
+            PortSummary {
+                ip: Some("::".into()),
+                private_port: 80,
+                public_port: Some(8080),
+                typ: Some(PortSummaryTypeEnum::TCP),
+            },
+        ];
+        assert_eq!(
+            format_ports(&ports),
+            "0.0.0.0:8080->80/tcp, 53/udp, [::]:8080->80/tcp"
+        );
+        assert_eq!(format_ports(&[]), "");
+    }
+
+    #[test]
+    fn actions_parse_from_the_ui() {
+        let a: Action = serde_json::from_str("\"remove\"").expect("parse");
+        assert_eq!(a, Action::Remove);
+        assert!(serde_json::from_str::<Action>("\"pause\"").is_err());
+        let r: RunRequest = serde_json::from_value(serde_json::json!({
+            "image": "busybox", "name": null, "env": [], "cmd": null, "autoRemove": true
+        }))
+        .expect("parse");
+        assert!(r.auto_remove);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one background task that follows the engine's `/events`: every
+//! event goes to the UI as `engine-event`, every change of reachability as
+//! `engine-state`. When the engine goes away it retries with backoff
+//! (250 ms doubling to 5 s), or at once when told to reconnect (the
+//! machine changed state).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::models::EventMessage;
+use bollard::query_parameters::EventsOptions;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use super::{Engine, EngineStatus};
+
+/// First retry delay after the engine went away.
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// Longest retry delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// An `engine-event`: docker's event message, with docker's field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineEvent {
+    /// `container`, `image`, `network`, ...
+    #[serde(rename = "Type")]
+    pub typ: String,
+    /// `create`, `start`, `die`, `pull`, `delete`, ...
+    #[serde(rename = "Action")]
+    pub action: String,
+    /// What the event is about.
+    #[serde(rename = "Actor")]
+    pub actor: Actor,
+    /// Unix seconds.
+    pub time: i64,
+}
+
+/// The object of an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// Container id, image reference, ...
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// `name`, `image`, `exitCode`, labels, ...
+    #[serde(rename = "Attributes")]
+    pub attributes: HashMap<String, String>,
+}
+
+impl From<EventMessage> for EngineEvent {
+    fn from(m: EventMessage) -> Self {
+        let actor = m.actor.unwrap_or_default();
+        EngineEvent {
+            typ: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+            action: m.action.unwrap_or_default(),
+            actor: Actor {
+                id: actor.id.unwrap_or_default(),
+                attributes: actor.attributes.unwrap_or_default(),
+            },
+            time: m.time.unwrap_or_default(),
+        }
+    }
+}
+
+/// Where the watcher sends what it sees.
+#[derive(Clone)]
+pub struct Sinks {
+    /// Each engine event.
+    pub event: Arc<dyn Fn(EngineEvent) + Send + Sync>,
+    /// The engine's status, first and whenever reachability or the
+    /// endpoint changes.
+    pub state: Arc<dyn Fn(EngineStatus) + Send + Sync>,
+}
+
+/// Follows the engine's events forever (spawn it; abort it to stop).
+pub async fn watch(engine: Engine, sinks: Sinks, reconnect: Arc<Notify>) {
+    let mut last: Option<(bool, String)> = None;
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let status = engine.status().await;
+        let key = (status.reachable, status.endpoint.clone());
+        let reachable = status.reachable;
+        if last.as_ref() != Some(&key) {
+            last = Some(key);
+            (sinks.state)(status);
+        }
+        if !reachable {
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = reconnect.notified() => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        }
+        backoff = BACKOFF_MIN;
+        let conn = match engine.connection().await {
+            Ok(conn) => conn,
+            Err(_) => continue,
+        };
+        let mut stream = conn.docker.events(None::<EventsOptions>);
+        loop {
+            tokio::select! {
+                item = stream.next() => match item {
+                    Some(Ok(message)) => (sinks.event)(message.into()),
+                    // The engine went away (or closed the stream).
+                    Some(Err(_)) | None => break,
+                },
+                () = reconnect.notified() => break,
+            }
+        }
+        engine.forget();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{EventActor, EventMessageTypeEnum};
+
+    use super::*;
+
+    #[test]
+    fn events_keep_dockers_field_names() {
+        let event: EngineEvent = EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            action: Some("start".into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(HashMap::from([("name".into(), "web".into())])),
+            }),
+            time: Some(1_700_000_000),
+            ..Default::default()
+        }
+        .into();
+        assert_eq!(
+            serde_json::to_value(&event).expect("json"),
+            serde_json::json!({
+                "Type": "container",
+                "Action": "start",
+                "Actor": { "ID": "abc", "Attributes": { "name": "web" } },
+                "time": 1_700_000_000
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn an_absent_engine_is_reported_once_while_retrying() {
+        let engine = Engine::fixed("unix:///nonexistent/skiff-events.sock");
+        let states = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = states.clone();
+        let sinks = Sinks {
+            event: Arc::new(|_| {}),
+            state: Arc::new(move |s| seen.lock().expect("lock").push(s)),
+        };
+        let reconnect = Arc::new(Notify::new());
+        let task = tokio::spawn(watch(engine, sinks, reconnect.clone()));
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        reconnect.notify_one();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        task.abort();
+        let states = states.lock().expect("lock");
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert!(!states[0].reachable);
+    }
+}

@@ -1,0 +1,9 @@
+//! `skiff-desktop`: Skiff's desktop app.
+
+// No console window next to the app on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+fn main() -> anyhow::Result<()> {
+    skiff_desktop::run()?;
+    Ok(())
+}

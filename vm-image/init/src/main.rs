@@ -1,0 +1,284 @@
+//! `skiff-init`, PID 1 of the Skiff VM: boots the guest, supervises skiffd,
+//! relays the engine socket, answers the control port, powers off.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use skiff_init::cmdline::{self, Settings};
+use skiff_init::reaper::Reaper;
+use skiff_init::supervisor::ENGINE_SOCKET;
+use skiff_init::{
+    clock, control_port, disk, kmod, log, mounts, net, ping, power, rootfs, say, supervisor, vport,
+};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+/// Modules the boot needs before anything else (disk, network, ports).
+const BOOT_MODULES: &str = "/etc/skiff/modules.boot";
+/// Device drivers nothing would load on demand (loaded in the background).
+/// Everything else in the image is loaded when the kernel asks for it,
+/// through `/sbin/modprobe` (this binary).
+const BACKGROUND_MODULES: &str = "/etc/skiff/modules.background";
+
+fn main() {
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    if Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "modprobe")
+    {
+        let rest: Vec<String> = args.collect();
+        std::process::exit(kmod::modprobe::main(&rest));
+    }
+    if std::process::id() != 1 {
+        eprintln!(
+            "skiff-init {}: the init (PID 1) of the Skiff VM image; it does nothing elsewhere",
+            env!("CARGO_PKG_VERSION")
+        );
+        std::process::exit(2);
+    }
+    if let Err(e) = boot() {
+        say!("fatal: {e:#}");
+    }
+    power::power_off(&Reaper::default());
+}
+
+/// The synchronous part of the boot, then the runtime; returns only on a
+/// fatal error.
+fn boot() -> anyhow::Result<()> {
+    let started_ms = log::uptime_ms();
+    let mut switched = std::env::var(rootfs::SWITCHED_ENV)
+        .ok()
+        .map(|ms| format!("init started at {ms} ms, moved the initramfs to a tmpfs"));
+    if switched.is_none() && rootfs::running_on_rootfs()? {
+        match rootfs::bind_switch() {
+            Ok(()) => {
+                switched = Some(format!(
+                    "init started at {started_ms} ms, root is a bind mount of the initramfs"
+                ))
+            }
+            Err(e) => {
+                say!("{e}: moving the initramfs to a tmpfs instead");
+                rootfs::switch_to_tmpfs(started_ms).context("leaving the initramfs")?;
+            }
+        }
+    }
+    mounts::mount_api().context("mounting the API filesystems")?;
+    if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+        say!("ctrl-alt-del to SIGINT: {e}");
+    }
+    let text = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let (settings, errors) = cmdline::parse(&text);
+    if settings.debug {
+        log::enable_timestamps();
+        if let Some(how) = &switched {
+            say!("{how}");
+        }
+    }
+    for e in errors {
+        say!("kernel command line: {e}");
+    }
+    if let Err(e) = nix::unistd::sethostname("skiff") {
+        say!("hostname: {e}");
+    }
+    match mounts::enable_cgroup_controllers() {
+        Ok(c) => say!("cgroup2 controllers: {c}"),
+        Err(e) => say!("cgroup2 controllers: {e}"),
+    }
+
+    let modules_dir = kmod::modules_dir();
+    load_modules(&modules_dir, Path::new(BOOT_MODULES), settings.debug);
+    let background = {
+        let dir = modules_dir.clone();
+        let verbose = settings.debug;
+        std::thread::spawn(move || load_modules(&dir, Path::new(BACKGROUND_MODULES), verbose))
+    };
+
+    match clock::sync_from_host(settings.time) {
+        Ok((_, true)) => say!("clock set from the host"),
+        Ok(_) => {}
+        Err(e) => say!("clock: {e}"),
+    }
+    setup_network(&settings);
+    match disk::prepare(&settings.data, log::uptime_ms) {
+        Ok(p) => say!(
+            "data disk {}: ext4 {}{}, mounted at {}",
+            settings.data.display(),
+            p.superblock.uuid,
+            if p.formatted { " (formatted now)" } else { "" },
+            disk::MOUNT_POINT
+        ),
+        Err(e) => {
+            say!("data disk: {e}; using a tmpfs (nothing will persist)");
+            disk::mount_tmpfs_fallback().context("mounting the fallback data root")?;
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(settings, background))
+}
+
+fn load_modules(dir: &Path, list: &Path, verbose: bool) {
+    let started = log::uptime_ms();
+    let report = kmod::read_list(list).and_then(|wanted| kmod::load_parallel(dir, &wanted));
+    match report {
+        Ok(report) => {
+            for e in &report.failed {
+                say!("{e}");
+            }
+            say!(
+                "{}: {} module(s) in {} ms",
+                list.display(),
+                report.loaded,
+                log::uptime_ms().saturating_sub(started)
+            );
+            if verbose {
+                let slowest: Vec<String> = report
+                    .slowest(5)
+                    .iter()
+                    .map(|(name, d)| format!("{name} {} ms", d.as_millis()))
+                    .collect();
+                say!("slowest: {}", slowest.join(", "));
+            }
+        }
+        Err(e) => say!("modules: {e}"),
+    }
+}
+
+fn setup_network(settings: &Settings) {
+    if let Err(e) = net::loopback_up() {
+        say!("lo: {e}");
+    }
+    if !net::exists("eth0") {
+        say!("no eth0: the guest has no network");
+        return;
+    }
+    match net::configure("eth0", settings.ip, settings.gw) {
+        Ok(()) => say!(
+            "eth0 {}/{} via {}",
+            settings.ip.addr,
+            settings.ip.prefix,
+            settings.gw
+        ),
+        Err(e) => say!("eth0: {e}"),
+    }
+}
+
+/// Everything after the synchronous boot; returns only on a fatal error
+/// (a clean shutdown powers off from inside).
+async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> anyhow::Result<()> {
+    let reaper = Arc::new(Reaper::default());
+    let mut sigchld = signal(SignalKind::child()).context("SIGCHLD handler")?;
+    {
+        let reaper = reaper.clone();
+        tokio::spawn(async move {
+            loop {
+                reaper.reap();
+                if sigchld.recv().await.is_none() {
+                    return;
+                }
+            }
+        });
+    }
+    let (down_tx, mut down_rx) = mpsc::unbounded_channel::<String>();
+    for (kind, name) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::from_raw(libc::SIGPWR), "SIGPWR"),
+    ] {
+        let mut stream = signal(kind).with_context(|| format!("{name} handler"))?;
+        let tx = down_tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                let _ = tx.send(name.to_string());
+            }
+        });
+    }
+
+    let booted_ms = log::uptime_ms();
+    say!("booted in {booted_ms} ms");
+    let (ready_tx, ready_rx) = watch::channel(None::<u64>);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    match vport::find_wait("skiff.control", Duration::from_secs(2)).await {
+        Some(device) => {
+            tokio::spawn(control_port::serve(
+                device,
+                booted_ms,
+                ready_rx.clone(),
+                down_tx.clone(),
+            ));
+        }
+        None => say!("no skiff.control port"),
+    }
+    match vport::find_wait("skiff.engine", Duration::from_secs(2)).await {
+        Some(device) => {
+            tokio::spawn(relay_engine(device));
+        }
+        None => say!("no skiff.engine port"),
+    }
+
+    let supervisor = tokio::spawn(supervisor::supervise(
+        reaper.clone(),
+        supervisor::skiffd_args(&settings),
+        stop_rx,
+    ));
+    {
+        let down_tx = down_tx.clone();
+        tokio::spawn(async move {
+            // The power button exists once `button` and `evdev` are in.
+            let _ = tokio::task::spawn_blocking(move || background.join()).await;
+            let (press_tx, mut press_rx) = mpsc::unbounded_channel();
+            if power::watch_power_buttons(press_tx) == 0 {
+                say!("no power button");
+            }
+            while press_rx.recv().await.is_some() {
+                let _ = down_tx.send("the power button".to_string());
+            }
+        });
+    }
+    tokio::spawn(async move {
+        ping::wait_ready(Path::new(ENGINE_SOCKET), Duration::from_millis(5)).await;
+        let ms = log::uptime_ms();
+        say!("engine ready after {ms} ms");
+        let _ = ready_tx.send(Some(ms));
+    });
+
+    let reason = down_rx
+        .recv()
+        .await
+        .unwrap_or_else(|| "no shutdown source left".to_string());
+    say!("shutting down ({reason})");
+    let _ = stop_tx.send(true);
+    let _ = supervisor.await;
+    let reaper_for_end = reaper.clone();
+    let _ = tokio::task::spawn_blocking(move || power::power_off(&reaper_for_end)).await;
+    Ok(())
+}
+
+/// Serves the engine port forever: one relay session per host connection.
+async fn relay_engine(device: PathBuf) {
+    let socket = Path::new(ENGINE_SOCKET);
+    loop {
+        if let Err(e) = vport::wait_host(&device).await {
+            say!("engine port: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        match skiff_relay::serial::SerialPort::open(&device) {
+            Ok(port) => {
+                if let Err(e) = skiff_relay::guest::serve(port, socket).await {
+                    say!("engine port: {e}");
+                }
+            }
+            Err(e) => say!("engine port: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,245 @@
+//! The guest's filesystems: the API mounts (proc, sys, dev, cgroup2, run,
+//! tmp), cgroup controllers, and unmounting at shutdown.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::Mode;
+
+use crate::error::{Context, SysError};
+
+/// One line of `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Where it is mounted (unescaped).
+    pub mount_point: PathBuf,
+    /// The filesystem type (`ext4`, `rootfs`, …).
+    pub fstype: String,
+    /// The source (`/dev/vda`, `overlay`, …).
+    pub source: String,
+}
+
+/// Parses `/proc/self/mountinfo` (fields: id parent major:minor root
+/// mount-point options [optional…] - fstype source super-options).
+pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mount_point = left.split(' ').nth(4)?;
+            let mut right = right.split(' ');
+            let fstype = right.next()?;
+            let source = right.next().unwrap_or("");
+            Some(MountEntry {
+                mount_point: PathBuf::from(unescape(mount_point)),
+                fstype: fstype.to_string(),
+                source: unescape(source),
+            })
+        })
+        .collect()
+}
+
+/// Undoes the kernel's octal escapes (`\040` = space, `\011`, `\012`, `\134`).
+fn unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount points at or below `prefix`, deepest (most recently mounted)
+/// first: the order to unmount them in.
+pub fn unmount_order(entries: &[MountEntry], prefix: &Path) -> Vec<PathBuf> {
+    let mut points: Vec<PathBuf> = entries
+        .iter()
+        .filter(|e| e.mount_point.starts_with(prefix))
+        .map(|e| e.mount_point.clone())
+        .collect();
+    points.reverse();
+    points
+}
+
+/// The controllers to enable for the children of a cgroup: every controller
+/// the cgroup has, as a `cgroup.subtree_control` write (`+cpu +memory …`).
+pub fn subtree_control_line(controllers: &str) -> String {
+    controllers
+        .split_whitespace()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn mount_fs(
+    fstype: &str,
+    target: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), SysError> {
+    let target = Path::new(target);
+    std::fs::create_dir_all(target).at("mkdir", target)?;
+    mount(Some(fstype), target, Some(fstype), flags, data).at("mount", target)
+}
+
+/// Mounts the API filesystems. Must run once, in the final root.
+pub fn mount_api() -> Result<(), SysError> {
+    let common = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs("proc", "/proc", common, None)?;
+    mount_fs("sysfs", "/sys", common, None)?;
+    mount_fs(
+        "devtmpfs",
+        "/dev",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755"),
+    )?;
+    mount_fs(
+        "devpts",
+        "/dev/pts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("gid=5,mode=0620,ptmxmode=0666"),
+    )?;
+    mount_fs(
+        "tmpfs",
+        "/dev/shm",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    mount_fs(
+        "cgroup2",
+        "/sys/fs/cgroup",
+        common,
+        Some("nsdelegate,memory_recursiveprot"),
+    )
+    .or_else(|_| mount_fs("cgroup2", "/sys/fs/cgroup", common, None))?;
+    mount_fs(
+        "tmpfs",
+        "/run",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    )?;
+    mount_fs(
+        "tmpfs",
+        "/tmp",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    for (link, target) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        match std::os::unix::fs::symlink(target, link) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(SysError::path("symlink", Path::new(link), e));
+            }
+            _ => {}
+        }
+    }
+    nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+    Ok(())
+}
+
+/// Enables every available controller for the root cgroup's children
+/// (cpu, memory, io, pids, …), one at a time if the kernel refuses the lot.
+pub fn enable_cgroup_controllers() -> Result<String, SysError> {
+    let root = Path::new("/sys/fs/cgroup");
+    let controllers_path = root.join("cgroup.controllers");
+    let controllers = std::fs::read_to_string(&controllers_path).at("read", &controllers_path)?;
+    let control = root.join("cgroup.subtree_control");
+    let line = subtree_control_line(&controllers);
+    if std::fs::write(&control, &line).is_err() {
+        for one in line.split(' ') {
+            std::fs::write(&control, one).at("write", &control)?;
+        }
+    }
+    Ok(controllers.trim().to_string())
+}
+
+/// Unmounts everything at or below `prefix` (deepest first); a busy mount
+/// is detached lazily. Returns how many mounts were removed.
+pub fn unmount_below(prefix: &Path) -> Result<usize, SysError> {
+    let info_path = Path::new("/proc/self/mountinfo");
+    let text = std::fs::read_to_string(info_path).at("read", info_path)?;
+    let order = unmount_order(&parse_mountinfo(&text), prefix);
+    let mut count = 0;
+    for point in order {
+        if umount2(&point, MntFlags::empty()).is_ok()
+            || umount2(&point, MntFlags::MNT_DETACH).is_ok()
+        {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "\
+1 1 0:2 / / rw - rootfs rootfs rw,size=4012k
+22 1 0:20 / /proc rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw
+30 1 254:0 / /var/lib/skiff rw,noatime - ext4 /dev/vda rw
+41 30 0:45 / /var/lib/skiff/containers/ab/rootfs rw - overlay overlay rw,lowerdir=/x
+42 30 0:46 / /var/lib/skiff/with\\040space rw - tmpfs my\\134src rw
+43 1 0:47 / /var/lib/skiffy rw - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn parses_mountinfo() {
+        let entries = parse_mountinfo(INFO);
+        assert_eq!(entries.len(), 6);
+        assert_eq!(entries[0].fstype, "rootfs");
+        assert_eq!(entries[0].mount_point, PathBuf::from("/"));
+        assert_eq!(entries[1].fstype, "proc");
+        assert_eq!(entries[2].source, "/dev/vda");
+        assert_eq!(
+            entries[4].mount_point,
+            PathBuf::from("/var/lib/skiff/with space")
+        );
+        assert_eq!(entries[4].source, "my\\src");
+    }
+
+    #[test]
+    fn unmounts_children_first_and_only_below() {
+        let order = unmount_order(&parse_mountinfo(INFO), Path::new("/var/lib/skiff"));
+        assert_eq!(
+            order,
+            vec![
+                PathBuf::from("/var/lib/skiff/with space"),
+                PathBuf::from("/var/lib/skiff/containers/ab/rootfs"),
+                PathBuf::from("/var/lib/skiff"),
+            ]
+        );
+    }
+
+    #[test]
+    fn controllers_line() {
+        assert_eq!(
+            subtree_control_line("cpuset cpu io memory hugetlb pids rdma misc\n"),
+            "+cpuset +cpu +io +memory +hugetlb +pids +rdma +misc"
+        );
+        assert_eq!(subtree_control_line(""), "");
+    }
+
+    #[test]
+    fn unescapes_only_octal() {
+        assert_eq!(unescape("a\\040b"), "a b");
+        assert_eq!(unescape("a\\x"), "a\\x");
+        assert_eq!(unescape("end\\04"), "end\\04");
+    }
+}

@@ -1,0 +1,8 @@
+# Loaded first, in parallel (one thread per line, each with its
+# dependencies), before the disk and the network are set up.
+# ext4, crc32c, the 8250 console, the RTC and devtmpfs are built into
+# Debian's cloud kernel.
+virtio_pci
+virtio_blk
+virtio_net
+virtio_console
