@@ -7,7 +7,8 @@
 # 1. The relay alone: both halves in one process over a socketpair with a
 #    minimal engine (what the relay costs without the VM).
 # 2. Through a real machine under QEMU (TCG unless KVM really works):
-#    /_ping round trips on docker.sock, `docker import` of a MIB-MiB
+#    /_ping round trips on docker.sock, 64 connections open at once,
+#    `docker import` of a MIB-MiB
 #    incompressible tarball (host → VM) and `docker save` of it (VM → host).
 # Needs the VM image (vm-image/build.sh). Prints figures; asserts nothing
 # about speed.
@@ -51,12 +52,20 @@ start=$(date +%s.%N)
 "$skiff" machine start 2>/dev/null
 end=$(date +%s.%N)
 accel=$(sed -n 's/.*"accel": "\([a-z]*\)".*/\1/p' "$SKIFF_HOME/machines/default/run.json")
-printf 'start (create → /_ping answers): %.1f s (%s)\n' "$(echo "$end - $start" | bc)" "$accel"
+printf 'skiff machine start (launch → /_ping answers on docker.sock): %.1f s (%s)\n' "$(echo "$end - $start" | bc)" "$accel"
+"$skiff" machine stop >/dev/null
+start=$(date +%s.%N)
+"$skiff" machine start 2>/dev/null
+end=$(date +%s.%N)
+printf 'skiff machine start again (data disk formatted already): %.1f s\n' "$(echo "$end - $start" | bc)"
 sock=$SKIFF_HOME/machines/default/docker.sock
 export DOCKER_HOST=unix://$sock
 
 echo "==> /_ping through the VM (500 round trips, new connection each)"
 "$bench" ping "$sock" 500
+
+echo "==> 64 concurrent connections through the VM (all open before any answer)"
+"$bench" concurrent "$sock" 64
 
 echo "==> bulk transfer through the VM ($mib MiB, incompressible)"
 mkdir -p "$work/rootfs"

@@ -12,6 +12,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 "$root/scripts/install-deps.sh"
+echo "==> tauri-driver (the desktop end-to-end test drives the app through it)"
+"$root/scripts/install-tauri-driver.sh"
 
 echo "==> ui: npm ci, type check, unit tests, build (the app embeds ui/dist)"
 (cd ui && npm ci --no-audit --no-fund && npm run check && npm test && npm run build)

@@ -3,11 +3,14 @@
 # skiff-init (/init), skiffd and skiff-shim, their libraries, mke2fs and
 # the kernel modules the guest needs. See vm-image/README.md.
 #
-#   vm-image/build.sh [--arch amd64|arm64] [--out DIR] [--update-lock] [--no-cargo]
+#   vm-image/build.sh [--arch amd64|arm64] [--out DIR] [--update-lock] [--no-cargo] [--wsl-rootfs]
 #
 # Writes DIR/{vmlinuz,initramfs.img,manifest.json} (default DIR:
-# target/vm-image/<arch>). Debian packages come from apt at the exact
-# versions (and .deb sha256) of vm-image/packages.<arch>.lock;
+# target/vm-image/<arch>); --wsl-rootfs also writes DIR/rootfs.tar, the
+# same userland for `wsl --import` (skiff-init at /usr/bin/skiff-init, run
+# as `skiff-init --wsl`; no kernel, no modules, /etc/wsl.conf). Debian
+# packages come from apt at the exact versions (and .deb sha256) of
+# vm-image/packages.<arch>.lock;
 # --update-lock re-resolves them to apt's current candidates first;
 # --no-cargo packs the release binaries already built instead of building.
 # Same inputs (sources, lock, SOURCE_DATE_EPOCH) -> byte-identical outputs.
@@ -23,6 +26,7 @@ arch=amd64
 out=""
 update_lock=0
 no_cargo=0
+wsl_rootfs=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) arch=$2; shift 2 ;;
@@ -31,7 +35,8 @@ while [ $# -gt 0 ]; do
         --out=*) out=${1#*=}; shift ;;
         --update-lock) update_lock=1; shift ;;
         --no-cargo) no_cargo=1; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --wsl-rootfs) wsl_rootfs=1; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -77,10 +82,17 @@ for bin in skiffd skiff-shim skiff-init; do
     [ -x "$bindir/$bin" ] || { say "no $bindir/$bin (build it, or drop --no-cargo)"; exit 1; }
 done
 # Nothing to do when every input is the one the artefacts were built from.
-inputs=$({ cat "$bindir/skiffd" "$bindir/skiff-shim" "$bindir/skiff-init" "$here/modules.boot" "$here/modules.background" "$here/modules.ondemand" \
-    "$here/build.sh" "$here/tools/initramfs.py"; [ "$update_lock" = 1 ] || cat "$lock" 2>/dev/null; echo "$arch $SOURCE_DATE_EPOCH"; } | sha256sum | cut -d' ' -f1)
+inputs_of() {
+    { cat "$bindir/skiffd" "$bindir/skiff-shim" "$bindir/skiff-init" "$here/modules.boot" "$here/modules.background" "$here/modules.ondemand" \
+        "$here/build.sh" "$here/tools/initramfs.py"; [ "$update_lock" = 1 ] || cat "$lock" 2>/dev/null; echo "$arch $SOURCE_DATE_EPOCH wsl=$1"; } | sha256sum | cut -d' ' -f1
+}
+inputs=$(inputs_of "$wsl_rootfs")
+# A build with the WSL rootfs also satisfies one without.
+also=$inputs
+[ "$wsl_rootfs" = 1 ] || also=$(inputs_of 1)
 if [ "$update_lock" = 0 ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.img" ] && [ -f "$out/manifest.json" ] \
-    && grep -q "\"inputs_sha256\": \"$inputs\"" "$out/manifest.json"; then
+    && { [ "$wsl_rootfs" = 0 ] || [ -f "$out/rootfs.tar" ]; } \
+    && grep -qE "\"inputs_sha256\": \"($inputs|$also)\"" "$out/manifest.json"; then
     say "$out is up to date"
     exit 0
 fi
@@ -108,8 +120,9 @@ if [ "$update_lock" = 1 ]; then
     # architecture). mke2fs is e2fsprogs'.
     sonames=$(for f in "$bindir/skiffd" "$bindir/skiff-shim" "$bindir/skiff-init" /sbin/mke2fs; do
         readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
-    # e2fsprogs: mke2fs; tini: tini-static is `docker run --init`'s docker-init.
-    pkgs="e2fsprogs tini"
+    # e2fsprogs: mke2fs; tini: tini-static is `docker run --init`'s docker-init;
+    # busybox-static: the shell of `skiff machine shell` and its tools.
+    pkgs="e2fsprogs tini busybox-static"
     seen=""
     ldcache=$(ldconfig -p)
     while [ -n "$sonames" ]; do
@@ -206,6 +219,20 @@ install -m 0644 "$e2fs_dir/etc/mke2fs.conf" "$stage/etc/mke2fs.conf"
 tini_dir=$(printf '%s\n' "${unpacked[@]}" | grep '/tini_' | head -1)
 [ -n "$tini_dir" ] || { say "$lock names no tini package: run --update-lock"; exit 1; }
 install -m 0755 "$tini_dir/usr/bin/tini-static" "$stage/usr/bin/docker-init"
+busybox_dir=$(printf '%s\n' "${unpacked[@]}" | grep '/busybox-static_' | head -1)
+[ -n "$busybox_dir" ] || { say "$lock names no busybox-static package: run --update-lock"; exit 1; }
+install -m 0755 "$busybox_dir/bin/busybox" "$stage/usr/bin/busybox"
+ln -s busybox "$stage/usr/bin/sh"
+# Its applets, where the image has nothing of that name. A cross build
+# cannot run the target's busybox to ask: it asks this machine's
+# busybox-static (Debian configures it the same on every architecture).
+# Module tools stay skiff-init's.
+applets_of=$stage/usr/bin/busybox
+[ "$arch" = "$host_arch" ] || applets_of=/bin/busybox
+for applet in $("$applets_of" --list); do
+    case "$applet" in init|linuxrc|modprobe|depmod|insmod|rmmod) continue ;; esac
+    [ -e "$stage/usr/bin/$applet" ] || [ -e "$stage/usr/sbin/$applet" ] || ln -s busybox "$stage/usr/bin/$applet"
+done
 say "$(py libs --stage "$stage" --triplet "$triplet" $(printf -- '--search %s ' "${unpacked[@]}") | wc -l) shared libraries"
 say "modules: $(py modules --moddir "$kernel_dir/lib/modules/$kernel_version" --out "$stage/usr/lib/modules/$kernel_version" \
     "$here/modules.boot" "$here/modules.background" "$here/modules.ondemand")"
@@ -223,6 +250,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 printf 'NAME="Skiff VM"\nID=skiff\nVERSION_ID=%s\nPRETTY_NAME="Skiff VM %s (%s)"\n' "$version" "$version" "$kernel_version" >"$stage/etc/os-release"
 
 # ---- 4. the artefacts
+file_json() { echo "{\"sha256\":\"$(sha256sum "$1" | cut -d' ' -f1)\",\"size\":$(stat -c %s "$1")}"; }
 cpio=$out/initramfs.cpio
 say "cpio: $(py cpio --stage "$stage" --epoch "$SOURCE_DATE_EPOCH" --out "$cpio" --node /dev/console:c:5:1:0600 --node /dev/null:c:1:3:0666)"
 zstd -q -f -19 -T1 --no-progress "$cpio" -o "$out/initramfs.img"
@@ -230,9 +258,55 @@ cp "$kernel_dir/boot/vmlinuz-$kernel_version" "$out/vmlinuz"
 chmod 0644 "$out/vmlinuz" "$out/initramfs.img"
 cpio_size=$(stat -c %s "$cpio")
 rm -f "$cpio"
+
+# ---- 5. the WSL2 rootfs (--wsl-rootfs): the same userland, minus what
+# WSL's own kernel and init provide; see vm-image/README.md.
+rm -f "$out/rootfs.tar"
+rootfs_json=""
+if [ "$wsl_rootfs" = 1 ]; then
+    wsl=$out/.wsl-stage
+    rm -rf "$wsl"
+    cp -a "$stage" "$wsl"
+    # WSL puts its own /init at the root; ours is a plain binary there.
+    mv "$wsl/init" "$wsl/usr/bin/skiff-init"
+    rm -rf "$wsl/usr/lib/modules" "$wsl/usr/sbin/modprobe" "$wsl/etc/skiff"
+    # WSL writes these (wsl.conf [network]).
+    rm -f "$wsl/etc/resolv.conf" "$wsl/etc/hosts" "$wsl/etc/hostname"
+    mkdir -p "$wsl/var/log/skiff"
+    cat >"$wsl/etc/wsl.conf" <<'WSLCONF'
+# Skiff's WSL2 distribution (vm-image/build.sh --wsl-rootfs). The host runs
+# `wsl.exe -d <distro> -u root --exec /usr/bin/skiff-init --wsl` and speaks
+# the engine relay on its stdin/stdout; nothing starts at boot.
+[boot]
+systemd = false
+
+[user]
+default = root
+
+[network]
+hostname = skiff
+generateHosts = true
+generateResolvConf = true
+
+[interop]
+enabled = false
+appendWindowsPath = false
+
+[automount]
+mountFsTab = false
+WSLCONF
+    chmod 0644 "$wsl/etc/wsl.conf"
+    say "rootfs.tar: $(py tar --stage "$wsl" --epoch "$SOURCE_DATE_EPOCH" --out "$out/rootfs.tar" \
+        --require usr/bin/skiff-init --require usr/bin/skiffd --require usr/bin/skiff-shim \
+        --require usr/bin/busybox --require usr/bin/sh --require usr/bin/docker-init \
+        --require etc/wsl.conf --require etc/passwd --require bin --require var/lib/skiff \
+        --forbid init --forbid usr/lib/modules --forbid etc/resolv.conf)"
+    chmod 0644 "$out/rootfs.tar"
+    rm -rf "$wsl"
+    rootfs_json=", \"rootfs.tar\": $(file_json "$out/rootfs.tar")"
+fi
 rm -rf "$stage"
 
-file_json() { echo "{\"sha256\":\"$(sha256sum "$1" | cut -d' ' -f1)\",\"size\":$(stat -c %s "$1")}"; }
 python3 - "$out/manifest.json" <<EOF
 import json, sys
 manifest = {
@@ -240,7 +314,7 @@ manifest = {
     "arch": "$arch",
     "kernel_version": "$kernel_version",
     "kernel_package": "$kernel_pkg",
-    "files": {"vmlinuz": $(file_json "$out/vmlinuz"), "initramfs.img": $(file_json "$out/initramfs.img")},
+    "files": {"vmlinuz": $(file_json "$out/vmlinuz"), "initramfs.img": $(file_json "$out/initramfs.img")$rootfs_json},
     "initramfs_uncompressed_size": $cpio_size,
     "inputs_sha256": "$inputs",
     "source_date_epoch": $SOURCE_DATE_EPOCH,

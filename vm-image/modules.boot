@@ -1,5 +1,5 @@
-# Loaded first, in parallel (one thread per line, each with its
-# dependencies), before the disk and the network are set up.
+# Loaded first, one after the other with their dependencies, before the
+# disk and the network are set up.
 # ext4, crc32c, the 8250 console, the RTC and devtmpfs are built into
 # Debian's cloud kernel.
 virtio_pci

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{IoContext, MachineError, Result};
 
+/// The files a VM boots from, which every manifest lists.
+const BOOT_FILES: [&str; 2] = ["vmlinuz", "initramfs.img"];
+
 /// One file's entry in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct FileEntry {
@@ -98,11 +101,8 @@ impl VmImage {
 
     /// The image in `dir`.
     pub fn open(dir: &Path) -> Result<VmImage> {
-        let path = dir.join("manifest.json");
-        let data = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
-        let manifest: Manifest =
-            serde_json::from_slice(&data).map_err(|source| MachineError::Json { path, source })?;
-        for name in ["vmlinuz", "initramfs.img"] {
+        let manifest = Manifest::load(dir)?;
+        for name in BOOT_FILES {
             if !manifest.files.contains_key(name) {
                 return Err(MachineError::Image(format!(
                     "{} lists no {name}",
@@ -126,28 +126,49 @@ impl VmImage {
         self.dir.join("initramfs.img")
     }
 
-    /// Checks every listed file's size, and its sha256 when `hashes`.
+    /// Checks the size of the files a VM boots (`vmlinuz`,
+    /// `initramfs.img`), and their sha256 when `hashes`. Other listed files
+    /// (the WSL `rootfs.tar`) are not needed here and not checked.
     pub fn verify(&self, hashes: bool) -> Result<()> {
         for (name, entry) in &self.manifest.files {
-            let path = self.dir.join(name);
-            let meta = std::fs::metadata(&path).ctx(|| format!("reading {}", path.display()))?;
-            if meta.len() != entry.size {
-                return Err(MachineError::Image(format!(
-                    "{} is {} bytes, the manifest says {}",
-                    path.display(),
-                    meta.len(),
-                    entry.size
-                )));
+            if BOOT_FILES.contains(&name.as_str()) {
+                entry.verify(&self.dir.join(name), hashes)?;
             }
-            if hashes {
-                let got = sha256_file(&path)?;
-                if !got.eq_ignore_ascii_case(&entry.sha256) {
-                    return Err(MachineError::Image(format!(
-                        "{} has sha256 {got}, the manifest says {}",
-                        path.display(),
-                        entry.sha256
-                    )));
-                }
+        }
+        Ok(())
+    }
+}
+
+impl Manifest {
+    /// `dir/manifest.json`, whatever files it lists.
+    pub fn load(dir: &Path) -> Result<Manifest> {
+        let path = dir.join("manifest.json");
+        let data = std::fs::read(&path).ctx(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&data).map_err(|source| MachineError::Json { path, source })
+    }
+}
+
+impl FileEntry {
+    /// Checks that `path` has this entry's size, and its sha256 when
+    /// `hashes`.
+    pub fn verify(&self, path: &Path, hashes: bool) -> Result<()> {
+        let meta = std::fs::metadata(path).ctx(|| format!("reading {}", path.display()))?;
+        if meta.len() != self.size {
+            return Err(MachineError::Image(format!(
+                "{} is {} bytes, the manifest says {}",
+                path.display(),
+                meta.len(),
+                self.size
+            )));
+        }
+        if hashes {
+            let got = sha256_file(path)?;
+            if !got.eq_ignore_ascii_case(&self.sha256) {
+                return Err(MachineError::Image(format!(
+                    "{} has sha256 {got}, the manifest says {}",
+                    path.display(),
+                    self.sha256
+                )));
             }
         }
         Ok(())
@@ -210,6 +231,25 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("vmlinuz has sha256"), "{err}");
         std::fs::write(dir.path().join("vmlinuz"), b"k").expect("tamper");
         assert!(image.verify(false).is_err());
+    }
+
+    #[test]
+    fn booting_needs_only_the_boot_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut image = fake_image(dir.path());
+        image.manifest.files.insert(
+            "rootfs.tar".into(),
+            FileEntry {
+                sha256: "00".into(),
+                size: 1,
+            },
+        );
+        image
+            .verify(true)
+            .expect("rootfs.tar is not needed to boot");
+        std::fs::remove_file(dir.path().join("initramfs.img")).expect("rm");
+        let err = image.verify(false).expect_err("no initramfs");
+        assert!(err.to_string().contains("initramfs.img"), "{err}");
     }
 
     #[test]

@@ -104,6 +104,10 @@ impl SupervisedDriver {
             .unwrap_or(START_TIMEOUT);
         let started = Instant::now();
         let mut console = ConsoleFollower::new(dir.console());
+        if RunRecord::load(dir).is_some_and(|r| r.phase == Phase::Running) {
+            // Up already: its boot is old news.
+            let _ = console.new_lines();
+        }
         let mut last_phase = None;
         loop {
             for line in console.new_lines() {

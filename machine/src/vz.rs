@@ -45,8 +45,28 @@ pub struct VzMachine {
     pub console_log: PathBuf,
     /// NAT networking (VZ has no restricted mode).
     pub nat: bool,
-    /// vsock ports the host connects to: engine, control.
-    pub vsock_ports: (u32, u32),
+    /// The `VZVirtioSocketDevice` and the guest ports the host connects to
+    /// through it.
+    pub socket_device: VirtioSocketDevice,
+}
+
+/// A `VZVirtioSocketDeviceConfiguration` on the VM: the host reaches the
+/// guest's listeners with `connectToPort` (the guest is the vsock server;
+/// the host needs no listener of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtioSocketDevice {
+    /// The engine relay's port: one relay session per connection.
+    pub engine_port: u32,
+    /// The control line protocol's port.
+    pub control_port: u32,
+}
+
+impl VirtioSocketDevice {
+    /// The ports docs/vm.md fixes: engine 1024, control 1025.
+    pub const SKIFF: VirtioSocketDevice = VirtioSocketDevice {
+        engine_port: ENGINE_VSOCK_PORT,
+        control_port: CONTROL_VSOCK_PORT,
+    };
 }
 
 /// The device graph for `config` in `dir`, booting `image`.
@@ -60,7 +80,7 @@ pub fn describe(config: &MachineConfig, dir: &MachineDir, image: &VmImage, now: 
         disk: dir.disk(),
         console_log: dir.console(),
         nat: true,
-        vsock_ports: (ENGINE_VSOCK_PORT, CONTROL_VSOCK_PORT),
+        socket_device: VirtioSocketDevice::SKIFF,
     }
 }
 
@@ -86,7 +106,13 @@ mod tests {
             vz.cmdline
         );
         assert!(vz.cmdline.contains("skiff.time=9"));
-        assert_eq!(vz.vsock_ports, (1024, 1025));
+        assert_eq!(vz.socket_device.engine_port, 1024);
+        assert_eq!(vz.socket_device.control_port, 1025);
+        assert!(vz.nat);
+        assert_eq!(
+            vz.console_log,
+            PathBuf::from("/h/machines/default/console.log")
+        );
         assert_eq!(vz.kernel, image.dir.join("vmlinuz"));
     }
 }

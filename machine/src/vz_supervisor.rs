@@ -18,7 +18,7 @@ use crate::image::VmImage;
 use crate::lock::InstanceLock;
 use crate::paths::MachineDir;
 use crate::state::{Phase, RunRecord};
-use crate::vz::{self, CONTROL_VSOCK_PORT, ENGINE_VSOCK_PORT};
+use crate::vz;
 use crate::vz_runtime::VzVm;
 
 /// Runs machine `dir` until it stops (see the Linux supervisor).
@@ -94,12 +94,15 @@ async fn run_vm(
     std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o600))
         .ctx(|| format!("chmod {}", dir.socket().display()))?;
     let relay_vm = vm.clone();
+    let vz::VirtioSocketDevice {
+        engine_port,
+        control_port,
+    } = desc.socket_device;
     let relay = tokio::spawn(async move {
         let mut listener = listener;
         loop {
             let conn = relay_vm.clone();
-            if let Ok(Ok(fd)) =
-                tokio::task::spawn_blocking(move || conn.connect(ENGINE_VSOCK_PORT)).await
+            if let Ok(Ok(fd)) = tokio::task::spawn_blocking(move || conn.connect(engine_port)).await
             {
                 if let Ok(port) = to_stream(fd) {
                     if let Err(err) = skiff_relay::host::serve_session(&mut listener, port).await {
@@ -119,7 +122,7 @@ async fn run_vm(
         loop {
             let conn = control_vm.clone();
             if let Ok(Ok(fd)) =
-                tokio::task::spawn_blocking(move || conn.connect(CONTROL_VSOCK_PORT)).await
+                tokio::task::spawn_blocking(move || conn.connect(control_port)).await
             {
                 if let Ok(stream) = to_stream(fd) {
                     let (read, write) = stream.into_split();

@@ -2,22 +2,34 @@
 //! from a root filesystem tar that `vm-image/build.sh --wsl-rootfs` builds
 //! (the initramfs's tree as a tar: `skiff-init`, `skiffd`, `skiff-shim`,
 //! their libraries, `mke2fs`; WSL's own kernel is used, so no `vmlinuz`).
+//! The tar is the `files` entry of the image's `manifest.json` that
+//! [`rootfs::tar_name`] picks, checked against its size and sha256.
 //!
 //! - create: `wsl --import skiff-<name> <machine dir>\wsl <rootfs.tar> --version 2`
+//!   (nothing when `wsl -l -q` lists the distro already: idempotent;
+//!   [`list_has`] reads that list)
 //! - start: `wsl -d skiff-<name> -u root --exec /usr/bin/skiff-init --wsl`
+//!   (not `/init`: WSL mounts its own init there)
 //!   runs init's WSL mode (not PID 1: WSL's init is): it mounts what is
 //!   missing, starts skiffd on `/run/skiff/docker.sock`, and serves the
 //!   relay's guest half on its stdin/stdout. The host side serves the named
 //!   pipe `\\.\pipe\skiff_engine` (`skiff_engine_<name>` for other machines)
 //!   with the relay's host half over that child's stdio.
-//! - stop: the child's stdin closes (the guest half ends and init's WSL
-//!   mode stops skiffd), then `wsl --terminate skiff-<name>`.
+//! - stop: SIGTERM to skiff-init in the distro ([`graceful_stop_args`]:
+//!   it stops skiffd and exits 0, ending the supervisor's `wsl.exe`), wait
+//!   up to [`STOP_TIMEOUT`] for the pipe to go, then
+//!   `wsl --terminate skiff-<name>` (the hard stop).
 //! - rm: `wsl --unregister skiff-<name>` (deletes its virtual disk).
 //!
 //! The command lines are built here on every platform and unit-tested;
 //! the driver that runs them exists on Windows only.
 
 use std::path::Path;
+
+pub mod rootfs;
+
+/// Where the rootfs tar puts skiff-init (WSL shadows `/init` with its own).
+pub const SKIFF_INIT: &str = "/usr/bin/skiff-init";
 
 /// The WSL distribution of machine `name`.
 pub fn distro_name(name: &str) -> String {
@@ -31,6 +43,11 @@ pub fn pipe_name(name: &str) -> String {
     } else {
         format!("skiff_engine_{name}")
     }
+}
+
+/// The named pipe's full path (`\\.\pipe\skiff_engine` for `default`).
+pub fn pipe_path(name: &str) -> String {
+    format!(r"\\.\pipe\{}", pipe_name(name))
 }
 
 /// `wsl.exe` arguments importing the rootfs tar as the machine's distro.
@@ -54,12 +71,33 @@ pub fn run_args(name: &str) -> Vec<String> {
         "-u".into(),
         "root".into(),
         "--exec".into(),
-        "/usr/bin/skiff-init".into(),
+        SKIFF_INIT.into(),
         "--wsl".into(),
     ]
 }
 
-/// `wsl.exe` arguments stopping the distro.
+/// How long a graceful stop may take before `wsl --terminate`.
+pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `wsl.exe` arguments asking init's WSL mode to stop (SIGTERM, with the
+/// image's busybox).
+pub fn graceful_stop_args(name: &str) -> Vec<String> {
+    [
+        "-d",
+        &distro_name(name),
+        "-u",
+        "root",
+        "--exec",
+        "/usr/bin/busybox",
+        "killall",
+        "-TERM",
+        "skiff-init",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `wsl.exe` arguments stopping the distro at once.
 pub fn terminate_args(name: &str) -> Vec<String> {
     vec!["--terminate".into(), distro_name(name)]
 }
@@ -123,9 +161,24 @@ mod tests {
             ]
         );
         assert_eq!(terminate_args("dev"), ["--terminate", "skiff-dev"]);
+        assert_eq!(
+            graceful_stop_args("dev"),
+            [
+                "-d",
+                "skiff-dev",
+                "-u",
+                "root",
+                "--exec",
+                "/usr/bin/busybox",
+                "killall",
+                "-TERM",
+                "skiff-init"
+            ]
+        );
         assert_eq!(unregister_args("dev"), ["--unregister", "skiff-dev"]);
         assert_eq!(pipe_name("default"), "skiff_engine");
         assert_eq!(pipe_name("dev"), "skiff_engine_dev");
+        assert_eq!(pipe_path("default"), r"\\.\pipe\skiff_engine");
     }
 
     #[test]

@@ -95,6 +95,8 @@ const EXPECTED_PASS: &[&str] = &[
     "container_test::integration_test_restart_container",
     "container_test::integration_test_stats",
     "container_test::integration_test_top_processes",
+    "container_test::integration_test_container_changes",
+    "container_test::integration_test_attach_container_websocket",
     "exec_test::integration_test_inspect_exec",
     "exec_test::integration_test_start_exec",
     "exec_test::integration_test_start_exec_output_capacity_long",
@@ -102,19 +104,7 @@ const EXPECTED_PASS: &[&str] = &[
 ];
 
 /// Applicable bollard tests that skiffd does not pass yet, and why.
-const KNOWN_FAILING: &[(&str, &str)] = &[
-    (
-        "container_test::integration_test_container_changes",
-        "GET /containers/{id}/changes is not routed (skiffd: 404 \"page not found\"; \
-         dockerd 20.10: 200 `null` for a hello-world container that wrote nothing, else \
-         [{Path, Kind}] from the writable layer)",
-    ),
-    (
-        "container_test::integration_test_attach_container_websocket",
-        "GET /containers/{id}/attach/ws is not routed (skiffd: 404 \"page not found\" to the \
-         websocket upgrade; dockerd: 101 and the container's raw stdio as binary messages)",
-    ),
-];
+const KNOWN_FAILING: &[(&str, &str)] = &[];
 
 /// One row of run.sh's results file.
 #[derive(Debug)]

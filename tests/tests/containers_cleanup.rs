@@ -196,3 +196,37 @@ fn removed_containers_never_come_back_and_leave_nothing() {
         "/keep created"
     );
 }
+
+#[test]
+fn an_rm_container_removed_before_it_starts_leaves_nothing() {
+    // create --rm gets the container ready (mount, shim) before start:
+    // removing it unstarted must undo all of that.
+    let d = with_busybox();
+    let id = d
+        .docker_ok(&["create", "--rm", "busybox", "true"])
+        .trim()
+        .to_owned();
+    let root = d.data_root().to_str().expect("utf8").to_owned();
+    d.docker_ok(&["rm", &id]);
+    assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.lines().any(|l| l.contains(&root)),
+        "mounts left under {root}"
+    );
+    let left = cgroup_dirs(&id);
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+    let shims = std::process::Command::new("pgrep")
+        .args(["-f", &format!("skiff-shim start.*{id}")])
+        .output()
+        .expect("pgrep");
+    assert!(
+        shims.stdout.is_empty(),
+        "shims left: {}",
+        String::from_utf8_lossy(&shims.stdout)
+    );
+    // And one that is started runs as usual.
+    let out = d.docker_run(&["run", "--rm", "busybox", "sh", "-c", "echo ready; exit 7"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "ready");
+}

@@ -281,27 +281,48 @@ fn machine_lifecycle_with_the_docker_cli() {
     assert_eq!(out.stdout, "exec in\ndone\n", "{}", out.stderr);
     docker.ok(&["rm", "-f", id]);
 
-    // A shell in the guest, through the relay (busybox sh when the image
-    // ships one; otherwise the clear error must come back the same way).
+    // A shell in the guest, through the relay (the image's busybox sh):
+    // a command's output and exit status come back, and so does piped
+    // stdin's.
+    let out = env.skiff(&["machine", "shell", "--", "uname", "-a"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("Linux "), "{text}");
     let out = env.skiff(&[
         "machine",
         "shell",
         "--",
         "sh",
         "-c",
-        "echo in-vm $(cat /proc/1/comm); exit 3",
+        "echo in-vm $(readlink /proc/1/exe) $(pidof skiffd >/dev/null && echo skiffd); exit 3",
     ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if text.contains("no shell in the VM image") {
-        assert_eq!(out.status.code(), Some(127), "{text}");
-    } else {
-        assert_eq!(out.status.code(), Some(3), "{text}");
-        assert!(text.contains("in-vm skiff-init"), "{text}");
-    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("in-vm /init skiffd"), "{text}");
+    let out = env.skiff(&["machine", "shell", "--", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127));
+    let mut piped = Command::new(&env.bin)
+        .args(["machine", "shell"])
+        .env("SKIFF_HOME", &env.home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("skiff machine shell");
+    piped
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"echo piped $((6 * 7)); exit 5\n")
+        .expect("write stdin");
+    let out = piped.wait_with_output().expect("shell output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("piped 42"), "{text}");
 
     // The guest console.
     let logs = env.skiff_ok(&["machine", "logs"]);

@@ -18,6 +18,12 @@
       Writes a newc cpio archive of the tree: entries sorted by path, owner
       0:0, mtime N, inode numbers in order, no hard links; extra device
       nodes from --node. Same tree + same N = same bytes.
+
+  initramfs.py tar --stage DIR --epoch N --out FILE [--require PATH ...] [--forbid PATH ...]
+      Writes a tar (GNU format) of the tree for `wsl --import`: entries
+      sorted by path, owner root:root (0:0), mtime N. Then reads it back
+      and checks that every --require path is in it and no --forbid path
+      is; prints the entry count, size and the checked paths.
 """
 
 import argparse
@@ -26,6 +32,7 @@ import shutil
 import stat
 import struct
 import sys
+import tarfile
 
 
 # ---------------------------------------------------------------- modules
@@ -341,6 +348,49 @@ def cmd_cpio(args):
     print(f"{len(names)} entries, {len(out)} bytes")
 
 
+# -------------------------------------------------------------------- tar
+
+def cmd_tar(args):
+    paths = []
+    for dirpath, dirs, files in os.walk(args.stage):
+        dirs.sort()
+        for name in dirs + sorted(files):
+            paths.append(os.path.relpath(os.path.join(dirpath, name), args.stage))
+    paths.sort()
+    with tarfile.open(args.out, "w", format=tarfile.GNU_FORMAT) as tar:
+        for rel in paths:
+            full = os.path.join(args.stage, rel)
+            st = os.lstat(full)
+            info = tarfile.TarInfo(rel)
+            info.mtime = args.epoch
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
+                tar.addfile(info)
+            elif stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif stat.S_ISREG(st.st_mode):
+                info.size = st.st_size
+                with open(full, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                sys.exit(f"initramfs.py: unsupported file type: {full}")
+    # Self-check: read the archive back.
+    with tarfile.open(args.out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    missing = [p for p in args.require or [] if p not in members]
+    present = [p for p in args.forbid or [] if p in members]
+    if missing or present:
+        sys.exit(f"initramfs.py: {args.out}: missing {missing}, must not contain {present}")
+    if any(m.uid or m.gid or m.mtime != args.epoch for m in members.values()):
+        sys.exit(f"initramfs.py: {args.out}: an entry is not root-owned at mtime {args.epoch}")
+    checked = " ".join(args.require or [])
+    print(f"{len(members)} entries, {os.path.getsize(args.out)} bytes; has {checked}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -357,8 +407,14 @@ def main():
     c.add_argument("--epoch", type=int, required=True)
     c.add_argument("--out", required=True)
     c.add_argument("--node", action="append")
+    t = sub.add_parser("tar")
+    t.add_argument("--stage", required=True)
+    t.add_argument("--epoch", type=int, required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--require", action="append")
+    t.add_argument("--forbid", action="append")
     args = ap.parse_args()
-    {"modules": cmd_modules, "libs": cmd_libs, "cpio": cmd_cpio}[args.cmd](args)
+    {"modules": cmd_modules, "libs": cmd_libs, "cpio": cmd_cpio, "tar": cmd_tar}[args.cmd](args)
 
 
 if __name__ == "__main__":

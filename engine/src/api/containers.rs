@@ -50,6 +50,8 @@ pub enum Action {
         all: bool,
         /// `status`, `name`, `id`, `label`, `ancestor` filters.
         filters: Filters,
+        /// `SizeRw` and `SizeRootFs` too (`docker ps -s`).
+        size: bool,
     },
     /// `GET /containers/{id}/json`.
     Inspect(String),
@@ -102,6 +104,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             Ok(Action::List {
                 all: q.bool("all"),
                 filters,
+                size: q.bool("size"),
             })
         }
         (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
@@ -231,7 +234,7 @@ pub async fn handle(
                 &json!({ "Id": id, "Warnings": warnings }),
             ))
         }
-        Action::List { all, filters } => {
+        Action::List { all, filters, size } => {
             // Shared records (no copy), serialised straight to the body.
             let mut list: Vec<Arc<ContainerRecord>> = svc
                 .store()
@@ -241,9 +244,42 @@ pub async fn handle(
                 .filter(|r| list_filter(&filters, r, |name| daemon.images.resolve(name).ok()))
                 .collect();
             list.sort_by(|a, b| b.created.cmp(&a.created));
+            if !size {
+                return Ok(response::json(
+                    StatusCode::OK,
+                    &list.iter().map(|r| ListEntry::of(r)).collect::<Vec<_>>(),
+                ));
+            }
+            // Each writable layer walked once, off the runtime; the image's
+            // size from its record (as /system/df).
+            let d = daemon.clone();
+            let sized = tokio::task::spawn_blocking(move || {
+                list.into_iter()
+                    .map(|r| {
+                        let rw = d.containers.size_rw(&r.id) as i64;
+                        let base = d
+                            .images
+                            .stores()
+                            .images
+                            .read(|ix| ix.images.get(&r.image_id).map(|i| i.size))
+                            .unwrap_or(0) as i64;
+                        (r, rw, rw + base)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(internal)?;
             Ok(response::json(
                 StatusCode::OK,
-                &list.iter().map(|r| ListEntry::of(r)).collect::<Vec<_>>(),
+                &sized
+                    .iter()
+                    .map(|(r, rw, root)| {
+                        let mut e = ListEntry::of(r);
+                        e.size_rw = Some(*rw);
+                        e.size_root_fs = Some(*root);
+                        e
+                    })
+                    .collect::<Vec<_>>(),
             ))
         }
         Action::Inspect(id) => Ok(response::json(
@@ -559,6 +595,10 @@ struct ListEntry<'a> {
     created: i64,
     #[serde(rename = "Ports")]
     ports: [(); 0],
+    #[serde(rename = "SizeRw", skip_serializing_if = "Option::is_none")]
+    size_rw: Option<i64>,
+    #[serde(rename = "SizeRootFs", skip_serializing_if = "Option::is_none")]
+    size_root_fs: Option<i64>,
     #[serde(rename = "Labels")]
     labels: Labels<'a>,
     #[serde(rename = "State")]
@@ -614,6 +654,8 @@ impl<'a> ListEntry<'a> {
             command,
             created: crate::images::inspect::unix_seconds(&r.created),
             ports: [],
+            size_rw: None,
+            size_root_fs: None,
             labels: Labels(r.config.labels.as_ref()),
             state: r.state.status.as_str(),
             status: status_text(r),
@@ -738,7 +780,19 @@ mod tests {
         );
         assert!(matches!(
             parse(&call(Method::GET, "/containers/json", "all=1")).expect("list"),
-            Action::List { all: true, .. }
+            Action::List {
+                all: true,
+                size: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&call(Method::GET, "/containers/json", "size=1")).expect("list -s"),
+            Action::List {
+                all: false,
+                size: true,
+                ..
+            }
         ));
         assert!(
             matches!(parse(&call(Method::POST, "/containers/abc/wait", "condition=removed")).expect("wait"), Action::Wait(i, c) if i == "abc" && c == "removed")

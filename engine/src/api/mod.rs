@@ -5,7 +5,9 @@
 //! One file per endpoint group ([`system`], [`images`], [`containers`]), each
 //! with a `parse` step (request → typed action) and tests.
 
+pub mod attach_ws;
 pub mod body;
+pub mod changes;
 pub mod container_fs;
 pub mod container_stats;
 pub mod containers;

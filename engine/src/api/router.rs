@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use super::error::ApiError;
 use super::query::Query;
 use super::response::Response;
-use super::{containers, distribution, events, exec, images, system, version};
+use super::{attach_ws, changes, containers, distribution, events, exec, images, system, version};
 use crate::daemon::Daemon;
 
 /// What every endpoint group's handler receives.
@@ -54,7 +54,15 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                     system::handle(daemon, &call, body).await
                 }
                 "images" => images::handle(daemon, &call, body).await,
-                "containers" => containers::handle(daemon, &call, body, upgrade).await,
+                "containers" => {
+                    if let Some(id) = changes::parse(&call) {
+                        changes::handle(daemon, &id).await
+                    } else if let Some(attach) = attach_ws::parse(&call) {
+                        attach_ws::handle(daemon, &call, attach, upgrade).await
+                    } else {
+                        containers::handle(daemon, &call, body, upgrade).await
+                    }
+                }
                 "events" => events::handle(daemon, &call).await,
                 "exec" => exec::handle(daemon, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,

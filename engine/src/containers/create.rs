@@ -1,6 +1,8 @@
 //! `docker create`: merge the user's config with the image's as docker does,
 //! name the container, and record it.
 
+use std::sync::Arc;
+
 use bollard_stubs::models::{ContainerConfig, HostConfig};
 
 use super::ContainerService;
@@ -98,7 +100,10 @@ fn new_id() -> String {
 
 impl ContainerService {
     /// Create a container; returns its id and docker's warnings.
-    pub fn create(&self, req: CreateRequest) -> Result<(String, Vec<String>), ContainerError> {
+    pub fn create(
+        self: &Arc<Self>,
+        req: CreateRequest,
+    ) -> Result<(String, Vec<String>), ContainerError> {
         let mut config = req.config;
         let image_name = config
             .image
@@ -157,6 +162,7 @@ impl ContainerService {
         };
         self.store.insert(record)?;
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);
+        self.prepare(&id);
         Ok((id, vec![]))
     }
 }

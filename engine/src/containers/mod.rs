@@ -2,7 +2,8 @@
 //! shims (crate `skiff-shim`). One operation per file: [`create`],
 //! [`start`], [`monitor`] (exits, restart policies, auto-remove), [`stop`]
 //! (stop and kill), [`remove`], [`attach`], [`logs`], plus [`rootfs`]
-//! (the overlay mount), [`spec`] (record → OCI bundle) and [`user`].
+//! (the overlay mount), [`spec`] (record → OCI bundle), [`prepare`] (an
+//! `--rm` container's start begun at create) and [`user`].
 //!
 //! Every state change is written to the record store first, then published
 //! to the container's watch channel (what `wait` and `attach` listen to) and
@@ -11,6 +12,7 @@
 pub mod archive;
 pub mod attach;
 pub mod cgroups;
+pub mod changes;
 pub mod create;
 pub mod error;
 pub mod exec;
@@ -19,6 +21,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod pause;
+pub mod prepare;
 pub mod prune;
 pub mod record;
 pub mod remove;
@@ -61,6 +64,8 @@ pub struct ContainerService {
     shim_binary: PathBuf,
     /// Latest record per container (`None` once removed), for waiters.
     watches: Mutex<HashMap<String, watch::Sender<Option<ContainerRecord>>>>,
+    /// `--rm` containers being got ready between create and start.
+    prepared: Mutex<HashMap<String, Arc<prepare::Prepared>>>,
     /// Attach requests made before start.
     pending_attach: Mutex<HashMap<String, Vec<PendingAttach>>>,
     /// Exit codes of the last removed containers, newest last: a waiter
@@ -88,6 +93,7 @@ impl ContainerService {
             events,
             shim_binary,
             watches: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             removed_exits: Mutex::new(VecDeque::new()),
         })

@@ -120,6 +120,23 @@ impl ContainerService {
     /// this returns (and the API serves), whether their shim is gone or
     /// still waiting to be deleted.
     pub async fn reconcile(self: &Arc<Self>) {
+        // What stopped containers may have left while skiffd was down: a
+        // shim prepared for a start that never came (see `prepare`), the
+        // cgroups of a shim killed before it deleted them, a mount.
+        let stopped: Vec<String> = self
+            .store
+            .snapshot()
+            .iter()
+            .filter(|r| !r.state.status.is_live())
+            .map(|r| r.id.clone())
+            .collect();
+        let svc = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for id in stopped {
+                svc.tidy_stopped(&id);
+            }
+        })
+        .await;
         for record in self.store.all() {
             if !record.state.status.is_live() {
                 continue;
@@ -163,6 +180,28 @@ impl ContainerService {
                     tracing::warn!("restarting container {}: {e}", record.id);
                 }
             }
+        }
+    }
+}
+
+impl ContainerService {
+    /// Blocking: deletes a shim, cgroups and a mount left for a container
+    /// that does not run.
+    fn tidy_stopped(&self, id: &str) {
+        let shim_dir = self.shim_dir(id);
+        if paths::socket(&shim_dir).exists()
+            && let Ok(h) = ShimHandle::connect(&shim_dir)
+        {
+            let _ = h.delete(true);
+        }
+        if let Err(e) = cgroups::remove(id) {
+            tracing::warn!("container {id}: {e}");
+        }
+        let rootfs = Rootfs::new(&self.store.dir(id));
+        if rootfs.is_mounted()
+            && let Err(e) = rootfs.unmount()
+        {
+            tracing::warn!("container {id}: {e}");
         }
     }
 }

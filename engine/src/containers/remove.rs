@@ -43,6 +43,7 @@ impl ContainerService {
     /// Blocking: remove a container that does not run (deleting a shim
     /// and cgroups that may be left, and unmounting).
     pub(crate) fn remove_stopped(&self, id: &str) -> Result<(), ContainerError> {
+        self.discard_prepared(id);
         let Some(record) = self.store.get(id) else {
             return Ok(());
         };

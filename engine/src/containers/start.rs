@@ -48,9 +48,12 @@ impl ContainerService {
         }
         let id = record.id.clone();
         let svc = self.clone();
-        let spawned = tokio::task::spawn_blocking(move || svc.spawn_shim(&id))
-            .await
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        let spawned = tokio::task::spawn_blocking(move || match svc.take_prepared(&id) {
+            Some(h) => Ok(h),
+            None => svc.spawn_shim(&id),
+        })
+        .await
+        .map_err(|e| ContainerError::Runtime(e.to_string()))?;
         let handle = match spawned {
             Ok(h) => h,
             Err(e) => {
@@ -105,7 +108,7 @@ impl ContainerService {
     }
 
     /// Blocking: mount, write the bundle, spawn the shim (start deferred).
-    fn spawn_shim(&self, id: &str) -> Result<ShimHandle, ContainerError> {
+    pub(super) fn spawn_shim(&self, id: &str) -> Result<ShimHandle, ContainerError> {
         let record = self
             .store
             .get(id)

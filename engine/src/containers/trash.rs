@@ -98,7 +98,12 @@ fn drain(queue: &(Mutex<Queue>, Condvar)) {
         };
         match next {
             Some(dir) => delete_now(&dir),
-            None => return,
+            None => {
+                // A burst of removals is over: give back what its requests
+                // and this thread's work left free in malloc's arenas.
+                crate::memory::release();
+                return;
+            }
         }
     }
 }

@@ -6,6 +6,9 @@
 //!   new connection (one yamux stream each, as the docker CLI's requests).
 //! - `relay_bench ping SOCKET PINGS`: the same round trips against a real
 //!   engine socket (a machine's `docker.sock`).
+//! - `relay_bench concurrent SOCKET N`: N connections open at once, each
+//!   sending `/_ping` before any answer is read; how many answered `OK`
+//!   and how long the lot took.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -26,8 +29,14 @@ async fn main() {
             let pings = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(500);
             report_pings(&ping_many(Path::new(&args[1]), pings).await);
         }
+        Some("concurrent") if args.len() >= 2 => {
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+            concurrent(Path::new(&args[1]), n).await;
+        }
         _ => {
-            eprintln!("usage: relay_bench local [MIB] [PINGS] | relay_bench ping SOCKET [PINGS]");
+            eprintln!(
+                "usage: relay_bench local [MIB] [PINGS] | relay_bench ping SOCKET [PINGS] | relay_bench concurrent SOCKET [N]"
+            );
             std::process::exit(2);
         }
     }
@@ -177,6 +186,39 @@ async fn ping_many(socket: &Path, n: usize) -> Vec<Duration> {
         times.push(started.elapsed());
     }
     times
+}
+
+async fn concurrent(socket: &Path, n: usize) {
+    let started = Instant::now();
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = UnixStream::connect(socket).await.expect("connect");
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        conns.push(c);
+    }
+    let opened = started.elapsed();
+    let readers: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                let mut answer = Vec::new();
+                c.read_to_end(&mut answer).await.is_ok() && answer.ends_with(b"OK")
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for r in readers {
+        if r.await.unwrap_or(false) {
+            ok += 1;
+        }
+    }
+    println!(
+        "{n} concurrent connections: {ok}/{n} answered OK, all open in {:.1} ms, all answered in {:.1} ms",
+        opened.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3
+    );
 }
 
 fn report_pings(times: &[Duration]) {

@@ -177,8 +177,8 @@ where
     w.write_all(&request.encode()).await.map_err(io)?;
     let writer = tokio::spawn(async move {
         let mut buf = vec![0u8; 16 * 1024];
-        let mut input_open = true;
-        loop {
+        let (mut input_open, mut resizes_open) = (true, true);
+        while input_open || resizes_open {
             tokio::select! {
                 n = input.read(&mut buf), if input_open => match n {
                     Ok(0) | Err(_) => {
@@ -193,7 +193,7 @@ where
                         }
                     }
                 },
-                size = resizes.recv() => match size {
+                size = resizes.recv(), if resizes_open => match size {
                     Some((rows, cols)) => {
                         let mut data = rows.to_be_bytes().to_vec();
                         data.extend_from_slice(&cols.to_be_bytes());
@@ -201,8 +201,8 @@ where
                             break;
                         }
                     }
-                    None if input_open => std::future::pending::<()>().await,
-                    None => break,
+                    // No terminal (or it went away): stdin alone matters.
+                    None => resizes_open = false,
                 },
             }
         }

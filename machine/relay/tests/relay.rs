@@ -530,6 +530,33 @@ async fn a_shell_stream_runs_a_command_in_the_guest() {
         "{out}"
     );
 
+    // No terminal, so nothing sends resizes (the channel is closed, as in
+    // `echo … | skiff machine shell`): stdin still flows, EOF included.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    drop(tx);
+    let mut out = Vec::new();
+    let request = ShellRequest {
+        tty: false,
+        rows: 24,
+        cols: 80,
+        term: String::new(),
+        args: Vec::new(),
+    };
+    let status = within(
+        "piped shell",
+        client(
+            relay.connect().await,
+            &request,
+            &b"echo piped in; exit 4\n"[..],
+            &mut out,
+            rx,
+        ),
+    )
+    .await
+    .expect("piped shell");
+    assert_eq!(status, 4, "{}", String::from_utf8_lossy(&out));
+    assert!(String::from_utf8_lossy(&out).contains("piped in\n"));
+
     // A pty: the command sees a terminal of the requested size.
     let (_tx, rx) = tokio::sync::mpsc::channel(1);
     let mut out = Vec::new();

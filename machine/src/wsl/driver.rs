@@ -31,7 +31,7 @@ impl WslDriver {
     }
 
     fn pipe_path(dir: &MachineDir) -> String {
-        format!(r"\\.\pipe\{}", super::pipe_name(dir.name()))
+        super::pipe_path(dir.name())
     }
 
     fn engine_answers(dir: &MachineDir) -> bool {
@@ -104,13 +104,7 @@ impl Driver for WslDriver {
         if super::list_has(&listed.stdout, dir.name()) {
             return Ok(());
         }
-        let image = crate::image::candidates(config.image_dir.as_deref())
-            .into_iter()
-            .map(|d| d.join("rootfs.tar"))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                MachineError::Image("no rootfs.tar (vm-image/build.sh --wsl-rootfs)".into())
-            })?;
+        let image = super::rootfs::locate(config.image_dir.as_deref(), true)?;
         let install = dir.dir().join("wsl");
         std::fs::create_dir_all(&install).ctx(|| format!("creating {}", install.display()))?;
         let out = Self::wsl(&super::import_args(dir.name(), &install, &image))?;
@@ -134,6 +128,15 @@ impl Driver for WslDriver {
 
     fn stop<'a>(&'a self, dir: &'a MachineDir) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            // Gracefully first: init's WSL mode stops skiffd on SIGTERM and
+            // exits, which ends the supervisor (and its pipe).
+            if Self::engine_answers(dir) {
+                let _ = Self::wsl(&super::graceful_stop_args(dir.name()));
+                let deadline = Instant::now() + super::STOP_TIMEOUT;
+                while Self::engine_answers(dir) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
             let _ = Self::wsl(&super::terminate_args(dir.name()))?;
             let mut record = RunRecord::new(Phase::Stopped);
             record.save(dir)

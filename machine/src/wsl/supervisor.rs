@@ -33,7 +33,7 @@ pub async fn run(dir: MachineDir) -> Result<()> {
         ));
     };
     let port = tokio::io::join(stdout, stdin);
-    let pipe = format!(r"\\.\pipe\{}", super::pipe_name(dir.name()));
+    let pipe = super::pipe_path(dir.name());
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let mut server = ServerOptions::new()
         .first_pipe_instance(true)
@@ -73,7 +73,11 @@ pub async fn run(dir: MachineDir) -> Result<()> {
             Ok(()) => None,
             Err(err) => Some(err.to_string()),
         },
-        status = child.wait() => Some(format!("wsl.exe exited: {status:?}")),
+        status = child.wait() => match status {
+            // init's WSL mode exits 0 when asked to stop.
+            Ok(status) if status.success() => None,
+            status => Some(format!("wsl.exe exited: {status:?}")),
+        },
     };
     acceptor.abort();
     ready.abort();

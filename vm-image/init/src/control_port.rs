@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::control::{Command, Event, LineBuffer, parse_command};
 use crate::say;
 use crate::vport;
+use crate::vsock::VsockListener;
 
 /// Why a host session ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,6 +113,38 @@ pub async fn serve(
             Err(e) => say!("control port: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Serves vsock connections forever, one session at a time (a new
+/// connection replaces the current one).
+pub async fn serve_vsock(
+    listener: VsockListener,
+    booted_ms: u64,
+    ready: watch::Receiver<Option<u64>>,
+    shutdown: mpsc::UnboundedSender<String>,
+) {
+    let mut current: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        match listener.accept().await {
+            Ok(conn) => {
+                if let Some(old) = current.take() {
+                    old.abort();
+                }
+                let ready = ready.clone();
+                let shutdown = shutdown.clone();
+                current = Some(tokio::spawn(async move {
+                    if let SessionEnd::Failed(e) = session(conn, booted_ms, ready, &shutdown).await
+                    {
+                        say!("control vsock: {e}");
+                    }
+                }));
+            }
+            Err(e) => {
+                say!("control vsock: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! `skiff-init`: PID 1 of the Skiff VM (see docs/vm.md for the contract
 //! with the host).
 //!
-//! Boot: leave the initramfs for a tmpfs root ([`rootfs`]), mount the API
-//! filesystems and cgroup2 ([`mounts`]), load the kernel modules
-//! ([`kmod`]), set the clock ([`clock`]), configure `lo`/`eth0` ([`net`]),
+//! Boot: give containers a root they can `pivot_root` from ([`rootfs`]),
+//! mount the API filesystems and cgroup2 ([`mounts`]), load the kernel
+//! modules ([`kmod`]; the binary is also `/sbin/modprobe` for on-demand
+//! loading), set the clock ([`clock`]), configure `lo`/`eth0` ([`net`]),
 //! format/mount the data disk ([`disk`]); then run skiffd under
 //! supervision ([`supervisor`], [`reaper`]), relay the engine socket over
-//! the `skiff.engine` port, answer the `skiff.control` port
-//! ([`control_port`]) and power off cleanly ([`power`]).
+//! the `skiff.engine` port ([`engine_port`]), answer the `skiff.control`
+//! port ([`control_port`]) — virtio-serial ports under QEMU, vsock ports
+//! 1024/1025 under Virtualization.framework ([`vsock`]) — and power off
+//! cleanly ([`power`]). `skiff-init --wsl` ([`wsl`], [`mode`]) runs the
+//! same engine side inside a WSL2 distribution.
 //!
 //! Platform-neutral logic (command line, modules.dep, control protocol,
 //! backoff, mountinfo) is kept in plain functions tested on the host.
@@ -18,9 +22,11 @@ pub mod cmdline;
 pub mod control;
 pub mod control_port;
 pub mod disk;
+pub mod engine_port;
 pub mod error;
 pub mod kmod;
 pub mod log;
+pub mod mode;
 pub mod mounts;
 pub mod net;
 pub mod ping;
@@ -29,3 +35,5 @@ pub mod reaper;
 pub mod rootfs;
 pub mod supervisor;
 pub mod vport;
+pub mod vsock;
+pub mod wsl;

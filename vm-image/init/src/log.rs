@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
 
-/// Prefixes every later line with the uptime (`skiff.debug`).
+/// Ends every later line with the uptime (`skiff.debug`).
 pub fn enable_timestamps() {
     TIMESTAMPS.store(true, Ordering::Relaxed);
 }
@@ -16,7 +16,8 @@ pub fn enable_timestamps() {
 pub fn line(message: std::fmt::Arguments<'_>) {
     let text = if TIMESTAMPS.load(Ordering::Relaxed) {
         let ms = uptime_ms();
-        format!("skiff-init: [{}.{:03}] {message}\n", ms / 1000, ms % 1000)
+        // At the end, so that `skiff-init: <message>` stays greppable.
+        format!("skiff-init: {message} [+{}.{:03}]\n", ms / 1000, ms % 1000)
     } else {
         format!("skiff-init: {message}\n")
     };

@@ -1,19 +1,23 @@
 //! `skiff-init`, PID 1 of the Skiff VM: boots the guest, supervises skiffd,
 //! relays the engine socket, answers the control port, powers off.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use skiff_init::cmdline::{self, Settings};
-use skiff_init::reaper::Reaper;
+use skiff_init::mode::{self, Mode};
+use skiff_init::reaper::{self, Reaper};
 use skiff_init::supervisor::ENGINE_SOCKET;
 use skiff_init::{
-    clock, control_port, disk, kmod, log, mounts, net, ping, power, rootfs, say, supervisor, vport,
+    clock, control_port, disk, engine_port, kmod, log, mounts, net, ping, power, rootfs, say,
+    supervisor, vport, vsock,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
+
+mod wsl_main;
 
 /// Modules the boot needs before anything else (disk, network, ports).
 const BOOT_MODULES: &str = "/etc/skiff/modules.boot";
@@ -23,26 +27,26 @@ const BOOT_MODULES: &str = "/etc/skiff/modules.boot";
 const BACKGROUND_MODULES: &str = "/etc/skiff/modules.background";
 
 fn main() {
-    let mut args = std::env::args();
-    let argv0 = args.next().unwrap_or_default();
-    if Path::new(&argv0)
-        .file_name()
-        .is_some_and(|n| n == "modprobe")
-    {
-        let rest: Vec<String> = args.collect();
-        std::process::exit(kmod::modprobe::main(&rest));
+    let argv: Vec<String> = std::env::args().collect();
+    match mode::select(&argv, std::process::id()) {
+        Mode::Modprobe(rest) => std::process::exit(kmod::modprobe::main(&rest)),
+        Mode::Wsl => {
+            if let Err(e) = wsl_main::main() {
+                say!("fatal: {e:#}");
+                std::process::exit(1);
+            }
+        }
+        Mode::Refuse(why) => {
+            eprintln!("skiff-init {}: {why}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(2);
+        }
+        Mode::Vm => {
+            if let Err(e) = boot() {
+                say!("fatal: {e:#}");
+            }
+            power::power_off(&Reaper::default());
+        }
     }
-    if std::process::id() != 1 {
-        eprintln!(
-            "skiff-init {}: the init (PID 1) of the Skiff VM image; it does nothing elsewhere",
-            env!("CARGO_PKG_VERSION")
-        );
-        std::process::exit(2);
-    }
-    if let Err(e) = boot() {
-        say!("fatal: {e:#}");
-    }
-    power::power_off(&Reaper::default());
 }
 
 /// The synchronous part of the boot, then the runtime; returns only on a
@@ -126,7 +130,9 @@ fn boot() -> anyhow::Result<()> {
 
 fn load_modules(dir: &Path, list: &Path, verbose: bool) {
     let started = log::uptime_ms();
-    let report = kmod::read_list(list).and_then(|wanted| kmod::load_parallel(dir, &wanted));
+    let report = kmod::read_list(list)
+        .and_then(|wanted| kmod::plan(dir, &wanted))
+        .map(|plan| kmod::load_all(dir, &plan));
     match report {
         Ok(report) => {
             for e in &report.failed {
@@ -174,23 +180,15 @@ fn setup_network(settings: &Settings) {
 /// (a clean shutdown powers off from inside).
 async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> anyhow::Result<()> {
     let reaper = Arc::new(Reaper::default());
-    let mut sigchld = signal(SignalKind::child()).context("SIGCHLD handler")?;
-    {
-        let reaper = reaper.clone();
-        tokio::spawn(async move {
-            loop {
-                reaper.reap();
-                if sigchld.recv().await.is_none() {
-                    return;
-                }
-            }
-        });
-    }
+    reaper::spawn_reaping(reaper.clone()).context("SIGCHLD handler")?;
     let (down_tx, mut down_rx) = mpsc::unbounded_channel::<String>();
     for (kind, name) in [
         (SignalKind::terminate(), "SIGTERM"),
         (SignalKind::interrupt(), "SIGINT"),
         (SignalKind::from_raw(libc::SIGPWR), "SIGPWR"),
+        // busybox halt / poweroff (from `skiff machine shell`).
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
     ] {
         let mut stream = signal(kind).with_context(|| format!("{name} handler"))?;
         let tx = down_tx.clone();
@@ -206,34 +204,33 @@ async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> any
     let (ready_tx, ready_rx) = watch::channel(None::<u64>);
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    match vport::find_wait("skiff.control", Duration::from_secs(2)).await {
-        Some(device) => {
-            tokio::spawn(control_port::serve(
-                device,
-                booted_ms,
-                ready_rx.clone(),
-                down_tx.clone(),
-            ));
-        }
-        None => say!("no skiff.control port"),
-    }
-    match vport::find_wait("skiff.engine", Duration::from_secs(2)).await {
-        Some(device) => {
-            tokio::spawn(relay_engine(device));
-        }
-        None => say!("no skiff.engine port"),
-    }
-
     let supervisor = tokio::spawn(supervisor::supervise(
         reaper.clone(),
         supervisor::skiffd_args(&settings),
         stop_rx,
     ));
     {
+        let (ready_rx, down_tx) = (ready_rx.clone(), down_tx.clone());
+        tokio::spawn(async move {
+            match vport::find_wait("skiff.control", Duration::from_secs(2)).await {
+                Some(device) => control_port::serve(device, booted_ms, ready_rx, down_tx).await,
+                None => say!("no skiff.control virtio-serial port"),
+            }
+        });
+    }
+    tokio::spawn(async move {
+        match vport::find_wait("skiff.engine", Duration::from_secs(2)).await {
+            Some(device) => engine_port::serve_virtio(device).await,
+            None => say!("no skiff.engine virtio-serial port"),
+        }
+    });
+    {
         let down_tx = down_tx.clone();
         tokio::spawn(async move {
-            // The power button exists once `button` and `evdev` are in.
+            // vsock and the power button exist once the background modules
+            // (the vsock transport, `button`, `evdev`) are in.
             let _ = tokio::task::spawn_blocking(move || background.join()).await;
+            serve_vsock(booted_ms, ready_rx, down_tx.clone());
             let (press_tx, mut press_rx) = mpsc::unbounded_channel();
             if power::watch_power_buttons(press_tx) == 0 {
                 say!("no power button");
@@ -262,23 +259,26 @@ async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> any
     Ok(())
 }
 
-/// Serves the engine port forever: one relay session per host connection.
-async fn relay_engine(device: PathBuf) {
-    let socket = Path::new(ENGINE_SOCKET);
-    loop {
-        if let Err(e) = vport::wait_host(&device).await {
-            say!("engine port: {e}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+/// Listens on the vsock ports (Virtualization.framework's way in); a guest
+/// without a vsock transport just logs why not.
+fn serve_vsock(
+    booted_ms: u64,
+    ready: watch::Receiver<Option<u64>>,
+    shutdown: mpsc::UnboundedSender<String>,
+) {
+    match vsock::VsockListener::bind(vsock::ENGINE_PORT) {
+        Ok(l) => {
+            tokio::spawn(engine_port::serve_vsock(l));
         }
-        match skiff_relay::serial::SerialPort::open(&device) {
-            Ok(port) => {
-                if let Err(e) = skiff_relay::guest::serve(port, socket).await {
-                    say!("engine port: {e}");
-                }
-            }
-            Err(e) => say!("engine port: {e}"),
+        Err(e) => {
+            say!("vsock port {}: {e}", vsock::ENGINE_PORT);
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match vsock::VsockListener::bind(vsock::CONTROL_PORT) {
+        Ok(l) => {
+            tokio::spawn(control_port::serve_vsock(l, booted_ms, ready, shutdown));
+        }
+        Err(e) => say!("vsock port {}: {e}", vsock::CONTROL_PORT),
     }
 }

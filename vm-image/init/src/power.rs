@@ -122,7 +122,7 @@ pub fn kill_everything(reaper: &Reaper, grace: Duration) {
         let _ = kill(Pid::from_raw(-1), signal);
         let start = Instant::now();
         while start.elapsed() < wait {
-            reaper.reap();
+            reaper.reap_all();
             if other_processes().is_empty() {
                 return;
             }

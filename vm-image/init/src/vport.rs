@@ -117,8 +117,8 @@ mod tests {
 
     #[test]
     fn a_pipe_with_a_writer_is_connected() {
-        let (r, w) = std::io::pipe().expect("pipe");
-        let r = File::from(std::os::fd::OwnedFd::from(r));
+        let (r, w) = nix::unistd::pipe().expect("pipe");
+        let r = File::from(r);
         assert!(host_connected(&r).expect("poll"));
         drop(w);
         assert!(!host_connected(&r).expect("poll"));

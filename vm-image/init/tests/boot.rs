@@ -34,7 +34,9 @@ fn image_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SKIFF_IMAGE_DIR") {
         return PathBuf::from(dir);
     }
+    // With the WSL rootfs, as tests/wsl.rs builds it: one build for both.
     let status = Command::new(workspace().join("vm-image/build.sh"))
+        .arg("--wsl-rootfs")
         .status()
         .expect("running vm-image/build.sh");
     assert!(status.success(), "vm-image/build.sh failed: {status}");
@@ -359,6 +361,26 @@ fn relay_engine(vm: &Vm, socket: &Path) -> tokio::runtime::Runtime {
     runtime
 }
 
+/// Runs `sh -c <script>` in the guest through the relay's shell stream.
+async fn guest_shell(socket: &Path, script: &str) -> (i32, String) {
+    let conn = tokio::net::UnixStream::connect(socket)
+        .await
+        .expect("host socket");
+    let request = skiff_relay::shell::ShellRequest {
+        tty: false,
+        rows: 24,
+        cols: 80,
+        term: "dumb".into(),
+        args: vec!["sh".into(), "-c".into(), script.into()],
+    };
+    let (_resize_tx, resizes) = tokio::sync::mpsc::channel(1);
+    let mut out = Vec::new();
+    let status = skiff_relay::shell::client(conn, &request, tokio::io::empty(), &mut out, resizes)
+        .await
+        .expect("shell stream");
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
 #[test]
 fn boots_formats_relays_and_powers_off_twice() {
     let image = image_dir();
@@ -414,6 +436,60 @@ fn boots_formats_relays_and_powers_off_twice() {
         vm.console()
     );
     assert!(out.contains("hello from the vm"), "{out}");
+    // overlay is not loaded at boot: the kernel asked /sbin/modprobe
+    // (skiff-init) for `fs-overlay` when skiffd mounted the container.
+    let (ok, out) = docker(
+        &socket,
+        &[
+            "run",
+            "--rm",
+            "skiff-vm-test",
+            "/bin/busybox",
+            "cat",
+            "/proc/modules",
+            "/proc/self/cgroup",
+        ],
+    );
+    assert!(ok, "docker run: {out}");
+    assert!(out.lines().any(|l| l.starts_with("overlay ")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("0::/")),
+        "cgroup v2 only: {out}"
+    );
+
+    // `skiff machine shell`'s stream: a command in the guest (busybox sh).
+    let (status, out) = relay.block_on(guest_shell(
+        &socket,
+        "cat /proc/cmdline /sys/fs/cgroup/cgroup.subtree_control; readlink /proc/1/exe",
+    ));
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("skiff.data=/dev/vda"), "{out}");
+    assert!(
+        out.contains("memory") && out.contains("pids"),
+        "controllers for containers: {out}"
+    );
+    assert!(out.contains("/init"), "{out}");
+    // The usual busybox applets are on PATH (/bin -> /usr/bin), and a
+    // failing command's status comes back.
+    let (status, out) = relay.block_on(guest_shell(
+        &socket,
+        "readlink /bin/sh; ls /usr/bin/skiffd; ps | grep -c '[s]kiffd -H unix:///run/skiff/docker.sock'; mount | grep ' /var/lib/skiff '; exit 3",
+    ));
+    assert_eq!(status, 3, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().copied(), Some("busybox"), "{out}");
+    assert_eq!(lines.get(1).copied(), Some("/usr/bin/skiffd"), "{out}");
+    assert_eq!(
+        lines.get(2).copied(),
+        Some("1"),
+        "one supervised skiffd: {out}"
+    );
+    assert!(
+        lines
+            .get(3)
+            .is_some_and(|l| l.starts_with("/dev/vda on /var/lib/skiff type ext4")),
+        "{out}"
+    );
 
     writeln!(control.writer, "poweroff").expect("poweroff");
     assert_eq!(control.line(&vm, Duration::from_secs(30)), "ok\n");

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Desktop app benchmark: cold start to first paint, and memory, with 100
+# containers and 50 images to list.
+#
+#   bench/desktop.sh              # 5 rounds
+#   ROUNDS=9 bench/desktop.sh
+#
+# Starts a private registry and skiffd (release), fills skiffd with 50 images
+# (busybox pulled from the registry plus 49 tiny `docker import`s) and 100
+# containers (10 running, 90 created), then launches the release app
+# (`skiff-desktop`, built with `--features custom-protocol`) ROUNDS times on
+# a private Xvfb. Each round measures:
+#   - start → paint: from just before exec until the Containers view shows
+#     all 100 rows and the next frame is painted (the app's startup probe,
+#     SKIFF_DESKTOP_PROBE=100, prints `painted N rows at <unix ms>`);
+#   - RSS and PSS, 3 s after the paint, of the app's process tree and of
+#     each part: the app (Rust + GTK + WebKit's UI side), WebKitWebProcess
+#     (the page: DOM, JavaScriptCore) and WebKitNetworkProcess. RSS counts
+#     shared libraries in every process that maps them; PSS splits them.
+# It prints each round, the medians and the targets (start < 1.5 s,
+# RSS < 120 MiB).
+#
+# Environment:
+#   ROUNDS=5                 rounds
+#   SKIFF_DESKTOP=path       app binary (default: cargo build --release -p
+#                            skiff-desktop --features custom-protocol; needs
+#                            ui/dist, i.e. `npm ci && npm run build` in ui/)
+#   SKIFFD=path              skiffd binary (default: cargo build --release)
+#   WEBKIT_DISABLE_COMPOSITING_MODE=0
+#                            WebKit's accelerated compositing on (the app turns
+#                            it off unless the variable is set)
+#   SMAPS=1                  print each process's largest mappings (round 1)
+#   DROP_CACHES=1            drop the page cache before each round (root, a
+#                            writable /proc/sys/vm/drop_caches): a colder start
+#   KEEP=1, BENCH_TMPDIR=    as the other benchmarks (bench/lib.sh)
+set -euo pipefail
+
+BENCH_NAME=desktop
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ROUNDS=${ROUNDS:-5}
+CONTAINERS=100
+RUNNING=10
+IMAGES=50
+START_TARGET_MS=1500
+RSS_TARGET_MIB=120
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
+bench_init Xvfb
+bench_fixtures
+bench_build_skiffd skiffd skiff-shim
+
+if [ -n "${SKIFF_DESKTOP:-}" ]; then
+    app_bin=$SKIFF_DESKTOP
+else
+    [ -f "$bench_root/ui/dist/index.html" ] || die "ui/dist is missing: cd ui && npm ci && npm run build"
+    note "cargo build --release -p skiff-desktop --features custom-protocol"
+    (cd "$bench_root" && cargo build --release -q -p skiff-desktop --features custom-protocol) || die "cargo build failed"
+    app_bin=$target_dir/release/skiff-desktop
+fi
+[ -x "$app_bin" ] || die "$app_bin is not executable"
+
+bench_registry
+bench_start_skiffd
+export DOCKER_CONFIG=$tmp/docker-cli DOCKER_CLI_HINTS=false
+mkdir -p "$DOCKER_CONFIG"
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+export DOCKER_HOST=unix://$skiffd_sock
+dkr() { "$DOCKER" "$@"; }
+
+# ------------------------------------------------------------ the data
+note "filling skiffd: $IMAGES images, $CONTAINERS containers ($RUNNING running)"
+dkr pull -q busybox >/dev/null
+for i in $(seq 2 "$IMAGES"); do
+    mkdir -p "$tmp/img/$i"
+    echo "image $i" >"$tmp/img/$i/data.txt"
+    tar -C "$tmp/img/$i" -c . | dkr import - "bench/image-$i:latest" >/dev/null
+done
+for i in $(seq 1 "$CONTAINERS"); do
+    dkr create -q --name "bench-$i" busybox sleep 86400 >/dev/null
+done
+for i in $(seq 1 "$RUNNING"); do
+    dkr start "bench-$i" >/dev/null
+done
+[ "$(dkr ps -aq | wc -l)" = "$CONTAINERS" ] || die "expected $CONTAINERS containers"
+[ "$(dkr images -q | sort -u | wc -l)" = "$IMAGES" ] || die "expected $IMAGES images"
+
+# ---------------------------------------------------------------- X server
+display=""
+for n in $(seq 90 189); do
+    [ -e "/tmp/.X$n-lock" ] || [ -e "/tmp/.X11-unix/X$n" ] && continue
+    Xvfb ":$n" -screen 0 1440x900x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 </dev/null 3>&- &
+    xvfb_pid=$!
+    for _ in $(seq 100); do
+        [ -e "/tmp/.X11-unix/X$n" ] && break
+        kill -0 "$xvfb_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ -e "/tmp/.X11-unix/X$n" ] && kill -0 "$xvfb_pid" 2>/dev/null; then
+        display=:$n
+        pids+=("xvfb:$xvfb_pid")
+        break
+    fi
+done
+[ -n "$display" ] || die "no free X display for Xvfb"
+
+# tree_pids PID: PID and its descendants.
+tree_pids() {
+    local all
+    all=$(ps -e -o pid=,ppid=)
+    awk -v root="$1" '{ parent[$1] = $2 } END {
+        keep[root] = 1; changed = 1
+        while (changed) { changed = 0
+            for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 } }
+        for (p in keep) print p }' <<<"$all"
+}
+# proc_kib FIELD PID: VmRSS (from status) or Pss (from smaps_rollup) of PID, KiB.
+proc_kib() {
+    local file
+    if [ "$1" = Pss ]; then file=/proc/$2/smaps_rollup; else file=/proc/$2/status; fi
+    awk -v f="$1:" '$1 == f { print $2 }' "$file" 2>/dev/null || true
+}
+# tree_kib FIELD PID [NAME]: the sum of FIELD over the tree (only the
+# processes whose comm starts with NAME, when given).
+tree_kib() {
+    local field=$1 name=${3:-} p sum=0 v comm
+    for p in $(tree_pids "$2"); do
+        if [ -n "$name" ]; then
+            comm=$(cat "/proc/$p/comm" 2>/dev/null || true)
+            [[ $comm == "$name"* ]] || continue
+        fi
+        v=$(proc_kib "$field" "$p")
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+app=""
+# Stops the app (and so WebKit's processes) when the script fails mid-round.
+bench_before_stop() {
+    [ -n "$app" ] || return 0
+    kill -KILL "$app" 2>/dev/null || true
+    wait "$app" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- rounds
+starts=() rsss=() psss=() mains=() webs=() nets=() mainps=() webps=() netps=()
+printf '%-6s %9s %11s %11s | RSS: %9s %9s %9s | PSS: %9s %9s %9s\n' \
+    round "paint ms" "tree RSS" "tree PSS" app web network app web network >&3
+for r in $(seq 1 "$ROUNDS"); do
+    if [ "${DROP_CACHES:-0}" = 1 ]; then
+        sync
+        echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || die "cannot drop caches (DROP_CACHES=1 needs a writable /proc/sys/vm/drop_caches)"
+    fi
+    log=$tmp/app-$r.log
+    : >"$log"
+    t0=$(date +%s%3N)
+    DISPLAY=$display SKIFF_DOCKER_HOST=unix://$skiffd_sock SKIFF_HOME=$tmp/skiff-home \
+        XDG_CONFIG_HOME=$tmp/xdg/config XDG_DATA_HOME=$tmp/xdg/data XDG_CACHE_HOME=$tmp/xdg/cache \
+        SKIFF_DESKTOP_PROBE=$CONTAINERS NO_AT_BRIDGE=1 \
+        RUST_LOG=warn "$app_bin" >>"$log" 2>&1 </dev/null 3>&- &
+    app=$!
+    painted=""
+    for _ in $(seq 600); do
+        painted=$(sed -n 's/^skiff-desktop: painted \([0-9]*\) rows at \([0-9]*\)$/\1 \2/p' "$log" | head -n1)
+        [ -n "$painted" ] && break
+        kill -0 "$app" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ -z "$painted" ]; then
+        tail -n 30 "$log" >&3
+        die "round $r: the app never painted $CONTAINERS rows"
+    fi
+    rows=${painted% *}
+    [ "$rows" -ge "$CONTAINERS" ] || die "round $r: painted only $rows rows"
+    start_ms=$((${painted#* } - t0))
+    sleep 3
+    rss=$(tree_kib VmRSS "$app")
+    pss=$(tree_kib Pss "$app")
+    main=$(proc_kib VmRSS "$app")
+    mainp=$(proc_kib Pss "$app")
+    web=$(tree_kib VmRSS "$app" WebKitWebProces)
+    webp=$(tree_kib Pss "$app" WebKitWebProces)
+    net=$(tree_kib VmRSS "$app" WebKitNetworkPr)
+    netp=$(tree_kib Pss "$app" WebKitNetworkPr)
+    if [ "${SMAPS:-0}" = 1 ] && [ "$r" = 1 ]; then
+        for p in $(tree_pids "$app"); do
+            echo "# $(cat "/proc/$p/comm") ($p): the 12 largest mappings by RSS (KiB)" >&3
+            awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "") ? "[anon]" : $6 }
+                 $1 == "Rss:" { rss[name] += $2 }
+                 END { for (n in rss) printf "%9d  %s\n", rss[n], n }' "/proc/$p/smaps" 2>/dev/null |
+                sort -rn | head -n 12 >&3
+        done
+    fi
+    kill -TERM "$app" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$app" 2>/dev/null || true
+    wait "$app" 2>/dev/null || true
+    app=""
+    printf '%-6s %9s %7s MiB %7s MiB | RSS: %9s %9s %9s | PSS: %9s %9s %9s\n' "$r" "$start_ms" \
+        "$(mib "$rss")" "$(mib "$pss")" "$(mib "$main")" "$(mib "$web")" "$(mib "$net")" \
+        "$(mib "$mainp")" "$(mib "$webp")" "$(mib "$netp")" >&3
+    starts+=("$start_ms")
+    rsss+=("$(mib "$rss")")
+    psss+=("$(mib "$pss")")
+    mains+=("$(mib "$main")")
+    webs+=("$(mib "$web")")
+    nets+=("$(mib "$net")")
+    mainps+=("$(mib "$mainp")")
+    webps+=("$(mib "$webp")")
+    netps+=("$(mib "$netp")")
+done
+
+med() { echo "$@" | median; }
+start_med=$(med "${starts[*]}")
+rss_med=$(med "${rsss[*]}")
+pss_med=$(med "${psss[*]}")
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "met" : "NOT met" }'; }
+echo "desktop: $CONTAINERS containers, $IMAGES images, $ROUNDS rounds, app $app_bin, skiffd $(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo '?')"
+echo "median start to paint ${start_med} ms (target < ${START_TARGET_MS} ms: $(verdict "$start_med" "$START_TARGET_MS"))"
+echo "median RSS ${rss_med} MiB for the app and its WebKit processes (app $(med "${mains[*]}"), web $(med "${webs[*]}"), network $(med "${nets[*]}")); shared libraries count once per process"
+echo "median PSS ${pss_med} MiB (app $(med "${mainps[*]}"), web $(med "${webps[*]}"), network $(med "${netps[*]}")); shared pages split between processes (target < ${RSS_TARGET_MIB} MiB: RSS $(verdict "$rss_med" "$RSS_TARGET_MIB"), PSS $(verdict "$pss_med" "$RSS_TARGET_MIB"))"

@@ -1,0 +1,428 @@
+//! The real desktop app, end to end: under Xvfb with a system tray, driven
+//! through tauri-driver/WebKitWebDriver, against a native skiffd with its
+//! own seeded registry. Pulls an image through the UI, runs a container
+//! from it, sees it and its logs, stops and removes it — each step checked
+//! through the engine API — and takes screenshots of every view and of the
+//! tray menu.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::InspectContainerOptions;
+use fantoccini::{Client, Locator};
+use skiff_desktop_e2e::throttle::Throttle;
+use skiff_desktop_e2e::{
+    Display, Driver, app_binary, preflight, screenshot_root, screenshot_window, screenshots_dir,
+    x_command,
+};
+use skiff_e2e::{Registry, Skiffd, SkiffdOpts};
+
+/// How long the UI gets to show something.
+const UI_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn css(selector: &str) -> Locator<'_> {
+    Locator::Css(selector)
+}
+
+/// Runs one WebDriver exchange, failing the test instead of hanging.
+async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(UI_TIMEOUT + Duration::from_secs(10), fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: WebDriver did not answer"),
+    }
+}
+
+fn step(what: &str) {
+    eprintln!("step: {what}");
+}
+
+async fn wait_for(c: &Client, selector: &str) -> fantoccini::elements::Element {
+    let found = bounded(
+        selector,
+        c.wait().at_most(UI_TIMEOUT).for_element(css(selector)),
+    )
+    .await;
+    match found {
+        Ok(element) => element,
+        Err(err) => panic!("waiting for {selector}: {err}"),
+    }
+}
+
+async fn click(c: &Client, selector: &str) {
+    let element = wait_for(c, selector).await;
+    if let Err(err) = bounded(selector, element.click()).await {
+        panic!("clicking {selector}: {err}");
+    }
+}
+
+async fn type_into(c: &Client, selector: &str, text: &str) {
+    let element = wait_for(c, selector).await;
+    if let Err(err) = bounded(selector, element.send_keys(text)).await {
+        panic!("typing into {selector}: {err}");
+    }
+}
+
+async fn count(c: &Client, selector: &str) -> usize {
+    bounded(selector, c.find_all(css(selector)))
+        .await
+        .map_or(0, |all| all.len())
+}
+
+async fn wait_gone(c: &Client, selector: &str) {
+    let deadline = Instant::now() + UI_TIMEOUT;
+    while count(c, selector).await > 0 {
+        assert!(Instant::now() < deadline, "{selector} is still shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text_of(c: &Client, selector: &str) -> String {
+    let element = wait_for(c, selector).await;
+    bounded(selector, element.text()).await.unwrap_or_default()
+}
+
+/// True when a layer of a pull is downloading (shows bytes).
+async fn downloading(c: &Client) -> bool {
+    let Ok(layers) = bounded("layers", c.find_all(css("[data-testid=layer-progress]"))).await
+    else {
+        return false;
+    };
+    for layer in layers {
+        let percent = bounded("percent", layer.attr("data-percent")).await;
+        if let Ok(Some(p)) = percent {
+            if p.parse::<f64>().is_ok_and(|p| p > 0.0 && p < 100.0) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Saves the app's window as `dir/name` (from the X server: WebKit's
+/// WebDriver snapshot hangs on some views).
+async fn screenshot(display: &Display, dir: &Path, name: &str) {
+    step(&format!("screenshot {name}"));
+    // Let a transition finish painting.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::fs::create_dir_all(dir).expect("creating the screenshot dir");
+    let path = dir.join(name);
+    if let Err(err) = screenshot_window(display, "Skiff", &path) {
+        panic!("{err}");
+    }
+    let png = std::fs::read(&path).expect("reading the screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// Waits until `check` (an engine API query) holds.
+async fn engine_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "the engine never saw {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Containers and images that make the views look lived in. (Not from
+/// busybox, which the test pulls through the UI: the fixtures' alpine is
+/// busybox under another name, the same image.)
+fn furnish(d: &Skiffd) {
+    d.docker_ok(&["pull", "-q", "whiteout"]);
+    d.docker_ok(&["tag", "whiteout", "skiff/api:1.4"]);
+    d.docker_ok(&["rmi", "whiteout"]);
+    d.docker_ok(&["pull", "-q", "hello-world"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api-server",
+        "skiff/api:1.4",
+        "sh",
+        "-c",
+        "while true; do echo serving; sleep 5; done",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "queue-worker",
+        "skiff/api:1.4",
+        "sleep",
+        "86400",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "db-migrate",
+        "skiff/api:1.4",
+        "echo",
+        "migrated",
+    ]);
+    d.docker_ok(&["run", "--name", "hello", "hello-world"]);
+}
+
+/// Removes every container when the test ends, passed or failed: their
+/// processes would outlive skiffd.
+struct RemoveContainers<'a>(&'a Skiffd);
+
+impl Drop for RemoveContainers<'_> {
+    fn drop(&mut self) {
+        let out = self.0.docker_run(&["ps", "-aq"]);
+        let mut args = vec!["rm", "-f"];
+        args.extend(out.stdout.split_whitespace());
+        if args.len() > 2 {
+            let _ = self.0.docker_run(&args);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_run_stop_and_remove_through_the_app() {
+    let app = app_binary();
+    // Fails (never skips) when the app or a program is missing.
+    if let Err(err) = preflight(&app) {
+        panic!("{err}");
+    }
+    // skiffd's mirror is the registry behind a proxy that can slow it.
+    let registry = Registry::start();
+    let registry_addr = format!("127.0.0.1:{}", registry.port())
+        .parse()
+        .expect("registry address");
+    let throttle = Throttle::start(registry_addr).await.expect("the proxy");
+    let d = Skiffd::start(
+        SkiffdOpts::default()
+            .mirrors([throttle.url()])
+            .insecure_registry(throttle.host()),
+    );
+    let _cleanup = RemoveContainers(&d);
+    furnish(&d);
+    let engine = d.bollard();
+    let shots = screenshots_dir();
+
+    let mut display = Display::start(1440, 900).expect("Xvfb");
+    display.start_tray().expect("trayer");
+    let home = tempfile_home(&d);
+    let driver = Driver::start(
+        &display,
+        &[
+            ("SKIFF_DOCKER_HOST", d.docker_host()),
+            ("SKIFF_HOME", home),
+            ("RUST_LOG", "info".to_string()),
+        ],
+        &d.dir().join("app-state"),
+        &d.dir().join("tauri-driver.log"),
+    )
+    .expect("tauri-driver");
+    let c = driver.session(&app).await.expect("a session with the app");
+
+    // The containers view lists what the CLI made.
+    step("the containers view");
+    click(&c, "[data-testid=nav-containers]").await;
+    wait_for(
+        &c,
+        "[data-testid=container-row][data-name=api-server][data-state=running]",
+    )
+    .await;
+    wait_for(
+        &c,
+        "[data-testid=container-row][data-name=hello][data-state=exited]",
+    )
+    .await;
+    let status = text_of(&c, "[data-testid=engine-status]").await;
+    assert!(!status.is_empty());
+
+    // Pull busybox through the UI.
+    step("pull busybox");
+    click(&c, "[data-testid=nav-images]").await;
+    wait_for(&c, "[data-testid=view-images]").await;
+    type_into(&c, "[data-testid=pull-input]", "busybox").await;
+    click(&c, "[data-testid=pull-button]").await;
+    wait_for(&c, "[data-testid=image-row][data-ref='busybox:latest']").await;
+    let image = engine
+        .inspect_image("busybox:latest")
+        .await
+        .expect("the engine has busybox:latest");
+    assert!(image.id.is_some_and(|id| id.starts_with("sha256:")));
+
+    // A 100 MiB pull, caught in progress for the screenshot.
+    step("pull big");
+    // Slowed down (3 MB/s a connection) until the screenshot shows it in
+    // progress.
+    throttle.limit(3_000_000);
+    type_into(&c, "[data-testid=pull-input]", "big").await;
+    click(&c, "[data-testid=pull-button]").await;
+    wait_for(&c, "[data-testid=pull-progress][data-reference=big]").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !downloading(&c).await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    screenshot(&display, &shots, "images-pull.png").await;
+    throttle.limit(0);
+    wait_for(&c, "[data-testid=image-row][data-ref='big:latest']").await;
+    engine_until("big:latest", || async {
+        engine.inspect_image("big:latest").await.is_ok()
+    })
+    .await;
+
+    // Run a container from busybox through the run dialog.
+    step("run e2e-web");
+    click(
+        &c,
+        "[data-testid=image-row][data-ref='busybox:latest'] [data-testid=image-run]",
+    )
+    .await;
+    type_into(&c, "[data-testid=run-name]", "e2e-web").await;
+    click(&c, "[data-testid=run-env-add]").await;
+    type_into(&c, "[data-testid=run-env-key]", "GREETING").await;
+    type_into(&c, "[data-testid=run-env-value]", "hello from skiff").await;
+    type_into(
+        &c,
+        "[data-testid=run-cmd]",
+        "sh -c 'echo \"$GREETING\"; i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 1; done'",
+    )
+    .await;
+    click(&c, "[data-testid=run-submit]").await;
+    let row = "[data-testid=container-row][data-name=e2e-web]";
+    wait_for(&c, &format!("{row}[data-state=running]")).await;
+    let inspect = engine
+        .inspect_container("e2e-web", None::<InspectContainerOptions>)
+        .await
+        .expect("the engine has e2e-web");
+    assert_eq!(inspect.state.and_then(|s| s.running), Some(true));
+    let env = inspect.config.and_then(|c| c.env).unwrap_or_default();
+    assert!(
+        env.contains(&"GREETING=hello from skiff".to_string()),
+        "{env:?}"
+    );
+
+    screenshot(&display, &shots, "containers.png").await;
+
+    // Its logs in the details panel.
+    step("logs");
+    click(&c, &format!("{row} [data-testid=container-name]")).await;
+    wait_for(&c, "[data-testid=details-panel]").await;
+    click(&c, "[data-testid=tab-logs]").await;
+    let deadline = Instant::now() + UI_TIMEOUT;
+    loop {
+        let logs = text_of(&c, "[data-testid=logs-output]").await;
+        if logs.contains("hello from skiff") && logs.contains("tick 3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs never showed: {logs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    screenshot(&display, &shots, "container-logs.png").await;
+    click(&c, "[data-testid=details-close]").await;
+
+    // Stop it.
+    step("stop");
+    click(&c, &format!("{row} [data-testid=action-stop]")).await;
+    wait_for(&c, &format!("{row}[data-state=exited]")).await;
+    engine_until("e2e-web stopped", || async {
+        engine
+            .inspect_container("e2e-web", None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.running)
+            == Some(false)
+    })
+    .await;
+
+    // Remove it (confirming if the UI asks).
+    step("remove");
+    click(&c, &format!("{row} [data-testid=action-remove]")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if count(&c, "[data-testid=confirm-button]").await > 0 {
+        click(&c, "[data-testid=confirm-button]").await;
+    }
+    wait_gone(&c, row).await;
+    engine_until("e2e-web removed", || async {
+        engine
+            .inspect_container("e2e-web", None::<InspectContainerOptions>)
+            .await
+            .is_err()
+    })
+    .await;
+
+    // The machine view: the default machine, created and stopped.
+    step("the machine view");
+    click(&c, "[data-testid=nav-machine]").await;
+    wait_for(&c, "[data-testid=machine-state][data-state=stopped]").await;
+    assert_eq!(text_of(&c, "[data-testid=machine-cpus]").await.trim(), "2");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    screenshot(&display, &shots, "machine.png").await;
+
+    // The tray menu, from the whole screen.
+    step("the tray menu");
+    tray_menu_screenshot(&display, &shots);
+
+    c.close().await.expect("closing the session");
+}
+
+/// Opens the tray icon's menu in trayer and saves the screen's top right
+/// corner as `tray.png`.
+fn tray_menu_screenshot(display: &Display, dir: &Path) {
+    let tree = x_command(display, "xwininfo", &["-root", "-tree"]).expect("xwininfo");
+    // trayer's window is called "panel"; the icon sits inside it.
+    let panel = tree
+        .lines()
+        .find(|l| l.contains("\"panel\""))
+        .unwrap_or_else(|| panic!("no trayer panel in:\n{tree}"));
+    let (x, y, w, h) = geometry(panel).unwrap_or_else(|| panic!("geometry of {panel}"));
+    assert!(w >= 16, "the tray holds no icon: {panel}");
+    let (cx, cy) = (x + w / 2, y + h / 2);
+    let full = dir.join("tray-full.png");
+    let _ = x_command(
+        display,
+        "xdotool",
+        &["mousemove", &cx.to_string(), &cy.to_string()],
+    );
+    let _ = x_command(display, "xdotool", &["click", "1"]);
+    std::thread::sleep(Duration::from_millis(800));
+    screenshot_root(display, &full).expect("screenshot of the screen");
+    let crop = dir.join("tray.png");
+    let status = std::process::Command::new("convert")
+        .arg(&full)
+        .args(["-gravity", "NorthEast", "-crop", "420x300+0+0", "+repage"])
+        .arg(&crop)
+        .status()
+        .expect("convert");
+    assert!(status.success());
+    let _ = std::fs::remove_file(&full);
+    eprintln!("screenshot: {}", crop.display());
+    let _ = x_command(display, "xdotool", &["key", "Escape"]);
+}
+
+/// `(x, y, width, height)` from an `xwininfo -tree` line
+/// (`… 40x30+1400+0  +1400+0`).
+fn geometry(line: &str) -> Option<(i64, i64, i64, i64)> {
+    let field = line.split_whitespace().find(|f| {
+        f.contains('x') && f.contains('+') && f.chars().next().is_some_and(|c| c.is_ascii_digit())
+    })?;
+    let absolute = line.split_whitespace().last()?;
+    let (size, _) = field.split_once('+')?;
+    let (w, h) = size.split_once('x')?;
+    let mut abs = absolute.trim_start_matches('+').split('+');
+    let x = abs.next()?.parse().ok()?;
+    let y = abs.next()?.parse().ok()?;
+    Some((x, y, w.parse().ok()?, h.parse().ok()?))
+}
+
+/// A `SKIFF_HOME` inside the daemon's temp dir holding a created (and
+/// stopped) default machine, for the machine view.
+fn tempfile_home(d: &Skiffd) -> String {
+    let home = d.dir().join("skiff-home");
+    let manager = skiff_machine::Manager::with_home(home.clone());
+    manager
+        .create(&skiff_machine::MachineConfig::new(
+            skiff_machine::DEFAULT_MACHINE,
+        ))
+        .expect("creating the default machine");
+    home.display().to_string()
+}
