@@ -54,6 +54,10 @@ pub struct Flags {
     /// or on PATH, else tini-static, else tini).
     #[arg(long = "init-path")]
     pub init_path: Option<PathBuf>,
+    /// Default cgroup namespace mode of containers: "private" or "host"
+    /// (default: private on a cgroup v2 host, host on v1).
+    #[arg(long = "default-cgroupns-mode")]
+    pub default_cgroupns_mode: Option<String>,
 }
 
 /// The keys of `daemon.json` skiffd understands. Unknown keys are rejected, as dockerd does.
@@ -87,6 +91,9 @@ pub struct FileConfig {
     /// `init-path`.
     #[serde(default, rename = "init-path")]
     pub init_path: Option<PathBuf>,
+    /// `default-cgroupns-mode`.
+    #[serde(default, rename = "default-cgroupns-mode")]
+    pub default_cgroupns_mode: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -118,6 +125,9 @@ pub enum ConfigError {
         /// The conflicting directives, described.
         keys: String,
     },
+    /// A bad `--default-cgroupns-mode` (dockerd's message).
+    #[error("default cgroup namespace mode ({0}) is invalid; use \"host\" or \"private\"")]
+    CgroupnsMode(String),
     /// A bad `-H` value.
     #[error("invalid host {0:?}: expected unix:///path or tcp://host:port")]
     Host(String),
@@ -151,6 +161,9 @@ pub struct Config {
     pub init: bool,
     /// The init binary (`--init-path`; `None`: look for one).
     pub init_path: Option<PathBuf>,
+    /// Default cgroup namespace of containers (`--default-cgroupns-mode`;
+    /// `None`: private on a cgroup v2 host, host on v1).
+    pub default_cgroupns_private: Option<bool>,
 }
 
 impl Config {
@@ -232,6 +245,13 @@ impl Config {
             file.init_path.is_some(),
             format!("{:?}", file.init_path),
         );
+        pick(
+            "default-cgroupns-mode",
+            flags.default_cgroupns_mode.is_some(),
+            format!("{:?}", flags.default_cgroupns_mode),
+            file.default_cgroupns_mode.is_some(),
+            format!("{:?}", file.default_cgroupns_mode),
+        );
         if !conflicts.is_empty() {
             let keys = conflicts.into_values().collect::<Vec<_>>().join(", ");
             return Err(ConfigError::Conflict {
@@ -253,6 +273,16 @@ impl Config {
             .iter()
             .map(|h| parse_host(h))
             .collect::<Result<Vec<_>, _>>()?;
+        let default_cgroupns_private = match flags
+            .default_cgroupns_mode
+            .or(file.default_cgroupns_mode)
+            .as_deref()
+        {
+            None | Some("") => None,
+            Some("private") => Some(true),
+            Some("host") => Some(false),
+            Some(other) => return Err(ConfigError::CgroupnsMode(other.to_owned())),
+        };
         let debug = flags.debug || file.debug.unwrap_or(false);
         let log_level = flags
             .log_level
@@ -278,6 +308,7 @@ impl Config {
             log_level,
             init: flags.init || file.init.unwrap_or(false),
             init_path: flags.init_path.or(file.init_path),
+            default_cgroupns_private,
         })
     }
 }
@@ -358,6 +389,25 @@ mod tests {
             err.to_string()
                 .contains("specified both as a flag and in the configuration file"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn default_cgroupns_mode_comes_from_a_flag_or_the_file() {
+        let merge = |args: &[&str], json: &str| {
+            let file: FileConfig = serde_json::from_str(json).expect("json");
+            Config::merge(flags(args), file, Path::new("f"))
+        };
+        let c = merge(&[], "{}").expect("none");
+        assert_eq!(c.default_cgroupns_private, None);
+        let c = merge(&["--default-cgroupns-mode", "private"], "{}").expect("flag");
+        assert_eq!(c.default_cgroupns_private, Some(true));
+        let c = merge(&[], r#"{"default-cgroupns-mode": "host"}"#).expect("file");
+        assert_eq!(c.default_cgroupns_private, Some(false));
+        let err = merge(&["--default-cgroupns-mode", "bogus"], "{}").expect_err("bogus");
+        assert_eq!(
+            err.to_string(),
+            r#"default cgroup namespace mode (bogus) is invalid; use "host" or "private""#
         );
     }
 

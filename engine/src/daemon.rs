@@ -62,6 +62,7 @@ impl Daemon {
             default: config.init,
             path: config.init_path.clone(),
         });
+        crate::containers::create::configure_default_cgroupns(config.default_cgroupns_private);
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),

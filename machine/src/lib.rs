@@ -37,6 +37,8 @@ pub mod supervised;
 #[cfg(target_os = "linux")]
 pub mod supervisor;
 pub mod tcp_proxy;
+#[cfg(target_os = "linux")]
+pub mod vsock_host;
 pub mod vz;
 #[cfg(all(target_os = "macos", feature = "vz"))]
 pub mod vz_runtime;

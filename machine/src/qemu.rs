@@ -63,7 +63,10 @@ fn shell_quote(s: &str) -> String {
 
 /// The command line of the contract for `config` in `dir`, booting
 /// `image` with `accel`. `skiff_bin` runs `machine connect-tcp` for the
-/// registry mirror's guestfwd; `now` seeds the guest clock.
+/// registry mirror's guestfwd; `now` seeds the guest clock. With
+/// `vsock_cid` (the host's vhost-vsock works, see [`crate::vsock_host`])
+/// a `vhost-vsock-pci` device gets that guest CID; the virtio-serial ports
+/// stay either way.
 pub fn command(
     config: &MachineConfig,
     dir: &MachineDir,
@@ -71,6 +74,7 @@ pub fn command(
     accel: Accelerator,
     skiff_bin: &Path,
     now: u64,
+    vsock_cid: Option<u32>,
 ) -> Result<QemuCommand> {
     let arch = image.manifest.arch.as_str();
     let mut args: Vec<String> = Vec::new();
@@ -136,6 +140,9 @@ pub fn command(
         "-device",
         "virtserialport,chardev=control,name=skiff.control",
     ]);
+    if let Some(cid) = vsock_cid {
+        push(&["-device", &format!("vhost-vsock-pci,guest-cid={cid}")]);
+    }
     push(&[
         "-qmp",
         &format!("unix:{},server=on,wait=off", opt(&dir.qmp())),
@@ -167,6 +174,7 @@ mod tests {
             Accelerator::Tcg,
             Path::new("/usr/bin/skiff"),
             42,
+            None,
         )
         .expect("command");
         assert_eq!(cmd.program, "qemu-system-x86_64");
@@ -194,6 +202,48 @@ mod tests {
             .position(|a| a == "-append")
             .expect("-append");
         assert!(cmd.args[append + 1].starts_with("console=ttyS0 "));
+        assert!(!line.contains("vsock"), "{line}");
+    }
+
+    #[test]
+    fn vhost_vsock_adds_one_device_and_keeps_the_serial_ports() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let image = crate::image::tests::fake_image(&tmp.path().join("img"));
+        let home = Home::at("/h".into());
+        let dir = home.machine("default").expect("name");
+        let config = MachineConfig::new("default");
+        let args = |cid| {
+            command(
+                &config,
+                &dir,
+                &image,
+                Accelerator::Kvm,
+                Path::new("/usr/bin/skiff"),
+                42,
+                cid,
+            )
+            .expect("command")
+            .args
+        };
+        let serial = args(None);
+        let vsock = args(Some(123_456));
+        let qmp = serial.iter().position(|a| a == "-qmp").expect("-qmp");
+        // Exactly the serial form plus the device, before -qmp.
+        let mut want = serial.clone();
+        want.splice(
+            qmp..qmp,
+            ["-device", "vhost-vsock-pci,guest-cid=123456"].map(String::from),
+        );
+        assert_eq!(vsock, want);
+        let line = vsock.join(" ");
+        assert!(
+            line.contains("-device virtserialport,chardev=engine,name=skiff.engine"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-device virtserialport,chardev=control,name=skiff.control"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -212,6 +262,7 @@ mod tests {
             Accelerator::Kvm,
             Path::new("/opt/my apps/skiff"),
             1,
+            None,
         )
         .expect("command");
         let line = cmd.args.join("\u{1}");

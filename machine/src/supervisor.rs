@@ -7,17 +7,22 @@
 //! then QMP `system_powerdown`, then SIGKILL). When QEMU dies on its own it
 //! records why (`run.json`), so `status` reports the machine broken with
 //! the reason and the next `start` begins afresh.
+//!
+//! Where the host's `/dev/vhost-vsock` opens read-write, QEMU also gets a
+//! vhost-vsock device and the relay talks to the guest over vsock (port
+//! 1024), falling back to the serial engine port if vsock does not connect
+//! within 10 s of boot ([`crate::vsock_host`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{Accel, MachineConfig};
 use crate::control::{self, ControlEvent};
@@ -27,6 +32,7 @@ use crate::lock::InstanceLock;
 use crate::paths::MachineDir;
 use crate::qemu::{self, Accelerator};
 use crate::state::{Phase, RunRecord};
+use crate::vsock_host::{self, Transport, TransportChooser, VsockStream};
 
 /// How long the guest gets to power off after `poweroff`.
 const POWEROFF_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +40,10 @@ const POWEROFF_TIMEOUT: Duration = Duration::from_secs(30);
 const POWERDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long QEMU may take to create its sockets.
 const SOCKETS_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one vsock connect may take.
+const VSOCK_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Where the guest CID of a vsock-enabled run is recorded.
+const VSOCK_CID_FILE: &str = "vsock.cid";
 
 /// How the VM ended.
 enum Outcome {
@@ -89,6 +99,7 @@ fn remove_sockets(dir: &MachineDir) {
         dir.engine_port(),
         dir.control_port(),
         dir.qmp(),
+        dir.dir().join(VSOCK_CID_FILE),
     ] {
         let _ = std::fs::remove_file(path);
     }
@@ -114,6 +125,27 @@ fn choose_accel(config: &MachineConfig, skiff_bin: &Path) -> Result<Accelerator>
     }
 }
 
+/// The guest CID when QEMU gets a vhost-vsock device (the device opens
+/// read-write), recorded in `vsock.cid`; `None` keeps the serial-only
+/// command line.
+fn choose_vsock(dir: &MachineDir, device: &Path) -> Option<u32> {
+    match vsock_host::probe(device) {
+        Ok(()) => {
+            let cid = vsock_host::guest_cid(dir.dir(), 0);
+            tracing::info!("vhost-vsock available: guest CID {cid}");
+            let path = dir.dir().join(VSOCK_CID_FILE);
+            if let Err(err) = crate::fsutil::write_atomic(&path, format!("{cid}\n").as_bytes()) {
+                tracing::warn!("recording the guest CID: {err}");
+            }
+            Some(cid)
+        }
+        Err(reason) => {
+            tracing::debug!("no vsock: {reason}");
+            None
+        }
+    }
+}
+
 /// Internal events of the supervisor's main loop.
 enum Event {
     Control(ControlEvent),
@@ -134,7 +166,8 @@ async fn run_vm(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let cmd = qemu::command(config, dir, &image, accel, skiff_bin, now)?;
+    let vsock_cid = choose_vsock(dir, Path::new(vsock_host::VHOST_VSOCK_DEVICE));
+    let cmd = qemu::command(config, dir, &image, accel, skiff_bin, now, vsock_cid)?;
     // This boot's console; the previous one is kept beside it.
     if dir.console().exists() {
         let _ = std::fs::rename(dir.console(), dir.dir().join("console.previous.log"));
@@ -177,6 +210,7 @@ async fn run_vm(
                 &cmd.program,
                 status,
                 &qemu_log,
+                vsock_cid,
             )));
         }
         if started.elapsed() > SOCKETS_TIMEOUT {
@@ -193,7 +227,13 @@ async fn run_vm(
         UnixListener::bind(dir.socket()).ctx(|| format!("binding {}", dir.socket().display()))?;
     std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o600))
         .ctx(|| format!("chmod {}", dir.socket().display()))?;
-    let relay = tokio::spawn(relay_loop(listener, dir.engine_port()));
+    let (booted_tx, booted_rx) = watch::channel(None);
+    let relay = tokio::spawn(relay_loop(
+        listener,
+        dir.engine_port(),
+        vsock_cid,
+        booted_rx,
+    ));
 
     let (events_tx, mut events) = mpsc::channel(16);
     let control = UnixStream::connect(dir.control_port())
@@ -232,13 +272,18 @@ async fn run_vm(
         tokio::select! {
             status = child.wait() => {
                 let status = status.ctx(|| "waiting for QEMU".to_string())?;
-                break Outcome::Died(describe_exit(&cmd.program, status, &qemu_log));
+                break Outcome::Died(describe_exit(&cmd.program, status, &qemu_log, vsock_cid));
             }
             _ = sigterm.recv() => break shutdown(dir, record, &mut child, &mut control_write).await,
             _ = sigint.recv() => break shutdown(dir, record, &mut child, &mut control_write).await,
             Some(event) = events.recv() => match event {
                 Event::Control(ControlEvent::Booted(ms)) => {
                     tracing::info!("guest init up after {ms} ms");
+                    booted_tx.send_if_modified(|at| {
+                        let first = at.is_none();
+                        at.get_or_insert_with(Instant::now);
+                        first
+                    });
                     if record.phase == Phase::Booting {
                         record.phase = Phase::Engine;
                         record.save(dir)?;
@@ -294,23 +339,80 @@ async fn shutdown(
 }
 
 /// Serves `docker.sock` over the engine port, reconnecting when a session
-/// ends (the guest's relay restarted).
-async fn relay_loop(listener: UnixListener, engine_port: PathBuf) {
+/// ends (the guest's relay restarted). With `vsock_cid` the port is vsock
+/// `(cid, 1024)` until [`TransportChooser`] falls back to the serial
+/// `engine_port` (vsock failed for 10 s after `booted`, the time of the
+/// guest's `booted` line).
+async fn relay_loop(
+    listener: UnixListener,
+    engine_port: PathBuf,
+    vsock_cid: Option<u32>,
+    booted: watch::Receiver<Option<Instant>>,
+) {
     let mut listener = listener;
+    let mut chooser = TransportChooser::new(vsock_cid.is_some());
+    let mut warned = false;
     loop {
-        match UnixStream::connect(&engine_port).await {
-            Ok(port) => match skiff_relay::host::serve_session(&mut listener, port).await {
-                Ok(()) => tracing::info!("relay session ended"),
-                Err(err) => tracing::warn!("relay session: {err}"),
-            },
-            Err(err) => tracing::debug!("connecting to {}: {err}", engine_port.display()),
+        let since_boot = booted.borrow().map(|at| at.elapsed());
+        match (chooser.next(since_boot), vsock_cid) {
+            (Transport::Vsock, Some(cid)) => {
+                let port = vsock_host::ENGINE_PORT;
+                match tokio::time::timeout(VSOCK_CONNECT_TIMEOUT, VsockStream::connect(cid, port))
+                    .await
+                {
+                    Ok(Ok(stream)) => {
+                        chooser.connected();
+                        tracing::info!("relay over vsock {cid}:{port}");
+                        serve(&mut listener, stream).await;
+                    }
+                    Ok(Err(err)) => tracing::debug!("{err}"),
+                    Err(_) => tracing::debug!("vsock {cid}:{port}: connect timed out"),
+                }
+            }
+            _ => {
+                if chooser.fell_back() && !warned {
+                    warned = true;
+                    tracing::warn!(
+                        "vsock did not connect within {} s of boot; relaying over {} instead",
+                        vsock_host::FALLBACK_AFTER.as_secs(),
+                        engine_port.display()
+                    );
+                }
+                match UnixStream::connect(&engine_port).await {
+                    Ok(port) => serve(&mut listener, port).await,
+                    Err(err) => tracing::debug!("connecting to {}: {err}", engine_port.display()),
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Why QEMU ended, with the last lines of its stderr.
-fn describe_exit(program: &str, status: std::process::ExitStatus, log: &Path) -> String {
+/// One relay session over `port`.
+async fn serve<P>(listener: &mut UnixListener, port: P)
+where
+    P: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match skiff_relay::host::serve_session(listener, port).await {
+        Ok(()) => tracing::info!("relay session ended"),
+        Err(err) => tracing::warn!("relay session: {err}"),
+    }
+}
+
+/// Whether QEMU's stderr says the vhost-vsock guest CID was refused
+/// (another VM on this host has it).
+fn cid_refused(qemu_log: &str) -> bool {
+    qemu_log.to_ascii_lowercase().contains("guest cid")
+}
+
+/// Why QEMU ended, with the last lines of its stderr (and, with
+/// `vsock_cid`, whether the guest CID was taken).
+fn describe_exit(
+    program: &str,
+    status: std::process::ExitStatus,
+    log: &Path,
+    vsock_cid: Option<u32>,
+) -> String {
     use std::os::unix::process::ExitStatusExt;
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("{program} exited with status {code}"),
@@ -318,9 +420,64 @@ fn describe_exit(program: &str, status: std::process::ExitStatus, log: &Path) ->
         _ => format!("{program} exited"),
     };
     let tail = crate::fsutil::tail_lines(log, 5).unwrap_or_default();
+    let how = match vsock_cid {
+        Some(cid) if cid_refused(&tail.join("\n")) => format!(
+            "vsock guest CID {cid} is already in use on this host (another VM has it): {how}"
+        ),
+        _ => how,
+    };
     if tail.is_empty() {
         how
     } else {
         format!("{how}: {}", tail.join(" | "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_taken_guest_cid_is_named_in_the_exit_reason() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let log = tmp.path().join("qemu.log");
+        std::fs::write(
+            &log,
+            "qemu-system-x86_64: -device vhost-vsock-pci,guest-cid=77: vhost-vsock: unable to set guest cid: Address already in use\n",
+        )
+        .expect("write");
+        let status = std::process::ExitStatus::from_raw(1 << 8);
+        let text = describe_exit("qemu-system-x86_64", status, &log, Some(77));
+        assert!(
+            text.starts_with("vsock guest CID 77 is already in use on this host"),
+            "{text}"
+        );
+        assert!(text.contains("exited with status 1"), "{text}");
+        // Without vsock (or another failure) the reason is unchanged.
+        let plain = describe_exit("qemu-system-x86_64", status, &log, None);
+        assert!(
+            plain.starts_with("qemu-system-x86_64 exited with status 1: "),
+            "{plain}"
+        );
+        std::fs::write(&log, "could not open disk image\n").expect("write");
+        let other = describe_exit("qemu-system-x86_64", status, &log, Some(77));
+        assert!(!other.contains("CID"), "{other}");
+    }
+
+    #[test]
+    fn without_a_usable_device_the_command_line_stays_serial() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = crate::paths::Home::at(tmp.path().to_path_buf());
+        let dir = home.machine("default").expect("name");
+        std::fs::create_dir_all(dir.dir()).expect("mkdir");
+        assert_eq!(choose_vsock(&dir, &tmp.path().join("no-such-device")), None);
+        assert!(!dir.dir().join(VSOCK_CID_FILE).exists());
+        let fake = tmp.path().join("rw-device");
+        std::fs::write(&fake, b"").expect("write");
+        let cid = choose_vsock(&dir, &fake).expect("usable");
+        assert_eq!(cid, vsock_host::guest_cid(dir.dir(), 0));
+        let recorded = std::fs::read_to_string(dir.dir().join(VSOCK_CID_FILE)).expect("cid file");
+        assert_eq!(recorded.trim(), cid.to_string());
     }
 }

@@ -135,6 +135,34 @@ impl Env {
 }
 
 /// 64 connections open at once on the forwarded socket, each answering.
+/// The TCP sockets in LISTEN state that process `pid` holds, as
+/// `/proc/net/tcp{,6}` lines (socket inodes matched against its fds).
+fn tcp_listeners_of(pid: u64) -> Vec<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().into_owned();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    assert!(!inodes.is_empty(), "process {pid} holds no socket at all");
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // st 0A = LISTEN; column 9 is the inode.
+            if cols.get(3) == Some(&"0A")
+                && cols.get(9).is_some_and(|i| inodes.iter().any(|x| x == i))
+            {
+                found.push(line.trim().to_string());
+            }
+        }
+    }
+    found
+}
+
 fn concurrent_pings(socket: &Path) {
     let mut conns: Vec<UnixStream> = (0..64)
         .map(|_| UnixStream::connect(socket).expect("connect docker.sock"))
@@ -208,6 +236,22 @@ fn machine_lifecycle_with_the_docker_cli() {
     let mode = std::fs::metadata(env.socket()).expect("docker.sock");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    // Nothing of the machine listens on TCP: neither the supervisor nor QEMU
+    // (the registry is reached through a guestfwd `cmd:`, not a listener).
+    let run: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.machine_dir().join("run.json")).expect("run.json"),
+    )
+    .expect("json");
+    for key in ["supervisor_pid", "vm_pid"] {
+        let pid = run[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} in {run}"));
+        let listening = tcp_listeners_of(pid);
+        assert!(
+            listening.is_empty(),
+            "{key} {pid} listens on TCP: {listening:?}"
+        );
+    }
 
     // eval "$(skiff env)"; docker run --rm hello-world — pulled in the VM
     // from the registry on the host's loopback.

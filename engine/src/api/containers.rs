@@ -200,6 +200,36 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     }
 }
 
+/// The part of a create body checked before it is parsed: the typed
+/// `HostConfig` would reject an unknown `CgroupnsMode` with a serde error
+/// instead of dockerd's message.
+#[derive(serde::Deserialize)]
+struct CgroupnsProbe {
+    #[serde(rename = "HostConfig")]
+    host_config: Option<CgroupnsProbeHost>,
+}
+
+#[derive(serde::Deserialize)]
+struct CgroupnsProbeHost {
+    #[serde(rename = "CgroupnsMode")]
+    cgroupns_mode: Option<String>,
+}
+
+/// Refuse a `HostConfig.CgroupnsMode` other than `private`, `host` or
+/// empty with dockerd's message (bodies that are not JSON are left to the
+/// full parse).
+fn check_cgroupns_mode(bytes: &[u8]) -> Result<(), ApiError> {
+    let Ok(probe) = serde_json::from_slice::<CgroupnsProbe>(bytes) else {
+        return Ok(());
+    };
+    match probe.host_config.and_then(|h| h.cgroupns_mode).as_deref() {
+        None | Some("" | "private" | "host") => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid cgroup namespace mode: {other}"
+        ))),
+    }
+}
+
 /// Handle a container request.
 pub async fn handle(
     daemon: &Arc<Daemon>,
@@ -215,6 +245,7 @@ pub async fn handle(
                 .await
                 .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
                 .to_bytes();
+            check_cgroupns_mode(&bytes)?;
             let body: ContainerCreateBody = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
             let mut config: bollard_stubs::models::ContainerConfig = serde_json::from_slice(&bytes)
@@ -772,6 +803,23 @@ fn inspect(daemon: &Daemon, r: &ContainerRecord) -> ContainerInspectResponse {
 mod tests {
     use super::*;
     use crate::api::router::test_call as call;
+
+    #[test]
+    fn cgroupns_mode_is_checked_with_dockerds_message() {
+        for ok in [
+            r#"{"Image":"x"}"#,
+            r#"{"HostConfig":{}}"#,
+            r#"{"HostConfig":{"CgroupnsMode":""}}"#,
+            r#"{"HostConfig":{"CgroupnsMode":"private"}}"#,
+            r#"{"HostConfig":{"CgroupnsMode":"host"}}"#,
+        ] {
+            assert!(check_cgroupns_mode(ok.as_bytes()).is_ok(), "{ok}");
+        }
+        let err = check_cgroupns_mode(br#"{"HostConfig":{"CgroupnsMode":"bogus"}}"#)
+            .expect_err("bogus mode");
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.message, "invalid cgroup namespace mode: bogus");
+    }
 
     #[test]
     fn parses_container_routes() {

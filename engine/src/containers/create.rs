@@ -1,9 +1,9 @@
 //! `docker create`: merge the user's config with the image's as docker does,
 //! name the container, and record it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use bollard_stubs::models::{ContainerConfig, HostConfig};
+use bollard_stubs::models::{ContainerConfig, HostConfig, HostConfigCgroupnsModeEnum};
 
 use super::ContainerService;
 use super::error::ContainerError;
@@ -20,6 +20,55 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     /// The host config.
     pub host_config: HostConfig,
+}
+
+/// Docker's default cgroup namespace mode: `private` on a cgroup v2 host
+/// (`/sys/fs/cgroup` is the unified hierarchy), `host` on a v1 or hybrid
+/// one, where a private namespace would hide nothing useful and old
+/// tools expect the host's paths.
+pub fn default_cgroupns(unified: bool) -> HostConfigCgroupnsModeEnum {
+    if unified {
+        HostConfigCgroupnsModeEnum::PRIVATE
+    } else {
+        HostConfigCgroupnsModeEnum::HOST
+    }
+}
+
+/// Whether `/sys/fs/cgroup` is a cgroup2 mount (dockerd's
+/// `IsCgroup2UnifiedMode`), probed once.
+fn host_is_unified() -> bool {
+    static UNIFIED: OnceLock<bool> = OnceLock::new();
+    *UNIFIED.get_or_init(|| {
+        nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    })
+}
+
+static DEFAULT_CGROUPNS: OnceLock<HostConfigCgroupnsModeEnum> = OnceLock::new();
+
+/// Set the daemon's default cgroup namespace mode (`--default-cgroupns-mode`;
+/// `None`: [`default_cgroupns`] for this host). Once, at start; later calls
+/// are ignored.
+pub fn configure_default_cgroupns(private: Option<bool>) {
+    let mode = match private {
+        Some(true) => HostConfigCgroupnsModeEnum::PRIVATE,
+        Some(false) => HostConfigCgroupnsModeEnum::HOST,
+        None => default_cgroupns(host_is_unified()),
+    };
+    let _ = DEFAULT_CGROUPNS.set(mode);
+}
+
+/// A container's cgroup namespace mode: the one asked for, or the daemon's
+/// default when unset or empty (stored resolved, as dockerd does).
+pub fn resolve_cgroupns(asked: Option<HostConfigCgroupnsModeEnum>) -> HostConfigCgroupnsModeEnum {
+    match asked {
+        Some(mode @ (HostConfigCgroupnsModeEnum::PRIVATE | HostConfigCgroupnsModeEnum::HOST)) => {
+            mode
+        }
+        Some(HostConfigCgroupnsModeEnum::EMPTY) | None => {
+            *DEFAULT_CGROUPNS.get_or_init(|| default_cgroupns(host_is_unified()))
+        }
+    }
 }
 
 /// Merge the image's runtime config under the user's, as moby's `merge` does:
@@ -105,6 +154,8 @@ impl ContainerService {
         req: CreateRequest,
     ) -> Result<(String, Vec<String>), ContainerError> {
         let mut config = req.config;
+        let mut host_config = req.host_config;
+        host_config.cgroupns_mode = Some(resolve_cgroupns(host_config.cgroupns_mode));
         let image_name = config
             .image
             .clone()
@@ -123,8 +174,8 @@ impl ContainerService {
         };
         // What start would refuse is refused now: capabilities, security
         // options, and a missing init for `--init`.
-        super::spec::security(&req.host_config)?;
-        if super::spec::wants_init(&req.host_config) {
+        super::spec::security(&host_config)?;
+        if super::spec::wants_init(&host_config) {
             super::spec::init_binary()?;
         }
         let (image, image_config) = self.images.get(&image_name)?;
@@ -152,7 +203,7 @@ impl ContainerService {
             path: path.clone(),
             args: args.to_vec(),
             config,
-            host_config: req.host_config,
+            host_config,
             state: State {
                 started_at: ZERO_TIME.into(),
                 finished_at: ZERO_TIME.into(),
@@ -174,6 +225,24 @@ mod tests {
 
     fn cfg(v: serde_json::Value) -> ContainerConfig {
         serde_json::from_value(v).expect("config")
+    }
+
+    #[test]
+    fn cgroupns_defaults_like_dockerd() {
+        assert_eq!(default_cgroupns(true), HostConfigCgroupnsModeEnum::PRIVATE);
+        assert_eq!(default_cgroupns(false), HostConfigCgroupnsModeEnum::HOST);
+        for mode in [
+            HostConfigCgroupnsModeEnum::PRIVATE,
+            HostConfigCgroupnsModeEnum::HOST,
+        ] {
+            assert_eq!(resolve_cgroupns(Some(mode)), mode);
+        }
+        let default = default_cgroupns(host_is_unified());
+        assert_eq!(resolve_cgroupns(None), default);
+        assert_eq!(
+            resolve_cgroupns(Some(HostConfigCgroupnsModeEnum::EMPTY)),
+            default
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use bollard_stubs::models::HostConfig;
+use bollard_stubs::models::{HostConfig, HostConfigCgroupnsModeEnum};
 use oci_spec::runtime::Capability;
 use skiff_shim::bundle::{
     BundleConfig, DEFAULT_CAPABILITIES, all_capabilities, bind_mount, host_devices,
@@ -337,6 +337,9 @@ pub fn bundle(
         b.cpu_quota = Some(nano * CPU_PERIOD as i64 / 1_000_000_000);
     }
     b.cgroups_path = Some(format!("/skiff/{}", record.id));
+    // Resolved at create; unset only in records older than the field,
+    // which ran in the host's cgroup namespace (dockerd: empty = host).
+    b.cgroup_ns = h.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE);
     write_etc_files(dir, &hostname)?;
     for (name, dest) in [
         ("hostname", "/etc/hostname"),

@@ -83,6 +83,57 @@ pub fn subtree_control_line(controllers: &str) -> String {
         .join(" ")
 }
 
+/// cgroup2's mount options at `/sys/fs/cgroup`, best first; the next set
+/// is tried when the kernel rejects one (EINVAL). `favordynmods` (Linux
+/// 6.0+) makes moving a task into a cgroup (every container start) skip an
+/// RCU grace period, at the cost of slower forks and exits.
+pub const CGROUP2_OPTIONS: [Option<&str>; 3] = [
+    Some("nsdelegate,memory_recursiveprot,favordynmods"),
+    Some("nsdelegate,memory_recursiveprot"),
+    None,
+];
+
+/// Calls `attempt` with each option set in turn until one succeeds, and
+/// returns that set. Only EINVAL (options the kernel does not know) moves
+/// on to the next set; any other error, or EINVAL on the last set, is
+/// returned.
+pub fn first_accepted<'a>(
+    options: &[Option<&'a str>],
+    mut attempt: impl FnMut(Option<&'a str>) -> nix::Result<()>,
+) -> nix::Result<Option<&'a str>> {
+    let mut last = nix::Error::EINVAL;
+    for &data in options {
+        match attempt(data) {
+            Ok(()) => return Ok(data),
+            Err(nix::Error::EINVAL) => last = nix::Error::EINVAL,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// An option set as logged: the options, or `no options`.
+pub fn describe_options(data: Option<&str>) -> &str {
+    data.unwrap_or("no options")
+}
+
+/// Moves init (and so everything it starts later) into a new cgroup
+/// namespace rooted at the root cgroup: the same view of the hierarchy,
+/// but cgroup2's root options (favordynmods, nsdelegate, …) now only
+/// change on a mount from the initial namespace. Without this, every
+/// container (no cgroup namespace of its own) mounting cgroup2 at its
+/// `/sys/fs/cgroup` would reset them to the defaults.
+fn keep_cgroup2_options() -> Result<(), SysError> {
+    // SAFETY: unshare with a flag constant; no pointers.
+    if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } < 0 {
+        return Err(SysError::op(
+            "unshare(CLONE_NEWCGROUP)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 fn mount_fs(
     fstype: &str,
     target: &str,
@@ -117,13 +168,16 @@ pub fn mount_api() -> Result<(), SysError> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=1777"),
     )?;
-    mount_fs(
-        "cgroup2",
-        "/sys/fs/cgroup",
-        common,
-        Some("nsdelegate,memory_recursiveprot"),
-    )
-    .or_else(|_| mount_fs("cgroup2", "/sys/fs/cgroup", common, None))?;
+    let cgroup = Path::new("/sys/fs/cgroup");
+    std::fs::create_dir_all(cgroup).at("mkdir", cgroup)?;
+    let used = first_accepted(&CGROUP2_OPTIONS, |data| {
+        mount(Some("cgroup2"), cgroup, Some("cgroup2"), common, data)
+    })
+    .at("mount", cgroup)?;
+    crate::say!("cgroup2 mounted with {}", describe_options(used));
+    if let Err(e) = keep_cgroup2_options() {
+        crate::say!("{e}: a container's cgroup2 mount will reset the options");
+    }
     mount_fs(
         "tmpfs",
         "/run",
@@ -234,6 +288,68 @@ mod tests {
             "+cpuset +cpu +io +memory +hugetlb +pids +rdma +misc"
         );
         assert_eq!(subtree_control_line(""), "");
+    }
+
+    #[test]
+    fn cgroup2_options_favor_dynmods_then_fall_back() {
+        assert_eq!(
+            CGROUP2_OPTIONS,
+            [
+                Some("nsdelegate,memory_recursiveprot,favordynmods"),
+                Some("nsdelegate,memory_recursiveprot"),
+                None,
+            ]
+        );
+        let mut tried = Vec::new();
+        let used = first_accepted(&CGROUP2_OPTIONS, |data| {
+            tried.push(data);
+            Ok(())
+        });
+        assert_eq!(used, Ok(CGROUP2_OPTIONS[0]));
+        assert_eq!(tried.len(), 1, "the first accepted set wins");
+    }
+
+    #[test]
+    fn a_kernel_without_favordynmods_gets_the_previous_options() {
+        let used = first_accepted(&CGROUP2_OPTIONS, |data| {
+            if data.is_some_and(|d| d.contains("favordynmods")) {
+                Err(nix::Error::EINVAL)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(used, Ok(Some("nsdelegate,memory_recursiveprot")));
+        assert_eq!(
+            describe_options(used.ok().flatten()),
+            "nsdelegate,memory_recursiveprot"
+        );
+    }
+
+    #[test]
+    fn only_einval_falls_back() {
+        let mut tried = Vec::new();
+        let used = first_accepted(&CGROUP2_OPTIONS, |data| {
+            tried.push(data);
+            Err(if data.is_some() {
+                nix::Error::EINVAL
+            } else {
+                nix::Error::EBUSY
+            })
+        });
+        assert_eq!(used, Err(nix::Error::EBUSY));
+        assert_eq!(tried, CGROUP2_OPTIONS.to_vec(), "every set, in order");
+        let mut count = 0;
+        let used = first_accepted(&CGROUP2_OPTIONS, |_| {
+            count += 1;
+            Err(nix::Error::EPERM)
+        });
+        assert_eq!(used, Err(nix::Error::EPERM));
+        assert_eq!(count, 1, "EPERM is not an unknown option");
+        assert_eq!(
+            first_accepted(&CGROUP2_OPTIONS, |_| Err(nix::Error::EINVAL)),
+            Err(nix::Error::EINVAL)
+        );
+        assert_eq!(describe_options(None), "no options");
     }
 
     #[test]

@@ -14,11 +14,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 use crate::error::{Context, SysError};
-use crate::mounts::{MountEntry, unmount_order};
+use crate::mounts::{MountEntry, describe_options, first_accepted, unmount_order};
 
 /// Where WSL mode writes its console lines and skiffd's output (stdout is
 /// the relay, and the host discards stderr).
@@ -37,9 +38,20 @@ pub struct MountSpec {
     pub target: &'static str,
     /// Mount flags.
     pub flags: MsFlags,
-    /// Filesystem options.
-    pub data: Option<&'static str>,
+    /// Filesystem option sets, best first: the next is tried when the
+    /// kernel rejects one (EINVAL).
+    pub options: &'static [Option<&'static str>],
 }
+
+/// cgroup2's options in WSL mode, best first: `favordynmods` (Linux 6.0+;
+/// cheaper task migrations, i.e. container starts), then the options of
+/// WSL kernels before 6.0, then none.
+pub const CGROUP2_OPTIONS: [Option<&str>; 3] =
+    [Some("nsdelegate,favordynmods"), Some("nsdelegate"), None];
+
+/// Lines [`apply`] logs: stderr is still the host's (which discards it)
+/// while it runs, so [`redirect_stdio`] writes them to the log file.
+static PENDING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// What WSL mode changes in the distribution's mounts.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -62,7 +74,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "proc",
             target: "/proc",
             flags: NOSUID_NODEV_NOEXEC,
-            data: None,
+            options: &[None],
         },
         &["proc"],
     ),
@@ -71,7 +83,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "sysfs",
             target: "/sys",
             flags: NOSUID_NODEV_NOEXEC,
-            data: None,
+            options: &[None],
         },
         &["sysfs"],
     ),
@@ -80,7 +92,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "devtmpfs",
             target: "/dev",
             flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
-            data: Some("mode=0755"),
+            options: &[Some("mode=0755"), None],
         },
         &["devtmpfs", "tmpfs"],
     ),
@@ -89,7 +101,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "devpts",
             target: "/dev/pts",
             flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
-            data: Some("gid=5,mode=0620,ptmxmode=0666"),
+            options: &[Some("gid=5,mode=0620,ptmxmode=0666"), None],
         },
         &["devpts"],
     ),
@@ -98,7 +110,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "tmpfs",
             target: "/dev/shm",
             flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
-            data: Some("mode=1777"),
+            options: &[Some("mode=1777"), None],
         },
         &["tmpfs"],
     ),
@@ -107,7 +119,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "tmpfs",
             target: "/run",
             flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
-            data: Some("mode=0755"),
+            options: &[Some("mode=0755"), None],
         },
         &["tmpfs"],
     ),
@@ -116,7 +128,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
             fstype: "cgroup2",
             target: CGROUP,
             flags: NOSUID_NODEV_NOEXEC,
-            data: Some("nsdelegate"),
+            options: &CGROUP2_OPTIONS,
         },
         &["cgroup2"],
     ),
@@ -164,24 +176,23 @@ pub fn apply(plan: &WslPlan) -> Result<(), SysError> {
     for spec in &plan.mounts {
         let target = Path::new(spec.target);
         std::fs::create_dir_all(target).at("mkdir", target)?;
-        mount(
-            Some(spec.fstype),
-            target,
-            Some(spec.fstype),
-            spec.flags,
-            spec.data,
-        )
-        .or_else(|_| {
-            // Without the options (an older kernel refusing nsdelegate).
+        let used = first_accepted(spec.options, |data| {
             mount(
                 Some(spec.fstype),
                 target,
                 Some(spec.fstype),
                 spec.flags,
-                None::<&str>,
+                data,
             )
         })
         .at("mount", target)?;
+        if spec.fstype == "cgroup2" {
+            let line = format!("cgroup2 mounted with {}", describe_options(used));
+            PENDING
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(line);
+        }
     }
     Ok(())
 }
@@ -241,6 +252,14 @@ pub fn redirect_stdio(log: &Path) -> Result<(), SysError> {
     dup_onto(&null_file, 0, "dup2 stdin")?;
     dup_onto(&log_file, 1, "dup2 stdout")?;
     dup_onto(&log_file, 2, "dup2 stderr")?;
+    let pending = std::mem::take(
+        &mut *PENDING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    for line in pending {
+        crate::say!("{line}");
+    }
     Ok(())
 }
 
@@ -373,6 +392,33 @@ mod tests {
              91 68 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
         );
         assert_eq!(plan(&parse_mountinfo(&text)), WslPlan::default());
+    }
+
+    #[test]
+    fn cgroup2_is_mounted_favoring_dynmods_with_fallbacks() {
+        let plan = plan(&[]);
+        let cgroup = plan.mounts.last().expect("cgroup2 is planned");
+        assert_eq!(cgroup.fstype, "cgroup2");
+        assert_eq!(
+            cgroup.options,
+            [Some("nsdelegate,favordynmods"), Some("nsdelegate"), None]
+        );
+        // A WSL kernel before 6.0 refuses favordynmods: nsdelegate alone.
+        let used = first_accepted(cgroup.options, |data| {
+            if data.is_some_and(|d| d.contains("favordynmods")) {
+                Err(nix::Error::EINVAL)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(used, Ok(Some("nsdelegate")));
+        for spec in &plan.mounts {
+            assert_eq!(
+                spec.options.last(),
+                Some(&None),
+                "{spec:?} falls back to no options"
+            );
+        }
     }
 
     #[test]

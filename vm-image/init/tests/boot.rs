@@ -4,8 +4,9 @@
 //! 1. first boot on a fresh `truncate`d disk: `booted` and `engine-ready`
 //!    on the control port; the engine port relays the docker CLI to skiffd
 //!    (`docker info` says cgroup v2; a container runs from an image loaded
-//!    through the relay); `poweroff` → `ok` and QEMU exits by itself; the
-//!    disk now holds ext4 with init's format marker;
+//!    through the relay; cgroup2 is mounted with `favordynmods`);
+//!    `poweroff` → `ok` and QEMU exits by itself; the disk now holds ext4
+//!    with init's format marker;
 //! 2. second boot: the disk is not reformatted (same UUID, same marker) and
 //!    the image loaded on the first boot is still there; the ACPI power
 //!    button (QMP `system_powerdown`) powers the VM off cleanly.
@@ -414,6 +415,12 @@ fn boots_formats_relays_and_powers_off_twice() {
     // The serial line drains after the control port line arrived.
     let console = vm.wait_console(&format!("skiff-init: engine ready after {ready} ms"));
     assert!(console.contains("(formatted now)"), "{console}");
+    assert!(
+        console.contains(
+            "skiff-init: cgroup2 mounted with nsdelegate,memory_recursiveprot,favordynmods"
+        ),
+        "{console}"
+    );
 
     let socket = dir.join("docker.sock");
     let relay = relay_engine(&vm, &socket);
@@ -457,6 +464,26 @@ fn boots_formats_relays_and_powers_off_twice() {
         "cgroup v2 only: {out}"
     );
 
+    // init's cgroup2 options, favordynmods above all (Debian's 6.1 kernel
+    // has it): moving a container's process into its cgroup does not wait
+    // for an RCU grace period. Still there after the containers mounted
+    // cgroup2 (outside the initial cgroup namespace: no reset).
+    let (status, out) = relay.block_on(guest_shell(
+        &socket,
+        "grep ' /sys/fs/cgroup ' /proc/self/mountinfo",
+    ));
+    assert_eq!(status, 0, "{out}");
+    let (_, super_options) = out
+        .trim()
+        .rsplit_once(' ')
+        .expect("mountinfo line with super options");
+    assert!(out.contains(" - cgroup2 cgroup2 "), "{out}");
+    for option in ["nsdelegate", "memory_recursiveprot", "favordynmods"] {
+        assert!(
+            super_options.split(',').any(|o| o == option),
+            "{option} on /sys/fs/cgroup: {out}"
+        );
+    }
     // `skiff machine shell`'s stream: a command in the guest (busybox sh).
     let (status, out) = relay.block_on(guest_shell(
         &socket,

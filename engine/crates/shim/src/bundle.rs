@@ -237,6 +237,11 @@ pub struct BundleConfig {
     pub host_network: bool,
     /// Share the host's pid namespace.
     pub host_pid: bool,
+    /// A new cgroup namespace (docker's `--cgroupns private`): the container
+    /// sees its own cgroup as `/`, and its cgroup2 mount cannot change the
+    /// host's (in the initial cgroup namespace every cgroup2 mount
+    /// re-applies the root's mount options).
+    pub cgroup_ns: bool,
     /// Capabilities (bounding, effective, permitted).
     pub capabilities: Vec<Capability>,
     /// Set `no_new_privs` (docker's `--security-opt no-new-privileges`).
@@ -287,6 +292,7 @@ impl BundleConfig {
             tty: false,
             host_network: false,
             host_pid: false,
+            cgroup_ns: false,
             capabilities: DEFAULT_CAPABILITIES.to_vec(),
             no_new_privileges: false,
             seccomp: Some(Profile::docker_default()),
@@ -383,6 +389,9 @@ impl BundleConfig {
         }
         if !self.host_network {
             namespaces.push(LinuxNamespaceType::Network);
+        }
+        if self.cgroup_ns {
+            namespaces.push(LinuxNamespaceType::Cgroup);
         }
         let namespaces = namespaces
             .into_iter()
@@ -679,6 +688,27 @@ mod tests {
                 "/dev/mqueue",
                 "/dev/shm"
             ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn cgroup_ns_adds_a_cgroup_namespace() -> Result<()> {
+        let namespaces = |cfg: &BundleConfig| -> Result<Vec<String>> {
+            let json = serde_json::to_value(cfg.to_spec()?).map_err(|e| cfg.spec_err(e))?;
+            Ok(json["linux"]["namespaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n["type"].as_str().map(str::to_owned))
+                .collect())
+        };
+        let mut cfg = BundleConfig::new("c3", "/rootfs", vec!["sh".into()]);
+        assert!(!namespaces(&cfg)?.iter().any(|n| n == "cgroup"));
+        cfg.cgroup_ns = true;
+        assert_eq!(
+            namespaces(&cfg)?,
+            ["mount", "uts", "ipc", "pid", "network", "cgroup"]
         );
         Ok(())
     }
