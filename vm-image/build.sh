@@ -76,6 +76,13 @@ if [ "$arch" != "$host_arch" ]; then
 fi
 if [ "$no_cargo" = 0 ]; then
     say "cargo build --release (skiffd, skiff-shim, skiff-init) for $rust_target"
+    # A test that runs this script (under `cargo test`) hands down its own
+    # CARGO_MANIFEST_DIR, CARGO_PKG_*, …; build scripts that watch them
+    # (ring's watches CARGO_MANIFEST_DIR) would then rebuild the whole
+    # release graph each time. Build with a plain shell's environment.
+    while read -r var; do
+        unset "$var"
+    done < <(compgen -e | grep -E '^(CARGO_(MANIFEST_|PKG_|CRATE_|BIN_|PRIMARY_PACKAGE|TARGET_TMPDIR)|OUT_DIR$)' || true)
     (cd "$root" && cargo build --release -q "${cargo_target[@]}" -p skiffd -p skiff-shim -p skiff-init)
 fi
 for bin in skiffd skiff-shim skiff-init; do
