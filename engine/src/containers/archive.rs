@@ -150,21 +150,10 @@ impl ContainerService {
                 binds,
             });
         }
-        let image = self
-            .images
-            .stores()
-            .images
-            .read(|ix| ix.images.get(&record.image_id).cloned())
-            .ok_or_else(|| {
-                ContainerError::Runtime(format!(
-                    "image {} of container {} is gone",
-                    record.image_id,
-                    record.short_id()
-                ))
-            })?;
+        let lower = self.image_lower_dirs(record)?;
         Ok(Root::Overlay(Overlay {
             target: dir.join("rootfs"),
-            lower: self.images.lower_dirs(&image),
+            lower,
             upper: dir.join("rw/upper"),
             work: dir.join("rw/work"),
             writable,

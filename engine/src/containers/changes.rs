@@ -73,19 +73,7 @@ impl ContainerService {
     pub async fn changes(&self, what: &str) -> Result<Vec<Change>, ContainerError> {
         let record = self.resolve(what)?;
         let upper = self.store.dir(&record.id).join("rw/upper");
-        let image = self
-            .images
-            .stores()
-            .images
-            .read(|ix| ix.images.get(&record.image_id).cloned())
-            .ok_or_else(|| {
-                ContainerError::Runtime(format!(
-                    "image {} of container {} is gone",
-                    record.image_id,
-                    record.short_id()
-                ))
-            })?;
-        let lower = self.images.lower_dirs(&image);
+        let lower = self.image_lower_dirs(&record)?;
         let id = record.id.clone();
         tokio::task::spawn_blocking(move || diff(&upper, &lower))
             .await

@@ -119,6 +119,24 @@ impl ContainerService {
         self.store.resolve(what)
     }
 
+    /// The layer directories of a container's image, top first (the
+    /// overlay's lowerdir); an error if the image record is gone.
+    fn image_lower_dirs(&self, record: &ContainerRecord) -> Result<Vec<PathBuf>, ContainerError> {
+        let image = self
+            .images
+            .stores()
+            .images
+            .read(|ix| ix.images.get(&record.image_id).cloned())
+            .ok_or_else(|| {
+                ContainerError::Runtime(format!(
+                    "image {} of container {} is gone",
+                    record.image_id,
+                    record.short_id()
+                ))
+            })?;
+        Ok(self.images.lower_dirs(&image))
+    }
+
     /// The shim state directory of a container.
     pub fn shim_dir(&self, id: &str) -> PathBuf {
         self.store.dir(id).join("shim")

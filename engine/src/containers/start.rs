@@ -114,21 +114,10 @@ impl ContainerService {
             .get(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_owned()))?;
         let dir = self.store.dir(id);
-        let image = self
-            .images
-            .stores()
-            .images
-            .read(|ix| ix.images.get(&record.image_id).cloned())
-            .ok_or_else(|| {
-                ContainerError::Runtime(format!(
-                    "image {} of container {} is gone",
-                    record.image_id,
-                    record.short_id()
-                ))
-            })?;
+        let lower = self.image_lower_dirs(&record)?;
         // An --rm container's writable layer is never synced (see rootfs).
         let rootfs = Rootfs::new(&dir).volatile(record.host_config.auto_remove.unwrap_or(false));
-        rootfs.mount(&self.images.lower_dirs(&image))?;
+        rootfs.mount(&lower)?;
         let result = (|| {
             let bundle = spec::bundle(&record, &dir, &rootfs.target)?;
             let bundle_dir = dir.join("bundle");
