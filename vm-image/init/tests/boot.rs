@@ -15,6 +15,9 @@
 //! from `SKIFF_IMAGE_DIR`. Needs qemu-system-x86_64, e2fsprogs, the static
 //! busybox and a docker CLI (scripts/deps/vm-image.apt, install-deps.sh).
 
+mod common;
+use common::{docker, guest_shell, image_dir};
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -26,33 +29,6 @@ use sha2::{Digest, Sha256};
 /// Generous: TCG on a loaded 2-core CI machine boots in 10–60 s.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn image_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SKIFF_IMAGE_DIR") {
-        return PathBuf::from(dir);
-    }
-    // With the WSL rootfs, as tests/wsl.rs builds it: one build for both.
-    let status = Command::new(workspace().join("vm-image/build.sh"))
-        .arg("--wsl-rootfs")
-        .status()
-        .expect("running vm-image/build.sh");
-    assert!(status.success(), "vm-image/build.sh failed: {status}");
-    workspace().join("target/vm-image/amd64")
-}
-
-fn docker_cli() -> String {
-    std::env::var("DOCKER_CLI").unwrap_or_else(|_| {
-        if Path::new("/usr/local/bin/docker").exists() {
-            "/usr/local/bin/docker".into()
-        } else {
-            "docker".into()
-        }
-    })
-}
 
 /// One QEMU process with the contract's command line.
 struct Vm {
@@ -330,19 +306,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs the docker CLI against `socket`; returns (success, stdout + stderr).
-fn docker(socket: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(docker_cli())
-        .arg("-H")
-        .arg(format!("unix://{}", socket.display()))
-        .args(args)
-        .output()
-        .expect("docker CLI");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 /// The host half of the engine relay on a background runtime: the guest's
 /// skiffd appears as `socket` on the host.
 fn relay_engine(vm: &Vm, socket: &Path) -> tokio::runtime::Runtime {
@@ -360,26 +323,6 @@ fn relay_engine(vm: &Vm, socket: &Path) -> tokio::runtime::Runtime {
         let _ = skiff_relay::host::serve(listener, port).await;
     });
     runtime
-}
-
-/// Runs `sh -c <script>` in the guest through the relay's shell stream.
-async fn guest_shell(socket: &Path, script: &str) -> (i32, String) {
-    let conn = tokio::net::UnixStream::connect(socket)
-        .await
-        .expect("host socket");
-    let request = skiff_relay::shell::ShellRequest {
-        tty: false,
-        rows: 24,
-        cols: 80,
-        term: "dumb".into(),
-        args: vec!["sh".into(), "-c".into(), script.into()],
-    };
-    let (_resize_tx, resizes) = tokio::sync::mpsc::channel(1);
-    let mut out = Vec::new();
-    let status = skiff_relay::shell::client(conn, &request, tokio::io::empty(), &mut out, resizes)
-        .await
-        .expect("shell stream");
-    (status, String::from_utf8_lossy(&out).into_owned())
 }
 
 #[test]
