@@ -505,8 +505,14 @@ impl Drop for Driver {
 
 /// Saves the whole screen of `display` as a PNG at `path`.
 pub fn screenshot_root(display: &Display, path: &Path) -> Result<()> {
+    import_root(display, &[], path)
+}
+
+/// ImageMagick's `import -window root [crop…] path` on `display`.
+fn import_root(display: &Display, crop: &[&str], path: &Path) -> Result<()> {
     let out = Command::new("import")
         .args(["-window", "root"])
+        .args(crop)
         .arg(path)
         .env("DISPLAY", display.name())
         .output()
@@ -547,27 +553,11 @@ pub fn screenshot_window(display: &Display, title: &str, path: &Path) -> Result<
     ) else {
         return Err(problem(format!("no geometry in:\n{info}")));
     };
-    let out = Command::new("import")
-        .args([
-            "-window",
-            "root",
-            "-crop",
-            &format!("{w}x{h}+{x}+{y}"),
-            "+repage",
-        ])
-        .arg(path)
-        .env("DISPLAY", display.name())
-        .output()
-        .map_err(|source| DesktopError::Spawn {
-            program: "import".into(),
-            source,
-            hint: "apt-get install imagemagick",
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(problem(String::from_utf8_lossy(&out.stderr).into_owned()))
-    }
+    import_root(
+        display,
+        &["-crop", &format!("{w}x{h}+{x}+{y}"), "+repage"],
+        path,
+    )
 }
 
 /// Writes PNG bytes (a WebDriver screenshot) to `dir/name`.
