@@ -39,6 +39,11 @@ pub mod runtime;
 pub mod sys;
 pub mod youki;
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
