@@ -1,8 +1,8 @@
 //! [`DaemonError`]: everything the shim daemon can fail at, typed.
 //!
 //! Contract: a client is told [`DaemonError::kind`] and
-//! [`DaemonError::message`] (the error and its whole `source()` chain on one
-//! line, plus the cause libcontainer logged when there is one). Those
+//! [`DaemonError::message`] (for a runtime error its whole `source()` chain
+//! on one line, plus the cause libcontainer logged when there is one). Those
 //! strings are part of the protocol (`docs/shim.md`): they name the
 //! container (or exec) and say why, and skiffd shows them to docker
 //! clients. Every variant keeps the error it wraps as its `source`.
@@ -354,15 +354,18 @@ impl DaemonError {
         }
     }
 
-    /// What a client (or the spawner) is told: this error and its sources,
-    /// then the cause libcontainer logged, if any.
+    /// What a client (or the spawner) is told. A runtime error carries its
+    /// whole source chain, then the cause libcontainer logged, if any,
+    /// since libcontainer's top-level messages rarely say why; any other
+    /// error is its message (which names its source's).
     pub fn message(&self) -> String {
-        let msg = chain(self);
         match self {
-            DaemonError::Runtime {
-                cause: Some(cause), ..
-            } => format!("{msg} (cause: {cause})"),
-            _ => msg,
+            DaemonError::Runtime { cause, .. } => match cause {
+                Some(cause) => format!("{} (cause: {cause})", chain(self)),
+                None => chain(self),
+            },
+            DaemonError::RuntimeRoot { .. } | DaemonError::RuntimeId { .. } => chain(self),
+            _ => self.to_string(),
         }
     }
 
@@ -442,6 +445,27 @@ mod tests {
             err.message(),
             "failed to create container c1: failed to prepare rootfs \
              (cause: proc must be mounted on ordinary directory)"
+        );
+        assert!(std::error::Error::source(&err).is_some(), "source kept");
+    }
+
+    #[test]
+    fn a_runtime_error_carries_its_whole_chain_others_their_message() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("failed to prepare rootfs")]
+        struct Top(#[source] io::Error);
+        let err = DaemonError::runtime(Op::Start, "c1", Top(io::Error::other("no /proc")));
+        assert_eq!(
+            err.message(),
+            "failed to start container c1: failed to prepare rootfs: no /proc"
+        );
+        let err = DaemonError::LoadSpec {
+            path: "/b/config.json".into(),
+            source: oci_spec::OciSpecError::Io(io::Error::other("gone")),
+        };
+        assert_eq!(
+            err.message(),
+            "cannot load /b/config.json: io operation failed"
         );
         assert!(std::error::Error::source(&err).is_some(), "source kept");
     }

@@ -91,10 +91,13 @@ pub struct Console {
 }
 
 impl Console {
-    /// The console socket of `state_dir`, not bound yet.
+    /// The console socket of `state_dir`, not bound yet (a stale one left
+    /// by a dead shim is removed).
     pub fn new(state_dir: &Path) -> Self {
+        let path = state_dir.join(paths::CONSOLE_SOCKET);
+        let _ = std::fs::remove_file(&path);
         Console {
-            path: state_dir.join(paths::CONSOLE_SOCKET),
+            path,
             listener: None,
         }
     }
