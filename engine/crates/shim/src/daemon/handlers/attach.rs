@@ -2,11 +2,11 @@
 
 use skiff_shim::protocol::{AttachRequest, Empty};
 
-use super::super::Daemon;
-use super::super::clients::{Attach, Mode};
-use super::super::error::DaemonError;
-use super::super::procs::Key;
-use super::super::sys;
+use crate::daemon::Daemon;
+use crate::daemon::clients::{Attach, Mode};
+use crate::daemon::error::DaemonError;
+use crate::daemon::procs::Key;
+use crate::daemon::sys;
 
 impl Daemon {
     /// `attach`: `ok`, then the connection is the process's attach stream
@@ -20,7 +20,7 @@ impl Daemon {
 
     /// Turns connection `t` into the attach stream of `req.exec_id` (after
     /// its `ok` line was queued).
-    pub(in super::super) fn attach(&mut self, t: u64, req: AttachRequest) {
+    pub(in crate::daemon) fn attach(&mut self, t: u64, req: AttachRequest) {
         let key = req.exec_id.clone();
         let Some(p) = self.procs.get_mut(&key) else {
             return;

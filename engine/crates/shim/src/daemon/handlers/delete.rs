@@ -5,9 +5,9 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use skiff_shim::protocol::{Empty, Status};
 
-use super::super::Daemon;
-use super::super::clients::Mode;
-use super::super::error::DaemonError;
+use crate::daemon::Daemon;
+use crate::daemon::clients::Mode;
+use crate::daemon::error::DaemonError;
 
 impl Daemon {
     /// After the exit: deletes now. Before: `conflict` for a running
@@ -39,7 +39,7 @@ impl Daemon {
     /// Deletes the exited container and answers client `t`; the shim then
     /// shuts down, also when the runtime failed (nobody retries: skiffd
     /// removes what the runtime could not, such as a busy cgroup).
-    pub(in super::super) fn finish_delete(&mut self, t: u64) {
+    pub(in crate::daemon) fn finish_delete(&mut self, t: u64) {
         match self.runtime.delete() {
             Ok(()) => {
                 self.reply_ok(t, Empty {});

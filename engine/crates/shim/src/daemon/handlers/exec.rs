@@ -11,11 +11,11 @@ use nix::sys::signal::Signal;
 use skiff_shim::paths;
 use skiff_shim::protocol::{ExecInfo, ExecRequest};
 
-use super::super::Daemon;
-use super::super::error::{DaemonError, log_offset};
-use super::super::filter;
-use super::super::procs::{ParentIo, Proc};
-use super::super::runtime::ChildStdio;
+use crate::daemon::Daemon;
+use crate::daemon::error::{DaemonError, log_offset};
+use crate::daemon::filter;
+use crate::daemon::procs::{ParentIo, Proc};
+use crate::daemon::runtime::ChildStdio;
 
 impl Daemon {
     /// Runs the exec; `conflict` unless the container runs, or if the exec

@@ -3,9 +3,9 @@
 use nix::sys::signal::Signal;
 use skiff_shim::protocol::{Empty, Status};
 
-use super::super::Daemon;
-use super::super::error::DaemonError;
-use super::super::procs::Key;
+use crate::daemon::Daemon;
+use crate::daemon::error::DaemonError;
+use crate::daemon::procs::Key;
 
 impl Daemon {
     /// Signals the process of `key`; `conflict` unless it runs. SIGKILL to

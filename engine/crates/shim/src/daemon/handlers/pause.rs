@@ -2,8 +2,8 @@
 
 use skiff_shim::protocol::{Empty, Status};
 
-use super::super::Daemon;
-use super::super::error::DaemonError;
+use crate::daemon::Daemon;
+use crate::daemon::error::DaemonError;
 
 impl Daemon {
     /// Freezes a running container; `conflict` if it is paused or not

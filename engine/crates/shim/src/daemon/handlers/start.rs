@@ -2,8 +2,8 @@
 
 use skiff_shim::protocol::{Empty, Status};
 
-use super::super::Daemon;
-use super::super::error::DaemonError;
+use crate::daemon::Daemon;
+use crate::daemon::error::DaemonError;
 
 impl Daemon {
     /// Starts the created container; `conflict` if it was started already
