@@ -49,13 +49,13 @@ impl Daemon {
 
     /// The process of `key`, or the `not_found` error naming it.
     fn process(&self, key: &Key) -> Result<&Proc, DaemonError> {
-        self.procs.get(key).ok_or_else(|| self.no_exec(key))
+        self.procs.get(key).ok_or_else(|| no_exec(&self.id, key))
     }
 
     /// The process of `key`, or the `not_found` error naming it.
     fn process_mut(&mut self, key: &Key) -> Result<&mut Proc, DaemonError> {
-        let err = self.no_exec(key);
-        self.procs.get_mut(key).ok_or(err)
+        let id = &self.id;
+        self.procs.get_mut(key).ok_or_else(|| no_exec(id, key))
     }
 
     /// `Ok` when the container runs and is not paused; otherwise the
@@ -72,13 +72,6 @@ impl Daemon {
                 name: format!("container {id}"),
             },
         })
-    }
-
-    fn no_exec(&self, key: &Key) -> DaemonError {
-        DaemonError::NoExec {
-            id: self.id.clone(),
-            exec: key.as_deref().unwrap_or("").to_owned(),
-        }
     }
 
     /// `state`: the process's [`skiff_shim::protocol::ProcessState`].
@@ -103,5 +96,13 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+}
+
+/// `not_found`: container `id` has no exec `key`.
+fn no_exec(id: &str, key: &Key) -> DaemonError {
+    DaemonError::NoExec {
+        id: id.to_owned(),
+        exec: key.as_deref().unwrap_or("").to_owned(),
     }
 }
