@@ -3,8 +3,8 @@
 //! Every connection is non-blocking and buffered both ways. It starts in
 //! [`Mode::Request`]: request lines are read and answered one at a time, in
 //! order (`docs/shim.md`, "The protocol"). A `wait` (or a `delete` that has
-//! to wait for the exit) *parks* it until the answer is known, meanwhile
-//! nothing more is read from it. An `attach` turns it into an attach
+//! to wait for the exit) *parks* it until the answer is known; what it
+//! sends meanwhile is buffered and handled after. An `attach` turns it into an attach
 //! stream ([`Mode::Attached`]): frames out, raw stdin bytes in. A
 //! connection that has said its last word is [`Mode::Closing`]: flushed,
 //! then closed.

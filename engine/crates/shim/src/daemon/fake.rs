@@ -362,4 +362,17 @@ impl Handle {
     pub fn exit(&self, pid: i32, code: i32) {
         lock(&self.0).exit(pid, code, None);
     }
+
+    /// Process `pid` exits with `code`, leaving a background child that
+    /// holds its stdout open; the returned descriptor is that child's.
+    pub fn exit_leaving_a_child(&self, pid: i32, code: i32) -> OwnedFd {
+        let mut w = lock(&self.0);
+        let child = w
+            .procs
+            .get_mut(&pid)
+            .and_then(|p| p.stdout.take())
+            .expect("a running process with a stdout");
+        w.exit(pid, code, None);
+        child
+    }
 }

@@ -2,6 +2,7 @@
 //! poll loop, control socket and client library, with the container's
 //! processes played by the test. No root, no kernel features.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -514,4 +515,35 @@ fn resize_without_a_tty_is_an_invalid_argument() {
         (kind, msg.as_str()),
         (ErrorKind::InvalidArgument, "container c1 has no tty")
     );
+}
+
+#[test]
+fn an_exit_waits_for_the_output_to_drain_at_most_two_seconds() {
+    let shim = started(Setup::default());
+    let info = shim
+        .client
+        .exec(exec_req(&["sh", "-c", "sleep 9 &"]))
+        .expect("exec");
+    let stream = shim
+        .client
+        .attach(AttachRequest {
+            exec_id: Some(info.exec_id.clone()),
+            ..OUTPUT
+        })
+        .expect("attach");
+    let since = std::time::Instant::now();
+    let child = shim.fake.exit_leaving_a_child(info.pid, 0);
+    // Output written after the reaping, while the pipe is open, is delivered.
+    std::fs::File::from(child.try_clone().expect("dup"))
+        .write_all(b"late\n")
+        .expect("write");
+    let got = stream.collect().expect("collect");
+    assert_eq!(got.stdout, b"late\n");
+    assert_eq!(got.exit.expect("exit frame").exit_code, 0);
+    let waited = since.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+        "the exit is final after the 2 s drain timeout, not at EOF: {waited:?}"
+    );
+    drop(child);
 }
