@@ -43,6 +43,8 @@ use libcontainer::workload::{
 use oci_spec::runtime::{Capability, LinuxSeccomp, Process, Spec};
 use skiff_shim::seccomp::bpf::{self, Program};
 
+use super::error::DaemonError;
+
 /// The bundle handed to libcontainer, in the state directory.
 pub const BUNDLE_DIR: &str = "bundle";
 
@@ -62,7 +64,7 @@ pub struct Init {
 }
 
 /// Prepares the creation of the container of `spec` (read from `bundle`).
-pub fn prepare_init(spec: &Spec, bundle: &Path, state_dir: &Path) -> Result<Init, String> {
+pub fn prepare_init(spec: &Spec, bundle: &Path, state_dir: &Path) -> Result<Init, DaemonError> {
     let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
         return Ok(Init {
             bundle: bundle.to_owned(),
@@ -87,11 +89,13 @@ pub fn prepare_init(spec: &Spec, bundle: &Path, state_dir: &Path) -> Result<Init
         root.set_path(path);
     }
     let dir = state_dir.join(BUNDLE_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| DaemonError::path("cannot create", &dir, e))?;
     let config = dir.join("config.json");
-    let json = serde_json::to_vec(&runtime_spec)
-        .map_err(|e| format!("cannot encode {}: {e}", config.display()))?;
-    std::fs::write(&config, json).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let json = serde_json::to_vec(&runtime_spec).map_err(|source| DaemonError::Encode {
+        what: config.display().to_string(),
+        source,
+    })?;
+    std::fs::write(&config, json).map_err(|e| DaemonError::path("cannot write", &config, e))?;
     Ok(Init {
         bundle: dir,
         program: Some(program),
@@ -101,13 +105,16 @@ pub fn prepare_init(spec: &Spec, bundle: &Path, state_dir: &Path) -> Result<Init
 
 /// The program skiffd stored in the bundle for this filter, or else one
 /// compiled now.
-fn program_for(seccomp: &LinuxSeccomp, bundle: &Path) -> Result<Program, String> {
+fn program_for(seccomp: &LinuxSeccomp, bundle: &Path) -> Result<Program, DaemonError> {
     match bpf::load_stored(bundle, seccomp) {
         Ok(Some(p)) => return Ok(p),
         Ok(None) => {}
         Err(e) => tracing::warn!("ignoring the compiled seccomp filter: {e}"),
     }
-    bpf::compile(seccomp).map_err(|e| format!("seccomp filter of bundle {}: {e}", bundle.display()))
+    bpf::compile(seccomp).map_err(|source| DaemonError::Seccomp {
+        bundle: bundle.to_owned(),
+        source,
+    })
 }
 
 /// An [`Executor`] that loads the seccomp filter, gives up the
@@ -158,15 +165,26 @@ impl FilterExecutor {
         }
     }
 
-    fn load(&self) -> Result<(), String> {
-        bpf::install_filters(self.flags, &self.filters)
-            .map_err(|e| format!("failed to load the seccomp filter: {e}"))?;
+    fn load(&self) -> Result<(), LoadError> {
+        bpf::install_filters(self.flags, &self.filters).map_err(LoadError::Install)?;
         if self.drop_effective | self.drop_permitted != 0 {
             drop_capabilities(self.drop_effective, self.drop_permitted)
-                .map_err(|e| format!("failed to drop CAP_SYS_ADMIN after seccomp: {e}"))?;
+                .map_err(LoadError::DropCapability)?;
         }
         Ok(())
     }
+}
+
+/// Why the executor could not confine the new process (it then fails
+/// instead of running the workload unconfined).
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    /// `seccomp(SECCOMP_SET_MODE_FILTER)` failed.
+    #[error("failed to load the seccomp filter: {0}")]
+    Install(#[source] std::io::Error),
+    /// `capset` failed.
+    #[error("failed to drop CAP_SYS_ADMIN after seccomp: {0}")]
+    DropCapability(#[source] std::io::Error),
 }
 
 #[repr(C)]
@@ -208,9 +226,9 @@ fn drop_capabilities(effective: u32, permitted: u32) -> std::io::Result<()> {
 
 impl Executor for FilterExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        self.load().map_err(|msg| {
-            tracing::error!("{msg}");
-            ExecutorError::Other(msg)
+        self.load().map_err(|e| {
+            tracing::error!("{e}");
+            ExecutorError::Other(e.to_string())
         })?;
         self.inner.exec(spec)
     }

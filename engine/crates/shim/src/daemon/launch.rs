@@ -21,7 +21,10 @@ use skiff_shim::client::LogTarget;
 use skiff_shim::paths;
 use skiff_shim::protocol::{ErrorKind, Response, ShimError, StartReport};
 
-use super::{Options, sys};
+use super::create::create;
+use super::error::DaemonError;
+use super::youki::Youki;
+use super::{Options, remove_state, sys};
 
 fn error_line(message: &str) -> String {
     let r: Response<StartReport> = Response::Error(ShimError {
@@ -63,51 +66,51 @@ fn close_inherited_fds() {
 }
 
 /// Checks and prepares everything that can be checked before forking.
-fn prepare(opts: &mut Options) -> Result<(), String> {
+fn prepare(opts: &mut Options) -> Result<(), DaemonError> {
     let id = opts.id.clone();
-    paths::validate_id(&id).map_err(|reason| format!("invalid container id {id:?}: {reason}"))?;
+    paths::validate_id(&id).map_err(|reason| DaemonError::InvalidId {
+        id: id.clone(),
+        reason,
+    })?;
     opts.bundle = opts
         .bundle
         .canonicalize()
-        .map_err(|e| format!("bundle {} of container {id}: {e}", opts.bundle.display()))?;
+        .map_err(|source| DaemonError::Bundle {
+            id: id.clone(),
+            path: opts.bundle.clone(),
+            source,
+        })?;
     let config = opts.bundle.join("config.json");
     if !config.is_file() {
-        return Err(format!(
-            "bundle of container {id} has no {}",
-            config.display()
-        ));
+        return Err(DaemonError::NoConfig { id, config });
     }
-    std::fs::create_dir_all(&opts.state_dir).map_err(|e| {
-        format!(
-            "cannot create state directory {}: {e}",
-            opts.state_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&opts.state_dir)
+        .map_err(|e| DaemonError::path("cannot create state directory", &opts.state_dir, e))?;
     opts.state_dir = opts
         .state_dir
         .canonicalize()
-        .map_err(|e| format!("state directory {}: {e}", opts.state_dir.display()))?;
+        .map_err(|e| DaemonError::path("state directory", &opts.state_dir, e))?;
     let socket = paths::socket(&opts.state_dir);
     if socket.exists() {
         if paths::connect(&socket).is_ok() {
-            return Err(format!(
-                "a shim is already running for container {id} ({})",
-                socket.display()
-            ));
+            return Err(DaemonError::AlreadyRunning { id, socket });
         }
         std::fs::remove_file(&socket)
-            .map_err(|e| format!("cannot remove stale socket {}: {e}", socket.display()))?;
+            .map_err(|e| DaemonError::path("cannot remove stale socket", &socket, e))?;
     }
     let exit = paths::exit_file(&opts.state_dir);
     match std::fs::remove_file(&exit) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot remove old {}: {e}", exit.display())),
+        Err(e) => return Err(DaemonError::path("cannot remove old", &exit, e)),
     }
     if let LogTarget::Path(p) = &opts.log
         && p.is_relative()
     {
-        let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+        let cwd = std::env::current_dir().map_err(|source| DaemonError::Setup {
+            what: "current directory",
+            source,
+        })?;
         opts.log = LogTarget::Path(cwd.join(p));
     }
     Ok(())
@@ -116,8 +119,8 @@ fn prepare(opts: &mut Options) -> Result<(), String> {
 /// Runs `skiff-shim start`; returns the process exit code.
 pub fn start(mut opts: Options) -> i32 {
     close_inherited_fds();
-    if let Err(msg) = prepare(&mut opts) {
-        return fail(&msg);
+    if let Err(e) = prepare(&mut opts) {
+        return fail(&e.message());
     }
     let (ready_r, ready_w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
@@ -258,9 +261,14 @@ fn daemon_main(opts: Options, ready: OwnedFd) -> i32 {
     let pid_file = opts.state_dir.join(paths::PID_FILE);
     let _ = std::fs::write(&pid_file, format!("{}\n", std::process::id()));
 
+    let root = opts.state_dir.join(paths::RUNTIME_DIR);
+    let runtime = Box::new(Youki::new(&opts.id, &root));
     let created = sys::install_signal_handlers()
-        .map_err(|e| format!("cannot install signal handlers: {e}"))
-        .and_then(|sigchld| super::create(&opts, sigchld));
+        .map_err(|source| DaemonError::Setup {
+            what: "cannot install signal handlers",
+            source,
+        })
+        .and_then(|sigchld| create(&opts, sigchld, runtime));
     match created {
         Ok(daemon) => {
             let report: Response<StartReport> = Response::Ok(StartReport {
@@ -274,15 +282,11 @@ fn daemon_main(opts: Options, ready: OwnedFd) -> i32 {
             drop(ready);
             daemon.run()
         }
-        Err(msg) => {
+        Err(e) => {
+            let msg = e.message();
             tracing::error!("{msg}");
             // Clean up before reporting: the caller may look right away.
-            for name in [paths::SOCKET, paths::PID_FILE, paths::CONSOLE_SOCKET] {
-                let _ = std::fs::remove_file(opts.state_dir.join(name));
-            }
-            let _ = std::fs::remove_dir_all(opts.state_dir.join(paths::EXEC_DIR));
-            let _ = std::fs::remove_dir_all(opts.state_dir.join(super::filter::BUNDLE_DIR));
-            let _ = std::fs::remove_dir(opts.state_dir.join(paths::RUNTIME_DIR));
+            remove_state(&opts.state_dir);
             send(&mut ready, &error_line(&msg));
             1
         }

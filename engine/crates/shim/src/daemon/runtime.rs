@@ -1,14 +1,29 @@
-//! The calls into youki's libcontainer. All of them run on the shim's only
-//! thread, which is what libcontainer needs: it `chdir`s around its notify
-//! and console sockets and runs Rust code between `clone3` and `execve`.
+//! [`Runtime`]: what the shim daemon asks of the container runtime and of
+//! the OS about its children, behind one trait (as youki hides its syscalls
+//! behind `Syscall`).
+//!
+//! The daemon's orchestration (the request handlers, reaping, exits, the
+//! order of create / start / delete) is written against this trait only.
+//! [`super::youki::Youki`] is the real implementation (libcontainer and
+//! `waitpid`/`kill`); the unit tests use a double that records the calls and
+//! lets a test play the container's processes.
+//!
+//! Contract of an implementation:
+//! - one value manages one container, created once by [`Runtime::create`];
+//! - every process it starts (the init process, execs) is a child of the
+//!   calling process, reported once by [`Runtime::reap`] when it exits, and
+//!   the daemon's SIGCHLD descriptor becomes readable when one does;
+//! - [`Runtime::kill`] is only asked about such unreaped children, so their
+//!   pids cannot have been reused.
 
+use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use libcontainer::container::Container;
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::syscall::syscall::SyscallType;
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
+use super::error::DaemonError;
 use super::filter::FilterExecutor;
 
 /// The stdio of a new process.
@@ -22,139 +37,78 @@ pub enum ChildStdio {
         /// Becomes fd 2.
         stderr: OwnedFd,
     },
-    /// A pty whose master libcontainer sends to this listening socket.
+    /// A pty whose master the runtime sends to this listening socket
+    /// (`SCM_RIGHTS`, as runc's and libcontainer's `--console-socket`).
     Console(PathBuf),
 }
 
-/// An error with its whole `source()` chain, since libcontainer's top-level
-/// messages ("failed to create container") rarely say why.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !msg.contains(&s_text) {
-            msg.push_str(": ");
-            msg.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    msg
+/// A child process that has exited, as `waitpid` reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildExit {
+    /// Its pid.
+    pub pid: i32,
+    /// docker's exit code: the exit status, or 128 + the signal.
+    pub code: i32,
+    /// The signal that killed it.
+    pub signal: Option<i32>,
 }
 
-fn builder(
-    id: &str,
-    root: &Path,
-    stdio: ChildStdio,
-    executor: Option<FilterExecutor>,
-) -> Result<ContainerBuilder, String> {
-    let mut b = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
-        .with_root_path(root)
-        .map_err(|e| format!("libcontainer root {}: {}", root.display(), chain(&e)))?
-        .validate_id()
-        .map_err(|e| format!("invalid container id {id:?}: {}", chain(&e)))?;
-    match stdio {
-        ChildStdio::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => {
-            b = b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr);
-        }
-        ChildStdio::Console(path) => {
-            b = b.with_console_socket(Some(path));
-        }
-    }
-    if let Some(e) = executor {
-        b = b.with_executor(e);
-    }
-    Ok(b)
-}
+/// The container runtime and the OS, as the shim daemon uses them.
+pub trait Runtime {
+    /// Removes state a shim that died left for this container (killing what
+    /// is still alive in its cgroup).
+    fn clean_stale(&mut self) -> Result<(), DaemonError>;
 
-/// Creates the container from `bundle`: on return its init process exists,
-/// set up and waiting to be started. `executor` loads the seccomp filter.
-pub fn create(
-    id: &str,
-    root: &Path,
-    bundle: &Path,
-    stdio: ChildStdio,
-    executor: Option<FilterExecutor>,
-) -> Result<Container, String> {
-    builder(id, root, stdio, executor)?
-        .as_init(bundle)
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(|e| format!("failed to create container {id}: {}", chain(&e)))
-}
+    /// Creates the container from `bundle`: on return its init process
+    /// exists, set up and waiting to be started; returns its pid.
+    /// `executor` loads the seccomp filter into it.
+    fn create(
+        &mut self,
+        bundle: &Path,
+        stdio: ChildStdio,
+        executor: Option<FilterExecutor>,
+    ) -> Result<i32, DaemonError>;
 
-/// Starts a created container (its init process `execve`s the command).
-pub fn start(container: &mut Container) -> Result<(), String> {
-    let id = container.id().to_owned();
-    container
-        .start()
-        .map_err(|e| format!("failed to start container {id}: {}", chain(&e)))
-}
+    /// Brings `lo` up in the network namespace of `pid` when it is not the
+    /// shim's own.
+    fn loopback_up(&mut self, pid: i32) -> io::Result<()>;
 
-/// Runs the process described by the JSON file `process` in the running
-/// container; returns its host pid once it has `execve`d. `executor` loads
-/// the container's seccomp filter (libcontainer would not).
-pub fn exec(
-    id: &str,
-    root: &Path,
-    process: &Path,
-    stdio: ChildStdio,
-    tty: bool,
-    executor: Option<FilterExecutor>,
-) -> Result<i32, String> {
-    builder(id, root, stdio, executor)?
-        .as_tenant()
-        .with_process(Some(process))
-        .with_detach(tty)
-        .build()
-        .map(|pid| pid.as_raw())
-        .map_err(|e| format!("failed to exec in container {id}: {}", chain(&e)))
-}
+    /// Starts the created container: its init process `execve`s the
+    /// command.
+    fn start(&mut self) -> Result<(), DaemonError>;
 
-/// Freezes the container's cgroup.
-pub fn pause(container: &mut Container) -> Result<(), String> {
-    let id = container.id().to_owned();
-    container
-        .pause()
-        .map_err(|e| format!("failed to pause container {id}: {}", chain(&e)))
-}
+    /// Runs the process described by the JSON file `process` in the running
+    /// container; returns its pid once it has `execve`d (with `tty`, once it
+    /// is set up: the master comes on the console socket).
+    fn exec(
+        &mut self,
+        process: &Path,
+        stdio: ChildStdio,
+        tty: bool,
+        executor: Option<FilterExecutor>,
+    ) -> Result<i32, DaemonError>;
 
-/// Thaws the container's cgroup.
-pub fn resume(container: &mut Container) -> Result<(), String> {
-    let id = container.id().to_owned();
-    container
-        .resume()
-        .map_err(|e| format!("failed to resume container {id}: {}", chain(&e)))
-}
+    /// Freezes the container's cgroup.
+    fn pause(&mut self) -> Result<(), DaemonError>;
 
-/// Removes the container's cgroup and libcontainer state (killing whatever
-/// is left in the cgroup).
-pub fn delete(container: &mut Container) -> Result<(), String> {
-    let id = container.id().to_owned();
-    container
-        .delete(true)
-        .map_err(|e| format!("failed to delete container {id}: {}", chain(&e)))
-}
+    /// Thaws the container's cgroup.
+    fn resume(&mut self) -> Result<(), DaemonError>;
 
-/// Removes libcontainer state left in `root` by a shim that died (its
-/// container, if still alive, is killed through its cgroup).
-pub fn clean_stale(id: &str, root: &Path) -> Result<(), String> {
-    let dir = root.join(id);
-    if !dir.exists() {
-        return Ok(());
-    }
-    tracing::warn!(container = id, dir = %dir.display(), "removing stale runtime state");
-    match Container::load(dir.clone()) {
-        Ok(mut c) => delete(&mut c),
-        Err(e) => {
-            tracing::warn!(container = id, "unreadable stale state: {}", chain(&e));
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| format!("failed to remove stale state {}: {e}", dir.display()))
-        }
-    }
+    /// Removes the container's cgroup and runtime state (killing whatever
+    /// is left in the cgroup).
+    fn delete(&mut self) -> Result<(), DaemonError>;
+
+    /// Sends `signal` to the child `pid`.
+    fn kill(&mut self, pid: i32, signal: Signal) -> Result<(), Errno>;
+
+    /// Blocks until the child `pid` has exited, and reaps it (only for a
+    /// container that could not be set up; the loop uses [`Runtime::reap`]).
+    fn wait_for(&mut self, pid: i32);
+
+    /// Reaps every child that has exited, without blocking; unknown
+    /// children included (the caller ignores them).
+    fn reap(&mut self) -> Vec<ChildExit>;
+
+    /// How many processes the OOM killer killed in the cgroup, if readable.
+    fn oom_kills(&self, cgroups_path: &Path) -> Option<u64>;
 }
