@@ -22,6 +22,15 @@ fn reference(s: &str) -> Reference {
     Reference::parse(s).unwrap()
 }
 
+/// A fresh open registry holding one image (`seed`, `size` bytes per layer)
+/// at `repo:v1`.
+async fn registry_with(repo: &str, seed: u64, size: usize) -> (TestRegistry, TestImage) {
+    let registry = TestRegistry::start(None).await;
+    let image = TestImage::new(seed, "amd64", size);
+    Pusher::new(&registry, None).image(repo, "v1", &image).await;
+    (registry, image)
+}
+
 /// Download a blob through the stream API and hash it.
 async fn stream_blob(repository: &Repository, digest: &Digest) -> (Option<u64>, Vec<u8>, Digest) {
     let mut blob = repository.blob(digest).await.unwrap();
@@ -144,11 +153,7 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
 
 #[tokio::test]
 async fn missing_content_is_not_found_with_the_registry_message() {
-    let registry = TestRegistry::start(None).await;
-    let image = TestImage::new(3, "amd64", 100);
-    Pusher::new(&registry, None)
-        .image("skiff/tiny", "v1", &image)
-        .await;
+    let (registry, image) = registry_with("skiff/tiny", 3, 100).await;
     let client = client();
     let host = &registry.host;
 
@@ -194,11 +199,7 @@ async fn missing_content_is_not_found_with_the_registry_message() {
 
 #[tokio::test]
 async fn digest_verification_catches_a_lying_registry() {
-    let registry = TestRegistry::start(None).await;
-    let image = TestImage::new(4, "amd64", 100);
-    Pusher::new(&registry, None)
-        .image("skiff/tiny", "v1", &image)
-        .await;
+    let (registry, image) = registry_with("skiff/tiny", 4, 100).await;
     let client = client();
     let (repo, _) = client
         .pull_manifest(
@@ -326,11 +327,7 @@ async fn login_to_an_open_registry_succeeds() {
 
 #[tokio::test]
 async fn docker_hub_references_fall_back_across_mirrors() {
-    let registry = TestRegistry::start(None).await;
-    let image = TestImage::new(6, "amd64", 5000);
-    Pusher::new(&registry, None)
-        .image("library/tiny", "v1", &image)
-        .await;
+    let (registry, image) = registry_with("library/tiny", 6, 5000).await;
 
     let dead = format!("http://127.0.0.1:{}", free_port());
     let live = registry.url();

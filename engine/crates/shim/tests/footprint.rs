@@ -2,16 +2,12 @@
 
 mod common;
 
-use common::{World, can_run, rss_kib};
-use oci_spec::runtime::{ProcessBuilder, UserBuilder};
+use common::{exec_request, rss_kib, world};
 use skiff_shim::protocol::ExecRequest;
 
 #[test]
 fn shim_memory_and_descriptors() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let shim = w.spawn("rss", &["sleep", "100"]);
     let pid = shim.shim_pid().expect("shim pid");
     let rss = rss_kib(pid).expect("rss");
@@ -42,25 +38,10 @@ fn shim_memory_and_descriptors() {
 
     // Execs (with and without a tty) leak nothing in the shim.
     let run_exec = |tty: bool| {
-        let process = ProcessBuilder::default()
-            .args(vec!["true".to_owned()])
-            .env(vec!["PATH=/bin".to_owned()])
-            .cwd("/")
-            .user(
-                UserBuilder::default()
-                    .uid(0u32)
-                    .gid(0u32)
-                    .build()
-                    .expect("user"),
-            )
-            .build()
-            .expect("process");
         let req = ExecRequest {
-            exec_id: None,
-            process,
             tty,
             stdin: tty,
-            attach: None,
+            ..exec_request(&["true"], 0)
         };
         let info = shim.exec(req).expect("exec");
         assert_eq!(shim.wait_exec(&info.exec_id).expect("wait").exit_code, 0);

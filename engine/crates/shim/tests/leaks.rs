@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{World, can_run, eventually, fd_count, mount_count, processes_mentioning};
+use common::{World, eventually, fd_count, mount_count, processes_mentioning, world};
 
 /// Runs `true` in a container; returns the time of (spawn, wait, delete).
 fn run_one(w: &World, id: &str) -> [Duration; 3] {
@@ -39,10 +39,7 @@ fn cgroups_left(w: &World) -> Vec<String> {
 
 #[test]
 fn fifty_sequential_containers_leak_nothing() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let needle = w.dir.path().display().to_string();
     run_one(&w, "warmup");
     assert!(eventually(Duration::from_secs(5), || processes_mentioning(

@@ -5,39 +5,12 @@
 
 mod common;
 
-use common::{World, can_run};
-use oci_spec::runtime::{ProcessBuilder, UserBuilder};
-use skiff_shim::protocol::{AttachRequest, ExecRequest};
+use common::{World, exec_request, world};
+use skiff_shim::protocol::AttachRequest;
 use skiff_shim::{Shim, ShimHandle};
 
 /// docker's 14 default capabilities as a `/proc/<pid>/status` mask.
 const DOCKER_CAPS: &str = "00000000a80425fb";
-
-fn exec_req(args: &[&str], uid: u32) -> ExecRequest {
-    let mut process = ProcessBuilder::default()
-        .args(args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-        .env(vec!["PATH=/bin".to_owned()])
-        .cwd("/")
-        .user(
-            UserBuilder::default()
-                .uid(uid)
-                .gid(uid)
-                .build()
-                .expect("user"),
-        )
-        .build()
-        .expect("process");
-    process.set_rlimits(None);
-    process.set_capabilities(None);
-    process.set_no_new_privileges(None);
-    ExecRequest {
-        exec_id: None,
-        process,
-        tty: false,
-        stdin: false,
-        attach: None,
-    }
-}
 
 fn stdout_only() -> AttachRequest {
     AttachRequest {
@@ -50,7 +23,7 @@ fn stdout_only() -> AttachRequest {
 /// Runs `args` in the container; returns (exit code, stdout).
 fn exec(shim: &ShimHandle, args: &[&str], uid: u32) -> (i32, String) {
     let (_, attach) = shim
-        .exec_attach(exec_req(args, uid), stdout_only())
+        .exec_attach(exec_request(args, uid), stdout_only())
         .expect("exec");
     let got = attach.collect().expect("collect");
     let code = got.exit.as_ref().map_or(-1, |e| e.exit_code);
@@ -80,10 +53,7 @@ fn init_output(w: &World, id: &str, args: &[&str]) -> String {
 
 #[test]
 fn init_and_execs_are_filtered_without_keeping_sys_admin() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
 
     // The init process.
     let status = init_output(
@@ -129,10 +99,7 @@ fn init_and_execs_are_filtered_without_keeping_sys_admin() {
 
 #[test]
 fn no_new_privileges_containers_are_filtered_too() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let mut cfg = w.config("sc-nnp", &["sleep", "100"]);
     cfg.no_new_privileges = true;
     let shim = Shim::spawn(&w.options(&cfg)).expect("spawn");
@@ -149,10 +116,7 @@ fn no_new_privileges_containers_are_filtered_too() {
 
 #[test]
 fn unconfined_containers_and_their_execs_stay_unconfined() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let mut cfg = w.config("sc-none", &["sleep", "100"]);
     cfg.seccomp = None;
     let opts = w.options(&cfg);

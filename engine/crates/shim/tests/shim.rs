@@ -5,9 +5,8 @@ mod common;
 use std::io::Read;
 use std::time::Duration;
 
-use common::{World, alive, can_run, eventually, ppid};
-use oci_spec::runtime::{ProcessBuilder, UserBuilder};
-use skiff_shim::protocol::{AttachRequest, ErrorKind, ExecRequest, Status};
+use common::{alive, eventually, exec_request, ppid, world};
+use skiff_shim::protocol::{AttachRequest, ErrorKind, Status};
 use skiff_shim::{Frame, LogTarget, Shim, ShimHandle, jsonlog};
 
 fn all_streams() -> AttachRequest {
@@ -18,39 +17,9 @@ fn all_streams() -> AttachRequest {
     }
 }
 
-fn exec_req(args: &[&str]) -> ExecRequest {
-    let process = ProcessBuilder::default()
-        .args(args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-        .env(vec!["PATH=/bin".to_owned()])
-        .cwd("/")
-        .user(
-            UserBuilder::default()
-                .uid(0u32)
-                .gid(0u32)
-                .build()
-                .expect("user"),
-        )
-        .build()
-        .expect("process");
-    let mut process = process;
-    process.set_rlimits(None);
-    process.set_capabilities(None);
-    process.set_no_new_privileges(None);
-    ExecRequest {
-        exec_id: None,
-        process,
-        tty: false,
-        stdin: false,
-        attach: None,
-    }
-}
-
 #[test]
 fn echo_is_logged_and_streamed_to_an_attached_client() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let cfg = w.config("echo", &["sh", "-c", "echo hi; echo oops >&2"]);
     let mut opts = w.options(&cfg);
     opts.defer_start = true;
@@ -104,10 +73,7 @@ fn echo_is_logged_and_streamed_to_an_attached_client() {
 
 #[test]
 fn exit_codes_are_recorded() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     for (id, args, code) in [
         ("exit0", vec!["true"], 0),
         ("exit3", vec!["sh", "-c", "exit 3"], 3),
@@ -128,10 +94,7 @@ fn exit_codes_are_recorded() {
 
 #[test]
 fn stdin_flows_through_attach_and_half_close_ends_it() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let cfg = w.config("cat", &["cat"]);
     let mut opts = w.options(&cfg);
     opts.stdin = true;
@@ -167,10 +130,7 @@ fn stdin_flows_through_attach_and_half_close_ends_it() {
 
 #[test]
 fn tty_mode_gives_a_pty_that_can_be_resized() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let mut cfg = w.config("tty", &["sh", "-c", "tty; stty size"]);
     cfg.tty = true;
     let mut opts = w.options(&cfg);
@@ -197,10 +157,7 @@ fn tty_mode_gives_a_pty_that_can_be_resized() {
 
 #[test]
 fn tty_stdin_reaches_the_process() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let mut cfg = w.config("ttyin", &["sh", "-c", "read line; echo got:$line"]);
     cfg.tty = true;
     let mut opts = w.options(&cfg);
@@ -224,10 +181,7 @@ fn tty_stdin_reaches_the_process() {
 
 #[test]
 fn sigterm_and_sigkill() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     // As in docker: pid 1 of a pid namespace has no default action for
     // SIGTERM, so `sleep` as init ignores it; SIGKILL always works.
     let shim = w.spawn("init-sleep", &["sleep", "100"]);
@@ -269,10 +223,7 @@ fn sigterm_and_sigkill() {
 
 #[test]
 fn wait_blocks_until_exit() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let shim = w.spawn("waiter", &["sleep", "0.5"]);
     let started = std::time::Instant::now();
     let waiter = {
@@ -289,17 +240,14 @@ fn wait_blocks_until_exit() {
 
 #[test]
 fn exec_runs_inside_a_running_container() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let shim = w.spawn("execbox", &["sleep", "100"]);
     let init_pid = shim.state().expect("state").pid;
 
     // Attached on the same connection: no output can be missed.
     let (info, attach) = shim
         .exec_attach(
-            exec_req(&["sh", "-c", "echo hi from exec; hostname; echo $$"]),
+            exec_request(&["sh", "-c", "echo hi from exec; hostname; echo $$"], 0),
             all_streams(),
         )
         .expect("exec");
@@ -323,14 +271,14 @@ fn exec_runs_inside_a_running_container() {
     assert_eq!(st.status, Status::Exited);
 
     // Detached exec with a chosen id, waited for separately.
-    let mut req = exec_req(&["sh", "-c", "exit 5"]);
+    let mut req = exec_request(&["sh", "-c", "exit 5"], 0);
     req.exec_id = Some("five".into());
     let info = shim.exec(req).expect("exec");
     assert_eq!(info.exec_id, "five");
     assert_eq!(shim.wait_exec("five").expect("wait").exit_code, 5);
 
     // stdin to an exec.
-    let mut req = exec_req(&["cat"]);
+    let mut req = exec_request(&["cat"], 0);
     req.stdin = true;
     let (_, mut attach) = shim
         .exec_attach(
@@ -349,7 +297,7 @@ fn exec_runs_inside_a_running_container() {
     assert_eq!(got.stdout, b"piped");
 
     // An exec with a tty.
-    let mut req = exec_req(&["tty"]);
+    let mut req = exec_request(&["tty"], 0);
     req.tty = true;
     let (_, attach) = shim.exec_attach(req, all_streams()).expect("exec tty");
     let got = attach.collect().expect("collect");
@@ -359,14 +307,14 @@ fn exec_runs_inside_a_running_container() {
     // Errors: unknown exec, duplicate id, missing binary.
     let err = shim.wait_exec("nope").expect_err("unknown exec");
     assert_eq!(err.kind(), Some(ErrorKind::NotFound));
-    let mut req = exec_req(&["true"]);
+    let mut req = exec_request(&["true"], 0);
     req.exec_id = Some("five".into());
     assert_eq!(
         shim.exec(req).expect_err("dup").kind(),
         Some(ErrorKind::Conflict)
     );
     let err = shim
-        .exec(exec_req(&["no-such-binary"]))
+        .exec(exec_request(&["no-such-binary"], 0))
         .expect_err("missing binary");
     assert!(err.to_string().contains("no-such-binary"), "{err}");
 
@@ -377,10 +325,7 @@ fn exec_runs_inside_a_running_container() {
 
 #[test]
 fn pause_and_resume() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let shim = w.spawn("pausebox", &["sleep", "100"]);
     shim.pause().expect("pause");
     assert_eq!(shim.state().expect("state").status, Status::Paused);
@@ -392,7 +337,7 @@ fn pause_and_resume() {
         assert_eq!(s.trim(), "FROZEN");
     }
     let err = shim
-        .exec(exec_req(&["true"]))
+        .exec(exec_request(&["true"], 0))
         .expect_err("exec while paused");
     assert_eq!(err.kind(), Some(ErrorKind::Conflict));
     assert_eq!(
@@ -414,10 +359,7 @@ fn pause_and_resume() {
 
 #[test]
 fn delete_refuses_a_running_container_unless_forced() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let shim = w.spawn("deleteme", &["sleep", "100"]);
     let shim_pid = shim.shim_pid().expect("shim pid");
     let err = shim.delete(false).expect_err("delete running");
@@ -434,10 +376,7 @@ fn delete_refuses_a_running_container_unless_forced() {
 
 #[test]
 fn a_created_container_can_be_deleted() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let cfg = w.config("never-started", &["echo", "never"]);
     let mut opts = w.options(&cfg);
     opts.defer_start = true;
@@ -452,10 +391,7 @@ fn a_created_container_can_be_deleted() {
 
 #[test]
 fn the_shim_survives_its_spawner_and_reconnects() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let cfg = w.config("orphan", &["sleep", "100"]);
     let opts = w.options(&cfg);
     // The spawner is a shell that runs `skiff-shim start` and exits.
@@ -506,10 +442,7 @@ fn the_shim_survives_its_spawner_and_reconnects() {
 
 #[test]
 fn start_errors_are_reported() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     // A command that does not exist in the rootfs.
     let cfg = w.config("nobin", &["/bin/does-not-exist"]);
     let opts = w.options(&cfg);
@@ -546,10 +479,7 @@ fn start_errors_are_reported() {
 
 #[test]
 fn logs_can_go_elsewhere_or_nowhere() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let custom = w.dir.path().join("custom.log");
     let cfg = w.config("logpath", &["echo", "to-custom"]);
     let mut opts = w.options(&cfg);
@@ -575,10 +505,7 @@ fn logs_can_go_elsewhere_or_nowhere() {
 
 #[test]
 fn large_output_is_complete_and_split_like_docker() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     // 2000 lines of 100 bytes, then 40000 bytes without a newline.
     let script = "i=0; while [ $i -lt 2000 ]; do printf '%099d\\n' $i; i=$((i+1)); done; \
                   s=xxxxxxxxxx; s=$s$s$s$s$s$s$s$s$s$s; s=$s$s$s$s$s$s$s$s$s$s; \
@@ -607,10 +534,7 @@ fn large_output_is_complete_and_split_like_docker() {
 
 #[test]
 fn resources_are_applied_and_oom_kills_are_reported() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let mut cfg = w.config(
         "oom",
         &[
@@ -652,10 +576,7 @@ fn resources_are_applied_and_oom_kills_are_reported() {
 
 #[test]
 fn very_long_state_paths_work() {
-    if !can_run() {
-        return;
-    }
-    let w = World::new();
+    let Some(w) = world() else { return };
     let mut cfg = w.config("longpath", &["sleep", "100"]);
     cfg.tty = true;
     let (bundle, _) = w.write(&cfg);
@@ -670,7 +591,7 @@ fn very_long_state_paths_work() {
     let mut opts = skiff_shim::SpawnOptions::new(common::BIN, "longpath", bundle, state);
     opts.stdin = true;
     let shim = Shim::spawn(&opts).expect("spawn");
-    let mut req = exec_req(&["tty"]);
+    let mut req = exec_request(&["tty"], 0);
     req.tty = true;
     let (_, attach) = shim.exec_attach(req, all_streams()).expect("exec tty");
     let got = attach.collect().expect("collect");

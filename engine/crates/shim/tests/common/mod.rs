@@ -34,6 +34,40 @@ pub fn can_run() -> bool {
     true
 }
 
+/// A fresh [`World`] when the tests can run here (see [`can_run`]).
+pub fn world() -> Option<World> {
+    can_run().then(World::new)
+}
+
+/// An exec of `args` as `uid:uid` with `PATH=/bin` in `/`, without rlimits,
+/// capabilities or `noNewPrivileges` (the shim fills those in), unattached.
+pub fn exec_request(args: &[&str], uid: u32) -> skiff_shim::protocol::ExecRequest {
+    use oci_spec::runtime::{ProcessBuilder, UserBuilder};
+    let mut process = ProcessBuilder::default()
+        .args(args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        .env(vec!["PATH=/bin".to_owned()])
+        .cwd("/")
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(uid)
+                .build()
+                .expect("user"),
+        )
+        .build()
+        .expect("process");
+    process.set_rlimits(None);
+    process.set_capabilities(None);
+    process.set_no_new_privileges(None);
+    skiff_shim::protocol::ExecRequest {
+        exec_id: None,
+        process,
+        tty: false,
+        stdin: false,
+        attach: None,
+    }
+}
+
 /// A directory with a shared busybox rootfs and room for bundles and state
 /// directories.
 pub struct World {
