@@ -30,7 +30,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::daemon::Daemon;
+use skiff_engine::daemon::Daemon;
 
 /// Serve the API on an accepted stream until the client closes it.
 pub async fn serve_connection<S>(daemon: Arc<Daemon>, stream: S)

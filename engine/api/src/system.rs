@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::response::{self, Response};
 use super::router::Call;
 use super::version::{API_VERSION, MIN_API_VERSION};
-use crate::daemon::Daemon;
+use skiff_engine::daemon::Daemon;
 
 /// A parsed system request.
 #[derive(Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub async fn handle(
                         (r, rw)
                     })
                     .collect();
-                Ok::<_, crate::images::ImageError>((images, layers_size, containers))
+                Ok::<_, skiff_engine::images::ImageError>((images, layers_size, containers))
             })
             .await
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;

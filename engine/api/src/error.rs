@@ -5,8 +5,8 @@
 use http::StatusCode;
 
 use super::response::{self, Response};
-use crate::errdefs::ErrorKind;
-use crate::images::ImageError;
+use skiff_engine::errdefs::ErrorKind;
+use skiff_engine::images::ImageError;
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, PartialEq, Eq)]

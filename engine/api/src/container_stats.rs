@@ -11,9 +11,9 @@ use super::error::ApiError;
 use super::response::{self, Response};
 use super::router::Call;
 use super::version::API_VERSION;
-use crate::containers::stats::StatsOptions;
-use crate::daemon::Daemon;
-use crate::streams::receiver_stream;
+use skiff_engine::containers::stats::StatsOptions;
+use skiff_engine::daemon::Daemon;
+use skiff_engine::streams::receiver_stream;
 
 /// A parsed top or stats request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub async fn handle(daemon: &Arc<Daemon>, action: Action) -> Result<Response, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::router::test_call as call;
 
     #[test]
     fn parses_top_and_stats() {

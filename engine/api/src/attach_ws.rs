@@ -28,9 +28,9 @@ use super::error::ApiError;
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
-use crate::containers::attach::{AttachOptions, AttachTicket};
-use crate::containers::logs::{LogLine, LogOptions};
-use crate::daemon::Daemon;
+use skiff_engine::containers::attach::{AttachOptions, AttachTicket};
+use skiff_engine::containers::logs::{LogLine, LogOptions};
+use skiff_engine::daemon::Daemon;
 use skiff_shim::protocol::{FRAME_HEADER, STREAM_EXIT};
 
 /// A parsed websocket attach.
@@ -298,7 +298,7 @@ fn next_frame(pending: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::router::test_call as call;
 
     #[test]
     fn accept_key_is_rfc_6455s_example() {

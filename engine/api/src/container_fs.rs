@@ -16,10 +16,10 @@ use hyper::body::Incoming;
 use super::error::{ApiError, status_of};
 use super::query::Query;
 use super::response::{self, Response};
-use crate::containers::archive::pathstat::PathStat;
-use crate::containers::archive::{ArchiveError, PutOptions};
-use crate::daemon::Daemon;
-use crate::streams::receiver_stream;
+use skiff_engine::containers::archive::pathstat::PathStat;
+use skiff_engine::containers::archive::{ArchiveError, PutOptions};
+use skiff_engine::daemon::Daemon;
+use skiff_engine::streams::receiver_stream;
 
 /// The header carrying a path's stat.
 pub const PATH_STAT_HEADER: &str = "x-docker-container-path-stat";

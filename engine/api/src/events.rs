@@ -12,9 +12,9 @@ use super::error::ApiError;
 use super::query::Filters;
 use super::response::{self, Response};
 use super::router::Call;
-use crate::daemon::Daemon;
-use crate::events::{Event, now_nanos};
-use crate::streams::receiver_stream;
+use skiff_engine::daemon::Daemon;
+use skiff_engine::events::{Event, now_nanos};
+use skiff_engine::streams::receiver_stream;
 
 /// A parsed events request.
 #[derive(Debug, Clone, PartialEq, Eq)]

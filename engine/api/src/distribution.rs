@@ -10,7 +10,7 @@ use super::images::decode_auth;
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
-use crate::daemon::Daemon;
+use skiff_engine::daemon::Daemon;
 
 /// Parse: the image name between `/distribution/` and `/json`.
 pub fn parse(method: &Method, path: &str) -> Result<String, ApiError> {

@@ -23,15 +23,15 @@ use super::events::parse_timestamp;
 use super::query::{Filters, percent_decode};
 use super::response::{self, Response};
 use super::router::Call;
-use crate::containers::ContainerError;
-use crate::containers::attach::AttachOptions;
-use crate::containers::create::CreateRequest;
-use crate::containers::logs::LogOptions;
-use crate::containers::record::{ContainerRecord, Status};
-use crate::containers::start::Started;
-use crate::daemon::Daemon;
-use crate::events::now_nanos;
-use crate::streams::receiver_stream;
+use skiff_engine::containers::ContainerError;
+use skiff_engine::containers::attach::AttachOptions;
+use skiff_engine::containers::create::CreateRequest;
+use skiff_engine::containers::logs::LogOptions;
+use skiff_engine::containers::record::{ContainerRecord, Status};
+use skiff_engine::containers::start::Started;
+use skiff_engine::daemon::Daemon;
+use skiff_engine::events::now_nanos;
+use skiff_engine::streams::receiver_stream;
 
 impl From<ContainerError> for ApiError {
     fn from(e: ContainerError) -> Self {
@@ -571,7 +571,7 @@ fn status_text(r: &ContainerRecord) -> String {
 
 /// Docker's human duration ("Less than a second", "3 seconds", "2 minutes").
 fn since(rfc3339: &str) -> String {
-    let then = crate::images::inspect::unix_seconds(rfc3339);
+    let then = skiff_engine::images::inspect::unix_seconds(rfc3339);
     let secs = (time::OffsetDateTime::now_utc().unix_timestamp() - then).max(0);
     match secs {
         0 => "Less than a second".into(),
@@ -596,7 +596,7 @@ pub(crate) fn summary(r: &ContainerRecord) -> ContainerSummary {
         "Image": r.image,
         "ImageID": r.image_id.to_string(),
         "Command": command,
-        "Created": crate::images::inspect::unix_seconds(&r.created),
+        "Created": skiff_engine::images::inspect::unix_seconds(&r.created),
         "Ports": [],
         "Labels": r.config.labels.clone().unwrap_or_default(),
         "State": r.state.status.as_str(),
@@ -683,7 +683,7 @@ impl<'a> ListEntry<'a> {
             image: &r.image,
             image_id: r.image_id.to_string(),
             command,
-            created: crate::images::inspect::unix_seconds(&r.created),
+            created: skiff_engine::images::inspect::unix_seconds(&r.created),
             ports: [],
             size_rw: None,
             size_root_fs: None,
@@ -802,7 +802,7 @@ fn inspect(daemon: &Daemon, r: &ContainerRecord) -> ContainerInspectResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::router::test_call as call;
 
     #[test]
     fn cgroupns_mode_is_checked_with_dockerds_message() {
@@ -862,7 +862,7 @@ mod tests {
 
     #[test]
     fn list_entries_are_the_summary() {
-        use crate::containers::record::State;
+        use skiff_engine::containers::record::State;
         let mut labels = HashMap::new();
         labels.insert("a".to_owned(), "1".to_owned());
         labels.insert("b".to_owned(), "2".to_owned());

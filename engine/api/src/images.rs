@@ -20,14 +20,14 @@ use super::error::ApiError;
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
-use crate::daemon::Daemon;
-use crate::images::import::ImportRequest;
-use crate::images::inspect::{ImageView, ListFilter, unix_seconds};
-use crate::images::progress::{Progress, ProgressSink};
-use crate::images::pull::PullRequest;
-use crate::images::remove::DeleteItem;
-use crate::images::{ImageError, ImageService};
-use crate::streams::{ChannelWriter, receiver_stream};
+use skiff_engine::daemon::Daemon;
+use skiff_engine::images::import::ImportRequest;
+use skiff_engine::images::inspect::{ImageView, ListFilter, unix_seconds};
+use skiff_engine::images::progress::{Progress, ProgressSink};
+use skiff_engine::images::pull::PullRequest;
+use skiff_engine::images::remove::DeleteItem;
+use skiff_engine::images::{ImageError, ImageService};
+use skiff_engine::streams::{ChannelWriter, receiver_stream};
 
 /// A parsed image request.
 #[derive(Debug)]
@@ -198,7 +198,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let daemon = daemon.clone();
     let result = tokio::task::spawn_blocking(move || f(&daemon.images)).await;
-    crate::memory::release();
+    skiff_engine::memory::release();
     Ok(result.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
 }
 
@@ -364,7 +364,7 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
             Some(r) => Ok(r),
             None => task.await,
         };
-        crate::memory::release();
+        skiff_engine::memory::release();
         match outcome {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -480,7 +480,7 @@ fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::router::test_call as call;
 
     #[test]
     fn names_with_slashes_and_ports_route_by_suffix() {

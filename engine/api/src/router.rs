@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::response::Response;
 use super::{attach_ws, changes, containers, distribution, events, exec, images, system, version};
-use crate::daemon::Daemon;
+use skiff_engine::daemon::Daemon;
 
 /// What every endpoint group's handler receives.
 #[derive(Debug)]

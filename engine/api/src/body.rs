@@ -3,7 +3,7 @@
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::streams::ChannelReader;
+use skiff_engine::streams::ChannelReader;
 
 /// A blocking reader over a request body, fed by a task that pulls frames.
 pub fn reader(body: Incoming) -> ChannelReader {

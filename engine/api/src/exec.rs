@@ -29,11 +29,11 @@ use super::error::{ApiError, status_of};
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
-use crate::containers::ContainerService;
-use crate::containers::exec::{
+use skiff_engine::containers::ContainerService;
+use skiff_engine::containers::exec::{
     ExecError, ExecOptions, ExecRecord, ExecStartOptions, ExecStarted, take_frame,
 };
-use crate::daemon::Daemon;
+use skiff_engine::daemon::Daemon;
 
 impl From<ExecError> for ApiError {
     fn from(e: ExecError) -> Self {
@@ -429,7 +429,7 @@ async fn relay<C>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::router::test_call as call;
 
     #[test]
     fn parses_exec_routes() {

@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
-use crate::containers::changes::Change;
-use crate::daemon::Daemon;
+use skiff_engine::containers::changes::Change;
+use skiff_engine::daemon::Daemon;
 
 /// The container named by `GET /containers/{id}/changes`, if the call is one.
 pub fn parse(call: &Call) -> Option<String> {
@@ -57,8 +57,8 @@ fn body(changes: &[Change]) -> Option<Vec<Entry<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
-    use crate::containers::changes::ChangeKind;
+    use crate::router::test_call as call;
+    use skiff_engine::containers::changes::ChangeKind;
 
     #[test]
     fn parses_only_the_changes_route() {
