@@ -20,15 +20,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::ApiError;
 use super::events::parse_timestamp;
-use super::query::{Filters, percent_decode};
+use super::query::percent_decode;
 use super::response::{self, Response};
 use super::router::Call;
 use skiff_engine::containers::ContainerError;
 use skiff_engine::containers::attach::AttachOptions;
 use skiff_engine::containers::create::CreateRequest;
+use skiff_engine::containers::list::ListFilter;
 use skiff_engine::containers::logs::LogOptions;
 use skiff_engine::containers::record::{ContainerRecord, Status};
 use skiff_engine::containers::start::Started;
+use skiff_engine::containers::wait::WaitCondition;
 use skiff_engine::daemon::Daemon;
 use skiff_engine::events::now_nanos;
 use skiff_engine::streams::receiver_stream;
@@ -46,10 +48,9 @@ pub enum Action {
     Create(Option<String>),
     /// `GET /containers/json`.
     List {
-        /// Include stopped containers.
-        all: bool,
-        /// `status`, `name`, `id`, `label`, `ancestor` filters.
-        filters: Filters,
+        /// `all` and the `status`, `name`, `id`, `label`, `ancestor`,
+        /// `exited` filters.
+        filter: ListFilter,
         /// `SizeRw` and `SizeRootFs` too (`docker ps -s`).
         size: bool,
     },
@@ -63,8 +64,8 @@ pub enum Action {
     Restart(String, Option<i64>),
     /// `POST /containers/{id}/kill`.
     Kill(String, Option<String>),
-    /// `POST /containers/{id}/wait`.
-    Wait(String, String),
+    /// `POST /containers/{id}/wait?condition=`.
+    Wait(String, WaitCondition),
     /// `POST /containers/{id}/attach`.
     Attach(String, AttachOptions),
     /// `GET /containers/{id}/logs`.
@@ -101,9 +102,17 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::GET, "json") => {
             let filters = q.filters()?;
             filters.only(&["status", "name", "id", "label", "ancestor", "exited"])?;
+            let values = |key: &str| filters.get(key).to_vec();
             Ok(Action::List {
-                all: q.bool("all"),
-                filters,
+                filter: ListFilter {
+                    all: q.bool("all"),
+                    status: values("status"),
+                    name: values("name"),
+                    id: values("id"),
+                    label: values("label"),
+                    ancestor: values("ancestor"),
+                    exited: values("exited"),
+                },
                 size: q.bool("size"),
             })
         }
@@ -127,10 +136,19 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 (&Method::POST, "kill") => {
                     Ok(Action::Kill(id, q.non_empty("signal").map(str::to_owned)))
                 }
-                (&Method::POST, "wait") => Ok(Action::Wait(
-                    id,
-                    q.non_empty("condition").unwrap_or("not-running").to_owned(),
-                )),
+                (&Method::POST, "wait") => {
+                    let condition = match q.non_empty("condition") {
+                        None | Some("not-running") => WaitCondition::NotRunning,
+                        Some("next-exit") => WaitCondition::NextExit,
+                        Some("removed") => WaitCondition::Removed,
+                        Some(other) => {
+                            return Err(ApiError::bad_request(format!(
+                                "invalid condition: {other:?}"
+                            )));
+                        }
+                    };
+                    Ok(Action::Wait(id, condition))
+                }
                 (&Method::POST, "attach") => Ok(Action::Attach(
                     id,
                     AttachOptions {
@@ -259,55 +277,41 @@ pub async fn handle(
             let s = svc.clone();
             let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
                 .await
-                .map_err(internal)??;
+                .map_err(ApiError::internal)??;
             Ok(response::json(
                 StatusCode::CREATED,
                 &json!({ "Id": id, "Warnings": warnings }),
             ))
         }
-        Action::List { all, filters, size } => {
+        Action::List { filter, size } => {
             // Shared records (no copy), serialised straight to the body.
-            let mut list: Vec<Arc<ContainerRecord>> = svc
-                .store()
-                .snapshot()
-                .into_iter()
-                .filter(|r| all || r.state.status.is_live() || !filters.get("status").is_empty())
-                .filter(|r| list_filter(&filters, r, |name| daemon.images.resolve(name).ok()))
-                .collect();
-            list.sort_by(|a, b| b.created.cmp(&a.created));
+            let list = svc.list(&filter);
             if !size {
                 return Ok(response::json(
                     StatusCode::OK,
                     &list.iter().map(|r| ListEntry::of(r)).collect::<Vec<_>>(),
                 ));
             }
-            // Each writable layer walked once, off the runtime; the image's
-            // size from its record (as /system/df).
-            let d = daemon.clone();
+            // Each writable layer walked once, off the runtime.
+            let s = svc.clone();
             let sized = tokio::task::spawn_blocking(move || {
                 list.into_iter()
                     .map(|r| {
-                        let rw = d.containers.size_rw(&r.id) as i64;
-                        let base = d
-                            .images
-                            .stores()
-                            .images
-                            .read(|ix| ix.images.get(&r.image_id).map(|i| i.size))
-                            .unwrap_or(0) as i64;
-                        (r, rw, rw + base)
+                        let size = s.size(&r);
+                        (r, size)
                     })
                     .collect::<Vec<_>>()
             })
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
             Ok(response::json(
                 StatusCode::OK,
                 &sized
                     .iter()
-                    .map(|(r, rw, root)| {
+                    .map(|(r, size)| {
                         let mut e = ListEntry::of(r);
-                        e.size_rw = Some(*rw);
-                        e.size_root_fs = Some(*root);
+                        e.size_rw = Some(size.rw as i64);
+                        e.size_root_fs = Some(size.root_fs as i64);
                         e
                     })
                     .collect::<Vec<_>>(),
@@ -330,8 +334,7 @@ pub async fn handle(
             }))
         }
         Action::Restart(id, t) => {
-            svc.stop(&id, t, None).await?;
-            svc.start(&id).await?;
+            svc.restart(&id, t).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Kill(id, sig) => {
@@ -348,7 +351,19 @@ pub async fn handle(
         }
         Action::Fs(action) => super::container_fs::handle(daemon, action, body).await,
         Action::Stats(action) => super::container_stats::handle(daemon, action).await,
-        Action::Wait(id, condition) => wait(daemon, &id, &condition),
+        Action::Wait(id, condition) => {
+            // Headers at once, the body when the condition is met.
+            let exited = svc.wait(&id, condition)?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+            tokio::spawn(async move {
+                let code = exited.await;
+                let mut body = serde_json::to_vec(&json!({ "StatusCode": code, "Error": null }))
+                    .unwrap_or_default();
+                body.push(b'\n');
+                let _ = tx.send(Ok(Bytes::from(body))).await;
+            });
+            Ok(response::stream("application/json", receiver_stream(rx)))
+        }
         Action::ExecCreate(id) => super::exec::create(daemon, &id, body).await,
         Action::Pause(id, pause) => {
             svc.set_paused(&id, pause).await?;
@@ -421,10 +436,6 @@ pub async fn handle(
     }
 }
 
-fn internal(e: tokio::task::JoinError) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
 /// One chunk of docker's stream: raw with a TTY, else an 8-byte header
 /// (stream id, 3 zero bytes, big-endian length) and the payload.
 pub fn frame(tty: bool, stream: u8, payload: &[u8]) -> Bytes {
@@ -494,59 +505,6 @@ where
     let _ = cl_wr.flush().await;
     let _ = cl_wr.shutdown().await;
     input.abort();
-}
-
-/// `wait`: headers at once, the body when the condition is met.
-fn wait(daemon: &Arc<Daemon>, id: &str, condition: &str) -> Result<Response, ApiError> {
-    let svc = daemon.containers.clone();
-    let record = svc.resolve(id)?;
-    if !matches!(condition, "not-running" | "next-exit" | "removed") {
-        return Err(ApiError::bad_request(format!(
-            "invalid condition: {condition:?}"
-        )));
-    }
-    let mut watch = svc.watch(&record.id);
-    let condition = condition.to_owned();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-    tokio::spawn(async move {
-        let seen_running = record.state.status.is_live();
-        let mut last = Some(record);
-        let mut was_live = seen_running;
-        loop {
-            let current = watch.borrow_and_update().clone();
-            if let Some(r) = &current {
-                last = Some(r.clone());
-                was_live |= r.state.status.is_live();
-            }
-            let done = match (condition.as_str(), &current) {
-                ("removed", None) => true,
-                ("removed", Some(_)) => false,
-                (_, None) => true,
-                ("next-exit", Some(r)) => {
-                    was_live && !r.state.status.is_live() && r.state.status != Status::Created
-                }
-                (_, Some(r)) => !r.state.status.is_live(),
-            };
-            if done {
-                break;
-            }
-            if watch.changed().await.is_err() {
-                break;
-            }
-        }
-        // The exit and the removal of an --rm container can come so close
-        // together that this task sees only the removal.
-        let code = match last {
-            Some(r) if r.state.status.is_live() => svc.removed_exit_code(&r.id).unwrap_or(0),
-            Some(r) => r.state.exit_code,
-            None => 0,
-        };
-        let mut body =
-            serde_json::to_vec(&json!({ "StatusCode": code, "Error": null })).unwrap_or_default();
-        body.push(b'\n');
-        let _ = tx.send(Ok(Bytes::from(body))).await;
-    });
-    Ok(response::stream("application/json", receiver_stream(rx)))
 }
 
 fn status_text(r: &ContainerRecord) -> String {
@@ -701,33 +659,6 @@ impl<'a> ListEntry<'a> {
     }
 }
 
-/// docker's `ps --filter` semantics: values of one key are alternatives,
-/// keys must all match; `name` and `id` match substrings / prefixes.
-fn list_filter(
-    f: &Filters,
-    r: &ContainerRecord,
-    image_id: impl Fn(&str) -> Option<skiff_oci::Digest>,
-) -> bool {
-    let any = |key: &str, ok: &dyn Fn(&str) -> bool| {
-        f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v))
-    };
-    let labels = r.config.labels.as_ref();
-    let label = |k: &str| labels.and_then(|l| l.get(k));
-    any("status", &|v| v == r.state.status.as_str())
-        && any("name", &|v| r.name.contains(v.trim_start_matches('/')))
-        && any("id", &|v| r.id.starts_with(v))
-        && any("exited", &|v| {
-            r.state.status == Status::Exited && v.parse::<i64>().ok() == Some(r.state.exit_code)
-        })
-        && any("ancestor", &|v| {
-            v == r.image || image_id(v).is_some_and(|id| id == r.image_id)
-        })
-        && f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => label(k).map(String::as_str) == Some(v),
-            None => label(l).is_some(),
-        })
-}
-
 fn state_enum(s: Status) -> ContainerStateStatusEnum {
     match s {
         Status::Created => ContainerStateStatusEnum::CREATED,
@@ -741,7 +672,8 @@ fn state_enum(s: Status) -> ContainerStateStatusEnum {
 }
 
 fn inspect(daemon: &Daemon, r: &ContainerRecord) -> ContainerInspectResponse {
-    let dir = daemon.containers.store().dir(&r.id);
+    let paths = daemon.containers.paths(&r.id);
+    let path = |p: &std::path::Path| Some(p.display().to_string());
     let s = &r.state;
     ContainerInspectResponse {
         id: Some(r.id.clone()),
@@ -767,10 +699,10 @@ fn inspect(daemon: &Daemon, r: &ContainerRecord) -> ContainerInspectResponse {
             health: None,
         }),
         image: Some(r.image_id.to_string()),
-        resolv_conf_path: Some(dir.join("resolv.conf").display().to_string()),
-        hostname_path: Some(dir.join("hostname").display().to_string()),
-        hosts_path: Some(dir.join("hosts").display().to_string()),
-        log_path: Some(daemon.containers.log_path(&r.id).display().to_string()),
+        resolv_conf_path: path(&paths.resolv_conf),
+        hostname_path: path(&paths.hostname),
+        hosts_path: path(&paths.hosts),
+        log_path: path(&paths.log),
         name: Some(format!("/{}", r.name)),
         restart_count: Some(r.restart_count),
         driver: Some("overlayfs".into()),
@@ -780,18 +712,9 @@ fn inspect(daemon: &Daemon, r: &ContainerRecord) -> ContainerInspectResponse {
         graph_driver: Some(bollard_stubs::models::DriverData {
             name: "overlayfs".into(),
             data: HashMap::from([
-                (
-                    "MergedDir".to_owned(),
-                    dir.join("rootfs").display().to_string(),
-                ),
-                (
-                    "UpperDir".to_owned(),
-                    dir.join("rw/upper").display().to_string(),
-                ),
-                (
-                    "WorkDir".to_owned(),
-                    dir.join("rw/work").display().to_string(),
-                ),
+                ("MergedDir".to_owned(), paths.merged.display().to_string()),
+                ("UpperDir".to_owned(), paths.upper.display().to_string()),
+                ("WorkDir".to_owned(), paths.work.display().to_string()),
             ]),
         }),
         mounts: Some(vec![]),
@@ -829,22 +752,49 @@ mod tests {
         assert!(matches!(
             parse(&call(Method::GET, "/containers/json", "all=1")).expect("list"),
             Action::List {
-                all: true,
+                filter: ListFilter { all: true, .. },
                 size: false,
-                ..
             }
         ));
         assert!(matches!(
             parse(&call(Method::GET, "/containers/json", "size=1")).expect("list -s"),
             Action::List {
-                all: false,
+                filter: ListFilter { all: false, .. },
                 size: true,
-                ..
             }
         ));
         assert!(
-            matches!(parse(&call(Method::POST, "/containers/abc/wait", "condition=removed")).expect("wait"), Action::Wait(i, c) if i == "abc" && c == "removed")
+            matches!(parse(&call(Method::POST, "/containers/abc/wait", "condition=removed")).expect("wait"), Action::Wait(i, WaitCondition::Removed) if i == "abc")
         );
+        assert!(matches!(
+            parse(&call(Method::POST, "/containers/abc/wait", "")).expect("wait"),
+            Action::Wait(_, WaitCondition::NotRunning)
+        ));
+        assert_eq!(
+            parse(&call(
+                Method::POST,
+                "/containers/abc/wait",
+                "condition=soon"
+            ))
+            .expect_err("condition")
+            .message,
+            r#"invalid condition: "soon""#
+        );
+        match parse(&call(
+            Method::GET,
+            "/containers/json",
+            "all=1&filters=%7B%22label%22%3A%5B%22a%3D1%22%5D%2C%22exited%22%3A%5B%220%22%5D%7D",
+        ))
+        .expect("ps filters")
+        {
+            Action::List { filter, .. } => {
+                assert!(filter.all);
+                assert_eq!(filter.label, ["a=1"]);
+                assert_eq!(filter.exited, ["0"]);
+                assert!(filter.status.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(
             matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true) if i == "abc")
         );

@@ -36,6 +36,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 500: something that should not fail did (a task that panicked).
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message.to_string())
+    }
+
     /// The response carrying this error.
     pub fn into_response(self) -> Response {
         response::json(self.status, &serde_json::json!({ "message": self.message }))

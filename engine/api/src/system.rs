@@ -16,7 +16,9 @@ use super::error::ApiError;
 use super::response::{self, Response};
 use super::router::Call;
 use super::version::{API_VERSION, MIN_API_VERSION};
+use skiff_engine::containers::list::ListFilter;
 use skiff_engine::daemon::Daemon;
+use skiff_engine::images::ImageError;
 
 /// A parsed system request.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,22 +81,20 @@ pub async fn handle(
                 // Each container's writable layer, walked once.
                 let containers: Vec<_> = d
                     .containers
-                    .store()
-                    .all()
+                    .list(&ListFilter {
+                        all: true,
+                        ..Default::default()
+                    })
                     .into_iter()
                     .map(|r| {
-                        let rw = d.containers.size_rw(&r.id);
-                        (r, rw)
+                        let size = d.containers.size(&r);
+                        (r, size)
                     })
                     .collect();
-                Ok::<_, skiff_engine::images::ImageError>((images, layers_size, containers))
+                Ok::<_, ImageError>((images, layers_size, containers))
             })
             .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-            let image_size: HashMap<String, i64> = images
-                .iter()
-                .map(|(v, _)| (v.record.id.to_string(), v.record.size as i64))
-                .collect();
+            .map_err(ApiError::internal)??;
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
@@ -107,18 +107,12 @@ pub async fn handle(
                     s
                 })
                 .collect();
-            let mut containers = containers;
-            containers.sort_by(|a, b| b.0.created.cmp(&a.0.created));
             let containers: Vec<_> = containers
                 .iter()
-                .map(|(r, rw)| {
+                .map(|(r, size)| {
                     let mut s = super::containers::summary(r);
-                    let base = image_size
-                        .get(&r.image_id.to_string())
-                        .copied()
-                        .unwrap_or(0);
-                    s.size_rw = Some(*rw as i64);
-                    s.size_root_fs = Some(*rw as i64 + base);
+                    s.size_rw = Some(size.rw as i64);
+                    s.size_root_fs = Some(size.root_fs as i64);
                     s
                 })
                 .collect();
