@@ -4,9 +4,13 @@
 
 use http::StatusCode;
 
-use super::response::{self, Response};
+use skiff_engine::containers::ContainerError;
+use skiff_engine::containers::archive::ArchiveError;
+use skiff_engine::containers::exec::ExecError;
 use skiff_engine::errdefs::ErrorKind;
 use skiff_engine::images::ImageError;
+
+use crate::response::{self, Response};
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +64,18 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-impl From<ImageError> for ApiError {
-    fn from(e: ImageError) -> Self {
-        Self::new(status_of(e.kind()), e.to_string())
-    }
+/// A service error: its message, with the status of its kind.
+macro_rules! from_service_error {
+    ($($error:ty),+) => {$(
+        impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                Self::new(status_of(e.kind()), e.to_string())
+            }
+        }
+    )+};
 }
+
+from_service_error!(ImageError, ContainerError, ExecError, ArchiveError);
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,10 @@
 //! Exec endpoints: `/exec/{id}/start`, `/exec/{id}/json`, `/exec/{id}/resize`
-//! (`POST /containers/{id}/exec` creates them, through [`create`]).
+//! (`POST /containers/{id}/exec`, in [`containers`](crate::containers),
+//! creates them).
 //!
-//! An attached start is an HTTP/1.1 upgrade (`Upgrade: tcp`, answered 101)
-//! carrying docker's multiplexed stream (8-byte headers), or raw bytes when
-//! the start asked for a tty. The process is started before the 101 is
+//! An attached start is a [`hijack`] (`Upgrade: tcp`, answered 101)
+//! carrying a [`stdcopy`] stream: multiplexed, or raw bytes when the start
+//! asked for a tty. The process is started before the 101 is
 //! answered (the shim holds its output until the stream is relayed), so a
 //! resize that follows the 101 always finds it, and a process that cannot
 //! start gets dockerd's treatment: 101, the error as output, exit code
@@ -13,33 +14,24 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use bytes::Bytes;
-use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use skiff_engine::containers::ContainerService;
+use skiff_engine::containers::exec::{ExecRecord, ExecStartOptions, ExecStarted, take_frame};
+use skiff_engine::daemon::Daemon;
 use skiff_shim::client::AttachStream;
 use skiff_shim::protocol::STREAM_EXIT;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::containers::frame;
-use super::error::{ApiError, status_of};
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
-use skiff_engine::containers::ContainerService;
-use skiff_engine::containers::exec::{
-    ExecError, ExecOptions, ExecRecord, ExecStartOptions, ExecStarted, take_frame,
-};
-use skiff_engine::daemon::Daemon;
-
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> Self {
-        Self::new(status_of(e.kind()), e.to_string())
-    }
-}
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::query::percent_decode;
+use crate::response::{self, Response};
+use crate::stdcopy::{self, frame};
+use crate::{body, hijack, shim_io};
 
 /// A parsed exec request.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,13 +89,7 @@ pub async fn handle(
             Ok(response::empty(StatusCode::OK))
         }
         Action::Start(id) => {
-            let bytes = read_body(body).await?;
-            let opts: ExecStartOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
-                ExecStartOptions::default()
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-            };
+            let opts: ExecStartOptions = body::json_or_default(&body::collect(body).await?)?;
             let wants_upgrade = call.headers.contains_key(header::UPGRADE);
             let record = svc.inspect_exec(&id)?;
             match svc.start_exec(&id, opts).await? {
@@ -118,35 +104,6 @@ pub async fn handle(
             }
         }
     }
-}
-
-/// `POST /containers/{id}/exec`: 201 `{"Id": …}`.
-pub async fn create(
-    daemon: &Arc<Daemon>,
-    container: &str,
-    body: Incoming,
-) -> Result<Response, ApiError> {
-    let bytes = read_body(body).await?;
-    let opts: ExecOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ExecOptions::default()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
-    let svc = daemon.containers.clone();
-    let container = container.to_owned();
-    let id = tokio::task::spawn_blocking(move || svc.create_exec(&container, opts))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(response::json(StatusCode::CREATED, &json!({ "Id": id })))
-}
-
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    Ok(body
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
-        .to_bytes())
 }
 
 /// dockerd's `ExecInspect`.
@@ -190,11 +147,6 @@ fn attached(
     started: ExecStarted,
     upgrade: Option<OnUpgrade>,
 ) -> Response {
-    let ct = if raw {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
     let opts = RelayOptions {
         raw,
         stdin: exec.open_stdin,
@@ -208,7 +160,10 @@ fn attached(
             ..opts
         };
         tokio::spawn(serve(svc, exec.id, started, ours, opts));
-        return response::stream(ct, tokio_util::io::ReaderStream::new(theirs));
+        return response::stream(
+            stdcopy::content_type(raw),
+            tokio_util::io::ReaderStream::new(theirs),
+        );
     };
     tokio::spawn(async move {
         match upgrade.await {
@@ -221,12 +176,7 @@ fn attached(
             }
         }
     });
-    let mut resp = response::empty(StatusCode::SWITCHING_PROTOCOLS);
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    resp
+    hijack::switching_protocols(raw)
 }
 
 async fn serve<C>(
@@ -325,18 +275,13 @@ async fn relay<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sock, buffered) = stream.into_inner();
-    let shim = match sock
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::UnixStream::from_std(sock))
-    {
-        Ok(s) => s,
+    let (mut shim_rd, mut shim_wr, buffered) = match shim_io::into_async(stream) {
+        Ok(halves) => halves,
         Err(e) => {
             tracing::warn!("exec {id}: shim stream: {e}");
             return svc.wait_exec_in_background(id);
         }
     };
-    let (mut shim_rd, mut shim_wr) = shim.into_split();
     let (mut cl_rd, mut cl_wr) = tokio::io::split(client);
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let RelayOptions {
@@ -429,7 +374,7 @@ async fn relay<C>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::test_call as call;
+    use crate::call::test_call as call;
 
     #[test]
     fn parses_exec_routes() {

@@ -15,11 +15,11 @@ use hyper::body::Incoming;
 use serde_json::json;
 use skiff_registry::Credentials;
 
-use super::body;
-use super::error::ApiError;
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
+use crate::body;
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::query::percent_decode;
+use crate::response::{self, Response};
 use skiff_engine::daemon::Daemon;
 use skiff_engine::images::import::ImportRequest;
 use skiff_engine::images::inspect::{ImageView, ListFilter, unix_seconds};
@@ -480,7 +480,7 @@ fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::test_call as call;
+    use crate::call::test_call as call;
 
     #[test]
     fn names_with_slashes_and_ports_route_by_suffix() {

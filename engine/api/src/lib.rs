@@ -1,25 +1,36 @@
-//! The HTTP layer: accepts connections, parses each request into a typed
-//! action for one endpoint group, calls the services, and streams the answer.
-//! No service sees HTTP; nothing here keeps state of its own.
+//! skiffd's HTTP layer, the Docker Engine API: accepts connections, parses
+//! each request into a typed action of one endpoint group, calls the
+//! services of crate `skiff-engine` through their public methods, and
+//! streams the answer. HTTP only: no service sees HTTP, nothing here keeps
+//! state of its own or reaches a store; the crate graph enforces it
+//! (`skiff-engine` has no HTTP dependency, its stores are private to it).
 //!
-//! One file per endpoint group ([`system`], [`images`], [`containers`]), each
-//! with a `parse` step (request → typed action) and tests.
+//! [`router`] strips the version prefix and picks the endpoint group by the
+//! first path segment. One module per group — [`system`], [`images`],
+//! [`distribution`], [`events`], [`exec`], and the [`containers`] folder
+//! (one parse for every `/containers/…` route, a file per part) — each
+//! with a `parse` step (a [`call::Call`] → a typed action) and its tests.
+//! What the groups share lives once: [`call`], [`query`], [`body`],
+//! [`response`], [`error`] (service error kinds → statuses), [`stdcopy`]
+//! (docker's multiplexed stream), [`hijack`] (the `101 Upgrade: tcp`
+//! answer), [`shim_io`] (a shim attach stream on tokio). [`listener`]
+//! binds the API socket; the `skiffd` binary (`main.rs`) parses the flags.
 
-pub mod attach_ws;
 pub mod body;
-pub mod changes;
-pub mod container_fs;
-pub mod container_stats;
+pub mod call;
 pub mod containers;
 pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod hijack;
 pub mod images;
 pub mod listener;
 pub mod query;
 pub mod response;
 pub mod router;
+pub mod shim_io;
+pub mod stdcopy;
 pub mod system;
 pub mod version;
 

@@ -9,13 +9,12 @@ use bollard_stubs::models::{
     SystemVersionComponents, SystemVersionPlatform,
 };
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::error::ApiError;
-use super::response::{self, Response};
-use super::router::Call;
-use super::version::{API_VERSION, MIN_API_VERSION};
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::response::{self, Response};
+use crate::version::{API_VERSION, MIN_API_VERSION};
 use skiff_engine::containers::list::ListFilter;
 use skiff_engine::daemon::Daemon;
 use skiff_engine::images::ImageError;
@@ -98,7 +97,7 @@ pub async fn handle(
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
-                    let mut s = super::images::summary(view);
+                    let mut s = crate::images::summary(view);
                     s.shared_size = *shared as i64;
                     s.containers = containers
                         .iter()
@@ -110,7 +109,7 @@ pub async fn handle(
             let containers: Vec<_> = containers
                 .iter()
                 .map(|(r, size)| {
-                    let mut s = super::containers::summary(r);
+                    let mut s = crate::containers::summary(r);
                     s.size_rw = Some(size.rw as i64);
                     s.size_root_fs = Some(size.root_fs as i64);
                     s
@@ -123,11 +122,7 @@ pub async fn handle(
         }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
         Action::Auth => {
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
-                .to_bytes();
+            let bytes = crate::body::collect(body).await?;
             let auth: AuthBody = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::bad_request(format!("invalid auth configuration: {e}")))?;
             daemon

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,14 +24,15 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
-use super::error::ApiError;
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
 use skiff_engine::containers::attach::{AttachOptions, AttachTicket};
 use skiff_engine::containers::logs::{LogLine, LogOptions};
 use skiff_engine::daemon::Daemon;
 use skiff_shim::protocol::{FRAME_HEADER, STREAM_EXIT};
+
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::response::{self, Response};
+use crate::shim_io;
 
 /// A parsed websocket attach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,23 +49,14 @@ pub struct WsAttach {
     pub binary: bool,
 }
 
-/// The websocket attach the call asks for, if it is one.
-pub fn parse(call: &Call) -> Option<WsAttach> {
-    if call.method != Method::GET {
-        return None;
-    }
-    let id = call
-        .path
-        .strip_prefix("/containers/")?
-        .strip_suffix("/attach/ws")?;
-    if id.is_empty() || id.contains('/') {
-        return None;
-    }
+/// The websocket attach to container `id` that `call` (`GET
+/// /containers/{id}/attach/ws`) asks for.
+pub fn parse(call: &Call, id: String) -> WsAttach {
     let q = &call.query;
     // Before API 1.42 dockerd ignored the stream choice: all three.
     let all = version_below(call.version.as_deref(), (1, 42));
-    Some(WsAttach {
-        id: percent_decode(id),
+    WsAttach {
+        id,
         opts: AttachOptions {
             stdin: all || q.bool("stdin"),
             stdout: all || q.bool("stdout"),
@@ -73,7 +65,7 @@ pub fn parse(call: &Call) -> Option<WsAttach> {
         logs: q.bool("logs"),
         stream: q.bool("stream"),
         binary: !version_below(call.version.as_deref(), (1, 28)),
-    })
+    }
 }
 
 /// Whether API version `v` (the latest when absent) is below `min`.
@@ -228,14 +220,9 @@ async fn relay<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (sock, mut pending) = stream.into_inner();
-    if sock.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let Ok(shim) = tokio::net::UnixStream::from_std(sock) else {
+    let Ok((mut shim_rd, mut shim_wr, mut pending)) = shim_io::into_async(stream) else {
         return true;
     };
-    let (mut shim_rd, mut shim_wr) = shim.into_split();
     let mut stdin_open = stdin;
     if !stdin {
         let _ = shim_wr.shutdown().await;
@@ -298,7 +285,8 @@ fn next_frame(pending: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::test_call as call;
+    use crate::call::test_call as call;
+    use http::Method;
 
     #[test]
     fn accept_key_is_rfc_6455s_example() {
@@ -335,9 +323,17 @@ mod tests {
         assert!(accept_key(&keyless).is_err());
     }
 
+    /// The websocket attach the containers parse makes of `c`, if any.
+    fn ws(c: &Call) -> Option<WsAttach> {
+        match crate::containers::parse(c) {
+            Ok(crate::containers::Action::AttachWs(a)) => Some(a),
+            _ => None,
+        }
+    }
+
     #[test]
     fn parses_the_websocket_attach_route() {
-        let a = parse(&call(
+        let a = ws(&call(
             Method::GET,
             "/containers/web/attach/ws",
             "stdin=1&stdout=true&stream=1&logs=0",
@@ -346,17 +342,17 @@ mod tests {
         assert_eq!(a.id, "web");
         assert!(a.opts.stdin && a.opts.stdout && !a.opts.stderr);
         assert!(a.stream && !a.logs && a.binary);
-        assert!(parse(&call(Method::POST, "/containers/web/attach/ws", "")).is_none());
-        assert!(parse(&call(Method::GET, "/containers/web/attach", "")).is_none());
+        assert!(ws(&call(Method::POST, "/containers/web/attach/ws", "")).is_none());
+        assert!(ws(&call(Method::GET, "/containers/web/attach", "")).is_none());
         let mut legacy = call(Method::GET, "/containers/web/attach/ws", "");
         legacy.version = Some("1.27".into());
-        assert!(!parse(&legacy).expect("route").binary);
-        let opts = parse(&legacy).expect("route").opts;
+        assert!(!ws(&legacy).expect("route").binary);
+        let opts = ws(&legacy).expect("route").opts;
         assert!(opts.stdin && opts.stdout && opts.stderr, "all before 1.42");
         legacy.version = Some("1.28".into());
-        assert!(parse(&legacy).expect("route").binary);
+        assert!(ws(&legacy).expect("route").binary);
         legacy.version = Some("1.42".into());
-        let opts = parse(&legacy).expect("route").opts;
+        let opts = ws(&legacy).expect("route").opts;
         assert!(!opts.stdin && !opts.stdout && !opts.stderr);
     }
 
