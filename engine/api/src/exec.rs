@@ -20,18 +20,19 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use skiff_engine::containers::ContainerService;
-use skiff_engine::containers::exec::{ExecRecord, ExecStartOptions, ExecStarted, take_frame};
+use skiff_engine::containers::exec::{ExecRecord, ExecStartOptions, ExecStarted};
 use skiff_engine::daemon::Daemon;
 use skiff_shim::client::AttachStream;
-use skiff_shim::protocol::STREAM_EXIT;
+use skiff_shim::framed::AsyncAttach;
+use skiff_shim::protocol::{Frame, FrameError, STREAM_STDOUT};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::call::Call;
 use crate::error::ApiError;
 use crate::query::percent_decode;
 use crate::response::{self, Response};
-use crate::stdcopy::{self, frame};
-use crate::{body, hijack, shim_io};
+use crate::stdcopy;
+use crate::{body, hijack};
 
 /// A parsed exec request.
 #[derive(Debug, PartialEq, Eq)]
@@ -193,7 +194,11 @@ async fn serve<C>(
         ExecStarted::Failed(message) => {
             // dockerd writes the error to the exec's stdout stream.
             let _ = client
-                .write_all(&frame(opts.raw, 1, format!("{message}\r\n").as_bytes()))
+                .write_all(&stdcopy::frame(
+                    opts.raw,
+                    STREAM_STDOUT,
+                    format!("{message}\r\n").as_bytes(),
+                ))
                 .await;
             let _ = client.flush().await;
             let _ = client.shutdown().await;
@@ -275,8 +280,11 @@ async fn relay<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut shim_rd, mut shim_wr, buffered) = match shim_io::into_async(stream) {
-        Ok(halves) => halves,
+    let AsyncAttach {
+        mut frames,
+        stdin: mut shim_wr,
+    } = match stream.into_async() {
+        Ok(attach) => attach,
         Err(e) => {
             tracing::warn!("exec {id}: shim stream: {e}");
             return svc.wait_exec_in_background(id);
@@ -329,26 +337,22 @@ async fn relay<C>(
             let _ = shim_wr.shutdown().await;
         }
     });
-    let mut pending = buffered;
-    let mut buf = vec![0u8; 64 * 1024];
     let mut armed = true;
-    let end = 'relay: loop {
-        while let Some((stream_id, payload)) = take_frame(&mut pending) {
-            if stream_id == STREAM_EXIT {
-                break 'relay End::Exited(serde_json::from_slice(&payload).ok());
-            }
-            if cl_wr
-                .write_all(&frame(raw, stream_id, &payload))
-                .await
-                .is_err()
-            {
-                break 'relay End::Abandoned;
-            }
-        }
+    let end = loop {
         tokio::select! {
-            r = shim_rd.read(&mut buf) => match r {
-                Ok(0) | Err(_) => break End::Abandoned,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            frame = frames.next_frame() => match frame {
+                Ok(Some(Frame::Exit(status))) => break End::Exited(Some(status)),
+                Ok(Some(output)) => {
+                    let Some(chunk) = stdcopy::output(raw, &output) else {
+                        continue;
+                    };
+                    if cl_wr.write_all(&chunk).await.is_err() {
+                        break End::Abandoned;
+                    }
+                }
+                // An exit frame that does not parse still ends the exec.
+                Err(FrameError::BadExit(_)) => break End::Exited(None),
+                Ok(None) | Err(_) => break End::Abandoned,
             },
             d = &mut detach_rx, if armed => {
                 if d.is_ok() {
@@ -358,7 +362,7 @@ async fn relay<C>(
             }
         }
     };
-    drop(shim_rd);
+    drop(frames);
     match end {
         End::Exited(status) => svc.exec_exit_status(&id, status.as_ref()),
         End::Detached => svc.exec_detached(&id),

@@ -380,20 +380,6 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
     Ok(response::stream("application/json", receiver_stream(rx)))
 }
 
-fn labels(view: &ImageView) -> HashMap<String, String> {
-    view.config
-        .config
-        .as_ref()
-        .and_then(|c| c.get("Labels"))
-        .and_then(|l| l.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The `docker images` row of an image.
 pub(crate) fn summary(view: &ImageView) -> ImageSummary {
     ImageSummary {
@@ -409,7 +395,7 @@ pub(crate) fn summary(view: &ImageView) -> ImageSummary {
             .unwrap_or(0),
         size: view.record.size as i64,
         shared_size: -1,
-        labels: labels(view),
+        labels: view.labels(),
         containers: -1,
         manifests: None,
         descriptor: None,

@@ -13,8 +13,9 @@
 //! What the groups share lives once: [`call`], [`query`], [`body`],
 //! [`response`], [`error`] (service error kinds → statuses), [`stdcopy`]
 //! (docker's multiplexed stream), [`hijack`] (the `101 Upgrade: tcp`
-//! answer), [`shim_io`] (a shim attach stream on tokio). [`listener`]
-//! binds the API socket; the `skiffd` binary (`main.rs`) parses the flags.
+//! answer). The shim's attach streams are read with `skiff_shim::framed`
+//! (the one decoder of the shim's frames). [`listener`] binds the API
+//! socket; the `skiffd` binary (`main.rs`) parses the flags.
 
 pub mod body;
 pub mod call;
@@ -29,7 +30,6 @@ pub mod listener;
 pub mod query;
 pub mod response;
 pub mod router;
-pub mod shim_io;
 pub mod stdcopy;
 pub mod system;
 pub mod version;
@@ -61,11 +61,16 @@ where
     }
 }
 
-/// Accept connections on a Unix listener forever.
-pub async fn serve_unix(daemon: Arc<Daemon>, listener: tokio::net::UnixListener) {
+/// Accept connections with `accept` forever, serving each on its own task.
+async fn accept_loop<S, F, Fut>(daemon: Arc<Daemon>, mut accept: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::io::Result<S>>,
+{
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
+        match accept().await {
+            Ok(stream) => {
                 tokio::spawn(serve_connection(daemon.clone(), stream));
             }
             Err(e) => {
@@ -76,17 +81,22 @@ pub async fn serve_unix(daemon: Arc<Daemon>, listener: tokio::net::UnixListener)
     }
 }
 
+/// Accept connections on a Unix listener forever.
+pub async fn serve_unix(daemon: Arc<Daemon>, listener: tokio::net::UnixListener) {
+    let listener = &listener;
+    accept_loop(
+        daemon,
+        || async move { listener.accept().await.map(|(s, _)| s) },
+    )
+    .await
+}
+
 /// Accept connections on a TCP listener forever (only when `-H tcp://` asked for one).
 pub async fn serve_tcp(daemon: Arc<Daemon>, listener: tokio::net::TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_connection(daemon.clone(), stream));
-            }
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-    }
+    let listener = &listener;
+    accept_loop(
+        daemon,
+        || async move { listener.accept().await.map(|(s, _)| s) },
+    )
+    .await
 }

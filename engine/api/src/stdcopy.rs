@@ -4,6 +4,7 @@
 //! bytes.
 
 use bytes::Bytes;
+use skiff_shim::protocol::{Frame, STREAM_STDERR, STREAM_STDOUT};
 
 /// The content type of a stream, raw (TTY) or multiplexed.
 pub fn content_type(raw: bool) -> &'static str {
@@ -27,6 +28,16 @@ pub fn frame(raw: bool, stream: u8, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// The chunk of a stream that a shim output frame is (the shim's stream
+/// ids are docker's); `None` for the exit frame, which ends the stream.
+pub fn output(raw: bool, frame: &Frame) -> Option<Bytes> {
+    match frame {
+        Frame::Stdout(payload) => Some(self::frame(raw, STREAM_STDOUT, payload)),
+        Frame::Stderr(payload) => Some(self::frame(raw, STREAM_STDERR, payload)),
+        Frame::Exit(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +50,14 @@ mod tests {
         );
         assert_eq!(&frame(false, 2, b"")[..], &[2, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&frame(true, 1, b"hi")[..], b"hi");
+        assert_eq!(
+            output(false, &Frame::Stderr(b"e".to_vec())).as_deref(),
+            Some(&[2, 0, 0, 0, 0, 0, 0, 1, b'e'][..])
+        );
+        assert_eq!(
+            output(true, &Frame::Stdout(b"o".to_vec())).as_deref(),
+            Some(&b"o"[..])
+        );
         assert_eq!(content_type(true), "application/vnd.docker.raw-stream");
         assert_eq!(
             content_type(false),

@@ -96,11 +96,12 @@ impl ContainerService {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::containers::record::State;
 
-    fn record(status: Status, exit_code: i64) -> ContainerRecord {
+    /// A container `web` of image `busybox` with label `a=1`, for tests.
+    pub(crate) fn record(status: Status, exit_code: i64) -> ContainerRecord {
         ContainerRecord {
             id: "c".repeat(64),
             name: "web".into(),

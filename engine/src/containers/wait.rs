@@ -77,36 +77,15 @@ impl ContainerService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::containers::record::State;
-
-    fn record(status: Status) -> ContainerRecord {
-        ContainerRecord {
-            id: "c".repeat(64),
-            name: "web".into(),
-            created: String::new(),
-            image: "busybox".into(),
-            image_id: format!("sha256:{}", "a".repeat(64))
-                .parse()
-                .expect("digest"),
-            path: "sh".into(),
-            args: vec![],
-            config: Default::default(),
-            host_config: Default::default(),
-            state: State {
-                status,
-                ..Default::default()
-            },
-            restart_count: 0,
-        }
-    }
+    use crate::containers::list::tests::record;
 
     #[test]
     fn conditions_are_dockers() {
         use WaitCondition::*;
         let (created, running, exited) = (
-            record(Status::Created),
-            record(Status::Running),
-            record(Status::Exited),
+            record(Status::Created, 0),
+            record(Status::Running, 0),
+            record(Status::Exited, 0),
         );
         assert!(NotRunning.met(Some(&created), false));
         assert!(NotRunning.met(Some(&exited), true));

@@ -11,11 +11,12 @@ use hyper_util::rt::TokioIo;
 use skiff_engine::containers::ContainerService;
 use skiff_engine::containers::attach::AttachOptions;
 use skiff_shim::AttachStream;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use skiff_shim::framed::AsyncAttach;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::error::ApiError;
 use crate::response::Response;
-use crate::{hijack, shim_io, stdcopy};
+use crate::{hijack, stdcopy};
 
 /// Accept the attach (registered before the 101, so a start that follows
 /// is never missed) and relay once the connection is handed over.
@@ -48,7 +49,11 @@ async fn relay<C>(client: C, stream: AttachStream, tty: bool, stdin: bool)
 where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok((mut shim_rd, mut shim_wr, buffered)) = shim_io::into_async(stream) else {
+    let Ok(AsyncAttach {
+        mut frames,
+        stdin: mut shim_wr,
+    }) = stream.into_async()
+    else {
         return;
     };
     let (mut cl_rd, mut cl_wr) = tokio::io::split(client);
@@ -64,34 +69,14 @@ where
             let _ = tokio::io::copy(&mut cl_rd, &mut tokio::io::sink()).await;
         }
     });
-    let mut pending = buffered;
-    let mut buf = vec![0u8; 64 * 1024];
-    'out: loop {
-        // Parse whole frames from `pending`.
-        while pending.len() >= skiff_shim::protocol::FRAME_HEADER {
-            let id = pending[0];
-            let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
-            if pending.len() < skiff_shim::protocol::FRAME_HEADER + len {
-                break;
-            }
-            let payload: Vec<u8> = pending
-                .drain(..skiff_shim::protocol::FRAME_HEADER + len)
-                .skip(skiff_shim::protocol::FRAME_HEADER)
-                .collect();
-            if id == skiff_shim::protocol::STREAM_EXIT {
-                break 'out;
-            }
-            if cl_wr
-                .write_all(&stdcopy::frame(tty, id, &payload))
-                .await
-                .is_err()
-            {
-                break 'out;
-            }
-        }
-        match shim_rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => pending.extend_from_slice(&buf[..n]),
+    // The output until the exit frame, the end of the stream, or a client
+    // that is gone.
+    while let Ok(Some(frame)) = frames.next_frame().await {
+        let Some(chunk) = stdcopy::output(tty, &frame) else {
+            break;
+        };
+        if cl_wr.write_all(&chunk).await.is_err() {
+            break;
         }
     }
     let _ = cl_wr.flush().await;

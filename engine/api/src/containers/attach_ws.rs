@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -27,12 +27,12 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use skiff_engine::containers::attach::{AttachOptions, AttachTicket};
 use skiff_engine::containers::logs::{LogLine, LogOptions};
 use skiff_engine::daemon::Daemon;
-use skiff_shim::protocol::{FRAME_HEADER, STREAM_EXIT};
+use skiff_shim::framed::AsyncAttach;
+use skiff_shim::protocol::Frame;
 
 use crate::call::Call;
 use crate::error::ApiError;
 use crate::response::{self, Response};
-use crate::shim_io;
 
 /// A parsed websocket attach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,27 +220,30 @@ async fn relay<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Ok((mut shim_rd, mut shim_wr, mut pending)) = shim_io::into_async(stream) else {
+    let Ok(AsyncAttach {
+        mut frames,
+        stdin: mut shim_wr,
+    }) = stream.into_async()
+    else {
         return true;
     };
     let mut stdin_open = stdin;
     if !stdin {
         let _ = shim_wr.shutdown().await;
     }
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        while let Some((id, payload)) = next_frame(&mut pending) {
-            if id == STREAM_EXIT {
-                return true;
-            }
-            if ws.send(message(binary, payload)).await.is_err() {
-                return false;
-            }
-        }
         tokio::select! {
-            read = shim_rd.read(&mut buf) => match read {
-                Ok(0) | Err(_) => return true,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            // Output first: what the container wrote before the client
+            // went is still sent.
+            biased;
+            frame = frames.next_frame() => match frame {
+                Ok(Some(Frame::Stdout(payload) | Frame::Stderr(payload))) => {
+                    if ws.send(message(binary, payload)).await.is_err() {
+                        return false;
+                    }
+                }
+                // The exit frame, the end of the stream, or a broken one.
+                Ok(Some(Frame::Exit(_)) | None) | Err(_) => return true,
             },
             msg = ws.next() => {
                 let input: Option<Vec<u8>> = match msg {
@@ -264,22 +267,6 @@ where
             }
         }
     }
-}
-
-/// Take one whole frame (`id`, big-endian `u32` length, payload) of the
-/// shim's attach stream off `pending`.
-fn next_frame(pending: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
-    if pending.len() < FRAME_HEADER {
-        return None;
-    }
-    let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
-    if pending.len() < FRAME_HEADER + len {
-        return None;
-    }
-    let id = pending[0];
-    let payload = pending[FRAME_HEADER..FRAME_HEADER + len].to_vec();
-    pending.drain(..FRAME_HEADER + len);
-    Some((id, payload))
 }
 
 #[cfg(test)]
@@ -354,15 +341,5 @@ mod tests {
         legacy.version = Some("1.42".into());
         let opts = ws(&legacy).expect("route").opts;
         assert!(!opts.stdin && !opts.stdout && !opts.stderr);
-    }
-
-    #[test]
-    fn shim_frames_are_taken_whole() {
-        let mut pending = vec![1, 0, 0, 0, 2, b'h', b'i', 3, 0, 0];
-        assert_eq!(next_frame(&mut pending), Some((1, b"hi".to_vec())));
-        assert_eq!(next_frame(&mut pending), None, "partial header");
-        pending.extend_from_slice(&[0, 0]);
-        assert_eq!(next_frame(&mut pending), Some((3, vec![])));
-        assert!(pending.is_empty());
     }
 }
