@@ -21,7 +21,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use skiff_engine::containers::ContainerService;
 use skiff_engine::containers::exec::{ExecRecord, ExecStartOptions, ExecStarted};
-use skiff_engine::daemon::Daemon;
 use skiff_shim::client::AttachStream;
 use skiff_shim::framed::AsyncAttach;
 use skiff_shim::protocol::{Frame, FrameError, STREAM_STDOUT};
@@ -72,14 +71,13 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     }
 }
 
-/// Handle an exec request.
+/// Handle an exec request: execs belong to the container service `svc`.
 pub async fn handle(
-    daemon: &Arc<Daemon>,
+    svc: &Arc<ContainerService>,
     call: &Call,
     body: Incoming,
     upgrade: Option<OnUpgrade>,
 ) -> Result<Response, ApiError> {
-    let svc = &daemon.containers;
     match parse(call)? {
         Action::Inspect(id) => Ok(response::json(
             StatusCode::OK,

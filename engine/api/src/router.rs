@@ -42,7 +42,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "images" => images::handle(daemon, &call, body).await,
                 "containers" => containers::handle(daemon, &call, body, upgrade).await,
                 "events" => events::handle(daemon, &call).await,
-                "exec" => exec::handle(daemon, &call, body, upgrade).await,
+                "exec" => exec::handle(&daemon.containers, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
                 "build" | "commit" => Err(ApiError::new(
                     http::StatusCode::NOT_IMPLEMENTED,
