@@ -8,10 +8,11 @@
 //! - services: [`containers`] (the container lifecycle over per-container
 //!   shims, crate `skiff-shim`), [`images`] (pull, list, inspect, tag,
 //!   remove, load, save, import), [`events`] (the event bus);
-//! - stores: the container records (`containers::store`, private to the
-//!   container service) and, in crate `skiff-store`, content blobs, layer
-//!   snapshots and image records (private to the image service); the
-//!   registry client (crate `skiff-registry`).
+//! - stores, reachable only inside this crate: the container records
+//!   (`containers::store`, the container service's) and, in crate
+//!   `skiff-store`, content blobs, layer snapshots and image records (the
+//!   image service's, which the container service reads for image layers);
+//!   the registry client (crate `skiff-registry`).
 
 pub mod config;
 pub mod containers;

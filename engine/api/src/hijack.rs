@@ -1,6 +1,6 @@
 //! Hijacked connections: docker's attach and attached exec start answer
 //! `101 Switching Protocols` with `Upgrade: tcp`, then carry the
-//! container's stream ([`stdcopy`](crate::stdcopy)) both ways on the raw
+//! container's stream ([`crate::stdcopy`]) both ways on the raw
 //! connection, which hyper hands over once the 101 is sent.
 
 use http::{HeaderValue, StatusCode, header};

@@ -3,7 +3,8 @@
 //! services of crate `skiff-engine` through their public methods, and
 //! streams the answer. HTTP only: no service sees HTTP, nothing here keeps
 //! state of its own or reaches a store; the crate graph enforces it
-//! (`skiff-engine` has no HTTP dependency, its stores are private to it).
+//! (`skiff-engine` has no HTTP dependency and keeps its stores to itself;
+//! this crate does not depend on `skiff-store`).
 //!
 //! [`router`] strips the version prefix and picks the endpoint group by the
 //! first path segment. One module per group — [`system`], [`images`],

@@ -1,5 +1,5 @@
 //! `POST /containers/{id}/attach?stdin=&stdout=&stderr=`: a hijacked
-//! connection ([`hijack`](crate::hijack)) carrying the container's output
+//! connection ([`hijack`]) carrying the container's output
 //! as a [`stdcopy`] stream (raw with a TTY, multiplexed without) and the
 //! client's input as its stdin. The attach itself (the shim stream, its
 //! registration before a start) is the container service's.

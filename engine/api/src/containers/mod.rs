@@ -5,11 +5,11 @@
 //! (archive, export), [`stats`] (top, stats) — and [`render`] writes
 //! docker's JSON for list and inspect.
 
-mod attach;
+pub mod attach;
 pub mod attach_ws;
 pub mod changes;
 pub mod fs;
-mod render;
+pub mod render;
 pub mod stats;
 
 use std::sync::Arc;
