@@ -1,14 +1,19 @@
-//! skiffd, Skiff's container engine: a Docker Engine API server.
+//! skiff-engine, the services of Skiff's container engine. It knows
+//! nothing of HTTP: the Docker Engine API is crate `skiffd` (`engine/api`),
+//! which parses requests into typed actions and calls the public methods of
+//! these services.
 //!
 //! Layers, each depending only on those below it:
-//! - [`api`]: HTTP only — parse a request into a typed action, call a
-//!   service, stream the answer;
-//! - services: [`images`] (pull, list, inspect, tag, remove, load, save,
-//!   import), [`events`] (the event bus);
-//! - stores (crate `skiff-store`): content blobs, layer snapshots, image
-//!   records; and the registry client (crate `skiff-registry`).
+//! - [`daemon`]: the services of one engine, built from its [`config`];
+//! - services: [`containers`] (the container lifecycle over per-container
+//!   shims, crate `skiff-shim`), [`images`] (pull, list, inspect, tag,
+//!   remove, load, save, import), [`events`] (the event bus);
+//! - stores, reachable only inside this crate: the container records
+//!   (`containers::store`, the container service's) and, in crate
+//!   `skiff-store`, content blobs, layer snapshots and image records (the
+//!   image service's, which the container service reads for image layers);
+//!   the registry client (crate `skiff-registry`).
 
-pub mod api;
 pub mod config;
 pub mod containers;
 pub mod daemon;

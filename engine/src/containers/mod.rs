@@ -1,7 +1,8 @@
 //! The container service: docker's container lifecycle over per-container
 //! shims (crate `skiff-shim`). One operation per file: [`create`],
 //! [`start`], [`monitor`] (exits, restart policies, auto-remove), [`stop`]
-//! (stop and kill), [`remove`], [`attach`], [`logs`], plus [`rootfs`]
+//! (stop and kill), [`restart`], [`wait`], [`list`] (`ps`, sizes),
+//! [`remove`], [`attach`], [`logs`], plus [`rootfs`]
 //! (the overlay mount), [`spec`] (record → OCI bundle), [`prepare`] (an
 //! `--rm` container's start begun at create) and [`user`].
 //!
@@ -17,9 +18,11 @@ pub mod create;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod list;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod paths;
 pub mod pause;
 pub mod prepare;
 pub mod prune;
@@ -27,15 +30,17 @@ pub mod record;
 pub mod remove;
 pub mod rename;
 pub mod resize;
+pub mod restart;
 pub mod rootfs;
 pub mod spec;
 pub mod start;
 pub mod stats;
 pub mod stop;
-pub mod store;
+pub(crate) mod store;
 pub mod top;
 pub mod trash;
 pub mod user;
+pub mod wait;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -107,11 +112,6 @@ impl ContainerService {
             .filter(|r| &r.image_id == image)
             .map(|r| (r.id.clone(), r.state.status.is_live()))
             .collect()
-    }
-
-    /// The record store.
-    pub fn store(&self) -> &ContainerStore {
-        &self.store
     }
 
     /// Resolve a name, id or id prefix.

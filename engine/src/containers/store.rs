@@ -329,7 +329,8 @@ impl ContainerStore {
     }
 
     /// Waits (up to `timeout`) until the directories of removed containers
-    /// are deleted; whether they are.
+    /// are deleted; whether they are (for tests: removals run behind).
+    #[cfg(test)]
     pub fn wait_removals(&self, timeout: std::time::Duration) -> bool {
         self.trash.wait_idle(timeout)
     }

@@ -1,6 +1,6 @@
 //! Deleting removed containers' directories off the request path.
 //!
-//! [`ContainerStore::remove`](super::store::ContainerStore::remove) renames
+//! `ContainerStore::remove` (`store.rs`) renames
 //! a container's directory to a `.tmp-` sibling — the removal is complete
 //! once that rename is — and hands it here. One thread deletes these
 //! directories one after the other; before deleting one it detaches

@@ -1,5 +1,7 @@
 //! Reading images: list (with docker's filters), inspect, history.
 
+use std::collections::HashMap;
+
 use skiff_oci::documents::ImageConfig;
 use skiff_oci::reference::Reference;
 use skiff_store::images::{ImageIndex, ImageRecord};
@@ -18,6 +20,24 @@ pub struct ImageView {
     pub repo_tags: Vec<String>,
     /// `busybox@sha256:…`-style names.
     pub repo_digests: Vec<String>,
+}
+
+impl ImageView {
+    /// The image's labels (its config's `Labels`; a value that is not a
+    /// string counts as empty).
+    pub fn labels(&self) -> HashMap<String, String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// `docker images` filters.
@@ -110,20 +130,6 @@ fn reference_matches(pattern: &str, familiar: &str) -> bool {
     glob_match(pattern, familiar) || glob_match(pattern, name)
 }
 
-fn labels_of(config: &ImageConfig) -> Vec<(String, String)> {
-    config
-        .config
-        .as_ref()
-        .and_then(|c| c.get("Labels"))
-        .and_then(|l| l.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl ImageService {
     fn view(&self, ix: &ImageIndex, record: &ImageRecord) -> Result<ImageView, ImageError> {
         Ok(ImageView {
@@ -158,10 +164,10 @@ impl ImageService {
                     continue;
                 }
             }
-            let labels = labels_of(&view.config);
+            let labels = view.labels();
             let labels_ok = filter.labels.iter().all(|want| match want.split_once('=') {
-                Some((k, v)) => labels.iter().any(|(lk, lv)| lk == k && lv == v),
-                None => labels.iter().any(|(lk, _)| lk == want),
+                Some((k, v)) => labels.get(k).is_some_and(|lv| lv == v),
+                None => labels.contains_key(want.as_str()),
             });
             if labels_ok {
                 out.push(view);

@@ -116,8 +116,9 @@ impl ImageService {
         Ok(service)
     }
 
-    /// The stores (for other services that use images, such as containers).
-    pub fn stores(&self) -> &Arc<Stores> {
+    /// The stores (for this crate's services that use images, such as
+    /// containers; callers outside use the service's methods).
+    pub(crate) fn stores(&self) -> &Arc<Stores> {
         &self.stores
     }
 
@@ -151,6 +152,11 @@ impl ImageService {
             .ok_or_else(|| ImageError::NotFound(name.to_owned()))?;
         let config = self.config_of(&id)?;
         Ok((record, config))
+    }
+
+    /// The record of image `id`, if there is one.
+    pub fn record(&self, id: &Digest) -> Option<ImageRecord> {
+        self.stores.images.read(|ix| ix.images.get(id).cloned())
     }
 
     /// The parsed config blob of an image.

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::error::ApiError;
-use super::images::decode_auth;
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
-use crate::daemon::Daemon;
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::images::decode_auth;
+use crate::query::percent_decode;
+use crate::response::{self, Response};
+use skiff_engine::daemon::Daemon;
 
 /// Parse: the image name between `/distribution/` and `/json`.
 pub fn parse(method: &Method, path: &str) -> Result<String, ApiError> {

@@ -8,13 +8,13 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use super::error::ApiError;
-use super::query::Filters;
-use super::response::{self, Response};
-use super::router::Call;
-use crate::daemon::Daemon;
-use crate::events::{Event, now_nanos};
-use crate::streams::receiver_stream;
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::query::Filters;
+use crate::response::{self, Response};
+use skiff_engine::daemon::Daemon;
+use skiff_engine::events::{Event, now_nanos};
+use skiff_engine::streams::receiver_stream;
 
 /// A parsed events request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,26 +5,12 @@
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
+use skiff_engine::containers::changes::Change;
+use skiff_engine::daemon::Daemon;
 
-use super::error::ApiError;
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
-use crate::containers::changes::Change;
-use crate::daemon::Daemon;
-
-/// The container named by `GET /containers/{id}/changes`, if the call is one.
-pub fn parse(call: &Call) -> Option<String> {
-    if call.method != Method::GET {
-        return None;
-    }
-    let id = call
-        .path
-        .strip_prefix("/containers/")?
-        .strip_suffix("/changes")?;
-    (!id.is_empty() && !id.contains('/')).then(|| percent_decode(id))
-}
+use crate::error::ApiError;
+use crate::response::{self, Response};
 
 /// One entry of the answer.
 #[derive(serde::Serialize)]
@@ -57,30 +43,7 @@ fn body(changes: &[Change]) -> Option<Vec<Entry<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
-    use crate::containers::changes::ChangeKind;
-
-    #[test]
-    fn parses_only_the_changes_route() {
-        assert_eq!(
-            parse(&call(Method::GET, "/containers/web/changes", "")).as_deref(),
-            Some("web")
-        );
-        assert_eq!(
-            parse(&call(Method::GET, "/containers/a%20b/changes", "")).as_deref(),
-            Some("a b")
-        );
-        assert_eq!(
-            parse(&call(Method::POST, "/containers/web/changes", "")),
-            None
-        );
-        assert_eq!(parse(&call(Method::GET, "/containers/changes", "")), None);
-        assert_eq!(
-            parse(&call(Method::GET, "/containers/a/b/changes", "")),
-            None
-        );
-        assert_eq!(parse(&call(Method::GET, "/containers/web/json", "")), None);
-    }
+    use skiff_engine::containers::changes::ChangeKind;
 
     #[test]
     fn answers_null_or_dockers_entries() {

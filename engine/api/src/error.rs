@@ -4,9 +4,13 @@
 
 use http::StatusCode;
 
-use super::response::{self, Response};
-use crate::errdefs::ErrorKind;
-use crate::images::ImageError;
+use skiff_engine::containers::ContainerError;
+use skiff_engine::containers::archive::ArchiveError;
+use skiff_engine::containers::exec::ExecError;
+use skiff_engine::errdefs::ErrorKind;
+use skiff_engine::images::ImageError;
+
+use crate::response::{self, Response};
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +40,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 500: something that should not fail did (a task that panicked).
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message.to_string())
+    }
+
     /// The response carrying this error.
     pub fn into_response(self) -> Response {
         response::json(self.status, &serde_json::json!({ "message": self.message }))
@@ -55,11 +64,18 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-impl From<ImageError> for ApiError {
-    fn from(e: ImageError) -> Self {
-        Self::new(status_of(e.kind()), e.to_string())
-    }
+/// A service error: its message, with the status of its kind.
+macro_rules! from_service_error {
+    ($($error:ty),+) => {$(
+        impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                Self::new(status_of(e.kind()), e.to_string())
+            }
+        }
+    )+};
 }
+
+from_service_error!(ImageError, ContainerError, ExecError, ArchiveError);
 
 #[cfg(test)]
 mod tests {

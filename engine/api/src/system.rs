@@ -9,14 +9,15 @@ use bollard_stubs::models::{
     SystemVersionComponents, SystemVersionPlatform,
 };
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::error::ApiError;
-use super::response::{self, Response};
-use super::router::Call;
-use super::version::{API_VERSION, MIN_API_VERSION};
-use crate::daemon::Daemon;
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::response::{self, Response};
+use crate::version::{API_VERSION, MIN_API_VERSION};
+use skiff_engine::containers::list::ListFilter;
+use skiff_engine::daemon::Daemon;
+use skiff_engine::images::ImageError;
 
 /// A parsed system request.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,26 +80,24 @@ pub async fn handle(
                 // Each container's writable layer, walked once.
                 let containers: Vec<_> = d
                     .containers
-                    .store()
-                    .all()
+                    .list(&ListFilter {
+                        all: true,
+                        ..Default::default()
+                    })
                     .into_iter()
                     .map(|r| {
-                        let rw = d.containers.size_rw(&r.id);
-                        (r, rw)
+                        let size = d.containers.size(&r);
+                        (r, size)
                     })
                     .collect();
-                Ok::<_, crate::images::ImageError>((images, layers_size, containers))
+                Ok::<_, ImageError>((images, layers_size, containers))
             })
             .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-            let image_size: HashMap<String, i64> = images
-                .iter()
-                .map(|(v, _)| (v.record.id.to_string(), v.record.size as i64))
-                .collect();
+            .map_err(ApiError::internal)??;
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
-                    let mut s = super::images::summary(view);
+                    let mut s = crate::images::summary(view);
                     s.shared_size = *shared as i64;
                     s.containers = containers
                         .iter()
@@ -107,18 +106,12 @@ pub async fn handle(
                     s
                 })
                 .collect();
-            let mut containers = containers;
-            containers.sort_by(|a, b| b.0.created.cmp(&a.0.created));
             let containers: Vec<_> = containers
                 .iter()
-                .map(|(r, rw)| {
-                    let mut s = super::containers::summary(r);
-                    let base = image_size
-                        .get(&r.image_id.to_string())
-                        .copied()
-                        .unwrap_or(0);
-                    s.size_rw = Some(*rw as i64);
-                    s.size_root_fs = Some(*rw as i64 + base);
+                .map(|(r, size)| {
+                    let mut s = crate::containers::summary(r);
+                    s.size_rw = Some(size.rw as i64);
+                    s.size_root_fs = Some(size.root_fs as i64);
                     s
                 })
                 .collect();
@@ -129,11 +122,7 @@ pub async fn handle(
         }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
         Action::Auth => {
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
-                .to_bytes();
+            let bytes = crate::body::collect(body).await?;
             let auth: AuthBody = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::bad_request(format!("invalid auth configuration: {e}")))?;
             daemon

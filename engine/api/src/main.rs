@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use skiffd::api;
-use skiffd::config::{Config, Flags, Listen};
-use skiffd::daemon::Daemon;
+use skiff_engine::config::{Config, Flags, Listen};
+use skiff_engine::daemon::Daemon;
+use skiffd_api as api;
 
 fn main() -> anyhow::Result<()> {
-    skiffd::memory::limit_arenas();
+    skiff_engine::memory::limit_arenas();
     let config = Config::load(Flags::parse())?;
     tracing_subscriber::fmt()
         .with_env_filter(

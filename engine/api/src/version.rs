@@ -1,7 +1,7 @@
 //! API version prefixes: every route is served bare and under `/v1.NN`, for
 //! NN between [`MIN_API_VERSION`] and [`API_VERSION`].
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// The newest API version skiffd speaks.
 pub const API_VERSION: &str = "1.50";

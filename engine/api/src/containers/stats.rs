@@ -7,13 +7,14 @@ use std::sync::Arc;
 use bollard_stubs::models::ContainerTopResponse;
 use http::{Method, StatusCode};
 
-use super::error::ApiError;
-use super::response::{self, Response};
-use super::router::Call;
-use super::version::API_VERSION;
-use crate::containers::stats::StatsOptions;
-use crate::daemon::Daemon;
-use crate::streams::receiver_stream;
+use skiff_engine::containers::stats::StatsOptions;
+use skiff_engine::daemon::Daemon;
+use skiff_engine::streams::receiver_stream;
+
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::response::{self, Response};
+use crate::version::API_VERSION;
 
 /// A parsed top or stats request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub async fn handle(daemon: &Arc<Daemon>, action: Action) -> Result<Response, Ap
         Action::Top { id, ps_args } => {
             let top = tokio::task::spawn_blocking(move || svc.top(&id, &ps_args))
                 .await
-                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+                .map_err(ApiError::internal)??;
             Ok(response::json(
                 StatusCode::OK,
                 &ContainerTopResponse {
@@ -91,7 +92,7 @@ pub async fn handle(daemon: &Arc<Daemon>, action: Action) -> Result<Response, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::call::test_call as call;
 
     #[test]
     fn parses_top_and_stats() {

@@ -15,19 +15,19 @@ use hyper::body::Incoming;
 use serde_json::json;
 use skiff_registry::Credentials;
 
-use super::body;
-use super::error::ApiError;
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
-use crate::daemon::Daemon;
-use crate::images::import::ImportRequest;
-use crate::images::inspect::{ImageView, ListFilter, unix_seconds};
-use crate::images::progress::{Progress, ProgressSink};
-use crate::images::pull::PullRequest;
-use crate::images::remove::DeleteItem;
-use crate::images::{ImageError, ImageService};
-use crate::streams::{ChannelWriter, receiver_stream};
+use crate::body;
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::query::percent_decode;
+use crate::response::{self, Response};
+use skiff_engine::daemon::Daemon;
+use skiff_engine::images::import::ImportRequest;
+use skiff_engine::images::inspect::{ImageView, ListFilter, unix_seconds};
+use skiff_engine::images::progress::{Progress, ProgressSink};
+use skiff_engine::images::pull::PullRequest;
+use skiff_engine::images::remove::DeleteItem;
+use skiff_engine::images::{ImageError, ImageService};
+use skiff_engine::streams::{ChannelWriter, receiver_stream};
 
 /// A parsed image request.
 #[derive(Debug)]
@@ -198,7 +198,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let daemon = daemon.clone();
     let result = tokio::task::spawn_blocking(move || f(&daemon.images)).await;
-    crate::memory::release();
+    skiff_engine::memory::release();
     Ok(result.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??)
 }
 
@@ -364,7 +364,7 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
             Some(r) => Ok(r),
             None => task.await,
         };
-        crate::memory::release();
+        skiff_engine::memory::release();
         match outcome {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -378,20 +378,6 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
         }
     });
     Ok(response::stream("application/json", receiver_stream(rx)))
-}
-
-fn labels(view: &ImageView) -> HashMap<String, String> {
-    view.config
-        .config
-        .as_ref()
-        .and_then(|c| c.get("Labels"))
-        .and_then(|l| l.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The `docker images` row of an image.
@@ -409,7 +395,7 @@ pub(crate) fn summary(view: &ImageView) -> ImageSummary {
             .unwrap_or(0),
         size: view.record.size as i64,
         shared_size: -1,
-        labels: labels(view),
+        labels: view.labels(),
         containers: -1,
         manifests: None,
         descriptor: None,
@@ -480,7 +466,7 @@ fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::call::test_call as call;
 
     #[test]
     fn names_with_slashes_and_ports_route_by_suffix() {

@@ -1,9 +1,10 @@
 //! Exec endpoints: `/exec/{id}/start`, `/exec/{id}/json`, `/exec/{id}/resize`
-//! (`POST /containers/{id}/exec` creates them, through [`create`]).
+//! (`POST /containers/{id}/exec`, in [`containers`](crate::containers),
+//! creates them).
 //!
-//! An attached start is an HTTP/1.1 upgrade (`Upgrade: tcp`, answered 101)
-//! carrying docker's multiplexed stream (8-byte headers), or raw bytes when
-//! the start asked for a tty. The process is started before the 101 is
+//! An attached start is a [`hijack`] (`Upgrade: tcp`, answered 101)
+//! carrying a [`stdcopy`] stream: multiplexed, or raw bytes when the start
+//! asked for a tty. The process is started before the 101 is
 //! answered (the shim holds its output until the stream is relayed), so a
 //! resize that follows the 101 always finds it, and a process that cannot
 //! start gets dockerd's treatment: 101, the error as output, exit code
@@ -13,33 +14,24 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use bytes::Bytes;
-use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
+use skiff_engine::containers::ContainerService;
+use skiff_engine::containers::exec::{ExecRecord, ExecStartOptions, ExecStarted};
 use skiff_shim::client::AttachStream;
-use skiff_shim::protocol::STREAM_EXIT;
+use skiff_shim::framed::AsyncAttach;
+use skiff_shim::protocol::{Frame, FrameError, STREAM_STDOUT};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::containers::frame;
-use super::error::{ApiError, status_of};
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
-use crate::containers::ContainerService;
-use crate::containers::exec::{
-    ExecError, ExecOptions, ExecRecord, ExecStartOptions, ExecStarted, take_frame,
-};
-use crate::daemon::Daemon;
-
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> Self {
-        Self::new(status_of(e.kind()), e.to_string())
-    }
-}
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::query::percent_decode;
+use crate::response::{self, Response};
+use crate::stdcopy;
+use crate::{body, hijack};
 
 /// A parsed exec request.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,14 +71,13 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     }
 }
 
-/// Handle an exec request.
+/// Handle an exec request: execs belong to the container service `svc`.
 pub async fn handle(
-    daemon: &Arc<Daemon>,
+    svc: &Arc<ContainerService>,
     call: &Call,
     body: Incoming,
     upgrade: Option<OnUpgrade>,
 ) -> Result<Response, ApiError> {
-    let svc = &daemon.containers;
     match parse(call)? {
         Action::Inspect(id) => Ok(response::json(
             StatusCode::OK,
@@ -97,13 +88,7 @@ pub async fn handle(
             Ok(response::empty(StatusCode::OK))
         }
         Action::Start(id) => {
-            let bytes = read_body(body).await?;
-            let opts: ExecStartOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
-                ExecStartOptions::default()
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-            };
+            let opts: ExecStartOptions = body::json_or_default(&body::collect(body).await?)?;
             let wants_upgrade = call.headers.contains_key(header::UPGRADE);
             let record = svc.inspect_exec(&id)?;
             match svc.start_exec(&id, opts).await? {
@@ -118,35 +103,6 @@ pub async fn handle(
             }
         }
     }
-}
-
-/// `POST /containers/{id}/exec`: 201 `{"Id": …}`.
-pub async fn create(
-    daemon: &Arc<Daemon>,
-    container: &str,
-    body: Incoming,
-) -> Result<Response, ApiError> {
-    let bytes = read_body(body).await?;
-    let opts: ExecOptions = if bytes.iter().all(u8::is_ascii_whitespace) {
-        ExecOptions::default()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
-    };
-    let svc = daemon.containers.clone();
-    let container = container.to_owned();
-    let id = tokio::task::spawn_blocking(move || svc.create_exec(&container, opts))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(response::json(StatusCode::CREATED, &json!({ "Id": id })))
-}
-
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    Ok(body
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
-        .to_bytes())
 }
 
 /// dockerd's `ExecInspect`.
@@ -190,11 +146,6 @@ fn attached(
     started: ExecStarted,
     upgrade: Option<OnUpgrade>,
 ) -> Response {
-    let ct = if raw {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
     let opts = RelayOptions {
         raw,
         stdin: exec.open_stdin,
@@ -208,7 +159,10 @@ fn attached(
             ..opts
         };
         tokio::spawn(serve(svc, exec.id, started, ours, opts));
-        return response::stream(ct, tokio_util::io::ReaderStream::new(theirs));
+        return response::stream(
+            stdcopy::content_type(raw),
+            tokio_util::io::ReaderStream::new(theirs),
+        );
     };
     tokio::spawn(async move {
         match upgrade.await {
@@ -221,12 +175,7 @@ fn attached(
             }
         }
     });
-    let mut resp = response::empty(StatusCode::SWITCHING_PROTOCOLS);
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    resp
+    hijack::switching_protocols(raw)
 }
 
 async fn serve<C>(
@@ -243,7 +192,11 @@ async fn serve<C>(
         ExecStarted::Failed(message) => {
             // dockerd writes the error to the exec's stdout stream.
             let _ = client
-                .write_all(&frame(opts.raw, 1, format!("{message}\r\n").as_bytes()))
+                .write_all(&stdcopy::frame(
+                    opts.raw,
+                    STREAM_STDOUT,
+                    format!("{message}\r\n").as_bytes(),
+                ))
                 .await;
             let _ = client.flush().await;
             let _ = client.shutdown().await;
@@ -325,18 +278,16 @@ async fn relay<C>(
 ) where
     C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sock, buffered) = stream.into_inner();
-    let shim = match sock
-        .set_nonblocking(true)
-        .and_then(|()| tokio::net::UnixStream::from_std(sock))
-    {
-        Ok(s) => s,
+    let AsyncAttach {
+        mut frames,
+        stdin: mut shim_wr,
+    } = match stream.into_async() {
+        Ok(attach) => attach,
         Err(e) => {
             tracing::warn!("exec {id}: shim stream: {e}");
             return svc.wait_exec_in_background(id);
         }
     };
-    let (mut shim_rd, mut shim_wr) = shim.into_split();
     let (mut cl_rd, mut cl_wr) = tokio::io::split(client);
     let (detach_tx, mut detach_rx) = tokio::sync::oneshot::channel::<()>();
     let RelayOptions {
@@ -384,26 +335,22 @@ async fn relay<C>(
             let _ = shim_wr.shutdown().await;
         }
     });
-    let mut pending = buffered;
-    let mut buf = vec![0u8; 64 * 1024];
     let mut armed = true;
-    let end = 'relay: loop {
-        while let Some((stream_id, payload)) = take_frame(&mut pending) {
-            if stream_id == STREAM_EXIT {
-                break 'relay End::Exited(serde_json::from_slice(&payload).ok());
-            }
-            if cl_wr
-                .write_all(&frame(raw, stream_id, &payload))
-                .await
-                .is_err()
-            {
-                break 'relay End::Abandoned;
-            }
-        }
+    let end = loop {
         tokio::select! {
-            r = shim_rd.read(&mut buf) => match r {
-                Ok(0) | Err(_) => break End::Abandoned,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            frame = frames.next_frame() => match frame {
+                Ok(Some(Frame::Exit(status))) => break End::Exited(Some(status)),
+                Ok(Some(output)) => {
+                    let Some(chunk) = stdcopy::output(raw, &output) else {
+                        continue;
+                    };
+                    if cl_wr.write_all(&chunk).await.is_err() {
+                        break End::Abandoned;
+                    }
+                }
+                // An exit frame that does not parse still ends the exec.
+                Err(FrameError::BadExit(_)) => break End::Exited(None),
+                Ok(None) | Err(_) => break End::Abandoned,
             },
             d = &mut detach_rx, if armed => {
                 if d.is_ok() {
@@ -413,7 +360,7 @@ async fn relay<C>(
             }
         }
     };
-    drop(shim_rd);
+    drop(frames);
     match end {
         End::Exited(status) => svc.exec_exit_status(&id, status.as_ref()),
         End::Detached => svc.exec_detached(&id),
@@ -429,7 +376,7 @@ async fn relay<C>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::call::test_call as call;
 
     #[test]
     fn parses_exec_routes() {

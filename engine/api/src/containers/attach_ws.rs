@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -24,14 +24,15 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
-use super::error::ApiError;
-use super::query::percent_decode;
-use super::response::{self, Response};
-use super::router::Call;
-use crate::containers::attach::{AttachOptions, AttachTicket};
-use crate::containers::logs::{LogLine, LogOptions};
-use crate::daemon::Daemon;
-use skiff_shim::protocol::{FRAME_HEADER, STREAM_EXIT};
+use skiff_engine::containers::attach::{AttachOptions, AttachTicket};
+use skiff_engine::containers::logs::{LogLine, LogOptions};
+use skiff_engine::daemon::Daemon;
+use skiff_shim::framed::AsyncAttach;
+use skiff_shim::protocol::Frame;
+
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::response::{self, Response};
 
 /// A parsed websocket attach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,23 +49,14 @@ pub struct WsAttach {
     pub binary: bool,
 }
 
-/// The websocket attach the call asks for, if it is one.
-pub fn parse(call: &Call) -> Option<WsAttach> {
-    if call.method != Method::GET {
-        return None;
-    }
-    let id = call
-        .path
-        .strip_prefix("/containers/")?
-        .strip_suffix("/attach/ws")?;
-    if id.is_empty() || id.contains('/') {
-        return None;
-    }
+/// The websocket attach to container `id` that `call` (`GET
+/// /containers/{id}/attach/ws`) asks for.
+pub fn parse(call: &Call, id: String) -> WsAttach {
     let q = &call.query;
     // Before API 1.42 dockerd ignored the stream choice: all three.
     let all = version_below(call.version.as_deref(), (1, 42));
-    Some(WsAttach {
-        id: percent_decode(id),
+    WsAttach {
+        id,
         opts: AttachOptions {
             stdin: all || q.bool("stdin"),
             stdout: all || q.bool("stdout"),
@@ -73,7 +65,7 @@ pub fn parse(call: &Call) -> Option<WsAttach> {
         logs: q.bool("logs"),
         stream: q.bool("stream"),
         binary: !version_below(call.version.as_deref(), (1, 28)),
-    })
+    }
 }
 
 /// Whether API version `v` (the latest when absent) is below `min`.
@@ -228,32 +220,30 @@ async fn relay<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (sock, mut pending) = stream.into_inner();
-    if sock.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let Ok(shim) = tokio::net::UnixStream::from_std(sock) else {
+    let Ok(AsyncAttach {
+        mut frames,
+        stdin: mut shim_wr,
+    }) = stream.into_async()
+    else {
         return true;
     };
-    let (mut shim_rd, mut shim_wr) = shim.into_split();
     let mut stdin_open = stdin;
     if !stdin {
         let _ = shim_wr.shutdown().await;
     }
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        while let Some((id, payload)) = next_frame(&mut pending) {
-            if id == STREAM_EXIT {
-                return true;
-            }
-            if ws.send(message(binary, payload)).await.is_err() {
-                return false;
-            }
-        }
         tokio::select! {
-            read = shim_rd.read(&mut buf) => match read {
-                Ok(0) | Err(_) => return true,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
+            // Output first: what the container wrote before the client
+            // went is still sent.
+            biased;
+            frame = frames.next_frame() => match frame {
+                Ok(Some(Frame::Stdout(payload) | Frame::Stderr(payload))) => {
+                    if ws.send(message(binary, payload)).await.is_err() {
+                        return false;
+                    }
+                }
+                // The exit frame, the end of the stream, or a broken one.
+                Ok(Some(Frame::Exit(_)) | None) | Err(_) => return true,
             },
             msg = ws.next() => {
                 let input: Option<Vec<u8>> = match msg {
@@ -279,26 +269,11 @@ where
     }
 }
 
-/// Take one whole frame (`id`, big-endian `u32` length, payload) of the
-/// shim's attach stream off `pending`.
-fn next_frame(pending: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
-    if pending.len() < FRAME_HEADER {
-        return None;
-    }
-    let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
-    if pending.len() < FRAME_HEADER + len {
-        return None;
-    }
-    let id = pending[0];
-    let payload = pending[FRAME_HEADER..FRAME_HEADER + len].to_vec();
-    pending.drain(..FRAME_HEADER + len);
-    Some((id, payload))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::router::test_call as call;
+    use crate::call::test_call as call;
+    use http::Method;
 
     #[test]
     fn accept_key_is_rfc_6455s_example() {
@@ -335,9 +310,17 @@ mod tests {
         assert!(accept_key(&keyless).is_err());
     }
 
+    /// The websocket attach the containers parse makes of `c`, if any.
+    fn ws(c: &Call) -> Option<WsAttach> {
+        match crate::containers::parse(c) {
+            Ok(crate::containers::Action::AttachWs(a)) => Some(a),
+            _ => None,
+        }
+    }
+
     #[test]
     fn parses_the_websocket_attach_route() {
-        let a = parse(&call(
+        let a = ws(&call(
             Method::GET,
             "/containers/web/attach/ws",
             "stdin=1&stdout=true&stream=1&logs=0",
@@ -346,27 +329,17 @@ mod tests {
         assert_eq!(a.id, "web");
         assert!(a.opts.stdin && a.opts.stdout && !a.opts.stderr);
         assert!(a.stream && !a.logs && a.binary);
-        assert!(parse(&call(Method::POST, "/containers/web/attach/ws", "")).is_none());
-        assert!(parse(&call(Method::GET, "/containers/web/attach", "")).is_none());
+        assert!(ws(&call(Method::POST, "/containers/web/attach/ws", "")).is_none());
+        assert!(ws(&call(Method::GET, "/containers/web/attach", "")).is_none());
         let mut legacy = call(Method::GET, "/containers/web/attach/ws", "");
         legacy.version = Some("1.27".into());
-        assert!(!parse(&legacy).expect("route").binary);
-        let opts = parse(&legacy).expect("route").opts;
+        assert!(!ws(&legacy).expect("route").binary);
+        let opts = ws(&legacy).expect("route").opts;
         assert!(opts.stdin && opts.stdout && opts.stderr, "all before 1.42");
         legacy.version = Some("1.28".into());
-        assert!(parse(&legacy).expect("route").binary);
+        assert!(ws(&legacy).expect("route").binary);
         legacy.version = Some("1.42".into());
-        let opts = parse(&legacy).expect("route").opts;
+        let opts = ws(&legacy).expect("route").opts;
         assert!(!opts.stdin && !opts.stdout && !opts.stderr);
-    }
-
-    #[test]
-    fn shim_frames_are_taken_whole() {
-        let mut pending = vec![1, 0, 0, 0, 2, b'h', b'i', 3, 0, 0];
-        assert_eq!(next_frame(&mut pending), Some((1, b"hi".to_vec())));
-        assert_eq!(next_frame(&mut pending), None, "partial header");
-        pending.extend_from_slice(&[0, 0]);
-        assert_eq!(next_frame(&mut pending), Some((3, vec![])));
-        assert!(pending.is_empty());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// A parsed query string (last value wins for repeated keys, except [`Query::all`]).
 #[derive(Debug, Default, Clone)]

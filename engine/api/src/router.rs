@@ -3,29 +3,15 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Method};
+use http::HeaderValue;
 use hyper::body::Incoming;
 
-use super::error::ApiError;
-use super::query::Query;
-use super::response::Response;
-use super::{attach_ws, changes, containers, distribution, events, exec, images, system, version};
-use crate::daemon::Daemon;
-
-/// What every endpoint group's handler receives.
-#[derive(Debug)]
-pub struct Call {
-    /// The method.
-    pub method: Method,
-    /// The path with the version prefix removed, e.g. `/images/busybox/json`.
-    pub path: String,
-    /// The query string.
-    pub query: Query,
-    /// Request headers.
-    pub headers: http::HeaderMap,
-    /// The API version the client asked for, if it used a prefix.
-    pub version: Option<String>,
-}
+use crate::call::Call;
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::response::Response;
+use crate::{containers, distribution, events, exec, images, system, version};
+use skiff_engine::daemon::Daemon;
 
 /// Route one request.
 pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Response {
@@ -54,17 +40,9 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                     system::handle(daemon, &call, body).await
                 }
                 "images" => images::handle(daemon, &call, body).await,
-                "containers" => {
-                    if let Some(id) = changes::parse(&call) {
-                        changes::handle(daemon, &id).await
-                    } else if let Some(attach) = attach_ws::parse(&call) {
-                        attach_ws::handle(daemon, &call, attach, upgrade).await
-                    } else {
-                        containers::handle(daemon, &call, body, upgrade).await
-                    }
-                }
+                "containers" => containers::handle(daemon, &call, body, upgrade).await,
                 "events" => events::handle(daemon, &call).await,
-                "exec" => exec::handle(daemon, &call, body, upgrade).await,
+                "exec" => exec::handle(&daemon.containers, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
                 "build" | "commit" => Err(ApiError::new(
                     http::StatusCode::NOT_IMPLEMENTED,
@@ -87,16 +65,4 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
         HeaderValue::from_static(concat!("skiffd/", env!("CARGO_PKG_VERSION"), " (linux)")),
     );
     resp
-}
-
-/// A [`Call`] for the endpoint groups' parse tests.
-#[cfg(test)]
-pub fn test_call(method: Method, path: &str, query: &str) -> Call {
-    Call {
-        method,
-        path: path.into(),
-        query: Query::parse(Some(query)),
-        headers: http::HeaderMap::new(),
-        version: None,
-    }
 }

@@ -13,22 +13,17 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode};
 use hyper::body::Incoming;
 
-use super::error::{ApiError, status_of};
-use super::query::Query;
-use super::response::{self, Response};
-use crate::containers::archive::pathstat::PathStat;
-use crate::containers::archive::{ArchiveError, PutOptions};
-use crate::daemon::Daemon;
-use crate::streams::receiver_stream;
+use skiff_engine::containers::archive::PutOptions;
+use skiff_engine::containers::archive::pathstat::PathStat;
+use skiff_engine::daemon::Daemon;
+use skiff_engine::streams::receiver_stream;
+
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::response::{self, Response};
 
 /// The header carrying a path's stat.
 pub const PATH_STAT_HEADER: &str = "x-docker-container-path-stat";
-
-impl From<ArchiveError> for ApiError {
-    fn from(e: ArchiveError) -> Self {
-        Self::new(status_of(e.kind()), e.to_string())
-    }
-}
 
 /// A parsed archive or export request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +114,7 @@ pub async fn handle(
             )
         }
         Action::Put { id, path, opts } => {
-            svc.archive_put(&id, &path, opts, super::body::reader(body))
+            svc.archive_put(&id, &path, opts, crate::body::reader(body))
                 .await?;
             Ok(response::empty(StatusCode::OK))
         }

@@ -1,0 +1,84 @@
+//! Request bodies: read whole (JSON documents), or as a blocking reader for
+//! consumers in `spawn_blocking` (tar readers).
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use skiff_engine::streams::ChannelReader;
+
+use crate::error::ApiError;
+
+/// The whole body (a client that breaks off sending it gets a 400).
+pub async fn collect(body: Incoming) -> Result<Bytes, ApiError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
+        .to_bytes())
+}
+
+/// A JSON body, or `T::default()` when the body is empty or blank (docker
+/// clients may send no body where the options have defaults).
+pub fn json_or_default<T>(bytes: &[u8]) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned + Default,
+{
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// A blocking reader over a request body, fed by a task that pulls frames.
+pub fn reader(body: Incoming) -> ChannelReader {
+    let (tx, reader) = ChannelReader::new();
+    tokio::spawn(async move {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        if tx.send(Ok(data)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    break;
+                }
+            }
+        }
+    });
+    reader
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    struct Options {
+        #[serde(rename = "Tty", default)]
+        tty: bool,
+    }
+
+    #[test]
+    fn blank_bodies_are_the_defaults() {
+        assert_eq!(
+            json_or_default::<Options>(b"").expect("empty"),
+            Options::default()
+        );
+        assert_eq!(
+            json_or_default::<Options>(b" \n").expect("blank"),
+            Options::default()
+        );
+        assert_eq!(
+            json_or_default::<Options>(br#"{"Tty":true}"#).expect("json"),
+            Options { tty: true }
+        );
+        let e = json_or_default::<Options>(b"{").expect_err("bad");
+        assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+        assert!(e.message.starts_with("invalid JSON: "), "{}", e.message);
+    }
+}

@@ -1,0 +1,288 @@
+//! docker's JSON for containers: the `GET /containers/json` rows (and the
+//! `/system/df` ones) and `GET /containers/{id}/json`.
+
+use std::collections::HashMap;
+
+use bollard_stubs::models::{
+    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
+};
+use serde_json::json;
+use skiff_engine::containers::paths::ContainerPaths;
+use skiff_engine::containers::record::{ContainerRecord, Status};
+use skiff_engine::images::inspect::unix_seconds;
+
+/// The `Status` column of `docker ps`.
+fn status_text(r: &ContainerRecord) -> String {
+    match r.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            since(&r.state.finished_at)
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+/// Docker's human duration ("Less than a second", "3 seconds", "2 minutes").
+fn since(rfc3339: &str) -> String {
+    let then = unix_seconds(rfc3339);
+    let secs = (time::OffsetDateTime::now_utc().unix_timestamp() - then).max(0);
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+/// The `docker ps` row of a container, as a typed summary (`/system/df`).
+pub fn summary(r: &ContainerRecord) -> ContainerSummary {
+    let command = std::iter::once(r.path.as_str())
+        .chain(r.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    serde_json::from_value(json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.image,
+        "ImageID": r.image_id.to_string(),
+        "Command": command,
+        "Created": unix_seconds(&r.created),
+        "Ports": [],
+        "Labels": r.config.labels.clone().unwrap_or_default(),
+        "State": r.state.status.as_str(),
+        "Status": status_text(r),
+        "HostConfig": { "NetworkMode": "none" },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": [],
+    }))
+    .unwrap_or_default()
+}
+
+/// One row of `GET /containers/json`: what [`summary`] gives, borrowed
+/// from the record and serialised directly (same keys, same order).
+#[derive(serde::Serialize)]
+pub(super) struct ListEntry<'a> {
+    #[serde(rename = "Id")]
+    id: &'a str,
+    #[serde(rename = "Names")]
+    names: [String; 1],
+    #[serde(rename = "Image")]
+    image: &'a str,
+    #[serde(rename = "ImageID")]
+    image_id: String,
+    #[serde(rename = "Command")]
+    command: String,
+    #[serde(rename = "Created")]
+    created: i64,
+    #[serde(rename = "Ports")]
+    ports: [(); 0],
+    #[serde(rename = "SizeRw", skip_serializing_if = "Option::is_none")]
+    pub(super) size_rw: Option<i64>,
+    #[serde(rename = "SizeRootFs", skip_serializing_if = "Option::is_none")]
+    pub(super) size_root_fs: Option<i64>,
+    #[serde(rename = "Labels")]
+    labels: Labels<'a>,
+    #[serde(rename = "State")]
+    state: &'static str,
+    #[serde(rename = "Status")]
+    status: String,
+    #[serde(rename = "HostConfig")]
+    host_config: ListHostConfig,
+    #[serde(rename = "NetworkSettings")]
+    network_settings: ListNetworks,
+    #[serde(rename = "Mounts")]
+    mounts: [(); 0],
+}
+
+/// A record's labels, or `{}`.
+struct Labels<'a>(Option<&'a HashMap<String, String>>);
+
+impl serde::Serialize for Labels<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(self.0.map(HashMap::len))?;
+        for (k, v) in self.0.into_iter().flatten() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ListHostConfig {
+    #[serde(rename = "NetworkMode")]
+    network_mode: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct ListNetworks {
+    #[serde(rename = "Networks")]
+    networks: Labels<'static>,
+}
+
+impl<'a> ListEntry<'a> {
+    /// The row of `r`, without sizes.
+    pub(super) fn of(r: &'a ContainerRecord) -> Self {
+        let mut command = r.path.clone();
+        for a in &r.args {
+            command.push(' ');
+            command.push_str(a);
+        }
+        Self {
+            id: &r.id,
+            names: [format!("/{}", r.name)],
+            image: &r.image,
+            image_id: r.image_id.to_string(),
+            command,
+            created: unix_seconds(&r.created),
+            ports: [],
+            size_rw: None,
+            size_root_fs: None,
+            labels: Labels(r.config.labels.as_ref()),
+            state: r.state.status.as_str(),
+            status: status_text(r),
+            host_config: ListHostConfig {
+                network_mode: "none",
+            },
+            network_settings: ListNetworks {
+                networks: Labels(None),
+            },
+            mounts: [],
+        }
+    }
+}
+
+/// The inspect status of a record's status.
+fn state_enum(s: Status) -> ContainerStateStatusEnum {
+    match s {
+        Status::Created => ContainerStateStatusEnum::CREATED,
+        Status::Running => ContainerStateStatusEnum::RUNNING,
+        Status::Paused => ContainerStateStatusEnum::PAUSED,
+        Status::Restarting => ContainerStateStatusEnum::RESTARTING,
+        Status::Removing => ContainerStateStatusEnum::REMOVING,
+        Status::Exited => ContainerStateStatusEnum::EXITED,
+        Status::Dead => ContainerStateStatusEnum::DEAD,
+    }
+}
+
+/// `docker inspect` of a container whose files are at `paths`.
+pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerInspectResponse {
+    let path = |p: &std::path::Path| Some(p.display().to_string());
+    let s = &r.state;
+    ContainerInspectResponse {
+        id: Some(r.id.clone()),
+        created: time::OffsetDateTime::parse(
+            &r.created,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok(),
+        path: Some(r.path.clone()),
+        args: Some(r.args.clone()),
+        state: Some(ContainerState {
+            status: Some(state_enum(s.status)),
+            running: Some(s.status == Status::Running),
+            paused: Some(s.status == Status::Paused),
+            restarting: Some(s.status == Status::Restarting),
+            oom_killed: Some(s.oom_killed),
+            dead: Some(s.status == Status::Dead),
+            pid: Some(s.pid),
+            exit_code: Some(s.exit_code),
+            error: Some(s.error.clone()),
+            started_at: Some(s.started_at.clone()),
+            finished_at: Some(s.finished_at.clone()),
+            health: None,
+        }),
+        image: Some(r.image_id.to_string()),
+        resolv_conf_path: path(&paths.resolv_conf),
+        hostname_path: path(&paths.hostname),
+        hosts_path: path(&paths.hosts),
+        log_path: path(&paths.log),
+        name: Some(format!("/{}", r.name)),
+        restart_count: Some(r.restart_count),
+        driver: Some("overlayfs".into()),
+        platform: Some("linux".into()),
+        host_config: Some(r.host_config.clone()),
+        config: Some(r.config.clone()),
+        graph_driver: Some(bollard_stubs::models::DriverData {
+            name: "overlayfs".into(),
+            data: HashMap::from([
+                ("MergedDir".to_owned(), paths.merged.display().to_string()),
+                ("UpperDir".to_owned(), paths.upper.display().to_string()),
+                ("WorkDir".to_owned(), paths.work.display().to_string()),
+            ]),
+        }),
+        mounts: Some(vec![]),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_entries_are_the_summary() {
+        use skiff_engine::containers::record::State;
+        let mut labels = HashMap::new();
+        labels.insert("a".to_owned(), "1".to_owned());
+        labels.insert("b".to_owned(), "2".to_owned());
+        let mut r = ContainerRecord {
+            id: "c".repeat(64),
+            name: "web".into(),
+            created: "2024-05-06T07:08:09.123Z".into(),
+            image: "busybox".into(),
+            image_id: format!("sha256:{}", "a".repeat(64))
+                .parse()
+                .expect("digest"),
+            path: "sh".into(),
+            args: vec!["-c".into(), "sleep 1".into()],
+            config: bollard_stubs::models::ContainerConfig {
+                labels: Some(labels),
+                ..Default::default()
+            },
+            host_config: bollard_stubs::models::HostConfig::default(),
+            state: State {
+                status: Status::Exited,
+                exit_code: 3,
+                finished_at: "2024-05-06T07:08:10Z".into(),
+                ..Default::default()
+            },
+            restart_count: 0,
+        };
+        let same = |r: &ContainerRecord| {
+            let fast = serde_json::to_value(ListEntry::of(r)).expect("entry");
+            let slow = serde_json::to_value(summary(r)).expect("summary");
+            assert_eq!(fast, slow);
+            assert_eq!(
+                serde_json::to_string(&ListEntry::of(r))
+                    .expect("entry")
+                    .split("\"Labels\"")
+                    .next(),
+                serde_json::to_string(&summary(r))
+                    .expect("summary")
+                    .split("\"Labels\"")
+                    .next(),
+                "key order"
+            );
+        };
+        same(&r);
+        r.config.labels = None;
+        r.args.clear();
+        r.state.status = Status::Running;
+        same(&r);
+    }
+}
