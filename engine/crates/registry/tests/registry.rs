@@ -153,7 +153,7 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
 
 #[tokio::test]
 async fn missing_content_is_not_found_with_the_registry_message() {
-    let (registry, image) = registry_with("skiff/tiny", 3, 100).await;
+    let (registry, _image) = registry_with("skiff/tiny", 3, 100).await;
     let client = client();
     let host = &registry.host;
 
