@@ -22,8 +22,10 @@ use oci_spec::runtime::{
 use serde::{Deserialize, Deserializer};
 use skiff_shim::ExitStatus;
 use skiff_shim::client::{AttachStream, ShimHandle};
-use skiff_shim::protocol::{AttachRequest, ExecRequest, FRAME_HEADER, STREAM_EXIT};
-use tokio::io::AsyncReadExt;
+use skiff_shim::protocol::{
+    AttachRequest, ExecRequest, FRAME_HEADER, Frame, MAX_FRAME_LEN, check_frame_len,
+    decode_frame_header,
+};
 
 use super::ContainerService;
 use super::error::ContainerError;
@@ -734,36 +736,38 @@ impl ContainerService {
     }
 }
 
-/// Take one whole shim frame (stream id, payload) off the front of `pending`.
+/// Take one whole shim frame (stream id, payload) off the front of
+/// `pending`; kept for the API's exec relay until it reads frames with
+/// [`skiff_shim::framed::FrameReader`]. A frame announcing more than the
+/// protocol's limit is never taken.
 pub fn take_frame(pending: &mut Vec<u8>) -> Option<(u8, Vec<u8>)> {
-    if pending.len() < FRAME_HEADER {
-        return None;
-    }
-    let len = u32::from_be_bytes([pending[1], pending[2], pending[3], pending[4]]) as usize;
-    if pending.len() < FRAME_HEADER + len {
-        return None;
-    }
-    let id = pending[0];
-    let payload = pending[FRAME_HEADER..FRAME_HEADER + len].to_vec();
+    let header: [u8; FRAME_HEADER] = pending.get(..FRAME_HEADER)?.try_into().ok()?;
+    let (id, len) = decode_frame_header(header);
+    check_frame_len(len, MAX_FRAME_LEN).ok()?;
+    let payload = pending.get(FRAME_HEADER..FRAME_HEADER + len)?.to_vec();
     pending.drain(..FRAME_HEADER + len);
     Some((id, payload))
 }
 
-/// Read a shim stream asynchronously until its exit frame.
+/// Read a shim stream asynchronously until its exit frame; `None` when it
+/// ends without one (or is not a valid frame stream).
 async fn read_exit(stream: AttachStream) -> Option<ExitStatus> {
-    let (sock, mut pending) = stream.into_inner();
-    sock.set_nonblocking(true).ok()?;
-    let mut sock = tokio::net::UnixStream::from_std(sock).ok()?;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        while let Some((stream_id, payload)) = take_frame(&mut pending) {
-            if stream_id == STREAM_EXIT {
-                return serde_json::from_slice(&payload).ok();
-            }
+    let mut frames = match stream.into_async() {
+        Ok(attach) => attach.frames,
+        Err(e) => {
+            tracing::warn!("reading a shim stream: {e}");
+            return None;
         }
-        match sock.read(&mut buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => pending.extend_from_slice(&buf[..n]),
+    };
+    loop {
+        match frames.next_frame().await {
+            Ok(Some(Frame::Exit(status))) => return Some(status),
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!("reading a shim stream: {e}");
+                return None;
+            }
         }
     }
 }

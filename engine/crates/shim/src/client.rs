@@ -18,9 +18,11 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::paths;
+pub use crate::protocol::Frame;
 use crate::protocol::{
-    AttachRequest, Empty, ExecInfo, ExecRequest, ExitStatus, FRAME_HEADER, ProcessState, Request,
-    Response, STREAM_EXIT, STREAM_STDERR, STREAM_STDOUT, StartReport, decode_frame_header,
+    AttachRequest, Empty, ExecInfo, ExecRequest, ExitStatus, FRAME_HEADER, FrameError,
+    MAX_FRAME_LEN, ProcessState, Request, Response, StartReport, check_frame_len,
+    decode_frame_header,
 };
 
 /// Where the container's output is logged.
@@ -429,17 +431,6 @@ impl Conn {
     }
 }
 
-/// One frame of an attach stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
-    /// Bytes the process wrote to stdout (or the pty).
-    Stdout(Vec<u8>),
-    /// Bytes the process wrote to stderr.
-    Stderr(Vec<u8>),
-    /// The process ended; the stream ends after this frame.
-    Exit(ExitStatus),
-}
-
 /// Everything an attach stream carried until its end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Collected {
@@ -460,6 +451,18 @@ pub struct AttachStream {
 }
 
 impl AttachStream {
+    /// An attach stream over an already connected socket whose next bytes
+    /// are frames (one end of a socket pair, for a test double of a shim);
+    /// `path` names it in errors.
+    pub fn from_socket(sock: UnixStream, path: PathBuf) -> std::io::Result<Self> {
+        let writer = sock.try_clone()?;
+        Ok(AttachStream {
+            path,
+            reader: BufReader::new(sock),
+            writer,
+        })
+    }
+
     fn io(&self, source: std::io::Error) -> Error {
         Error::Io {
             path: self.path.clone(),
@@ -501,36 +504,26 @@ impl AttachStream {
             Err(e) => return Err(self.io(e)),
         }
         let (stream, len) = decode_frame_header(header);
-        if len > 16 * 1024 * 1024 {
-            return Err(Error::Protocol {
-                path: self.path.clone(),
-                message: format!("frame of {len} bytes"),
-            });
-        }
+        check_frame_len(len, MAX_FRAME_LEN).map_err(|e| self.frame_error(e))?;
         let mut payload = vec![0u8; len];
         self.reader
             .read_exact(&mut payload)
             .map_err(|e| self.io(e))?;
-        match stream {
-            STREAM_STDOUT => Ok(Some(Frame::Stdout(payload))),
-            STREAM_STDERR => Ok(Some(Frame::Stderr(payload))),
-            STREAM_EXIT => serde_json::from_slice(&payload)
-                .map(|s| Some(Frame::Exit(s)))
-                .map_err(|e| Error::Protocol {
-                    path: self.path.clone(),
-                    message: format!("bad exit frame: {e}"),
-                }),
-            other => Err(Error::Protocol {
-                path: self.path.clone(),
-                message: format!("unknown stream id {other}"),
-            }),
+        Frame::decode(stream, payload)
+            .map(Some)
+            .map_err(|e| self.frame_error(e))
+    }
+
+    fn frame_error(&self, source: FrameError) -> Error {
+        Error::Frame {
+            path: self.path.clone(),
+            source,
         }
     }
 
     /// The raw socket and the bytes already read from it (the start of the
-    /// frame stream), e.g. to drive the stream from async code with
-    /// `tokio::net::UnixStream::from_std` and
-    /// [`crate::protocol::decode_frame_header`].
+    /// frame stream). From async code, use `AttachStream::into_async`
+    /// (feature `tokio`) instead.
     pub fn into_inner(self) -> (UnixStream, Vec<u8>) {
         let buffered = self.reader.buffer().to_vec();
         (self.writer, buffered)

@@ -53,6 +53,15 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// An attach stream carried a frame this client refuses.
+    #[error("protocol error on shim socket {path}: {source}")]
+    Frame {
+        /// The socket path.
+        path: PathBuf,
+        /// What was wrong with the frame.
+        #[source]
+        source: crate::protocol::FrameError,
+    },
     /// The shim refused or failed the request.
     #[error("{message}")]
     Shim {

@@ -11,7 +11,8 @@
 //! This library is what skiffd links: the wire protocol ([`protocol`]), a
 //! blocking client ([`client`]), a helper that writes an OCI bundle for the
 //! common case ([`bundle`]), the json-file log format ([`jsonlog`]) and the
-//! layout of a shim's state directory ([`paths`]). It does not depend on
+//! layout of a shim's state directory ([`paths`]), and with the `tokio`
+//! feature an async reader of attach streams (`framed`). It does not depend on
 //! `libcontainer` at run time; only the binary does.
 //!
 //! See `docs/shim.md` for the protocol and the state directory.
@@ -19,6 +20,8 @@
 pub mod bundle;
 pub mod client;
 pub mod error;
+#[cfg(any(test, feature = "tokio"))]
+pub mod framed;
 pub mod jsonlog;
 pub mod paths;
 pub mod protocol;

@@ -35,10 +35,89 @@ pub fn encode_frame(stream: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&payload[..len as usize]);
 }
 
+/// Largest payload a reader accepts in one frame: a longer length in a
+/// header means the stream is corrupt (the shim sends at most
+/// [`MAX_FRAME_PAYLOAD`]), and is refused before anything is allocated.
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
 /// Decodes a frame header: (stream id, payload length).
 pub fn decode_frame_header(header: [u8; FRAME_HEADER]) -> (u8, usize) {
     let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]);
     (header[0], len as usize)
+}
+
+/// Refuses a payload length over `max` (normally [`MAX_FRAME_LEN`]).
+pub fn check_frame_len(len: usize, max: usize) -> Result<(), FrameError> {
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok(())
+}
+
+/// One frame of an attach stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Bytes the process wrote to stdout (or the pty).
+    Stdout(Vec<u8>),
+    /// Bytes the process wrote to stderr.
+    Stderr(Vec<u8>),
+    /// The process ended; the stream ends after this frame.
+    Exit(ExitStatus),
+}
+
+impl Frame {
+    /// Types a frame read off the wire: its stream id and whole payload.
+    pub fn decode(stream: u8, payload: Vec<u8>) -> Result<Self, FrameError> {
+        match stream {
+            STREAM_STDOUT => Ok(Frame::Stdout(payload)),
+            STREAM_STDERR => Ok(Frame::Stderr(payload)),
+            STREAM_EXIT => serde_json::from_slice(&payload)
+                .map(Frame::Exit)
+                .map_err(FrameError::BadExit),
+            other => Err(FrameError::UnknownStream(other)),
+        }
+    }
+
+    /// Appends the frame's wire form (header + payload) to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Stdout(b) => encode_frame(STREAM_STDOUT, b, out),
+            Frame::Stderr(b) => encode_frame(STREAM_STDERR, b, out),
+            Frame::Exit(status) => {
+                // An `ExitStatus` (strings and integers) always serializes.
+                let json = serde_json::to_vec(status).unwrap_or_default();
+                encode_frame(STREAM_EXIT, &json, out);
+            }
+        }
+    }
+}
+
+/// Why a frame stream could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// Reading the stream failed.
+    #[error("i/o error reading shim frames: {0}")]
+    Io(#[from] std::io::Error),
+    /// A header announced a payload over the reader's limit.
+    #[error("frame of {len} bytes (the limit is {max})")]
+    TooLarge {
+        /// The announced payload length.
+        len: usize,
+        /// The reader's limit.
+        max: usize,
+    },
+    /// A header named a stream id the protocol does not have.
+    #[error("unknown stream id {0}")]
+    UnknownStream(u8),
+    /// The exit frame's payload is not an [`ExitStatus`].
+    #[error("bad exit frame: {0}")]
+    BadExit(#[source] serde_json::Error),
+    /// The stream ended inside a frame.
+    #[error("the stream ended inside a frame ({pending} bytes of it read)")]
+    Truncated {
+        /// How many bytes of the incomplete frame had arrived.
+        pending: usize,
+    },
 }
 
 /// One request line from the client.
@@ -300,5 +379,26 @@ mod tests {
         let mut out = Vec::new();
         encode_frame(STREAM_STDERR, b"abc", &mut out);
         assert_eq!(out, [2, 0, 0, 0, 3, b'a', b'b', b'c']);
+    }
+
+    #[test]
+    fn frames_decode_by_stream_id() {
+        assert_eq!(
+            Frame::decode(STREAM_STDOUT, b"x".to_vec()).ok(),
+            Some(Frame::Stdout(b"x".to_vec()))
+        );
+        assert!(matches!(
+            Frame::decode(9, vec![]),
+            Err(FrameError::UnknownStream(9))
+        ));
+        assert!(matches!(
+            Frame::decode(STREAM_EXIT, b"{".to_vec()),
+            Err(FrameError::BadExit(_))
+        ));
+        assert!(check_frame_len(MAX_FRAME_LEN, MAX_FRAME_LEN).is_ok());
+        assert!(matches!(
+            check_frame_len(MAX_FRAME_LEN + 1, MAX_FRAME_LEN),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 }
