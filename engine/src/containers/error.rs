@@ -57,10 +57,11 @@ pub enum ContainerError {
         #[source]
         source: std::io::Error,
     },
-    /// Mounting or unmounting the root filesystem failed.
+    /// A system call on the container's filesystem failed (mounting or
+    /// unmounting it, entering it).
     #[error("{context}: {source}")]
-    Mount {
-        /// What was being done, naming the mount point.
+    Sys {
+        /// What was being done, naming the path.
         context: String,
         /// The kernel's answer.
         #[source]
@@ -94,7 +95,7 @@ impl ContainerError {
             | Self::StartFailed { .. }
             | Self::ShimNotFound
             | Self::Io { .. }
-            | Self::Mount { .. }
+            | Self::Sys { .. }
             | Self::Spec(_)
             | Self::Task(_)
             | Self::Runtime(_)

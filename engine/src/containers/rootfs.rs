@@ -106,7 +106,7 @@ impl Rootfs {
         } else {
             mount(&data)
         };
-        result.map_err(|source| ContainerError::Mount {
+        result.map_err(|source| ContainerError::Sys {
             context: format!("mounting the root filesystem at {}", self.target.display()),
             source,
         })
@@ -117,7 +117,7 @@ impl Rootfs {
         match nix::mount::umount2(&self.target, MntFlags::MNT_DETACH) {
             // EINVAL: not a mount point.
             Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => Ok(()),
-            Err(source) => Err(ContainerError::Mount {
+            Err(source) => Err(ContainerError::Sys {
                 context: format!("unmounting {}", self.target.display()),
                 source,
             }),

@@ -1,5 +1,7 @@
 //! The OCI process of an exec.
 
+use std::collections::HashSet;
+
 use oci_spec::runtime::{
     Capability, LinuxCapabilitiesBuilder, Process, ProcessBuilder, UserBuilder,
 };
@@ -8,66 +10,9 @@ use super::super::error::ContainerError;
 use super::super::user;
 use super::ExecRecord;
 
-/// Every capability this process may pass on (its bounding set: a sandbox
-/// may lack some), for `--privileged` (dockerd's `GetAllCapabilities`).
-fn all_capabilities() -> std::collections::HashSet<Capability> {
-    let bounding = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
-    // In capability-number order.
-    [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETPCAP",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",
-        "CAP_NET_RAW",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_MKNOD",
-        "CAP_LEASE",
-        "CAP_AUDIT_WRITE",
-        "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ",
-        "CAP_PERFMON",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-    ]
-    .iter()
-    .enumerate()
-    .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
-    .filter_map(|(_, c)| serde_json::from_value(serde_json::Value::String((*c).to_owned())).ok())
-    .collect()
+/// Every capability this process may pass on, for `--privileged`.
+fn all_capabilities() -> HashSet<Capability> {
+    skiff_shim::bundle::all_capabilities().into_iter().collect()
 }
 
 /// The OCI process of an exec in a container whose root filesystem is
