@@ -6,7 +6,8 @@ use std::sync::Arc;
 use skiff_registry::RegistryConfig;
 
 use crate::config::Config;
-use crate::containers::{ContainerError, ContainerService};
+use crate::containers::spec::InitConfig;
+use crate::containers::{ContainerConfig, ContainerError, ContainerService};
 use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
@@ -58,15 +59,18 @@ impl Daemon {
             registry,
             events.clone(),
         )?);
-        crate::containers::spec::configure_init(crate::containers::spec::InitConfig {
-            default: config.init,
-            path: config.init_path.clone(),
-        });
-        crate::containers::create::configure_default_cgroupns(config.default_cgroupns_private);
+        let container_config = ContainerConfig::new(
+            InitConfig {
+                default: config.init,
+                path: config.init_path.clone(),
+            },
+            config.default_cgroupns_private,
+        );
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),
             events.clone(),
+            container_config,
         )?);
         let weak = Arc::downgrade(&containers);
         images.set_users(Arc::new(move |image| {

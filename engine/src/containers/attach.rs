@@ -3,13 +3,14 @@
 //! started waits for the start, which waits for it to connect, so no output
 //! is missed.
 
-use skiff_shim::client::{AttachStream, ShimHandle};
+use skiff_shim::client::AttachStream;
 use skiff_shim::protocol::AttachRequest;
 use tokio::sync::oneshot;
 
 use super::ContainerService;
 use super::error::ContainerError;
 use super::record::{ContainerRecord, Status};
+use super::runtime::ShimRef;
 
 /// Which streams to attach.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,11 +27,11 @@ pub struct AttachOptions {
 #[derive(Debug)]
 pub enum AttachTicket {
     /// The container runs: connect to its shim now.
-    Now(std::path::PathBuf, AttachRequest),
+    Now(ShimRef, AttachRequest),
     /// The container has not started: its start hands over the shim and
     /// waits for the acknowledgement before the process runs.
     Later(
-        oneshot::Receiver<(ShimHandle, oneshot::Sender<()>)>,
+        oneshot::Receiver<(ShimRef, oneshot::Sender<()>)>,
         AttachRequest,
     ),
 }
@@ -38,23 +39,19 @@ pub enum AttachTicket {
 impl AttachTicket {
     /// Connect the attach stream (waiting for the start, for `Later`).
     pub async fn connect(self) -> Result<AttachStream, ContainerError> {
-        let join = |e: tokio::task::JoinError| ContainerError::Runtime(e.to_string());
         match self {
-            Self::Now(dir, req) => tokio::task::spawn_blocking(move || {
-                ShimHandle::connect(&dir).and_then(|h| h.attach(req))
+            Self::Now(shim, req) => Ok(tokio::task::spawn_blocking(move || {
+                shim.state()?;
+                shim.attach(req)
             })
-            .await
-            .map_err(join)?
-            .map_err(|e| ContainerError::Runtime(e.to_string())),
+            .await??),
             Self::Later(rx, req) => {
                 let (handle, ack) = rx.await.map_err(|_| {
                     ContainerError::Conflict("the container was removed before it started".into())
                 })?;
-                let stream = tokio::task::spawn_blocking(move || handle.attach(req))
-                    .await
-                    .map_err(join)?;
+                let stream = tokio::task::spawn_blocking(move || handle.attach(req)).await?;
                 let _ = ack.send(());
-                stream.map_err(|e| ContainerError::Runtime(e.to_string()))
+                Ok(stream?)
             }
         }
     }
@@ -81,8 +78,8 @@ impl ContainerService {
         }
         match record.state.status {
             Status::Running | Status::Paused | Status::Restarting => {
-                let dir = self.shim_dir(&record.id);
-                Ok((record, AttachTicket::Now(dir, req)))
+                let shim = self.shim(&record.id);
+                Ok((record, AttachTicket::Now(shim, req)))
             }
             Status::Created | Status::Exited => {
                 let (tx, rx) = oneshot::channel();

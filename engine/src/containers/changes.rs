@@ -76,9 +76,8 @@ impl ContainerService {
         let lower = self.image_lower_dirs(&record)?;
         let id = record.id.clone();
         tokio::task::spawn_blocking(move || diff(&upper, &lower))
-            .await
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?
-            .map_err(|e| ContainerError::Runtime(format!("changes of container {id}: {e}")))
+            .await?
+            .map_err(|e| ContainerError::io(format!("changes of container {id}"), e))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `docker create`: merge the user's config with the image's as docker does,
 //! name the container, and record it.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bollard_stubs::models::{ContainerConfig, HostConfig, HostConfigCgroupnsModeEnum};
 
@@ -22,52 +22,17 @@ pub struct CreateRequest {
     pub host_config: HostConfig,
 }
 
-/// Docker's default cgroup namespace mode: `private` on a cgroup v2 host
-/// (`/sys/fs/cgroup` is the unified hierarchy), `host` on a v1 or hybrid
-/// one, where a private namespace would hide nothing useful and old
-/// tools expect the host's paths.
-pub fn default_cgroupns(unified: bool) -> HostConfigCgroupnsModeEnum {
-    if unified {
-        HostConfigCgroupnsModeEnum::PRIVATE
-    } else {
-        HostConfigCgroupnsModeEnum::HOST
-    }
-}
-
-/// Whether `/sys/fs/cgroup` is a cgroup2 mount (dockerd's
-/// `IsCgroup2UnifiedMode`), probed once.
-fn host_is_unified() -> bool {
-    static UNIFIED: OnceLock<bool> = OnceLock::new();
-    *UNIFIED.get_or_init(|| {
-        nix::sys::statfs::statfs("/sys/fs/cgroup")
-            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-    })
-}
-
-static DEFAULT_CGROUPNS: OnceLock<HostConfigCgroupnsModeEnum> = OnceLock::new();
-
-/// Set the daemon's default cgroup namespace mode (`--default-cgroupns-mode`;
-/// `None`: [`default_cgroupns`] for this host). Once, at start; later calls
-/// are ignored.
-pub fn configure_default_cgroupns(private: Option<bool>) {
-    let mode = match private {
-        Some(true) => HostConfigCgroupnsModeEnum::PRIVATE,
-        Some(false) => HostConfigCgroupnsModeEnum::HOST,
-        None => default_cgroupns(host_is_unified()),
-    };
-    let _ = DEFAULT_CGROUPNS.set(mode);
-}
-
-/// A container's cgroup namespace mode: the one asked for, or the daemon's
-/// default when unset or empty (stored resolved, as dockerd does).
-pub fn resolve_cgroupns(asked: Option<HostConfigCgroupnsModeEnum>) -> HostConfigCgroupnsModeEnum {
+/// A container's cgroup namespace mode: the one asked for, or `default`
+/// (the service's) when unset or empty (stored resolved, as dockerd does).
+pub fn resolve_cgroupns(
+    asked: Option<HostConfigCgroupnsModeEnum>,
+    default: HostConfigCgroupnsModeEnum,
+) -> HostConfigCgroupnsModeEnum {
     match asked {
         Some(mode @ (HostConfigCgroupnsModeEnum::PRIVATE | HostConfigCgroupnsModeEnum::HOST)) => {
             mode
         }
-        Some(HostConfigCgroupnsModeEnum::EMPTY) | None => {
-            *DEFAULT_CGROUPNS.get_or_init(|| default_cgroupns(host_is_unified()))
-        }
+        Some(HostConfigCgroupnsModeEnum::EMPTY) | None => default,
     }
 }
 
@@ -155,7 +120,10 @@ impl ContainerService {
     ) -> Result<(String, Vec<String>), ContainerError> {
         let mut config = req.config;
         let mut host_config = req.host_config;
-        host_config.cgroupns_mode = Some(resolve_cgroupns(host_config.cgroupns_mode));
+        host_config.cgroupns_mode = Some(resolve_cgroupns(
+            host_config.cgroupns_mode,
+            self.config.default_cgroupns,
+        ));
         let image_name = config
             .image
             .clone()
@@ -175,8 +143,8 @@ impl ContainerService {
         // What start would refuse is refused now: capabilities, security
         // options, and a missing init for `--init`.
         super::spec::security(&host_config)?;
-        if super::spec::wants_init(&host_config) {
-            super::spec::init_binary()?;
+        if super::spec::wants_init(&host_config, &self.config.init) {
+            super::spec::init_binary(&self.config.init)?;
         }
         let (image, image_config) = self.images.get(&image_name)?;
         if let Some(runtime) = &image_config.config {
@@ -229,18 +197,19 @@ mod tests {
 
     #[test]
     fn cgroupns_defaults_like_dockerd() {
+        use super::super::config::{default_cgroupns, host_is_unified};
         assert_eq!(default_cgroupns(true), HostConfigCgroupnsModeEnum::PRIVATE);
         assert_eq!(default_cgroupns(false), HostConfigCgroupnsModeEnum::HOST);
+        let default = default_cgroupns(host_is_unified());
         for mode in [
             HostConfigCgroupnsModeEnum::PRIVATE,
             HostConfigCgroupnsModeEnum::HOST,
         ] {
-            assert_eq!(resolve_cgroupns(Some(mode)), mode);
+            assert_eq!(resolve_cgroupns(Some(mode), default), mode);
         }
-        let default = default_cgroupns(host_is_unified());
-        assert_eq!(resolve_cgroupns(None), default);
+        assert_eq!(resolve_cgroupns(None, default), default);
         assert_eq!(
-            resolve_cgroupns(Some(HostConfigCgroupnsModeEnum::EMPTY)),
+            resolve_cgroupns(Some(HostConfigCgroupnsModeEnum::EMPTY), default),
             default
         );
     }

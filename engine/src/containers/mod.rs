@@ -6,6 +6,10 @@
 //! (the overlay mount), [`spec`] (record → OCI bundle), [`prepare`] (an
 //! `--rm` container's start begun at create) and [`user`].
 //!
+//! The service's settings are a [`ContainerConfig`] given to
+//! [`ContainerService::open`]; everything it asks of shims and of the host
+//! goes through the [`runtime`] seam chosen then.
+//!
 //! Every state change is written to the record store first, then published
 //! to the container's watch channel (what `wait` and `attach` listen to) and
 //! as an event.
@@ -14,10 +18,13 @@ pub mod archive;
 pub mod attach;
 pub mod cgroups;
 pub mod changes;
+pub mod config;
 pub mod create;
 pub mod error;
 pub mod exec;
 pub mod export;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod list;
 pub mod logs;
 pub mod monitor;
@@ -32,6 +39,7 @@ pub mod rename;
 pub mod resize;
 pub mod restart;
 pub mod rootfs;
+pub mod runtime;
 pub mod spec;
 pub mod start;
 pub mod stats;
@@ -46,11 +54,12 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use skiff_shim::client::ShimHandle;
 use tokio::sync::{oneshot, watch};
 
+pub use config::ContainerConfig;
 pub use error::ContainerError;
 use record::ContainerRecord;
+use runtime::{Runtime, ShimRef};
 use store::ContainerStore;
 
 use crate::events::Events;
@@ -58,7 +67,7 @@ use crate::images::ImageService;
 
 /// A client waiting to attach to a container that has not started yet: it
 /// gets the shim once it exists and must answer before the process starts.
-type PendingAttach = oneshot::Sender<(ShimHandle, oneshot::Sender<()>)>;
+type PendingAttach = oneshot::Sender<(ShimRef, oneshot::Sender<()>)>;
 
 /// The container service.
 #[derive(Debug)]
@@ -66,7 +75,10 @@ pub struct ContainerService {
     store: ContainerStore,
     images: Arc<ImageService>,
     events: Events,
-    shim_binary: PathBuf,
+    config: ContainerConfig,
+    runtime: Runtime,
+    /// Exec instances (dropped with their container).
+    execs: exec::ExecTable,
     /// Latest record per container (`None` once removed), for waiters.
     watches: Mutex<HashMap<String, watch::Sender<Option<ContainerRecord>>>>,
     /// `--rm` containers being got ready between create and start.
@@ -82,26 +94,43 @@ pub struct ContainerService {
 const REMOVED_EXITS: usize = 256;
 
 impl ContainerService {
-    /// Open the container store under `data_root`.
+    /// Open the container store under `data_root`, with `config`, running
+    /// containers with `skiff-shim` (found next to skiffd or on `PATH`).
     pub fn open(
         data_root: &Path,
         images: Arc<ImageService>,
         events: Events,
+        config: ContainerConfig,
+    ) -> Result<Self, ContainerError> {
+        Self::open_with(data_root, images, events, config, Runtime::real()?)
+    }
+
+    /// [`ContainerService::open`] with another runtime (a test double).
+    pub fn open_with(
+        data_root: &Path,
+        images: Arc<ImageService>,
+        events: Events,
+        config: ContainerConfig,
+        runtime: Runtime,
     ) -> Result<Self, ContainerError> {
         let store = ContainerStore::open(&data_root.join("containers"))?;
-        let shim_binary = skiff_shim::client::Shim::locate().ok_or_else(|| {
-            ContainerError::Runtime("skiff-shim not found next to skiffd or on PATH".into())
-        })?;
         Ok(Self {
             store,
             images,
             events,
-            shim_binary,
+            config,
+            runtime,
+            execs: exec::ExecTable::default(),
             watches: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             removed_exits: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// The settings the service was opened with.
+    pub fn config(&self) -> &ContainerConfig {
+        &self.config
     }
 
     /// The containers created from image `id`: `(container id, running)`.
@@ -140,6 +169,16 @@ impl ContainerService {
     /// The shim state directory of a container.
     pub fn shim_dir(&self, id: &str) -> PathBuf {
         self.store.dir(id).join("shim")
+    }
+
+    /// The shim of container `id` (not checked to answer).
+    fn shim(&self, id: &str) -> ShimRef {
+        ShimRef::new(self.runtime.shims.clone(), self.shim_dir(id))
+    }
+
+    /// The shim of container `id`, checked to answer.
+    fn connect_shim(&self, id: &str) -> Result<ShimRef, skiff_shim::Error> {
+        ShimRef::connect(self.runtime.shims.clone(), self.shim_dir(id))
     }
 
     /// The json-file log of a container.

@@ -6,28 +6,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_shim::ExitStatus;
-use skiff_shim::client::ShimHandle;
 use skiff_shim::paths;
-use skiff_shim::protocol::{Request, Response};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::ContainerService;
-use super::cgroups;
 use super::record::{ContainerRecord, Status};
 use super::rootfs::Rootfs;
+use super::runtime::ShimRef;
 use crate::images::now_rfc3339;
 
 impl ContainerService {
     /// Watch a started container's shim until the process exits (on the
     /// runtime: no thread is held per running container).
-    pub(crate) fn monitor(self: &Arc<Self>, id: String, handle: ShimHandle) {
+    pub(crate) fn monitor(self: &Arc<Self>, id: String, handle: ShimRef) {
         let svc = self.clone();
         tokio::spawn(async move {
-            let exit = match wait_exit(&handle).await {
+            let exit = match handle.wait_exit().await {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!("waiting for container {id}: {e}");
-                    ShimHandle::read_exit(svc.shim_dir(&id)).ok().flatten()
+                    let shims = &svc.runtime.shims;
+                    shims.read_exit(&svc.shim_dir(&id)).ok().flatten()
                 }
             };
             svc.exited(&id, exit, Some(handle)).await;
@@ -44,17 +42,18 @@ impl ContainerService {
         self: &Arc<Self>,
         id: &str,
         exit: Option<ExitStatus>,
-        handle: Option<ShimHandle>,
+        handle: Option<ShimRef>,
     ) {
         let owned = id.to_owned();
         let dir = self.store.dir(id);
+        let host = self.runtime.host.clone();
         let cleanup = tokio::task::spawn_blocking(move || {
             // Volatile for --rm containers: no sync, a fraction of a ms.
-            let unmounted = Rootfs::new(&dir).unmount();
+            let unmounted = host.unmount(&Rootfs::new(&dir));
             if let Some(h) = handle {
                 let _ = h.delete(true);
             }
-            unmounted.and(cgroups::remove(&owned))
+            unmounted.and(host.remove_cgroups(&owned))
         })
         .await;
         match cleanup {
@@ -143,9 +142,8 @@ impl ContainerService {
             }
             let shim_dir = self.shim_dir(&record.id);
             let alive = {
-                let dir = shim_dir.clone();
+                let handle = self.shim(&record.id);
                 tokio::task::spawn_blocking(move || {
-                    let handle = ShimHandle::connect(&dir).ok()?;
                     let state = handle.state().ok()?;
                     Some((handle, state.exit))
                 })
@@ -159,7 +157,7 @@ impl ContainerService {
                 }
                 Some((handle, None)) => self.monitor(record.id.clone(), handle),
                 None => {
-                    let exit = ShimHandle::read_exit(&shim_dir).ok().flatten();
+                    let exit = self.runtime.shims.read_exit(&shim_dir).ok().flatten();
                     self.exited(&record.id, exit, None).await;
                 }
             }
@@ -190,44 +188,20 @@ impl ContainerService {
     fn tidy_stopped(&self, id: &str) {
         let shim_dir = self.shim_dir(id);
         if paths::socket(&shim_dir).exists()
-            && let Ok(h) = ShimHandle::connect(&shim_dir)
+            && let Ok(h) = self.connect_shim(id)
         {
             let _ = h.delete(true);
         }
-        if let Err(e) = cgroups::remove(id) {
+        let host = &self.runtime.host;
+        if let Err(e) = host.remove_cgroups(id) {
             tracing::warn!("container {id}: {e}");
         }
         let rootfs = Rootfs::new(&self.store.dir(id));
-        if rootfs.is_mounted()
-            && let Err(e) = rootfs.unmount()
+        if host.is_mounted(&rootfs)
+            && let Err(e) = host.unmount(&rootfs)
         {
             tracing::warn!("container {id}: {e}");
         }
-    }
-}
-
-/// The shim's `wait` for the init process, on a non-blocking socket.
-async fn wait_exit(handle: &ShimHandle) -> std::io::Result<ExitStatus> {
-    let socket = paths::socket(handle.state_dir());
-    let sock = paths::connect(&socket)?;
-    sock.set_nonblocking(true)?;
-    let mut sock = tokio::net::UnixStream::from_std(sock)?;
-    let mut line = serde_json::to_vec(&Request::Wait { exec_id: None })?;
-    line.push(b'\n');
-    sock.write_all(&line).await?;
-    let mut answer = Vec::new();
-    BufReader::new(sock).read_until(b'\n', &mut answer).await?;
-    match serde_json::from_slice::<Response<ExitStatus>>(&answer) {
-        Ok(Response::Ok(exit)) => Ok(exit),
-        Ok(Response::Error(e)) => Err(std::io::Error::other(e.message)),
-        Err(_) if answer.is_empty() => Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{}: the shim closed the connection", socket.display()),
-        )),
-        Err(e) => Err(std::io::Error::other(format!(
-            "{}: bad answer: {e}",
-            socket.display()
-        ))),
     }
 }
 

@@ -1,8 +1,6 @@
 //! `docker pause` / `unpause`: freeze and thaw the container's cgroup
 //! through its shim.
 
-use skiff_shim::client::ShimHandle;
-
 use super::ContainerService;
 use super::error::ContainerError;
 use super::record::Status;
@@ -32,14 +30,12 @@ impl ContainerService {
                 )));
             }
         }
-        let dir = self.shim_dir(&record.id);
+        let shim = self.shim(&record.id);
         tokio::task::spawn_blocking(move || {
-            let h = ShimHandle::connect(&dir)?;
-            if pause { h.pause() } else { h.resume() }
+            shim.state()?;
+            shim.set_paused(pause)
         })
-        .await
-        .map_err(|e| ContainerError::Runtime(e.to_string()))?
-        .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        .await??;
         let record = self.update(&record.id, |r| {
             r.state.status = if pause {
                 Status::Paused

@@ -17,26 +17,25 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use skiff_shim::client::ShimHandle;
-
 use super::ContainerService;
+use super::runtime::ShimRef;
 
 /// A preparation: `None` while it runs, then what it gave (`Some(None)`
 /// if it failed, or once taken).
 #[derive(Debug, Default)]
 pub(crate) struct Prepared {
-    result: Mutex<Option<Option<ShimHandle>>>,
+    result: Mutex<Option<Option<ShimRef>>>,
     done: Condvar,
 }
 
 impl Prepared {
-    fn finish(&self, handle: Option<ShimHandle>) {
+    fn finish(&self, handle: Option<ShimRef>) {
         *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         self.done.notify_all();
     }
 
     /// Blocking: waits for the preparation to end; its shim, if it made one.
-    fn wait(&self) -> Option<ShimHandle> {
+    fn wait(&self) -> Option<ShimRef> {
         let mut r = self.result.lock().unwrap_or_else(|p| p.into_inner());
         while r.is_none() {
             r = self.done.wait(r).unwrap_or_else(|p| p.into_inner());
@@ -79,7 +78,7 @@ impl ContainerService {
 
     /// Blocking: the shim prepared for `id` (waiting for the preparation
     /// to end), if there is one; start uses it.
-    pub(crate) fn take_prepared(&self, id: &str) -> Option<ShimHandle> {
+    pub(crate) fn take_prepared(&self, id: &str) -> Option<ShimRef> {
         let prepared = self
             .prepared
             .lock()

@@ -17,9 +17,7 @@ impl ContainerService {
         {
             let svc = self.clone();
             let id = r.id.clone();
-            tokio::task::spawn_blocking(move || svc.remove_stopped(&id))
-                .await
-                .map_err(|e| ContainerError::Runtime(e.to_string()))??;
+            tokio::task::spawn_blocking(move || svc.remove_stopped(&id)).await??;
             removed.push(r.id);
         }
         self.events.publish("container", "prune", "", &[]);

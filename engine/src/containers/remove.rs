@@ -3,10 +3,7 @@
 
 use std::sync::Arc;
 
-use skiff_shim::client::ShimHandle;
-
 use super::ContainerService;
-use super::cgroups;
 use super::error::ContainerError;
 use super::record::ContainerRecord;
 use super::rootfs::Rootfs;
@@ -35,9 +32,7 @@ impl ContainerService {
         }
         let svc = self.clone();
         let id = record.id.clone();
-        tokio::task::spawn_blocking(move || svc.remove_stopped(&id))
-            .await
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?
+        tokio::task::spawn_blocking(move || svc.remove_stopped(&id)).await?
     }
 
     /// Blocking: remove a container that does not run (deleting a shim
@@ -53,13 +48,14 @@ impl ContainerService {
                 record.name
             )));
         }
-        if let Ok(h) = ShimHandle::connect(self.shim_dir(id)) {
+        if let Ok(h) = self.connect_shim(id) {
             let _ = h.delete(true);
         }
-        if let Err(e) = cgroups::remove(id) {
+        let host = &self.runtime.host;
+        if let Err(e) = host.remove_cgroups(id) {
             tracing::warn!("{e}");
         }
-        Rootfs::new(&self.store.dir(id)).unmount()?;
+        host.unmount(&Rootfs::new(&self.store.dir(id)))?;
         self.forget(&record)
     }
 
@@ -74,10 +70,11 @@ impl ContainerService {
     }
 
     /// Drop the record (its directory is deleted in the background) and
-    /// tell the waiters.
+    /// its execs, and tell the waiters.
     fn forget(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
         let id = record.id.as_str();
         self.store.remove(id)?;
+        self.forget_execs(id);
         self.remember_exit(id, record.state.exit_code);
         self.notify(id, None);
         self.watches

@@ -4,7 +4,6 @@
 //! accepts it and nothing changes; a container that is not running is a
 //! conflict. A resize publishes docker's `resize` event.
 
-use skiff_shim::client::ShimHandle;
 use skiff_shim::protocol::ErrorKind;
 
 use super::ContainerService;
@@ -22,12 +21,12 @@ impl ContainerService {
         }
         let tty = record.config.tty.unwrap_or(false);
         if tty {
-            let dir = self.shim_dir(&record.id);
+            let shim = self.shim(&record.id);
             tokio::task::spawn_blocking(move || {
-                ShimHandle::connect(&dir).and_then(|h| h.resize(None, height, width))
+                shim.state()?;
+                shim.resize(None, height, width)
             })
-            .await
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?
+            .await?
             .map_err(|e| {
                 // A shim that is gone, or says so: it exited meanwhile.
                 let gone = e.kind() == Some(ErrorKind::Conflict)
@@ -35,7 +34,10 @@ impl ContainerService {
                 if gone {
                     ContainerError::Conflict(format!("container {} is not running", record.id))
                 } else {
-                    ContainerError::Runtime(format!("resizing container {}: {e}", record.id))
+                    ContainerError::ShimOf {
+                        context: format!("resizing container {}", record.id),
+                        source: e,
+                    }
                 }
             })?;
         }

@@ -61,7 +61,7 @@ impl Rootfs {
     pub fn mount(&self, lower: &[PathBuf]) -> Result<(), ContainerError> {
         for d in [&self.target, &self.upper, &self.work] {
             std::fs::create_dir_all(d)
-                .map_err(|e| ContainerError::Runtime(format!("creating {}: {e}", d.display())))?;
+                .map_err(|e| ContainerError::io(format!("creating {}", d.display()), e))?;
         }
         if self.is_mounted() {
             return Ok(());
@@ -106,11 +106,9 @@ impl Rootfs {
         } else {
             mount(&data)
         };
-        result.map_err(|e| {
-            ContainerError::Runtime(format!(
-                "mounting the root filesystem at {}: {e}",
-                self.target.display()
-            ))
+        result.map_err(|source| ContainerError::Sys {
+            context: format!("mounting the root filesystem at {}", self.target.display()),
+            source,
         })
     }
 
@@ -119,10 +117,10 @@ impl Rootfs {
         match nix::mount::umount2(&self.target, MntFlags::MNT_DETACH) {
             // EINVAL: not a mount point.
             Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => Ok(()),
-            Err(e) => Err(ContainerError::Runtime(format!(
-                "unmounting {}: {e}",
-                self.target.display()
-            ))),
+            Err(source) => Err(ContainerError::Sys {
+                context: format!("unmounting {}", self.target.display()),
+                source,
+            }),
         }
     }
 }

@@ -4,7 +4,6 @@
 //! options (`--security-opt seccomp=…`, `no-new-privileges`) and `--init`.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use bollard_stubs::models::{HostConfig, HostConfigCgroupnsModeEnum};
 use oci_spec::runtime::Capability;
@@ -42,27 +41,15 @@ pub struct InitConfig {
     pub path: Option<PathBuf>,
 }
 
-static INIT: OnceLock<InitConfig> = OnceLock::new();
-
-/// Set the daemon's init configuration (once, at start; later calls are
-/// ignored).
-pub fn configure_init(config: InitConfig) {
-    let _ = INIT.set(config);
-}
-
-fn init_config() -> &'static InitConfig {
-    INIT.get_or_init(InitConfig::default)
-}
-
-/// Whether a container with `host` runs under an init.
-pub fn wants_init(host: &HostConfig) -> bool {
-    host.init.unwrap_or(init_config().default)
+/// Whether a container with `host` runs under an init (`config`: the
+/// service's).
+pub fn wants_init(host: &HostConfig, config: &InitConfig) -> bool {
+    host.init.unwrap_or(config.default)
 }
 
 /// The init binary: `--init-path`, else `docker-init` next to skiffd or on
 /// `PATH`, else the first of [`INIT_CANDIDATES`] that exists.
-pub fn init_binary() -> Result<PathBuf, ContainerError> {
-    let config = init_config();
+pub fn init_binary(config: &InitConfig) -> Result<PathBuf, ContainerError> {
     if let Some(path) = &config.path {
         return if path.is_file() {
             Ok(path.clone())
@@ -237,14 +224,10 @@ pub fn security(host: &HostConfig) -> Result<Security, ContainerError> {
     })
 }
 
-fn runtime(e: impl std::fmt::Display) -> ContainerError {
-    ContainerError::Runtime(e.to_string())
-}
-
 /// Write `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the
 /// container into its directory.
 pub fn write_etc_files(dir: &Path, hostname: &str) -> Result<(), ContainerError> {
-    let io = |e: std::io::Error| ContainerError::Runtime(format!("writing {}: {e}", dir.display()));
+    let io = |e| ContainerError::io(format!("writing {}", dir.display()), e);
     std::fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io)?;
     std::fs::write(
         dir.join("hosts"),
@@ -262,12 +245,13 @@ pub fn bundle(
     record: &ContainerRecord,
     dir: &Path,
     rootfs: &Path,
+    init: &InitConfig,
 ) -> Result<BundleConfig, ContainerError> {
     let c = &record.config;
     let h = &record.host_config;
     let user = user::resolve(rootfs, c.user.as_deref().unwrap_or_default())?;
-    let init = if wants_init(h) {
-        Some(init_binary()?)
+    let init = if wants_init(h, init) {
+        Some(init_binary(init)?)
     } else {
         None
     };
@@ -287,8 +271,7 @@ pub fn bundle(
         b.devices = host_devices();
     }
     if let Some(init) = init {
-        b.mounts
-            .push(bind_mount(init, INIT_IN_CONTAINER, true).map_err(runtime)?);
+        b.mounts.push(bind_mount(init, INIT_IN_CONTAINER, true)?);
     }
     let hostname = c
         .hostname
@@ -319,7 +302,7 @@ pub fn bundle(
     let in_root = rootfs.join(cwd.trim_start_matches('/'));
     if !in_root.exists() {
         std::fs::create_dir_all(&in_root)
-            .map_err(|e| runtime(format!("creating working directory {cwd}: {e}")))?;
+            .map_err(|e| ContainerError::io(format!("creating working directory {cwd}"), e))?;
         let _ = nix::unistd::chown(&in_root, Some(user.uid.into()), Some(user.gid.into()));
     }
     b.cwd = cwd;
@@ -346,8 +329,7 @@ pub fn bundle(
         ("hosts", "/etc/hosts"),
         ("resolv.conf", "/etc/resolv.conf"),
     ] {
-        b.mounts
-            .push(bind_mount(dir.join(name), dest, false).map_err(runtime)?);
+        b.mounts.push(bind_mount(dir.join(name), dest, false)?);
     }
     for bind in h.binds.iter().flatten() {
         let mut parts = bind.split(':');
@@ -366,10 +348,9 @@ pub fn bundle(
             .is_some_and(|o| o.split(',').any(|x| x == "ro"));
         if !Path::new(src).exists() {
             std::fs::create_dir_all(src)
-                .map_err(|e| runtime(format!("creating bind source {src}: {e}")))?;
+                .map_err(|e| ContainerError::io(format!("creating bind source {src}"), e))?;
         }
-        b.mounts
-            .push(bind_mount(src, dst, readonly).map_err(runtime)?);
+        b.mounts.push(bind_mount(src, dst, readonly)?);
     }
     for (dest, opts) in h.tmpfs.iter().flatten() {
         let mut options = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
@@ -379,8 +360,7 @@ pub fn bundle(
             .typ("tmpfs")
             .source("tmpfs")
             .options(options)
-            .build()
-            .map_err(runtime)?;
+            .build()?;
         b.mounts.push(m);
     }
     Ok(b)

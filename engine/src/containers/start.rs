@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_shim::client::{LogTarget, Shim, ShimHandle, SpawnOptions};
+use skiff_shim::client::{LogTarget, SpawnOptions};
 use tokio::sync::oneshot;
 
 use super::ContainerService;
 use super::error::ContainerError;
 use super::record::Status;
 use super::rootfs::Rootfs;
+use super::runtime::ShimRef;
 use super::spec;
 use crate::images::now_rfc3339;
 
@@ -52,8 +53,7 @@ impl ContainerService {
             Some(h) => Ok(h),
             None => svc.spawn_shim(&id),
         })
-        .await
-        .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        .await?;
         let handle = match spawned {
             Ok(h) => h,
             Err(e) => {
@@ -79,13 +79,12 @@ impl ContainerService {
             let _ = tokio::time::timeout(ATTACH_GRACE, ack).await;
         }
         let h = handle.clone();
-        let started = tokio::task::spawn_blocking(move || h.start().and_then(|()| h.state()))
-            .await
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        let started =
+            tokio::task::spawn_blocking(move || h.start().and_then(|()| h.state())).await?;
         let state = match started {
             Ok(s) => s,
             Err(e) => {
-                let e = ContainerError::Runtime(e.to_string());
+                let e = ContainerError::Shim(e);
                 let h = handle.clone();
                 let _ = tokio::task::spawn_blocking(move || h.delete(true)).await;
                 self.fail_start(&record.id, &e);
@@ -108,7 +107,7 @@ impl ContainerService {
     }
 
     /// Blocking: mount, write the bundle, spawn the shim (start deferred).
-    pub(super) fn spawn_shim(&self, id: &str) -> Result<ShimHandle, ContainerError> {
+    pub(super) fn spawn_shim(&self, id: &str) -> Result<ShimRef, ContainerError> {
         let record = self
             .store
             .get(id)
@@ -117,28 +116,33 @@ impl ContainerService {
         let lower = self.image_lower_dirs(&record)?;
         // An --rm container's writable layer is never synced (see rootfs).
         let rootfs = Rootfs::new(&dir).volatile(record.host_config.auto_remove.unwrap_or(false));
-        rootfs.mount(&lower)?;
+        let host = &self.runtime.host;
+        host.mount(&rootfs, &lower)?;
         let result = (|| {
-            let bundle = spec::bundle(&record, &dir, &rootfs.target)?;
+            let bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
             let bundle_dir = dir.join("bundle");
-            bundle
-                .write(&bundle_dir)
-                .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+            bundle.write(&bundle_dir)?;
             let shim_dir = self.shim_dir(id);
             // A shim left by an earlier run of this container is finished with.
-            if let Ok(old) = ShimHandle::connect(&shim_dir) {
+            if let Ok(old) = self.connect_shim(id) {
                 let _ = old.delete(true);
             }
             let _ = std::fs::remove_dir_all(&shim_dir);
-            let mut opts = SpawnOptions::new(&self.shim_binary, id, &bundle_dir, &shim_dir);
+            // The runtime's client knows its binary.
+            let mut opts = SpawnOptions::new("skiff-shim", id, &bundle_dir, &shim_dir);
             opts.stdin = record.config.open_stdin.unwrap_or(false);
             opts.log = LogTarget::Path(self.log_path(id));
             opts.defer_start = true;
-            Shim::spawn(&opts)
-                .map_err(|e| ContainerError::Runtime(start_error(&record.path, &e.to_string())))
+            match self.runtime.shims.spawn(opts) {
+                Ok(()) => Ok(self.shim(id)),
+                Err(source) => Err(ContainerError::StartFailed {
+                    message: start_error(&record.path, &source.to_string()),
+                    source,
+                }),
+            }
         })();
         if result.is_err() {
-            let _ = rootfs.unmount();
+            let _ = host.unmount(&rootfs);
         }
         result
     }
@@ -151,7 +155,7 @@ impl ContainerService {
             .remove(id);
         let msg = e.to_string();
         let code = exit_code_for(&msg);
-        let _ = Rootfs::new(&self.store.dir(id)).unmount();
+        let _ = self.runtime.host.unmount(&Rootfs::new(&self.store.dir(id)));
         let _ = self.update(id, |r| {
             r.state.error = msg.clone();
             r.state.exit_code = code;

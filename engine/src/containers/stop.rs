@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use skiff_shim::client::ShimHandle;
 
 use super::ContainerService;
 use super::error::ContainerError;
 use super::record::Status;
+use super::runtime::ShimRef;
 
 /// Parse a signal as docker accepts it: `SIGTERM`, `TERM`, `15`.
 pub fn parse_signal(s: &str) -> Result<i32, ContainerError> {
@@ -34,9 +34,12 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
 impl ContainerService {
-    fn shim_of(&self, id: &str) -> Result<ShimHandle, ContainerError> {
-        ShimHandle::connect(self.shim_dir(id))
-            .map_err(|e| ContainerError::Runtime(format!("container {id}: {e}")))
+    fn shim_of(&self, id: &str) -> Result<ShimRef, ContainerError> {
+        self.connect_shim(id)
+            .map_err(|source| ContainerError::ShimOf {
+                context: format!("container {id}"),
+                source,
+            })
     }
 
     /// Send a signal to a running container.
@@ -56,10 +59,7 @@ impl ContainerService {
         // has exited, so that a remove right after the kill succeeds.
         let mut watch = (sig == Signal::SIGKILL as i32).then(|| self.watch(&record.id));
         let handle = self.shim_of(&record.id)?;
-        tokio::task::spawn_blocking(move || handle.kill(sig))
-            .await
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?
-            .map_err(|e| ContainerError::Runtime(e.to_string()))?;
+        tokio::task::spawn_blocking(move || handle.kill(sig)).await??;
         self.record_event("kill", &record, &[("signal", &sig.to_string())]);
         if let Some(watch) = watch.as_mut() {
             let exited = watch.wait_for(|r| r.as_ref().is_none_or(|r| !r.state.status.is_live()));

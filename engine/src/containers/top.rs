@@ -107,7 +107,7 @@ fn run_ps(args: &str, pids: &[i32]) -> Result<Top, ContainerError> {
     // `-q` narrows ps to the container's pids; some options refuse it.
     let out = match run(Some(&list)) {
         Ok(o) if o.status.success() => o,
-        _ => run(None).map_err(|e| ContainerError::Runtime(format!("Error running ps: {e}")))?,
+        _ => run(None).map_err(|e| ContainerError::io("Error running ps", e))?,
     };
     if !out.status.success() {
         return Err(ContainerError::Runtime(format!(

@@ -195,14 +195,20 @@ impl ShimHandle {
     /// Connects to the shim of `state_dir` (e.g. after a skiffd restart) and
     /// checks that it answers.
     pub fn connect(state_dir: impl AsRef<Path>) -> Result<Self> {
+        let handle = ShimHandle::at(state_dir);
+        handle.state()?;
+        Ok(handle)
+    }
+
+    /// The shim of `state_dir`, without checking that it answers (each
+    /// call connects anew and fails then if it does not).
+    pub fn at(state_dir: impl AsRef<Path>) -> Self {
         let state_dir = state_dir.as_ref().to_path_buf();
-        let handle = ShimHandle {
+        ShimHandle {
             socket: paths::socket(&state_dir),
             state_dir,
             shim_pid: None,
-        };
-        handle.state()?;
-        Ok(handle)
+        }
     }
 
     /// The state directory.

@@ -86,8 +86,12 @@ pub struct Bind {
     pub readonly: bool,
 }
 
-fn runtime(what: &str, e: impl std::fmt::Display) -> ContainerError {
-    ContainerError::Runtime(format!("{what}: {e}"))
+/// A failed system call, in the context of `what`.
+fn sys(what: &str, source: nix::Error) -> ContainerError {
+    ContainerError::Sys {
+        context: what.to_owned(),
+        source,
+    }
 }
 
 /// Runs `f` on a new thread once its root is the container's; `f` gets
@@ -100,7 +104,7 @@ where
         .name("skiff-ctr-fs".into())
         .spawn(move || f(enter(root)))
         .map(drop)
-        .map_err(|e| runtime("starting a container filesystem thread", e))
+        .map_err(|e| ContainerError::io("starting a container filesystem thread", e))
 }
 
 /// Runs `f` in the container's filesystem and returns its result.
@@ -124,10 +128,9 @@ fn enter(root: Root) -> Result<(), ContainerError> {
         Root::Overlay(o) => (o.target.clone(), o.binds.clone(), Some(o)),
     };
     if overlay.is_none() && binds.is_empty() {
-        unshare(CloneFlags::CLONE_FS).map_err(|e| runtime("unshare", e))?;
+        unshare(CloneFlags::CLONE_FS).map_err(|e| sys("unshare", e))?;
     } else {
-        unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
-            .map_err(|e| runtime("unshare", e))?;
+        unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS).map_err(|e| sys("unshare", e))?;
         // Nothing mounted from here on propagates anywhere.
         mount(
             None::<&str>,
@@ -136,7 +139,7 @@ fn enter(root: Root) -> Result<(), ContainerError> {
             MsFlags::MS_REC | MsFlags::MS_PRIVATE,
             None::<&str>,
         )
-        .map_err(|e| runtime("making the mount namespace private", e))?;
+        .map_err(|e| sys("making the mount namespace private", e))?;
         if let Some(o) = &overlay {
             mount_overlay(o)?;
         }
@@ -144,14 +147,14 @@ fn enter(root: Root) -> Result<(), ContainerError> {
             bind(&target, b)?;
         }
     }
-    nix::unistd::chroot(&target)
-        .map_err(|e| runtime(&format!("chroot {}", target.display()), e))?;
-    nix::unistd::chdir("/").map_err(|e| runtime("chdir /", e))
+    nix::unistd::chroot(&target).map_err(|e| sys(&format!("chroot {}", target.display()), e))?;
+    nix::unistd::chdir("/").map_err(|e| sys("chdir /", e))
 }
 
 fn mount_overlay(o: &Overlay) -> Result<(), ContainerError> {
     for d in [&o.target, &o.upper, &o.work] {
-        std::fs::create_dir_all(d).map_err(|e| runtime(&format!("creating {}", d.display()), e))?;
+        std::fs::create_dir_all(d)
+            .map_err(|e| ContainerError::io(format!("creating {}", d.display()), e))?;
     }
     let join = |dirs: &[&PathBuf]| {
         dirs.iter()
@@ -165,7 +168,9 @@ fn mount_overlay(o: &Overlay) -> Result<(), ContainerError> {
         // overlayfs refuses to mount the work directory again while it exists.
         let _ = std::fs::remove_dir_all(o.work.join("work/incompat/volatile"));
         if o.lower.is_empty() {
-            return Err(runtime(&what, "the image has no layers"));
+            return Err(ContainerError::Runtime(format!(
+                "{what}: the image has no layers"
+            )));
         }
         let lower: Vec<&PathBuf> = o.lower.iter().collect();
         let data = format!(
@@ -181,7 +186,7 @@ fn mount_overlay(o: &Overlay) -> Result<(), ContainerError> {
             MsFlags::empty(),
             Some(data.as_str()),
         )
-        .map_err(|e| runtime(&what, e));
+        .map_err(|e| sys(&what, e));
     }
     // Read-only: the writable layer is just the top lower layer, so the
     // mount cannot change it (and takes no lock on it).
@@ -194,7 +199,7 @@ fn mount_overlay(o: &Overlay) -> Result<(), ContainerError> {
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(|e| runtime(&what, e))?;
+        .map_err(|e| sys(&what, e))?;
         return mount(
             None::<&str>,
             &o.target,
@@ -202,7 +207,7 @@ fn mount_overlay(o: &Overlay) -> Result<(), ContainerError> {
             MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
             None::<&str>,
         )
-        .map_err(|e| runtime(&what, e));
+        .map_err(|e| sys(&what, e));
     }
     let data = format!("lowerdir={}", join(&layers));
     mount(
@@ -212,7 +217,7 @@ fn mount_overlay(o: &Overlay) -> Result<(), ContainerError> {
         MsFlags::MS_RDONLY,
         Some(data.as_str()),
     )
-    .map_err(|e| runtime(&what, e))
+    .map_err(|e| sys(&what, e))
 }
 
 /// Opens `rel` under `root` without following any symlink (`O_PATH`), so a
@@ -266,7 +271,7 @@ fn bind(root: &Path, b: &Bind) -> Result<(), ContainerError> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| runtime(&what, e))?;
+    .map_err(|e| sys(&what, e))?;
     if b.readonly {
         mount(
             None::<&str>,
@@ -275,7 +280,7 @@ fn bind(root: &Path, b: &Bind) -> Result<(), ContainerError> {
             MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
             None::<&str>,
         )
-        .map_err(|e| runtime(&what, e))?;
+        .map_err(|e| sys(&what, e))?;
     }
     Ok(())
 }

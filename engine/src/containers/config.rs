@@ -1,0 +1,66 @@
+//! The container service's settings, fixed when it opens (from the
+//! daemon's flags): each service has its own, so two services in one
+//! process never share them.
+
+use std::sync::OnceLock;
+
+use bollard_stubs::models::HostConfigCgroupnsModeEnum;
+
+use super::spec::InitConfig;
+
+/// What `ContainerService::open` is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// `--init` / `--init-path`.
+    pub init: InitConfig,
+    /// The cgroup namespace mode of containers that ask for none
+    /// (`--default-cgroupns-mode`, else [`default_cgroupns`] for this host).
+    pub default_cgroupns: HostConfigCgroupnsModeEnum,
+}
+
+impl ContainerConfig {
+    /// The settings from dockerd's flags: `--init`/`--init-path`, and
+    /// `--default-cgroupns-mode` (`Some(true)`: private, `Some(false)`:
+    /// host, `None`: this host's default).
+    pub fn new(init: InitConfig, default_cgroupns_private: Option<bool>) -> Self {
+        let default_cgroupns = match default_cgroupns_private {
+            Some(true) => HostConfigCgroupnsModeEnum::PRIVATE,
+            Some(false) => HostConfigCgroupnsModeEnum::HOST,
+            None => default_cgroupns(host_is_unified()),
+        };
+        Self {
+            init,
+            default_cgroupns,
+        }
+    }
+}
+
+impl Default for ContainerConfig {
+    /// No init by default, this host's cgroup namespace default.
+    fn default() -> Self {
+        Self::new(InitConfig::default(), None)
+    }
+}
+
+/// Docker's default cgroup namespace mode: `private` on a cgroup v2 host
+/// (`/sys/fs/cgroup` is the unified hierarchy), `host` on a v1 or hybrid
+/// one, where a private namespace would hide nothing useful and old
+/// tools expect the host's paths.
+pub fn default_cgroupns(unified: bool) -> HostConfigCgroupnsModeEnum {
+    if unified {
+        HostConfigCgroupnsModeEnum::PRIVATE
+    } else {
+        HostConfigCgroupnsModeEnum::HOST
+    }
+}
+
+/// Whether `/sys/fs/cgroup` is a cgroup2 mount (dockerd's
+/// `IsCgroup2UnifiedMode`), probed once (a fact of the host, not a
+/// setting).
+pub fn host_is_unified() -> bool {
+    static UNIFIED: OnceLock<bool> = OnceLock::new();
+    *UNIFIED.get_or_init(|| {
+        nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+    })
+}
