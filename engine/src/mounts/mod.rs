@@ -22,6 +22,9 @@ pub mod error;
 pub mod tmpfs;
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use bollard_stubs::models::MountPoint;
 
 /// Go's `path.Clean` (one copy, in the archive code).
 pub(crate) use crate::containers::archive::pathstat::clean as clean_path;
@@ -168,6 +171,53 @@ impl MountSpec {
     /// An anonymous volume: a volume mount without a name.
     pub fn is_anonymous_volume(&self) -> bool {
         self.kind == MountKind::Volume && self.source.is_empty()
+    }
+
+    /// The anonymous volume an image's `VOLUME` entry gets when nothing
+    /// else is mounted there (dockerd's `AddMountPointWithVolume`):
+    /// read-write, copy-up on, no mode.
+    pub fn image_volume(target: &str) -> Self {
+        Self::new(MountKind::Volume, clean_path(target))
+    }
+
+    /// Record the volume a `-v` or `--mount` volume mount resolved to (its
+    /// name, for an anonymous one the generated name), with dockerd's
+    /// inspect `Mode` of `z` for a local volume given no mode
+    /// (`setBindModeIfNull`).
+    pub fn attach_volume(&mut self, name: &str) {
+        self.source = name.to_owned();
+        if self.mode.is_empty() {
+            self.mode = "z".to_owned();
+        }
+    }
+
+    /// The mount as inspect's `Mounts` lists it. `volume_path` is the
+    /// volume's `Mountpoint`, for volume mounts.
+    pub fn mount_point(&self, volume_path: Option<&Path>) -> MountPoint {
+        let volume = self.kind == MountKind::Volume;
+        let source = match volume_path {
+            Some(p) if volume => p.to_string_lossy().into_owned(),
+            _ if volume => String::new(),
+            _ => self.source.clone(),
+        };
+        MountPoint {
+            typ: Some(self.kind.as_str().to_owned()),
+            name: Some(self.source.clone()).filter(|_| volume),
+            source: Some(source),
+            destination: Some(self.target.clone()),
+            driver: volume.then(|| {
+                self.volume_driver
+                    .clone()
+                    .unwrap_or_else(|| "local".to_owned())
+            }),
+            mode: Some(self.mode.clone()),
+            rw: Some(!self.read_only),
+            propagation: Some(
+                self.propagation
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+        }
     }
 }
 
@@ -330,6 +380,30 @@ mod tests {
             ]
         );
         assert!(!all[0].read_only, "the bind replaced the read-only import");
+    }
+
+    #[test]
+    fn inspect_lists_mounts_as_dockerd_does() {
+        let mut named = parse_bind("data:/d", "").expect("volume");
+        named.attach_volume("data");
+        let json = |m: &MountSpec, p: Option<&str>| {
+            serde_json::to_string(&m.mount_point(p.map(Path::new))).expect("json")
+        };
+        assert_eq!(
+            json(&named, Some("/var/lib/skiff/volumes/data/_data")),
+            r#"{"Type":"volume","Name":"data","Source":"/var/lib/skiff/volumes/data/_data","Destination":"/d","Driver":"local","Mode":"z","RW":true,"Propagation":""}"#
+        );
+        let bind = parse_bind("/h:/x:ro", "").expect("bind");
+        assert_eq!(
+            json(&bind, None),
+            r#"{"Type":"bind","Source":"/h","Destination":"/x","Mode":"ro","RW":false,"Propagation":"rprivate"}"#
+        );
+        let mut image = MountSpec::image_volume("/var/lib/db/");
+        image.source = "f00".to_owned();
+        assert_eq!(
+            json(&image, Some("/v/f00/_data")),
+            r#"{"Type":"volume","Name":"f00","Source":"/v/f00/_data","Destination":"/var/lib/db","Driver":"local","Mode":"","RW":true,"Propagation":""}"#
+        );
     }
 
     #[test]

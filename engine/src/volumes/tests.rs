@@ -292,7 +292,7 @@ fn prune_takes_unused_anonymous_volumes_unless_all() {
         .expect("with options");
 
     let report = s.prune(&PruneRequest::default()).expect("prune");
-    assert_eq!(report.volumes_deleted, [anon.name.clone()]);
+    assert_eq!(report.volumes_deleted, std::slice::from_ref(&anon.name));
     assert_eq!(report.space_reclaimed, 1000);
     assert!(!anon.mountpoint.exists());
 
@@ -378,7 +378,7 @@ fn device_volumes_mount_once_for_many_users() {
     s.unmount("tmp", "c2").expect("unmount");
     assert_eq!(
         *mounter.unmounts.lock().expect("lock"),
-        [v.mountpoint.clone()]
+        std::slice::from_ref(&v.mountpoint)
     );
     s.remove("tmp", false).expect("remove");
 
