@@ -22,4 +22,6 @@ pub mod events;
 pub mod host;
 pub mod images;
 pub mod memory;
+pub mod mounts;
 pub mod streams;
+pub mod volumes;
