@@ -27,6 +27,17 @@
 //! API (the networks service, endpoints on container start/stop, restart
 //! reconciliation). Those build on this crate.
 //!
+//! Dependencies: `rtnetlink` 0.22, the newest release on the
+//! netlink-packet-core/netlink-sys 0.8 and nix 0.30 that youki's
+//! libcontainer already uses (no release shares its netlink-packet-route
+//! 0.31: 0.21 has 0.30, 0.22 has 0.32, so that one parsing crate is built
+//! twice); `nftables` for the typed `nft -j` schema (skiff runs `nft`
+//! itself to capture its stderr, see [`nft`]); `ipnet` for prefixes.
+//!
+//! Tests: the unit tests need nothing; `tests/links.rs` and `tests/nft.rs`
+//! need root and `nft`, and run each test in a network namespace of its own
+//! (nothing reaches the host's); `tests/proxy.rs` uses 127.0.0.1 only.
+//!
 //! Coexistence with dockerd on one host: skiff's rules live in their own
 //! nftables table. When dockerd's iptables(-nft) `FORWARD` chain has policy
 //! `DROP`, forwarded traffic of skiff's bridges is dropped there too; an

@@ -33,6 +33,7 @@ fn endpoint<'a>(ns: &'a NetNs, n: u8) -> (EndpointConfig<'a>, String, String) {
         address: ipnet::Ipv4Net::new(ip, 24).expect("prefix"),
         gateway: Some(Ipv4Addr::new(10, 88, 0, 1)),
         mtu: Some(1400),
+        hairpin: n == 2,
     };
     (cfg, host, temp)
 }

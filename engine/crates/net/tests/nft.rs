@@ -53,6 +53,8 @@ async fn network_with_container(nl: &Rtnl, name: &str, n: u8) -> NetNs {
         address: ipnet::Ipv4Net::new(ip, 24).expect("net"),
         gateway: Some(gw),
         mtu: None,
+        // The hairpin check below needs it (br_netfilter DNATs at the bridge).
+        hairpin: true,
     };
     attach(nl, &ep).await.expect("attach");
     ns
@@ -196,6 +198,22 @@ fn published_port_reaches_the_container_and_bridges_are_isolated() {
         // Container a cannot reach container b any more.
         let after = exchange(Some(&ns_a), b, quick);
         assert!(after.is_err(), "isolation drops a -> b: {after:?}");
+
+        // Container a to its own published port via its gateway: without
+        // hairpin the DNAT skips traffic from its bridge (the userland proxy
+        // serves it; there is none here, so nothing answers) ...
+        let own = SocketAddr::from((Ipv4Addr::new(10, 93, 0, 1), 18080));
+        assert!(
+            exchange(Some(&ns_a), own, quick).is_err(),
+            "no kernel hairpin by default"
+        );
+        // ... with hairpin the kernel DNATs it back, masqueraded.
+        fw.hairpin = true;
+        nft::apply(&fw).await.expect("apply with hairpin");
+        assert_eq!(
+            exchange(Some(&ns_a), own, Duration::from_secs(5)).expect("hairpin"),
+            b"from-a"
+        );
 
         nft::delete(TABLE).await.expect("delete");
         assert_eq!(

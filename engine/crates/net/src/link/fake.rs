@@ -31,6 +31,8 @@ pub enum Call {
     },
     /// [`Netlink::set_controller`].
     SetController { name: String, bridge: String },
+    /// [`Netlink::set_hairpin`].
+    SetHairpin { name: String, on: bool },
     /// [`Netlink::move_to_netns`].
     MoveToNetns { name: String, ns: NsKey },
     /// [`Netlink::rename`].
@@ -62,6 +64,8 @@ pub struct FakeLink {
     pub controller: Option<String>,
     /// Up.
     pub up: bool,
+    /// Bridge port hairpin mode.
+    pub hairpin: bool,
     /// MAC, once set.
     pub mac: Option<MacAddr>,
     /// MTU, once set.
@@ -175,6 +179,7 @@ impl State {
             kind,
             controller: None,
             up: false,
+            hairpin: false,
             mac: None,
             mtu,
             addrs: vec![],
@@ -236,6 +241,22 @@ impl Netlink for FakeNetlink {
             |st, ns| {
                 st.find(ns, bridge)?;
                 st.find(ns, name)?.controller = Some(s(bridge));
+                Ok(())
+            },
+        )
+    }
+
+    async fn set_hairpin(&self, name: &str, on: bool) -> Result<(), LinkError> {
+        self.record(
+            "SetHairpin",
+            Call::SetHairpin { name: s(name), on },
+            |st, ns| {
+                let link = st.find(ns, name)?;
+                if link.controller.is_none() {
+                    // The kernel refuses bridge port options on a link that is no port.
+                    return Err(LinkError::NotFound { name: s(name) });
+                }
+                link.hairpin = on;
                 Ok(())
             },
         )

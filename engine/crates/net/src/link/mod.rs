@@ -209,6 +209,16 @@ pub trait Netlink: Send + Sync + Sized {
         name: &str,
         bridge: &str,
     ) -> impl Future<Output = Result<(), LinkError>> + Send;
+    /// `ip link set NAME type bridge_slave hairpin on|off`: whether the
+    /// bridge may send a frame back out of the port it came in on. Needed
+    /// for kernel hairpin NAT (a container reaching its own published port)
+    /// when br_netfilter DNATs at the bridge, as dockerd sets it without
+    /// the userland proxy.
+    fn set_hairpin(
+        &self,
+        name: &str,
+        on: bool,
+    ) -> impl Future<Output = Result<(), LinkError>> + Send;
     /// `ip link set NAME netns NS`.
     fn move_to_netns(
         &self,

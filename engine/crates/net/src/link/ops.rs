@@ -41,6 +41,9 @@ pub struct EndpointConfig<'a> {
     pub gateway: Option<Ipv4Addr>,
     /// MTU of both ends (the bridge's).
     pub mtu: Option<u32>,
+    /// Hairpin mode on the host end's bridge port: on when published ports
+    /// use the kernel's hairpin NAT ([`crate::nft::Firewall::hairpin`]).
+    pub hairpin: bool,
 }
 
 /// Makes sure the bridge exists, has its address and is up. Idempotent: an
@@ -77,7 +80,7 @@ pub async fn remove_bridge<N: Netlink>(nl: &N, name: &str) -> Result<(), LinkErr
 }
 
 /// Plugs a container into a bridge: a veth pair, the host end on the bridge
-/// and up, the other end moved into the container's namespace, renamed,
+/// (in hairpin mode if asked) and up, the other end moved into the container's namespace, renamed,
 /// given its MAC, MTU and address, up, `lo` up, and the default route.
 ///
 /// On any failure the pair is deleted again (deleting the host end takes
@@ -93,6 +96,9 @@ pub async fn attach<N: Netlink>(nl: &N, ep: &EndpointConfig<'_>) -> Result<(), L
 
 async fn plug<N: Netlink>(nl: &N, ep: &EndpointConfig<'_>) -> Result<(), LinkError> {
     nl.set_controller(ep.host_ifname, ep.bridge).await?;
+    if ep.hairpin {
+        nl.set_hairpin(ep.host_ifname, true).await?;
+    }
     nl.set_up(ep.host_ifname).await?;
     nl.move_to_netns(ep.temp_ifname, ep.netns).await?;
     let inside = nl.enter(ep.netns).await?;

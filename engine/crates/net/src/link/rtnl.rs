@@ -12,7 +12,8 @@ use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
 };
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 use tokio::task::JoinHandle;
 
@@ -167,6 +168,17 @@ impl Netlink for Rtnl {
                 .build(),
         )
         .await
+    }
+
+    async fn set_hairpin(&self, name: &str, on: bool) -> Result<(), LinkError> {
+        let index = self.index(name).await?;
+        let msg = LinkBridgePort::new(index).hairpin(on).build();
+        self.handle
+            .link()
+            .set_port(msg)
+            .execute()
+            .await
+            .map_err(|e| error("set hairpin", name, e))
     }
 
     async fn move_to_netns(&self, name: &str, ns: &NetNs) -> Result<(), LinkError> {

@@ -3,11 +3,11 @@
 //! [`start`] binds the host address at once (so a taken port fails the
 //! `docker run` before anything else is created, with dockerd's wording) and
 //! spawns a task on the current tokio runtime that forwards:
-//! - TCP ([`tcp`]): each accepted connection to a new connection to the
+//! - TCP: each accepted connection to a new connection to the
 //!   container address; bytes are copied both ways and a half-close (EOF) in
 //!   one direction is passed on as a write shutdown on the other side, while
 //!   the other direction keeps flowing;
-//! - UDP ([`udp`]): each client address gets its own flow (a socket
+//! - UDP: each client address gets its own flow (a socket
 //!   connected to the container address); replies go back to that client
 //!   from the published address; a flow with no traffic either way for the
 //!   idle timeout is dropped.

@@ -33,6 +33,7 @@ fn endpoint<'a>(ns: &'a NetNs) -> EndpointConfig<'a> {
         address: net("172.17.0.2/16"),
         gateway: Some(Ipv4Addr::new(172, 17, 0, 1)),
         mtu: Some(1400),
+        hairpin: false,
     }
 }
 
@@ -192,6 +193,58 @@ async fn a_failed_attach_leaves_no_veth_behind() {
         Call::DeleteLink {
             name: "veth1234567".into()
         }
+    );
+}
+
+#[tokio::test]
+async fn hairpin_is_set_on_the_bridge_port_when_asked() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ns = fake_ns(&dir, "c1");
+    let nl = FakeNetlink::new();
+    ensure_bridge(&nl, &bridge_cfg()).await.expect("bridge");
+    attach(
+        &nl,
+        &EndpointConfig {
+            hairpin: true,
+            ..endpoint(&ns)
+        },
+    )
+    .await
+    .expect("attach");
+    let calls: Vec<Call> = nl.calls().into_iter().map(|(_, c)| c).collect();
+    let at = |want: &Call| calls.iter().position(|c| c == want).expect("called");
+    let hairpin = Call::SetHairpin {
+        name: "veth1234567".into(),
+        on: true,
+    };
+    let controller = Call::SetController {
+        name: "veth1234567".into(),
+        bridge: "skiff0".into(),
+    };
+    assert!(
+        at(&controller) < at(&hairpin),
+        "a port first, then its hairpin mode"
+    );
+    let host = nl
+        .links()
+        .into_iter()
+        .find(|l| l.name == "veth1234567")
+        .expect("host end");
+    assert!(host.hairpin);
+    // Not asked: not set.
+    let ns2 = fake_ns(&dir, "c2");
+    let ep = EndpointConfig {
+        host_ifname: "veth2",
+        temp_ifname: "vtmp2",
+        ..endpoint(&ns2)
+    };
+    attach(&nl, &ep).await.expect("attach");
+    assert!(
+        !nl.links()
+            .into_iter()
+            .find(|l| l.name == "veth2")
+            .expect("veth2")
+            .hairpin
     );
 }
 
