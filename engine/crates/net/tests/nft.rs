@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use common::{enable_ip_forward, exchange, in_fresh_netns, serve_in};
 use skiff_net::Protocol;
-use skiff_net::link::{BridgeConfig, EndpointConfig, MacAddr, Rtnl, attach, ensure_bridge};
+use skiff_net::link::{
+    BridgeConfig, EndpointConfig, MacAddr, Netlink, Rtnl, attach, ensure_bridge,
+};
 use skiff_net::netns::NetNs;
 use skiff_net::nft::{self, BridgeRules, Firewall, PublishedPort};
 
@@ -220,5 +222,85 @@ fn published_port_reaches_the_container_and_bridges_are_isolated() {
             exchange(Some(&ns_a), b, Duration::from_secs(5)).expect("open again"),
             b"from-b"
         );
+    });
+}
+
+/// A listener in `ns` on `ip:80` that answers with the address it sees the
+/// client connect from.
+fn serve_peer_address(ns: &NetNs, ip: Ipv4Addr) -> SocketAddr {
+    let listener = ns
+        .run(|| std::net::TcpListener::bind((ip, 80)))
+        .expect("enter")
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let mut buf = [0u8; 4];
+            if conn.read_exact(&mut buf).is_ok() {
+                let peer = conn
+                    .peer_addr()
+                    .map(|p| p.ip().to_string())
+                    .unwrap_or_default();
+                let _ = conn.write_all(peer.as_bytes());
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn bridges_are_masqueraded_out_and_internal_ones_stay_in() {
+    in_fresh_netns(|| async {
+        enable_ip_forward();
+        let nl = Rtnl::current().expect("netlink");
+        // An "uplink" to a namespace standing in for the outside world,
+        // which routes everything back through this one.
+        let outside = NetNs::create().expect("outside ns");
+        nl.add_veth("upl0", "upltmp", None).await.expect("uplink");
+        nl.move_to_netns("upltmp", &outside).await.expect("move");
+        nl.add_address("upl0", net("10.200.0.1/24"))
+            .await
+            .expect("address");
+        nl.set_up("upl0").await.expect("up");
+        let out = nl.enter(&outside).await.expect("enter outside");
+        out.rename("upltmp", "eth0").await.expect("rename");
+        out.add_address("eth0", net("10.200.0.2/24"))
+            .await
+            .expect("address");
+        out.set_up("eth0").await.expect("up");
+        out.add_default_route(Ipv4Addr::new(10, 200, 0, 1))
+            .await
+            .expect("route back");
+        let server = serve_peer_address(&outside, Ipv4Addr::new(10, 200, 0, 2));
+
+        let ns_a = network_with_container(&nl, "skm1", 95).await;
+        let ns_b = network_with_container(&nl, "skm2", 96).await;
+        let timeout = Duration::from_secs(5);
+        // Without skiff's table both containers go out with their own address.
+        let seen = exchange(Some(&ns_a), server, timeout).expect("a before");
+        assert_eq!(seen, b"10.95.0.2");
+        let seen = exchange(Some(&ns_b), server, timeout).expect("b before");
+        assert_eq!(seen, b"10.96.0.2");
+
+        let mut fw = Firewall::new(TABLE);
+        fw.bridges = vec![
+            bridge_rules("skm1", 95),
+            BridgeRules {
+                internal: true,
+                ..bridge_rules("skm2", 96)
+            },
+        ];
+        nft::apply(&fw).await.expect("apply");
+
+        let seen = exchange(Some(&ns_a), server, timeout).expect("a reaches the outside");
+        assert_eq!(seen, b"10.200.0.1", "masqueraded to the uplink's address");
+        let internal = exchange(Some(&ns_b), server, Duration::from_millis(700));
+        assert!(
+            internal.is_err(),
+            "an internal network has no way out: {internal:?}"
+        );
+        nft::delete(TABLE).await.expect("delete");
     });
 }
