@@ -76,6 +76,8 @@ pub struct PublishedPort {
     /// tcp or udp.
     pub protocol: Protocol,
     /// The host address; `None` (or 0.0.0.0) is every local address.
+    /// Loopback addresses get no DNAT (the `output` chain skips
+    /// 127.0.0.0/8, as dockerd's does): the userland proxy serves them.
     pub host_ip: Option<Ipv4Addr>,
     /// The host port.
     pub host_port: u16,
