@@ -524,6 +524,24 @@ fn lines(out: &mut Diffs<'_>, d: &[Value], s: &[Value], mode: Mode) {
     }
 }
 
+/// The type of a value a side lacks; for an object, with the number of keys
+/// in it at every depth (`object with 12 keys`).
+fn described(v: &Value) -> String {
+    match v {
+        Value::Object(_) => format!("object with {} keys", nested_keys(v)),
+        other => type_name(other).to_string(),
+    }
+}
+
+/// The number of object keys in `v` at every depth.
+pub fn nested_keys(v: &Value) -> usize {
+    match v {
+        Value::Object(map) => map.values().map(|v| 1 + nested_keys(v)).sum(),
+        Value::Array(items) => items.iter().map(nested_keys).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -543,9 +561,7 @@ fn json(out: &mut Diffs<'_>, at: &str, d: &Value, s: &Value, mode: Mode) {
             for key in keys {
                 let path = format!("{at}.{key}");
                 match (dm.get(key), sm.get(key)) {
-                    (Some(dv), None) => {
-                        out.push(&path, Kind::Missing, type_name(dv).into(), "-".into())
-                    }
+                    (Some(dv), None) => out.push(&path, Kind::Missing, described(dv), "-".into()),
                     (None, Some(sv)) => {
                         out.push(&path, Kind::Extra, "-".into(), type_name(sv).into())
                     }
