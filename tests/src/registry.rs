@@ -364,7 +364,7 @@ fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<()> {
 
 /// Copies a registry storage tree: blobs as hard links (copies across
 /// filesystems), everything else as real copies.
-fn copy_seed(seed: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn copy_seed(seed: &Path, dest: &Path) -> Result<()> {
     let v2 = Path::new("docker/registry/v2");
     copy_tree(
         &seed.join(v2).join("blobs"),

@@ -247,8 +247,9 @@ fn http_exchange<S: Read + Write>(
     parse_response(&raw, peer)
 }
 
-/// Parses a whole response read from `peer` (for error messages).
-fn parse_response(raw: &[u8], peer: &str) -> Result<HttpResponse> {
+/// Parses a whole response read from `peer` (for error messages): status,
+/// headers (names in lower case) and the body (de-chunked).
+pub fn parse_response(raw: &[u8], peer: &str) -> Result<HttpResponse> {
     let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Err(HarnessError::http(
             peer,
