@@ -32,7 +32,7 @@ use crate::lock::InstanceLock;
 use crate::paths::MachineDir;
 use crate::qemu::{self, Accelerator};
 use crate::state::{Phase, RunRecord};
-use crate::vsock_host::{self, Transport, TransportChooser, VsockStream};
+use crate::vsock_host::{self, Transport, TransportChooser};
 
 /// How long the guest gets to power off after `poweroff`.
 const POWEROFF_TIMEOUT: Duration = Duration::from_secs(30);
@@ -357,7 +357,7 @@ async fn relay_loop(
         match (chooser.next(since_boot), vsock_cid) {
             (Transport::Vsock, Some(cid)) => {
                 let port = vsock_host::ENGINE_PORT;
-                match tokio::time::timeout(VSOCK_CONNECT_TIMEOUT, VsockStream::connect(cid, port))
+                match tokio::time::timeout(VSOCK_CONNECT_TIMEOUT, vsock_host::connect(cid, port))
                     .await
                 {
                     Ok(Ok(stream)) => {

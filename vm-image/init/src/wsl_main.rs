@@ -14,7 +14,7 @@ use skiff_init::mounts;
 use skiff_init::reaper::{self, Reaper};
 use skiff_init::supervisor::{self, ENGINE_SOCKET};
 use skiff_init::{disk, log, ping, say, wsl};
-use skiff_relay::serial::SerialPort;
+use skiff_relay::FdStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
@@ -99,7 +99,10 @@ async fn run(started_ms: u64, input: File, output: File) -> anyhow::Result<()> {
             log::uptime_ms().saturating_sub(started_ms)
         );
     });
-    match (SerialPort::from_file(input), SerialPort::from_file(output)) {
+    match (
+        FdStream::device(input.into()),
+        FdStream::device(output.into()),
+    ) {
         (Ok(input), Ok(output)) => {
             let tx = down_tx.clone();
             tokio::spawn(async move {
