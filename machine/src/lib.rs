@@ -7,11 +7,14 @@
 //! `engine.port`, `control.port`, `qmp.sock`.
 //!
 //! [`Manager`] is the API (the `skiff` CLI and the desktop app use it);
-//! [`driver::Driver`] is the backend interface: QEMU on Linux (under a
-//! detached supervisor, [`supervisor`]), Virtualization.framework on macOS
-//! ([`vz`]), WSL2 on Windows ([`wsl`]). The platform-neutral pieces (QEMU's
-//! command line, the VZ device graph, WSL's command lines, the state
-//! machine) are tested everywhere.
+//! [`driver::Driver`] is the backend interface, and each backend has its
+//! folder, as lima's `pkg/driver/<backend>`: QEMU on Linux ([`qemu`]),
+//! Virtualization.framework on macOS ([`vz`]), WSL2 on Windows ([`wsl`]).
+//! QEMU and VZ run under a detached supervisor process: its foreground
+//! half is [`supervised`], the duties every supervisor shares are
+//! [`supervision`]. The platform-neutral pieces (QEMU's command line, the
+//! VZ device graph, WSL's command lines, the state machine) are tested
+//! everywhere.
 
 pub mod cmdline;
 pub mod config;
@@ -21,29 +24,19 @@ pub mod driver;
 pub mod error;
 pub mod fsutil;
 pub mod image;
-pub mod kvm;
 #[cfg(unix)]
 pub mod lock;
 pub mod manager;
 pub mod paths;
 pub mod ping;
 pub mod qemu;
-#[cfg(unix)]
-pub mod qmp;
 pub mod shell_env;
 pub mod state;
 #[cfg(unix)]
 pub mod supervised;
-#[cfg(target_os = "linux")]
-pub mod supervisor;
-pub mod tcp_proxy;
-#[cfg(target_os = "linux")]
-pub mod vsock_host;
+#[cfg(unix)]
+pub mod supervision;
 pub mod vz;
-#[cfg(all(target_os = "macos", feature = "vz"))]
-pub mod vz_runtime;
-#[cfg(all(target_os = "macos", feature = "vz"))]
-pub mod vz_supervisor;
 pub mod wsl;
 
 pub use config::MachineConfig;

@@ -1,4 +1,19 @@
-//! QEMU's command line (platform neutral, so it is tested everywhere).
+//! The QEMU backend (Linux). The machine runs under a detached supervisor
+//! process ([`supervisor`], started by [`crate::supervised`]) that runs
+//! QEMU with the command line built here — platform neutral, so it is
+//! tested everywhere — with KVM when its probe passes ([`kvm`]), powers it
+//! off through QMP ([`qmp`]), reaches the guest over vhost-vsock when the
+//! host has it ([`vsock`]), and serves QEMU's guestfwd to the registry
+//! mirror ([`tcp_proxy`]).
+
+pub mod kvm;
+#[cfg(unix)]
+pub mod qmp;
+#[cfg(target_os = "linux")]
+pub mod supervisor;
+pub mod tcp_proxy;
+#[cfg(target_os = "linux")]
+pub mod vsock;
 
 use std::path::Path;
 
@@ -64,7 +79,7 @@ fn shell_quote(s: &str) -> String {
 /// The command line of the contract for `config` in `dir`, booting
 /// `image` with `accel`. `skiff_bin` runs `machine connect-tcp` for the
 /// registry mirror's guestfwd; `now` seeds the guest clock. With
-/// `vsock_cid` (the host's vhost-vsock works, see [`crate::vsock_host`])
+/// `vsock_cid` (the host's vhost-vsock works, see [`vsock`])
 /// a `vhost-vsock-pci` device gets that guest CID; the virtio-serial ports
 /// stay either way.
 pub fn command(

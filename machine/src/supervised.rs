@@ -1,6 +1,7 @@
-//! The foreground half of a supervised machine (QEMU on Linux): `start`
-//! hands the instance lock to a detached supervisor process (`skiff machine
-//! supervise NAME`, see [`crate::supervisor`]) and follows its progress;
+//! The foreground half of a supervised machine (QEMU on Linux, VZ on
+//! macOS): `start` hands the instance lock to a detached supervisor process
+//! (`skiff machine supervise NAME`, see [`crate::qemu::supervisor`]) and
+//! follows its progress;
 //! `stop` signals it and waits for the lock to be released.
 
 use std::io::{Read, Seek, SeekFrom};

@@ -13,6 +13,14 @@
 //! control line protocol); the host connects to both through the socket
 //! device. Guest init picks vsock when no `skiff.engine` virtio-serial port
 //! exists.
+//!
+//! With the `vz` feature, [`runtime`] builds the graph with
+//! `objc2-virtualization` and [`supervisor`] runs it (macOS only).
+
+#[cfg(all(target_os = "macos", feature = "vz"))]
+pub mod runtime;
+#[cfg(all(target_os = "macos", feature = "vz"))]
+pub mod supervisor;
 
 use std::path::PathBuf;
 

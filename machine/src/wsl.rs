@@ -62,18 +62,19 @@ pub fn import_args(name: &str, install_dir: &Path, rootfs_tar: &Path) -> Vec<Str
     ]
 }
 
+/// `wsl.exe` arguments running `argv` as root in the machine's distro,
+/// without WSL's shell (`--exec`).
+fn exec_as_root(name: &str, argv: &[&str]) -> Vec<String> {
+    let head = ["-d", &distro_name(name), "-u", "root", "--exec"].map(String::from);
+    head.into_iter()
+        .chain(argv.iter().map(|a| a.to_string()))
+        .collect()
+}
+
 /// `wsl.exe` arguments running the guest side (init's WSL mode, relay on
 /// stdio).
 pub fn run_args(name: &str) -> Vec<String> {
-    vec![
-        "-d".into(),
-        distro_name(name),
-        "-u".into(),
-        "root".into(),
-        "--exec".into(),
-        SKIFF_INIT.into(),
-        "--wsl".into(),
-    ]
+    exec_as_root(name, &[SKIFF_INIT, "--wsl"])
 }
 
 /// How long a graceful stop may take before `wsl --terminate`.
@@ -82,19 +83,10 @@ pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20)
 /// `wsl.exe` arguments asking init's WSL mode to stop (SIGTERM, with the
 /// image's busybox).
 pub fn graceful_stop_args(name: &str) -> Vec<String> {
-    [
-        "-d",
-        &distro_name(name),
-        "-u",
-        "root",
-        "--exec",
-        "/usr/bin/busybox",
-        "killall",
-        "-TERM",
-        "skiff-init",
-    ]
-    .map(String::from)
-    .to_vec()
+    exec_as_root(
+        name,
+        &["/usr/bin/busybox", "killall", "-TERM", "skiff-init"],
+    )
 }
 
 /// `wsl.exe` arguments stopping the distro at once.

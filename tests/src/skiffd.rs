@@ -526,13 +526,12 @@ pub(crate) fn kill_processes_under(dir: &Path) {
 
 /// Lazily unmounts every mount point under `dir`, deepest first.
 pub(crate) fn unmount_under(dir: &Path) {
-    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = skiff_mountinfo::read_self() else {
         return;
     };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mount_path(field)))
+    let mut points: Vec<PathBuf> = mounts
+        .into_iter()
+        .map(|m| m.mount_point)
         .filter(|path| path.starts_with(dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -546,40 +545,5 @@ pub(crate) fn unmount_under(dir: &Path) {
         unsafe {
             libc::umount2(c_path.as_ptr(), libc::MNT_DETACH);
         }
-    }
-}
-
-/// Undoes the octal escapes (`\040` for space, …) of /proc/self/mountinfo.
-fn unescape_mount_path(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            let value = bytes
-                .get(i + 1..i + 4)
-                .and_then(|digits| std::str::from_utf8(digits).ok())
-                .and_then(|digits| u8::from_str_radix(digits, 8).ok());
-            if let Some(value) = value {
-                out.push(value);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unescapes_mountinfo_paths() {
-        assert_eq!(unescape_mount_path("/tmp/a\\040b"), "/tmp/a b");
-        assert_eq!(unescape_mount_path("/plain"), "/plain");
-        assert_eq!(unescape_mount_path("/end\\"), "/end\\");
     }
 }

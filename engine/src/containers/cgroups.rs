@@ -31,14 +31,9 @@ fn hierarchies() -> &'static [PathBuf] {
     static MOUNTS: OnceLock<Vec<PathBuf>> = OnceLock::new();
     MOUNTS.get_or_init(|| {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        info.lines()
-            .filter_map(|l| {
-                let (left, right) = l.split_once(" - ")?;
-                let fstype = right.split(' ').next()?;
-                let point = left.split(' ').nth(4)?;
-                matches!(fstype, "cgroup" | "cgroup2")
-                    .then(|| PathBuf::from(super::trash::unescape(point)))
-            })
+        skiff_mountinfo::cgroups(&info)
+            .into_iter()
+            .map(|m| m.mount_point)
             .collect()
     })
 }

@@ -134,13 +134,12 @@ fn delete_now(dir: &Path) {
 
 /// Mount points at or below `dir`, parents before children.
 fn mounts_below(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = skiff_mountinfo::read_self() else {
         return Vec::new();
     };
-    let mut found: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape(p)))
+    let mut found: Vec<PathBuf> = mounts
+        .into_iter()
+        .map(|m| m.mount_point)
         .filter(|p| p.starts_with(dir))
         .collect();
     found.sort_by_key(|p| p.components().count());
@@ -148,38 +147,9 @@ fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// mountinfo's octal escapes (`\040` for a space, …).
-pub(crate) fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..=i + 3].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
-        assert_eq!(unescape(r"/a\134b"), r"/a\b");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape(r"/end\04"), r"/end\04");
-    }
 
     #[test]
     fn deletes_in_the_background() {

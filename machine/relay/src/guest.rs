@@ -115,7 +115,7 @@ pub async fn serve_device(device: &Path, engine_socket: &Path) -> std::convert::
     /// Pause between sessions: a port with no host reads EOF at once.
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
     loop {
-        match crate::serial::SerialPort::open(device) {
+        match crate::serial::open(device) {
             Ok(port) => {
                 if let Err(err) = serve(port, engine_socket).await {
                     tracing::warn!("relay session on {}: {err}", device.display());

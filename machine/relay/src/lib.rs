@@ -18,8 +18,14 @@
 //!
 //! An engine socket that cannot be reached resets the stream, so the host
 //! client sees its connection closed rather than a hang.
+//!
+//! On Linux every descriptor-backed pipe (a virtio-serial port opened with
+//! [`serial::open`], a vsock connection, WSL's stdio, a pty) is one
+//! [`FdStream`], whose constructor states what its half-close does.
 
 mod error;
+#[cfg(target_os = "linux")]
+pub mod fd_stream;
 #[cfg(unix)]
 pub mod guest;
 pub mod handshake;
@@ -34,4 +40,6 @@ pub mod shell;
 mod shell_guest;
 
 pub use error::RelayError;
+#[cfg(target_os = "linux")]
+pub use fd_stream::FdStream;
 pub use host::Accept;

@@ -1,6 +1,5 @@
 //! The guest's side of [`crate::shell`]: runs the shell (Linux).
 
-use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -9,7 +8,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::serial::SerialPort;
+use crate::fd_stream::FdStream;
 use crate::shell::{self, ShellRequest};
 
 /// The shells tried, in order.
@@ -106,7 +105,8 @@ where
         child = tokio::process::Command::from(cmd)
             .spawn()
             .map_err(|e| format!("starting the shell: {e}"))?;
-        let master = SerialPort::from_file(File::from(master)).map_err(|e| e.to_string())?;
+        let master =
+            FdStream::device(master).map_err(|e| format!("registering the pty master: {e}"))?;
         let (mut master_r, master_w) = tokio::io::split(master);
         stdin = Some(Box::new(master_w));
         let tx = out_tx.clone();

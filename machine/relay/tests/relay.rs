@@ -149,6 +149,18 @@ async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     }
 }
 
+/// `GET /_ping` with `Connection: close`, written by hand on a connection
+/// to `socket`; the whole answer (status line, headers, body).
+async fn raw_ping(socket: &Path) -> String {
+    let mut c = UnixStream::connect(socket).await.expect("connect");
+    c.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).await.expect("read");
+    answer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_request_and_response() {
     let relay = Relay::start().await;
@@ -421,16 +433,7 @@ async fn both_halves_end_when_the_pipe_closes() {
     // A host session that ends after one request: the guest half must end
     // with it, and a fresh pair must work again (a reconnecting host).
     let host = tokio::spawn(skiff_relay::host::serve(listener, h));
-    let mut c = UnixStream::connect(dir.path().join("docker.sock"))
-        .await
-        .expect("connect");
-    c.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut answer = String::new();
-    within("answer", c.read_to_string(&mut answer))
-        .await
-        .expect("read");
+    let answer = within("answer", raw_ping(&dir.path().join("docker.sock"))).await;
     assert!(answer.ends_with("OK"), "{answer}");
     host.abort();
     let _ = host.await;
@@ -453,16 +456,7 @@ async fn a_new_host_session_skips_what_the_old_one_left_in_the_pipe() {
     let guest = tokio::spawn(async move { skiff_relay::guest::serve(g, &engine).await });
     let listener = UnixListener::bind(dir.path().join("docker.sock")).expect("bind");
     let _host = tokio::spawn(skiff_relay::host::serve(listener, h));
-    let mut c = UnixStream::connect(dir.path().join("docker.sock"))
-        .await
-        .expect("connect");
-    c.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
-    let mut answer = String::new();
-    within("answer", c.read_to_string(&mut answer))
-        .await
-        .expect("read");
+    let answer = within("answer", raw_ping(&dir.path().join("docker.sock"))).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(!guest.is_finished(), "guest session must still run");
 }
@@ -476,15 +470,7 @@ async fn connections_made_before_the_guest_answers_wait_for_it() {
     let listener = UnixListener::bind(dir.path().join("docker.sock")).expect("bind");
     let _host = tokio::spawn(skiff_relay::host::serve(listener, h));
     let sock = dir.path().join("docker.sock");
-    let client = tokio::spawn(async move {
-        let mut c = UnixStream::connect(&sock).await.expect("connect");
-        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("write");
-        let mut answer = String::new();
-        c.read_to_string(&mut answer).await.expect("read");
-        answer
-    });
+    let client = tokio::spawn(async move { raw_ping(&sock).await });
     // The guest "boots" a while later.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!client.is_finished(), "client must wait for the guest");
@@ -493,38 +479,47 @@ async fn connections_made_before_the_guest_answers_wait_for_it() {
     assert!(answer.ends_with("OK"), "{answer}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shell_stream_runs_a_command_in_the_guest() {
+/// Runs `args` (no arguments: a login shell reading `input`) through the
+/// relay's shell stream, with a pty of `size` when given; the exit status
+/// and everything the shell wrote. `resizes` open: a terminal that could
+/// send resizes; closed: none, as with `echo … | skiff machine shell`.
+async fn run_shell(
+    relay: &Relay,
+    args: &[&str],
+    pty: Option<(u16, u16, &str)>,
+    input: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    resizes_open: bool,
+) -> (i32, String) {
     use skiff_relay::shell::{ShellRequest, client};
-    let relay = Relay::start().await;
-    // The shell works with no engine at all (debugging a broken engine).
-    let (_tx, rx) = tokio::sync::mpsc::channel(1);
-    let mut out = Vec::new();
+    let (rows, cols, term) = pty.unwrap_or((24, 80, ""));
     let request = ShellRequest {
-        tty: false,
-        rows: 24,
-        cols: 80,
-        term: String::new(),
-        args: vec![
-            "sh".into(),
-            "-c".into(),
-            "read x; echo \"got $x\"; echo err >&2; exit 3".into(),
-        ],
+        tty: pty.is_some(),
+        rows,
+        cols,
+        term: term.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
     };
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    if !resizes_open {
+        drop(tx);
+    }
+    let mut out = Vec::new();
     let status = within(
-        "shell",
-        client(
-            relay.connect().await,
-            &request,
-            &b"hello\n"[..],
-            &mut out,
-            rx,
-        ),
+        &format!("shell {args:?}"),
+        client(relay.connect().await, &request, input, &mut out, rx),
     )
     .await
     .expect("shell");
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_stream_runs_a_command_in_the_guest() {
+    let relay = Relay::start().await;
+    // The shell works with no engine at all (debugging a broken engine).
+    let script = "read x; echo \"got $x\"; echo err >&2; exit 3";
+    let (status, out) = run_shell(&relay, &["sh", "-c", script], None, &b"hello\n"[..], true).await;
     assert_eq!(status, 3);
-    let out = String::from_utf8_lossy(&out);
     assert!(
         out.contains("got hello\n") && out.contains("err\n"),
         "{out}"
@@ -532,58 +527,16 @@ async fn a_shell_stream_runs_a_command_in_the_guest() {
 
     // No terminal, so nothing sends resizes (the channel is closed, as in
     // `echo … | skiff machine shell`): stdin still flows, EOF included.
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    drop(tx);
-    let mut out = Vec::new();
-    let request = ShellRequest {
-        tty: false,
-        rows: 24,
-        cols: 80,
-        term: String::new(),
-        args: Vec::new(),
-    };
-    let status = within(
-        "piped shell",
-        client(
-            relay.connect().await,
-            &request,
-            &b"echo piped in; exit 4\n"[..],
-            &mut out,
-            rx,
-        ),
-    )
-    .await
-    .expect("piped shell");
-    assert_eq!(status, 4, "{}", String::from_utf8_lossy(&out));
-    assert!(String::from_utf8_lossy(&out).contains("piped in\n"));
+    let input = &b"echo piped in; exit 4\n"[..];
+    let (status, out) = run_shell(&relay, &[], None, input, false).await;
+    assert_eq!(status, 4, "{out}");
+    assert!(out.contains("piped in\n"));
 
     // A pty: the command sees a terminal of the requested size.
-    let (_tx, rx) = tokio::sync::mpsc::channel(1);
-    let mut out = Vec::new();
-    let request = ShellRequest {
-        tty: true,
-        rows: 33,
-        cols: 77,
-        term: "xterm".into(),
-        args: vec![
-            "sh".into(),
-            "-c".into(),
-            "stty size; echo $TERM; test -t 0".into(),
-        ],
-    };
-    let status = within(
-        "pty shell",
-        client(
-            relay.connect().await,
-            &request,
-            tokio::io::empty(),
-            &mut out,
-            rx,
-        ),
-    )
-    .await
-    .expect("pty shell");
-    let out = String::from_utf8_lossy(&out);
+    let script = "stty size; echo $TERM; test -t 0";
+    let pty = Some((33, 77, "xterm"));
+    let (status, out) =
+        run_shell(&relay, &["sh", "-c", script], pty, tokio::io::empty(), true).await;
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("33 77") && out.contains("xterm"), "{out}");
 

@@ -3,7 +3,6 @@
 //! protocol.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -96,24 +95,16 @@ pub async fn serve(
     ready: watch::Receiver<Option<u64>>,
     shutdown: mpsc::UnboundedSender<String>,
 ) {
-    loop {
-        if let Err(e) = vport::wait_host(&device).await {
-            say!("control port: {e}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        match skiff_relay::serial::SerialPort::open(&device) {
-            Ok(port) => {
-                if let SessionEnd::Failed(e) =
-                    session(port, booted_ms, ready.clone(), &shutdown).await
-                {
-                    say!("control port: {e}");
-                }
-            }
-            Err(e) => say!("control port: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    vport::serve_forever(&device, "control port", |port| {
+        logged(
+            "control port",
+            port,
+            booted_ms,
+            ready.clone(),
+            shutdown.clone(),
+        )
+    })
+    .await
 }
 
 /// Serves vsock connections forever, one session at a time (a new
@@ -124,32 +115,36 @@ pub async fn serve_vsock(
     ready: watch::Receiver<Option<u64>>,
     shutdown: mpsc::UnboundedSender<String>,
 ) {
-    let mut current: Option<tokio::task::JoinHandle<()>> = None;
-    loop {
-        match listener.accept().await {
-            Ok(conn) => {
-                if let Some(old) = current.take() {
-                    old.abort();
-                }
-                let ready = ready.clone();
-                let shutdown = shutdown.clone();
-                current = Some(tokio::spawn(async move {
-                    if let SessionEnd::Failed(e) = session(conn, booted_ms, ready, &shutdown).await
-                    {
-                        say!("control vsock: {e}");
-                    }
-                }));
-            }
-            Err(e) => {
-                say!("control vsock: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+    listener
+        .serve_latest("control vsock", |conn| {
+            logged(
+                "control vsock",
+                conn,
+                booted_ms,
+                ready.clone(),
+                shutdown.clone(),
+            )
+        })
+        .await
+}
+
+/// [`session`], with its failure logged, prefixed with `what`.
+async fn logged<P: AsyncRead + AsyncWrite>(
+    what: &'static str,
+    port: P,
+    booted_ms: u64,
+    ready: watch::Receiver<Option<u64>>,
+    shutdown: mpsc::UnboundedSender<String>,
+) {
+    if let SessionEnd::Failed(e) = session(port, booted_ms, ready, &shutdown).await {
+        say!("{what}: {e}");
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     use super::*;

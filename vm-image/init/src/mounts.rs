@@ -6,64 +6,13 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
 
+use skiff_mountinfo::Mount;
+
 use crate::error::{Context, SysError};
-
-/// One line of `/proc/self/mountinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    /// Where it is mounted (unescaped).
-    pub mount_point: PathBuf,
-    /// The filesystem type (`ext4`, `rootfs`, …).
-    pub fstype: String,
-    /// The source (`/dev/vda`, `overlay`, …).
-    pub source: String,
-}
-
-/// Parses `/proc/self/mountinfo` (fields: id parent major:minor root
-/// mount-point options [optional…] - fstype source super-options).
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mount_point = left.split(' ').nth(4)?;
-            let mut right = right.split(' ');
-            let fstype = right.next()?;
-            let source = right.next().unwrap_or("");
-            Some(MountEntry {
-                mount_point: PathBuf::from(unescape(mount_point)),
-                fstype: fstype.to_string(),
-                source: unescape(source),
-            })
-        })
-        .collect()
-}
-
-/// Undoes the kernel's octal escapes (`\040` = space, `\011`, `\012`, `\134`).
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// The mount points at or below `prefix`, deepest (most recently mounted)
 /// first: the order to unmount them in.
-pub fn unmount_order(entries: &[MountEntry], prefix: &Path) -> Vec<PathBuf> {
+pub fn unmount_order(entries: &[Mount], prefix: &Path) -> Vec<PathBuf> {
     let mut points: Vec<PathBuf> = entries
         .iter()
         .filter(|e| e.mount_point.starts_with(prefix))
@@ -228,7 +177,7 @@ pub fn enable_cgroup_controllers() -> Result<String, SysError> {
 pub fn unmount_below(prefix: &Path) -> Result<usize, SysError> {
     let info_path = Path::new("/proc/self/mountinfo");
     let text = std::fs::read_to_string(info_path).at("read", info_path)?;
-    let order = unmount_order(&parse_mountinfo(&text), prefix);
+    let order = unmount_order(&skiff_mountinfo::parse(&text), prefix);
     let mut count = 0;
     for point in order {
         if umount2(&point, MntFlags::empty()).is_ok()
@@ -255,7 +204,7 @@ mod tests {
 
     #[test]
     fn parses_mountinfo() {
-        let entries = parse_mountinfo(INFO);
+        let entries = skiff_mountinfo::parse(INFO);
         assert_eq!(entries.len(), 6);
         assert_eq!(entries[0].fstype, "rootfs");
         assert_eq!(entries[0].mount_point, PathBuf::from("/"));
@@ -270,7 +219,7 @@ mod tests {
 
     #[test]
     fn unmounts_children_first_and_only_below() {
-        let order = unmount_order(&parse_mountinfo(INFO), Path::new("/var/lib/skiff"));
+        let order = unmount_order(&skiff_mountinfo::parse(INFO), Path::new("/var/lib/skiff"));
         assert_eq!(
             order,
             vec![
@@ -350,12 +299,5 @@ mod tests {
             Err(nix::Error::EINVAL)
         );
         assert_eq!(describe_options(None), "no options");
-    }
-
-    #[test]
-    fn unescapes_only_octal() {
-        assert_eq!(unescape("a\\040b"), "a b");
-        assert_eq!(unescape("a\\x"), "a\\x");
-        assert_eq!(unescape("end\\04"), "end\\04");
     }
 }

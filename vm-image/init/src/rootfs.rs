@@ -19,7 +19,6 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::{Gid, Uid};
 
 use crate::error::{Context, SysError};
-use crate::mounts::parse_mountinfo;
 
 /// Where the new root is assembled before it is moved onto `/`.
 const NEW_ROOT: &str = "/.skiff-root";
@@ -29,7 +28,7 @@ pub const SWITCHED_ENV: &str = "SKIFF_INIT_SWITCHED";
 
 /// Whether `/` is the kernel's initial `rootfs` (needs proc mounted at `/proc`).
 pub fn on_rootfs(mountinfo: &str) -> bool {
-    parse_mountinfo(mountinfo)
+    skiff_mountinfo::parse(mountinfo)
         .iter()
         .rev()
         .find(|e| e.mount_point == Path::new("/"))

@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use skiff_relay::FdStream;
 use tokio::io::unix::AsyncFd;
 
 use crate::error::{Context, SysError};
+use crate::say;
 
 /// Where the kernel lists virtio-serial ports.
 pub const SYSFS_PORTS: &str = "/sys/class/virtio-ports";
@@ -84,6 +86,29 @@ pub async fn wait_host(device: &Path) -> Result<(), SysError> {
         {
             guard.clear_ready();
         }
+    }
+}
+
+/// Serves the port at `device` forever, one host at a time: waits for a
+/// host, opens the port and runs `session` on it; when the session ends
+/// (the host went away) starts over. Errors are logged, prefixed with
+/// `what`; `session` logs its own.
+pub async fn serve_forever<F, Fut>(device: &Path, what: &str, mut session: F)
+where
+    F: FnMut(FdStream) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        if let Err(e) = wait_host(device).await {
+            say!("{what}: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        match skiff_relay::serial::open(device) {
+            Ok(port) => session(port).await,
+            Err(e) => say!("{what}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

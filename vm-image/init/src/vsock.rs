@@ -3,13 +3,14 @@
 //! the guest listens on vsock port 1024 (engine relay) and 1025 (control
 //! protocol), see docs/vm.md.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
+use skiff_relay::FdStream;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::say;
 
 /// The guest's vsock port for the engine relay.
 pub const ENGINE_PORT: u32 = 1024;
@@ -21,12 +22,6 @@ pub const CONTROL_PORT: u32 = 1025;
 pub struct VsockListener {
     fd: AsyncFd<OwnedFd>,
     port: u32,
-}
-
-/// One accepted vsock connection.
-#[derive(Debug)]
-pub struct VsockStream {
-    fd: AsyncFd<std::fs::File>,
 }
 
 fn sockaddr(port: u32) -> libc::sockaddr_vm {
@@ -83,8 +78,9 @@ impl VsockListener {
         self.port
     }
 
-    /// Waits for the next connection.
-    pub async fn accept(&self) -> io::Result<VsockStream> {
+    /// Waits for the next connection: an [`FdStream::socket`], whose
+    /// `poll_shutdown` is `shutdown(SHUT_WR)`.
+    pub async fn accept(&self) -> io::Result<FdStream> {
         loop {
             let mut guard = self.fd.readable().await?;
             let result = guard.try_io(|fd| {
@@ -105,14 +101,37 @@ impl VsockListener {
                 }
             });
             match result {
-                Ok(Ok(fd)) => {
-                    let file = std::fs::File::from(fd);
-                    // SAFETY: the File owns its descriptor for the AsyncFd's life.
-                    let fd = unsafe { AsyncFd::register(file) }?;
-                    return Ok(VsockStream { fd });
-                }
+                Ok(Ok(fd)) => return FdStream::socket(fd),
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl VsockListener {
+    /// Serves connections forever, one session at a time: each accepted
+    /// connection gets a task running `session`, and a new connection (a
+    /// host that came back) aborts the current one. Accept errors are
+    /// logged, prefixed with `what`; `session` logs its own.
+    pub async fn serve_latest<F, Fut>(&self, what: &str, mut session: F)
+    where
+        F: FnMut(FdStream) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut current: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            match self.accept().await {
+                Ok(conn) => {
+                    if let Some(old) = current.take() {
+                        old.abort();
+                    }
+                    current = Some(tokio::spawn(session(conn)));
+                }
+                Err(e) => {
+                    say!("{what}: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
@@ -133,56 +152,6 @@ fn local_port(fd: &OwnedFd) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(addr.svm_port)
-}
-
-impl AsyncRead for VsockStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| fd.get_ref().read(unfilled)) {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for VsockStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|fd| fd.get_ref().write(buf)) {
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // SAFETY: shutdown(2) on the descriptor this stream owns.
-        let rc = unsafe { libc::shutdown(self.fd.get_ref().as_raw_fd(), libc::SHUT_WR) };
-        if rc < 0 {
-            return Poll::Ready(Err(io::Error::last_os_error()));
-        }
-        Poll::Ready(Ok(()))
-    }
 }
 
 #[cfg(test)]

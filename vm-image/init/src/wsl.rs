@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use skiff_mountinfo::Mount;
 
 use crate::error::{Context, SysError};
-use crate::mounts::{MountEntry, describe_options, first_accepted, unmount_order};
+use crate::mounts::{describe_options, first_accepted, unmount_order};
 
 /// Where WSL mode writes its console lines and skiffd's output (stdout is
 /// the relay, and the host discards stderr).
@@ -135,7 +136,7 @@ const NEEDED: [(MountSpec, &[&str]); 7] = [
 ];
 
 /// The filesystem type visible at `point`: the last (topmost) mount there.
-fn top_fstype<'a>(entries: &'a [MountEntry], point: &Path) -> Option<&'a str> {
+fn top_fstype<'a>(entries: &'a [Mount], point: &Path) -> Option<&'a str> {
     entries
         .iter()
         .rev()
@@ -147,7 +148,7 @@ fn top_fstype<'a>(entries: &'a [MountEntry], point: &Path) -> Option<&'a str> {
 /// each missing API filesystem is mounted; a `/sys/fs/cgroup` that is not
 /// cgroup2 (WSL's tmpfs of cgroup v1 hierarchies, cgroup2 under
 /// `unified/`) is taken apart and replaced by cgroup2.
-pub fn plan(entries: &[MountEntry]) -> WslPlan {
+pub fn plan(entries: &[Mount]) -> WslPlan {
     let mut plan = WslPlan::default();
     for (spec, accepted) in NEEDED {
         let target = Path::new(spec.target);
@@ -309,7 +310,7 @@ pub fn lock(path: &Path) -> Result<File, SysError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mounts::parse_mountinfo;
+    use skiff_mountinfo::parse as parse_mountinfo;
 
     /// A WSL2 distribution without systemd: cgroup v1 hierarchies on a
     /// tmpfs at /sys/fs/cgroup, cgroup2 under unified/, no /dev/shm.

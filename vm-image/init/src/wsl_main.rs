@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use skiff_init::cmdline::Settings;
-use skiff_init::mounts::{self, parse_mountinfo};
+use skiff_init::mounts;
 use skiff_init::reaper::{self, Reaper};
 use skiff_init::supervisor::{self, ENGINE_SOCKET};
 use skiff_init::{disk, log, ping, say, wsl};
-use skiff_relay::serial::SerialPort;
+use skiff_relay::FdStream;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
@@ -25,7 +25,7 @@ pub fn main() -> anyhow::Result<()> {
     let _lock = wsl::lock(Path::new(wsl::LOCK_FILE)).context("taking the instance lock")?;
     // No /proc yet (a bare root): everything is missing.
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let plan = wsl::plan(&parse_mountinfo(&info));
+    let plan = wsl::plan(&skiff_mountinfo::parse(&info));
     let applied = wsl::apply(&plan);
     // From here on, the lines go to the log file (stderr is discarded by
     // the host, stdout is the relay).
@@ -99,7 +99,10 @@ async fn run(started_ms: u64, input: File, output: File) -> anyhow::Result<()> {
             log::uptime_ms().saturating_sub(started_ms)
         );
     });
-    match (SerialPort::from_file(input), SerialPort::from_file(output)) {
+    match (
+        FdStream::device(input.into()),
+        FdStream::device(output.into()),
+    ) {
         (Ok(input), Ok(output)) => {
             let tx = down_tx.clone();
             tokio::spawn(async move {

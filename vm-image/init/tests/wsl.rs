@@ -105,8 +105,8 @@ fn wsl_mode_runs_the_engine_behind_the_stdio_relay() {
         let socket = socket.clone();
         runtime.spawn(async move {
             let port = tokio::io::join(
-                skiff_relay::serial::SerialPort::from_file(stdout.into()).expect("stdout"),
-                skiff_relay::serial::SerialPort::from_file(stdin.into()).expect("stdin"),
+                skiff_relay::FdStream::device(stdout).expect("stdout"),
+                skiff_relay::FdStream::device(stdin).expect("stdin"),
             );
             let listener = tokio::net::UnixListener::bind(&socket).expect("bind");
             let _ = skiff_relay::host::serve(listener, port).await;

@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use skiff_mountinfo::CgroupMount;
+
 /// The cgroup directories of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cgroups {
@@ -20,81 +22,7 @@ pub struct Cgroups {
     v2: Option<PathBuf>,
 }
 
-/// One cgroup filesystem mount from mountinfo.
-#[derive(Debug)]
-struct CgroupMount {
-    /// Root of the mount within its hierarchy.
-    root: String,
-    /// Where it is mounted.
-    point: PathBuf,
-    /// v1 controllers (super options); empty for v2.
-    controllers: Vec<String>,
-    /// `cgroup2`.
-    unified: bool,
-}
-
-/// mountinfo escapes spaces, tabs, newlines and backslashes as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
-            let mut right = right.split(' ');
-            let fstype = right.next()?;
-            let _source = right.next()?;
-            let super_opts = right.next().unwrap_or_default();
-            let (root, point) = (left.get(3)?, left.get(4)?);
-            let unified = match fstype {
-                "cgroup2" => true,
-                "cgroup" => false,
-                _ => return None,
-            };
-            let controllers = if unified {
-                Vec::new()
-            } else {
-                super_opts
-                    .split(',')
-                    .filter(|o| {
-                        !matches!(*o, "rw" | "ro" | "relatime" | "noatime")
-                            && (!o.contains('=') || o.starts_with("name="))
-                    })
-                    .map(str::to_owned)
-                    .collect()
-            };
-            Some(CgroupMount {
-                root: unescape(root),
-                point: PathBuf::from(unescape(point)),
-                controllers,
-                unified,
-            })
-        })
-        .collect()
-}
-
-/// `point` + (`path` relative to the mount's `root`), if `path` is under it.
+/// The mount point + (`path` relative to the mount's `root`), if `path` is under it.
 fn under(m: &CgroupMount, path: &str) -> Option<PathBuf> {
     let rest = if m.root == "/" {
         path
@@ -107,9 +35,9 @@ fn under(m: &CgroupMount, path: &str) -> Option<PathBuf> {
     };
     let rest = rest.trim_start_matches('/');
     Some(if rest.is_empty() {
-        m.point.clone()
+        m.mount_point.clone()
     } else {
-        m.point.join(rest)
+        m.mount_point.join(rest)
     })
 }
 
@@ -125,7 +53,7 @@ impl Cgroups {
     /// Pure part of [`Cgroups::of_pid`]: `/proc/<pid>/cgroup` and
     /// mountinfo texts.
     pub fn parse(proc_cgroup: &str, mountinfo: &str, id: &str) -> Self {
-        let mounts = cgroup_mounts(mountinfo);
+        let mounts = skiff_mountinfo::cgroups(mountinfo);
         let mut out = Cgroups::default();
         for line in proc_cgroup.lines() {
             let mut parts = line.splitn(3, ':');
@@ -276,12 +204,6 @@ mod tests {
         );
         assert!(c.is_empty());
         assert!(c.pids().is_err());
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape(r"/a\040b"), "/a b");
-        assert_eq!(unescape(r"/a\\b"), r"/a\\b");
     }
 
     #[test]

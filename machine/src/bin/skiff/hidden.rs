@@ -7,13 +7,13 @@ use skiff_machine::Manager;
 
 /// `skiff machine connect-tcp HOST:PORT`: stdin/stdout ↔ TCP.
 pub fn connect_tcp(addr: &str) -> Result<ExitCode> {
-    skiff_machine::tcp_proxy::relay(addr, std::io::stdin(), std::io::stdout())?;
+    skiff_machine::qemu::tcp_proxy::relay(addr, std::io::stdin(), std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `skiff machine probe-kvm`: exit 0 when a KVM vCPU runs `hlt`.
 pub fn probe_kvm() -> Result<ExitCode> {
-    match skiff_machine::kvm::probe_in_process() {
+    match skiff_machine::qemu::kvm::probe_in_process() {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(reason) => {
             eprintln!("{reason}");
@@ -50,7 +50,7 @@ pub fn supervise(name: &str) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(skiff_machine::supervisor::run(
+    runtime.block_on(skiff_machine::qemu::supervisor::run(
         dir,
         lock,
         manager.skiff_bin().to_path_buf(),

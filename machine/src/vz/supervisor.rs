@@ -3,12 +3,11 @@
 //! in this process by Virtualization.framework and the engine and control
 //! ports reached over vsock ([`crate::vz`]).
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::MachineConfig;
@@ -18,43 +17,25 @@ use crate::image::VmImage;
 use crate::lock::InstanceLock;
 use crate::paths::MachineDir;
 use crate::state::{Phase, RunRecord};
+use crate::supervision::{self, Outcome};
 use crate::vz;
-use crate::vz_runtime::VzVm;
+use crate::vz::runtime::VzVm;
 
 /// Runs machine `dir` until it stops (see the Linux supervisor).
 pub async fn run(dir: MachineDir, lock: InstanceLock) -> Result<()> {
-    // SAFETY: umask takes no pointers and cannot fail.
-    unsafe {
-        libc::umask(0o077);
-    }
-    let mut record = RunRecord::new(Phase::Launching);
-    record.supervisor_pid = Some(std::process::id());
-    record.save(&dir)?;
-    crate::fsutil::write_atomic(&dir.pid(), format!("{}\n", std::process::id()).as_bytes())?;
+    let mut record = supervision::begin(&dir)?;
     let _ = std::fs::remove_file(dir.socket());
     let result = match MachineConfig::load(&dir) {
         Ok(config) => run_vm(&dir, &config, &mut record).await,
         Err(err) => Err(err),
     };
     let _ = std::fs::remove_file(dir.socket());
-    let _ = std::fs::remove_file(dir.pid());
-    match result {
-        Ok(None) => {
-            record.phase = Phase::Stopped;
-            record.reason = None;
-        }
-        Ok(Some(reason)) => {
-            record.phase = Phase::Broken;
-            record.reason = Some(reason);
-        }
-        Err(err) => {
-            record.phase = Phase::Broken;
-            record.reason = Some(err.to_string());
-        }
-    }
-    let saved = record.save(&dir);
-    drop(lock);
-    saved
+    let outcome = match result {
+        Ok(None) => Outcome::Stopped(None),
+        Ok(Some(reason)) => Outcome::Died(reason),
+        Err(err) => Outcome::Died(err.to_string()),
+    };
+    supervision::finish(&dir, record, outcome, lock)
 }
 
 /// `Ok(None)`: stopped on request; `Ok(Some(why))`: the VM died.
@@ -65,14 +46,8 @@ async fn run_vm(
 ) -> Result<Option<String>> {
     let image = VmImage::locate(config.image_dir.as_deref())?;
     image.verify(true)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let desc = vz::describe(config, dir, &image, now);
-    if dir.console().exists() {
-        let _ = std::fs::rename(dir.console(), dir.dir().join("console.previous.log"));
-    }
+    let desc = vz::describe(config, dir, &image, supervision::unix_now());
+    supervision::rotate_console(dir);
     std::fs::File::create(dir.console()).ctx(|| format!("creating {}", dir.console().display()))?;
     let failed = |reason: String| MachineError::StartFailed {
         name: dir.name().to_string(),
@@ -89,10 +64,7 @@ async fn run_vm(
     record.phase = Phase::Booting;
     record.save(dir)?;
 
-    let listener =
-        UnixListener::bind(dir.socket()).ctx(|| format!("binding {}", dir.socket().display()))?;
-    std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o600))
-        .ctx(|| format!("chmod {}", dir.socket().display()))?;
+    let listener = supervision::bind_engine_socket(dir)?;
     let relay_vm = vm.clone();
     let vz::VirtioSocketDevice {
         engine_port,
@@ -137,19 +109,7 @@ async fn run_vm(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
-    let socket = dir.socket();
-    let ready = tokio::spawn(async move {
-        loop {
-            if crate::ping::ping(&socket, Duration::from_secs(10))
-                .await
-                .is_ok()
-            {
-                let _ = events_tx.send(None).await;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    });
+    let ready = supervision::spawn_ready_probe(dir.socket(), events_tx, None);
     let mut sigterm = signal(SignalKind::terminate()).ctx(|| "handling SIGTERM".to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).ctx(|| "handling SIGINT".to_string())?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));

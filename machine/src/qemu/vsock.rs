@@ -3,7 +3,7 @@
 //! When the host's `/dev/vhost-vsock` opens read-write ([`probe`]), QEMU
 //! gets a `vhost-vsock-pci` device with a per-machine guest CID
 //! ([`guest_cid`]) and the supervisor's relay connects to
-//! `(cid, `[`ENGINE_PORT`]`)` with [`VsockStream::connect`] instead of the
+//! `(cid, `[`ENGINE_PORT`]`)` with [`connect`] instead of the
 //! `engine.port` virtio-serial socket; the guest (skiff-init) serves the
 //! same `SKIFF-RELAY/1` handshake and yamux session there. If the vsock
 //! connection keeps failing for [`FALLBACK_AFTER`] after the guest booted,
@@ -14,16 +14,13 @@
 //! end here: the probe, the CID, QEMU's argv and the fallback decision are
 //! unit-tested, the connect path only up to its error.
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use skiff_relay::FdStream;
 
 /// The host's vhost-vsock device.
 pub const VHOST_VSOCK_DEVICE: &str = "/dev/vhost-vsock";
@@ -142,74 +139,64 @@ fn sockaddr(cid: u32, port: u32) -> libc::sockaddr_vm {
     addr
 }
 
-/// A connected AF_VSOCK stream (non-blocking, driven by tokio).
-#[derive(Debug)]
-pub struct VsockStream {
-    fd: AsyncFd<std::fs::File>,
-}
-
-impl VsockStream {
-    /// Connects to `port` of `cid`. Must be called inside a tokio runtime;
-    /// the kernel's vsock connect timeout (2 s by default) bounds the wait.
-    pub async fn connect(cid: u32, port: u32) -> Result<VsockStream, VsockError> {
-        let err = |op, source| VsockError {
-            cid,
-            port,
-            op,
-            source,
-        };
-        // SAFETY: plain socket(2) call; the descriptor is owned right below.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_VSOCK,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(err("socket", io::Error::last_os_error()));
-        }
-        // SAFETY: raw is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let addr = sockaddr(cid, port);
-        // SAFETY: addr is a valid sockaddr_vm of the size passed.
-        let rc = unsafe {
-            libc::connect(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_vm).cast(),
-                std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t,
-            )
-        };
-        let pending = if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINPROGRESS) {
-                return Err(err("connect", e));
-            }
-            true
-        } else {
-            false
-        };
-        // SAFETY: the File owns its descriptor, which stays open and
-        // unchanged for as long as the AsyncFd that owns the File lives.
-        let fd = unsafe { AsyncFd::register(std::fs::File::from(fd)) }
-            .map_err(|e| err("registering", e.into()))?;
-        if pending {
-            let mut guard = fd.writable().await.map_err(|e| err("connect", e))?;
-            guard.clear_ready();
-            so_error(fd.get_ref()).map_err(|e| err("connect", e))?;
-        }
-        Ok(VsockStream { fd })
+/// Connects to `port` of `cid`: a non-blocking AF_VSOCK stream socket as an
+/// [`FdStream::socket`] (its `poll_shutdown` is `shutdown(SHUT_WR)`). Must
+/// be called inside a tokio runtime; the kernel's vsock connect timeout
+/// (2 s by default) bounds the wait.
+pub async fn connect(cid: u32, port: u32) -> Result<FdStream, VsockError> {
+    let err = |op, source| VsockError {
+        cid,
+        port,
+        op,
+        source,
+    };
+    // SAFETY: plain socket(2) call; the descriptor is owned right below.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_VSOCK,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(err("socket", io::Error::last_os_error()));
     }
+    // SAFETY: raw is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let addr = sockaddr(cid, port);
+    // SAFETY: addr is a valid sockaddr_vm of the size passed.
+    let rc = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_vm).cast(),
+            std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t,
+        )
+    };
+    let pending = if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(err("connect", e));
+        }
+        true
+    } else {
+        false
+    };
+    let stream = FdStream::socket(fd).map_err(|e| err("registering", e))?;
+    if pending {
+        stream.writable().await.map_err(|e| err("connect", e))?;
+        so_error(stream.as_fd()).map_err(|e| err("connect", e))?;
+    }
+    Ok(stream)
 }
 
 /// The socket's pending error (`SO_ERROR`), as a result.
-fn so_error(file: &std::fs::File) -> io::Result<()> {
+fn so_error(fd: BorrowedFd<'_>) -> io::Result<()> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: value/len describe a writable c_int buffer.
     let rc = unsafe {
         libc::getsockopt(
-            file.as_raw_fd(),
+            fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_ERROR,
             (&mut value as *mut libc::c_int).cast(),
@@ -223,56 +210,6 @@ fn so_error(file: &std::fs::File) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(value));
     }
     Ok(())
-}
-
-impl AsyncRead for VsockStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
-            match guard.try_io(|fd| fd.get_ref().read(unfilled)) {
-                Ok(Ok(n)) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Ok(Err(e)) => return Poll::Ready(Err(e)),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-}
-
-impl AsyncWrite for VsockStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|fd| fd.get_ref().write(buf)) {
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // SAFETY: shutdown(2) on the descriptor this stream owns.
-        let rc = unsafe { libc::shutdown(self.fd.get_ref().as_raw_fd(), libc::SHUT_WR) };
-        if rc < 0 {
-            return Poll::Ready(Err(io::Error::last_os_error()));
-        }
-        Poll::Ready(Ok(()))
-    }
 }
 
 #[cfg(test)]
@@ -342,7 +279,7 @@ mod tests {
         // all): the connect fails, and says where it tried.
         let result = tokio::time::timeout(
             Duration::from_secs(10),
-            VsockStream::connect(libc::VMADDR_CID_LOCAL, 49_999),
+            connect(libc::VMADDR_CID_LOCAL, 49_999),
         )
         .await
         .expect("the kernel's connect timeout applies");

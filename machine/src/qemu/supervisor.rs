@@ -11,9 +11,8 @@
 //! Where the host's `/dev/vhost-vsock` opens read-write, QEMU also gets a
 //! vhost-vsock device and the relay talks to the guest over vsock (port
 //! 1024), falling back to the serial engine port if vsock does not connect
-//! within 10 s of boot ([`crate::vsock_host`]).
+//! within 10 s of boot ([`super::vsock`]).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -30,9 +29,10 @@ use crate::error::{IoContext, MachineError, Result};
 use crate::image::VmImage;
 use crate::lock::InstanceLock;
 use crate::paths::MachineDir;
+use crate::qemu::vsock::{self, Transport, TransportChooser};
 use crate::qemu::{self, Accelerator};
 use crate::state::{Phase, RunRecord};
-use crate::vsock_host::{self, Transport, TransportChooser, VsockStream};
+use crate::supervision::{self, Outcome};
 
 /// How long the guest gets to power off after `poweroff`.
 const POWEROFF_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,27 +45,11 @@ const VSOCK_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Where the guest CID of a vsock-enabled run is recorded.
 const VSOCK_CID_FILE: &str = "vsock.cid";
 
-/// How the VM ended.
-enum Outcome {
-    /// Shut down on request.
-    Stopped(Option<String>),
-    /// Died on its own.
-    Died(String),
-}
-
 /// Runs machine `dir` until it stops; `lock` is the inherited instance
 /// lock, `skiff_bin` the binary for QEMU's guestfwd helper. Always leaves a
 /// final `run.json` behind.
 pub async fn run(dir: MachineDir, lock: InstanceLock, skiff_bin: PathBuf) -> Result<()> {
-    // Sockets and files the supervisor creates are the user's alone.
-    // SAFETY: umask takes no pointers and cannot fail.
-    unsafe {
-        libc::umask(0o077);
-    }
-    let mut record = RunRecord::new(Phase::Launching);
-    record.supervisor_pid = Some(std::process::id());
-    record.save(&dir)?;
-    crate::fsutil::write_atomic(&dir.pid(), format!("{}\n", std::process::id()).as_bytes())?;
+    let mut record = supervision::begin(&dir)?;
     remove_sockets(&dir);
     let outcome = match MachineConfig::load(&dir) {
         Ok(config) => run_vm(&dir, &config, &mut record, &skiff_bin)
@@ -74,23 +58,7 @@ pub async fn run(dir: MachineDir, lock: InstanceLock, skiff_bin: PathBuf) -> Res
         Err(err) => Outcome::Died(err.to_string()),
     };
     remove_sockets(&dir);
-    let _ = std::fs::remove_file(dir.pid());
-    match outcome {
-        Outcome::Stopped(reason) => {
-            tracing::info!("machine {} stopped", dir.name());
-            record.phase = Phase::Stopped;
-            record.reason = reason;
-        }
-        Outcome::Died(reason) => {
-            tracing::warn!("machine {} broke: {reason}", dir.name());
-            record.phase = Phase::Broken;
-            record.reason = Some(reason);
-        }
-    }
-    record.vm_pid = None;
-    let saved = record.save(&dir);
-    drop(lock);
-    saved
+    supervision::finish(&dir, record, outcome, lock)
 }
 
 fn remove_sockets(dir: &MachineDir) {
@@ -109,13 +77,13 @@ fn remove_sockets(dir: &MachineDir) {
 fn choose_accel(config: &MachineConfig, skiff_bin: &Path) -> Result<Accelerator> {
     match config.accel {
         Accel::Tcg => Ok(Accelerator::Tcg),
-        Accel::Kvm => crate::kvm::probe(skiff_bin)
+        Accel::Kvm => crate::qemu::kvm::probe(skiff_bin)
             .map(|()| Accelerator::Kvm)
             .map_err(|reason| MachineError::Unsupported {
                 backend: "qemu (kvm)".into(),
                 reason,
             }),
-        Accel::Auto => match crate::kvm::probe(skiff_bin) {
+        Accel::Auto => match crate::qemu::kvm::probe(skiff_bin) {
             Ok(()) => Ok(Accelerator::Kvm),
             Err(reason) => {
                 tracing::info!("using TCG: {reason}");
@@ -129,9 +97,9 @@ fn choose_accel(config: &MachineConfig, skiff_bin: &Path) -> Result<Accelerator>
 /// read-write), recorded in `vsock.cid`; `None` keeps the serial-only
 /// command line.
 fn choose_vsock(dir: &MachineDir, device: &Path) -> Option<u32> {
-    match vsock_host::probe(device) {
+    match vsock::probe(device) {
         Ok(()) => {
-            let cid = vsock_host::guest_cid(dir.dir(), 0);
+            let cid = vsock::guest_cid(dir.dir(), 0);
             tracing::info!("vhost-vsock available: guest CID {cid}");
             let path = dir.dir().join(VSOCK_CID_FILE);
             if let Err(err) = crate::fsutil::write_atomic(&path, format!("{cid}\n").as_bytes()) {
@@ -162,16 +130,11 @@ async fn run_vm(
     image.verify(true)?;
     let accel = choose_accel(config, skiff_bin)?;
     record.accel = Some(accel.as_str().to_string());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let vsock_cid = choose_vsock(dir, Path::new(vsock_host::VHOST_VSOCK_DEVICE));
+    let now = supervision::unix_now();
+    let vsock_cid = choose_vsock(dir, Path::new(vsock::VHOST_VSOCK_DEVICE));
     let cmd = qemu::command(config, dir, &image, accel, skiff_bin, now, vsock_cid)?;
     // This boot's console; the previous one is kept beside it.
-    if dir.console().exists() {
-        let _ = std::fs::rename(dir.console(), dir.dir().join("console.previous.log"));
-    }
+    supervision::rotate_console(dir);
     let qemu_log = dir.dir().join("qemu.log");
     let stderr =
         std::fs::File::create(&qemu_log).ctx(|| format!("creating {}", qemu_log.display()))?;
@@ -223,10 +186,7 @@ async fn run_vm(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let listener =
-        UnixListener::bind(dir.socket()).ctx(|| format!("binding {}", dir.socket().display()))?;
-    std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o600))
-        .ctx(|| format!("chmod {}", dir.socket().display()))?;
+    let listener = supervision::bind_engine_socket(dir)?;
     let (booted_tx, booted_rx) = watch::channel(None);
     let relay = tokio::spawn(relay_loop(
         listener,
@@ -254,19 +214,7 @@ async fn run_vm(
             }
         }
     });
-    let socket = dir.socket();
-    let ready_task = tokio::spawn(async move {
-        loop {
-            if crate::ping::ping(&socket, Duration::from_secs(10))
-                .await
-                .is_ok()
-            {
-                let _ = events_tx.send(Event::Ready).await;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    });
+    let ready_task = supervision::spawn_ready_probe(dir.socket(), events_tx, Event::Ready);
 
     let outcome = loop {
         tokio::select! {
@@ -325,7 +273,7 @@ async fn shutdown(
             POWEROFF_TIMEOUT.as_secs()
         );
     }
-    match crate::qmp::execute(&dir.qmp(), "system_powerdown").await {
+    match crate::qemu::qmp::execute(&dir.qmp(), "system_powerdown").await {
         Ok(()) => {
             if let Ok(Ok(_)) = tokio::time::timeout(POWERDOWN_TIMEOUT, child.wait()).await {
                 return Outcome::Stopped(None);
@@ -356,10 +304,8 @@ async fn relay_loop(
         let since_boot = booted.borrow().map(|at| at.elapsed());
         match (chooser.next(since_boot), vsock_cid) {
             (Transport::Vsock, Some(cid)) => {
-                let port = vsock_host::ENGINE_PORT;
-                match tokio::time::timeout(VSOCK_CONNECT_TIMEOUT, VsockStream::connect(cid, port))
-                    .await
-                {
+                let port = vsock::ENGINE_PORT;
+                match tokio::time::timeout(VSOCK_CONNECT_TIMEOUT, vsock::connect(cid, port)).await {
                     Ok(Ok(stream)) => {
                         chooser.connected();
                         tracing::info!("relay over vsock {cid}:{port}");
@@ -374,7 +320,7 @@ async fn relay_loop(
                     warned = true;
                     tracing::warn!(
                         "vsock did not connect within {} s of boot; relaying over {} instead",
-                        vsock_host::FALLBACK_AFTER.as_secs(),
+                        vsock::FALLBACK_AFTER.as_secs(),
                         engine_port.display()
                     );
                 }
@@ -476,7 +422,7 @@ mod tests {
         let fake = tmp.path().join("rw-device");
         std::fs::write(&fake, b"").expect("write");
         let cid = choose_vsock(&dir, &fake).expect("usable");
-        assert_eq!(cid, vsock_host::guest_cid(dir.dir(), 0));
+        assert_eq!(cid, vsock::guest_cid(dir.dir(), 0));
         let recorded = std::fs::read_to_string(dir.dir().join(VSOCK_CID_FILE)).expect("cid file");
         assert_eq!(recorded.trim(), cid.to_string());
     }
