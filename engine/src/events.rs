@@ -1,6 +1,6 @@
-//! The events service: what `docker events` shows. Services publish typed
-//! events; subscribers get past events (a bounded in-memory history, as
-//! dockerd keeps) and live ones.
+//! The events service: what `docker events` shows. Services publish events
+//! typed by the object they are about ([`EventType`]); subscribers get past
+//! events (a bounded in-memory history, as dockerd keeps) and live ones.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,11 +11,43 @@ use tokio::sync::broadcast;
 /// Past events kept for `since` replays.
 const HISTORY: usize = 1024;
 
-/// One event.
+/// The kind of object an event is about: docker's event `Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// A container (`create`, `start`, `die`, `exec_start: …`, …).
+    Container,
+    /// An image (`pull`, `tag`, `untag`, `delete`, `load`, …).
+    Image,
+    /// A volume (`create`, `mount`, `unmount`, `destroy`, …).
+    Volume,
+    /// A network (`create`, `connect`, `disconnect`, `destroy`, …).
+    Network,
+    /// The daemon itself (`reload`).
+    Daemon,
+    /// The builder (`prune`).
+    Builder,
+}
+
+impl EventType {
+    /// Docker's word for it, as in the event's `Type` and the `type` filter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Container => "container",
+            Self::Image => "image",
+            Self::Volume => "volume",
+            Self::Network => "network",
+            Self::Daemon => "daemon",
+            Self::Builder => "builder",
+        }
+    }
+}
+
+/// One event. The action and attributes are docker's words for them, free
+/// text where docker's are (`exec_start: sh -c …`, `health_status: healthy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// `image`, `container`, …
-    pub kind: &'static str,
+    /// What kind of object it is about.
+    pub kind: EventType,
     /// `pull`, `tag`, `delete`, …
     pub action: String,
     /// The object's id (or reference, for pulls).
@@ -67,7 +99,7 @@ impl Events {
     /// Publish an event now.
     pub fn publish(
         &self,
-        kind: &'static str,
+        kind: EventType,
         action: &str,
         actor: &str,
         attributes: &[(&str, &str)],
@@ -114,17 +146,17 @@ mod tests {
     #[tokio::test]
     async fn replays_since_and_delivers_live_events_once() {
         let bus = Events::new();
-        bus.publish("image", "pull", "busybox:latest", &[("name", "busybox")]);
+        bus.publish(EventType::Image, "pull", "busybox:latest", &[("name", "busybox")]);
         let mid = now_nanos();
-        bus.publish("image", "tag", "sha256:x", &[("name", "a:1")]);
+        bus.publish(EventType::Image, "tag", "sha256:x", &[("name", "a:1")]);
         let (past, mut live) = bus.subscribe(Some(mid));
         assert_eq!(
             past.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
             ["tag"]
         );
-        bus.publish("image", "delete", "sha256:x", &[]);
+        bus.publish(EventType::Image, "delete", "sha256:x", &[]);
         let e = live.recv().await.expect("live event");
-        assert_eq!((e.kind, e.action.as_str()), ("image", "delete"));
+        assert_eq!((e.kind, e.action.as_str()), (EventType::Image, "delete"));
         assert!(live.try_recv().is_err(), "nothing twice");
         let (none, _) = bus.subscribe(None);
         assert!(none.is_empty());

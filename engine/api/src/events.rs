@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::query::Filters;
 use crate::response::{self, Response};
 use skiff_engine::daemon::Daemon;
-use skiff_engine::events::{Event, now_nanos};
+use skiff_engine::events::{Event, EventType, now_nanos};
 use skiff_engine::streams::receiver_stream;
 
 /// A parsed events request.
@@ -146,12 +146,12 @@ pub fn matches(f: &Filters, e: &Event) -> bool {
             _ => s.to_owned(),
         }
     };
-    let image_name = if e.kind == "image" {
+    let image_name = if e.kind == EventType::Image {
         name
     } else {
         attr("image")
     };
-    any("type", &|v| v == e.kind)
+    any("type", &|v| v == e.kind.as_str())
         && any("event", &|v| {
             v == e.action || (fuzzy_event && e.action.starts_with(v))
         })
@@ -160,7 +160,7 @@ pub fn matches(f: &Filters, e: &Event) -> bool {
             v == e.actor
                 || (!image_name.is_empty() && (v == image_name || v == strip_tag(image_name)))
                 || v == strip_tag(&e.actor)
-                || (e.kind == "image" && e.actor.starts_with(v))
+                || (e.kind == EventType::Image && e.actor.starts_with(v))
         })
         && any("container", &|v| {
             e.actor.starts_with(v) || (!name.is_empty() && name.starts_with(v))
@@ -176,7 +176,7 @@ pub fn event_json(e: &Event) -> serde_json::Value {
     json!({
         "status": e.action,
         "id": e.actor,
-        "Type": e.kind,
+        "Type": e.kind.as_str(),
         "Action": e.action,
         "Actor": { "ID": e.actor, "Attributes": e.attributes },
         "scope": "local",
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn filters_select_by_type_action_image_and_label() {
         let e = Event {
-            kind: "image",
+            kind: EventType::Image,
             action: "pull".into(),
             actor: "busybox:latest".into(),
             attributes: BTreeMap::from([("name".into(), "busybox".into())]),
@@ -295,7 +295,7 @@ mod tests {
         assert!(matches(&f(r#"{"label":["name=busybox"]}"#), &e));
         assert!(!matches(&f(r#"{"label":["missing"]}"#), &e));
         let c = Event {
-            kind: "container",
+            kind: EventType::Container,
             action: "exec_create: sh -c true".into(),
             actor: "abcdef".into(),
             attributes: BTreeMap::from([

@@ -169,7 +169,7 @@ impl ImageService {
     /// Publish an image event whose `name` attribute is `name`.
     fn event(&self, action: &str, actor: &str, name: &str) {
         self.events
-            .publish("image", action, actor, &[("name", name)]);
+            .publish(crate::events::EventType::Image, action, actor, &[("name", name)]);
     }
 
     /// Overlay lower directories of an image, top layer first.

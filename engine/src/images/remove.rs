@@ -180,7 +180,7 @@ impl ImageService {
         let (_, reclaimed) = self.collect_garbage_report()?;
         report.reclaimed += reclaimed;
         self.events.publish(
-            "image",
+            crate::events::EventType::Image,
             "prune",
             "",
             &[("reclaimed", &report.reclaimed.to_string())],

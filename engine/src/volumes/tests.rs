@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::mounter::fake::FakeMounter;
 use super::*;
 use crate::errdefs::ErrorKind;
-use crate::events::Event;
+use crate::events::{Event, EventType};
 
 fn service(root: &Path) -> (VolumeService, Arc<FakeMounter>, Events) {
     let mounter = Arc::new(FakeMounter::default());
@@ -86,7 +86,7 @@ fn create_lays_out_dockerds_directories_and_inspects() {
     assert_eq!(again, v);
     assert_eq!(actions(&events), ["create data"]);
     let e = &history(&events)[0];
-    assert_eq!(e.kind, "volume");
+    assert_eq!(e.kind, EventType::Volume);
     assert_eq!(
         e.attributes.get("driver").map(String::as_str),
         Some("local")
