@@ -30,7 +30,8 @@
 #             processes (by inode; the diff names the processes inside)
 #   listen    ss -ltnupH: protocol, address, port (ports from the ephemeral
 #             range read "ephemeral"), process names
-#   files     /tmp (depth 2) and /run (depth 3): type and path
+#   files     /tmp (depth 2), /run (depth 3), /etc (depth 2), /var/lib
+#             (depth 1): type and path
 #   processes processes started after the first snapshot and still alive
 #             (the guard's own excluded); those CMD left behind are marked
 #   modules   /proc/modules names (a note: a loaded module is not a leak)
@@ -126,10 +127,14 @@ snap_listen() {
         print $1, addr ":" port, procs
     }'
 }
-# /tmp (depth 2) and /run (depth 3); the guard's own snapshot dirs excluded.
+# /tmp (depth 2), /run (depth 3), /etc (depth 2: e.g. a dockerd writing
+# /etc/docker/key.json) and /var/lib (depth 1: default data roots); the
+# guard's own snapshot dirs excluded.
 snap_files() {
     find /tmp -mindepth 1 -maxdepth 2 -printf '%y %p\n' 2>/dev/null | grep -v ' /tmp/skiff-host-guard\.' || true
     find /run -mindepth 1 -maxdepth 3 -printf '%y %p\n' 2>/dev/null || true
+    find /etc -mindepth 1 -maxdepth 2 -printf '%y %p\n' 2>/dev/null || true
+    find /var/lib -mindepth 1 -maxdepth 1 -printf '%y %p\n' 2>/dev/null || true
 }
 snap_modules() { awk '{ print $1 }' /proc/modules 2>/dev/null || true; }
 
