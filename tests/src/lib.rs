@@ -8,6 +8,8 @@
 //! - [`skiffd`]: a skiffd per test with its own data root, socket, log and
 //!   (by default) its own registry mirror ([`Skiffd`]).
 //! - [`docker`]: the real docker CLI against that socket ([`DockerCli`]).
+//! - [`dockerd`]: a reference dockerd for differential tests, in network
+//!   and mount namespaces of its own ([`RefDockerd`]).
 //! - [`client`]: a bollard client.
 //! - [`util`]: paths, ports, processes, log tails, tiny HTTP GETs.
 //! - [`error`]: [`HarnessError`], what the fallible functions return.
@@ -26,6 +28,7 @@
 
 pub mod client;
 pub mod docker;
+pub mod dockerd;
 pub mod error;
 pub mod fixtures;
 pub mod registry;
@@ -34,6 +37,7 @@ pub mod token;
 pub mod util;
 
 pub use docker::{CmdOutput, DockerCli};
+pub use dockerd::RefDockerd;
 pub use error::HarnessError;
 pub use fixtures::{Fixtures, ImageInfo, MultiarchDigests, seed};
 pub use registry::{Registry, RegistryAuth};
