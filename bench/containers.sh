@@ -253,8 +253,8 @@ done
 id_s=$(dk skiffd image inspect --format '{{.Id}}' "$IMAGE")
 id_d=$(dk dockerd image inspect --format '{{.Id}}' "$IMAGE")
 [ "$id_s" = "$id_d" ] || die "busybox ids differ: skiffd $id_s dockerd $id_d"
-# dockerd runs with --bridge=none (the bench must not touch the host's
-# network): its containers get no network but lo, like skiffd's.
+# dockerd runs with --bridge=none (in the run's own network namespace, see
+# lib.sh): its containers get no network but lo, like skiffd's.
 for e in "${engines[@]}"; do
     if ! dk "$e" run --rm "${run_args[@]}" "$IMAGE" true >"$tmp/probe.out" 2>&1; then
         cat "$tmp/probe.out" >&3

@@ -3,13 +3,24 @@
 #
 #   BENCH_NAME=containers          # names messages and the temp dir
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-#   bench_init tool...              # root check, tools, temp dir, cleanup traps
+#   bench_init tool...              # root check, tools, temp dir, cleanup traps,
+#                                   #   the run's network namespace (in_netns CMD...)
 #   bench_fixtures                  # -> $fixtures (the test harness's image cache)
 #   bench_build_skiffd pkg...       # -> $skiffd_bin (cargo build --release -p pkg...)
-#   bench_registry                  # -> $mirror, docker-registry on 127.0.0.1
+#   bench_registry                  # -> $mirror, docker-registry on 127.0.0.1 (in the netns)
 #   bench_start_skiffd              # -> $skiffd_sock, $skiffd_pid
 #   bench_start_dockerd             # -> $dockerd_sock, $dockerd_pid, $ctr_pid, $driver_note
 #   bench_client                    # -> dk ENGINE ARGS..., ${sock[...]}, ${pid[...]}
+#
+# The host's network is never touched: the registry and both engines run in
+# a network namespace of the run's own (loopback only; the scripts talk to
+# the daemons over unix sockets), so dockerd's bridge handling (it deletes
+# `docker0` when started with --bridge=none) and anything else they do to
+# links, addresses, routes or firewall rules stays in that namespace, which
+# disappears with its last process. containerd and dockerd also get a mount
+# namespace with a /run of their own (see bench_netns). dockerd runs with
+# --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false and a
+# cgroup parent of the run's own (skiff-bench-<dir>-dockerd), not /docker.
 #
 # Everything lives under one mktemp dir ($tmp, "skiff-$BENCH_NAME.XXXXXX" in
 # ${BENCH_TMPDIR:-/tmp}) holding an `owner` file with the script's pid. At
@@ -52,22 +63,33 @@ bench_pids_naming() {
     done < <(grep -slaE -- "$re" /proc/[0-9]*/cmdline 2>/dev/null)
 }
 
+# bench_dockerd_cgroup_parent DIR: dockerd's --cgroup-parent for temp dir DIR.
+bench_dockerd_cgroup_parent() { echo "skiff-bench-${1##*/}-dockerd"; }
+
 # bench_kill_cgroups DIR: kills the processes of the containers recorded in
-# DIR's data roots (skiffd: cgroup /skiff/<id>, dockerd: /docker/<id>; v1
-# controllers and the unified hierarchy) and removes their cgroups.
+# DIR's data roots (skiffd: cgroup /skiff/<id>, dockerd: under its parent of
+# the run, or /docker/<id> for runs of older scripts; v1 controllers and the
+# unified hierarchy) and removes their cgroups, then dockerd's parent.
 bench_kill_cgroups() {
-    local dir=$1 id cg ids=() cgs=()
+    local dir=$1 id cg ids=() cgs=() parent
+    parent=$(bench_dockerd_cgroup_parent "$dir")
     for id in "$dir"/skiffd-data/containers/* "$dir"/dockerd-data/containers/*; do
         [ -d "$id" ] && ids+=("${id##*/}")
     done
-    [ ${#ids[@]} -gt 0 ] || return 0
     for id in "${ids[@]}"; do
         for cg in /sys/fs/cgroup/*/skiff/"$id" /sys/fs/cgroup/*/docker/"$id" \
             /sys/fs/cgroup/skiff/"$id" /sys/fs/cgroup/docker/"$id"; do
             [ -d "$cg" ] && cgs+=("$cg")
         done
     done
-    [ ${#cgs[@]} -gt 0 ] || return 0
+    # Whatever is under dockerd's parent, recorded in the data root or not.
+    for cg in /sys/fs/cgroup/*/"$parent"/*/ /sys/fs/cgroup/"$parent"/*/; do
+        [ -d "$cg" ] && cgs+=("${cg%/}")
+    done
+    if [ ${#cgs[@]} -eq 0 ]; then
+        bench_rmdir_cgroup_parent "$parent"
+        return 0
+    fi
     for _ in 1 2 3; do
         for cg in "${cgs[@]}"; do
             [ -e "$cg/freezer.state" ] && echo THAWED >"$cg/freezer.state" 2>/dev/null
@@ -80,6 +102,17 @@ bench_kill_cgroups() {
         sleep 0.2
     done
     for cg in "${cgs[@]}"; do rmdir "$cg" 2>/dev/null; done
+    bench_rmdir_cgroup_parent "$parent"
+    return 0
+}
+
+# bench_rmdir_cgroup_parent NAME: removes the (empty) cgroup NAME of every
+# hierarchy.
+bench_rmdir_cgroup_parent() {
+    local cg
+    for cg in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+        [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
+    done
     return 0
 }
 
@@ -157,6 +190,7 @@ bench_cleanup() {
         fi
         wait "$p" 2>/dev/null
     done
+    bench_netns_close
     bench_reap "$tmp" "${KEEP:-0}"
     if [ "${KEEP:-0}" = 1 ]; then
         note "logs kept in $tmp"
@@ -170,7 +204,7 @@ bench_cleanup() {
 bench_init() {
     local tool
     [ "$(id -u)" = 0 ] || die "must run as root (dockerd and skiffd need it)"
-    for tool in curl python3 docker-registry "$DOCKER" "$DOCKERD" "$CONTAINERD" "$@"; do
+    for tool in curl python3 unshare nsenter ip docker-registry "$DOCKER" "$DOCKERD" "$CONTAINERD" "$@"; do
         command -v "$tool" >/dev/null || die "$tool not found (dockerd: apt-get install -y docker.io)"
     done
     bench_sweep
@@ -179,6 +213,7 @@ bench_init() {
     trap bench_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    bench_netns
 }
 
 # fail_with_log NAME LOG: report a daemon that did not come up.
@@ -201,9 +236,59 @@ wait_ping() {
     return 1
 }
 
+# free_port: a free TCP port on 127.0.0.1 of the run's network namespace.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    in_netns python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# ---------------------------------------------------- network namespace
+# bench_netns: creates the run's namespaces and keeps them open on fds
+# $netns_fd and $mntns_fd (they live while this script or a process inside
+# does: no bind mount, no name in /run/netns, nothing to remove):
+# - a network namespace (loopback up, nothing else) for the registry and
+#   both engines: `in_netns CMD...` runs CMD in it;
+# - for containerd and dockerd, also a mount namespace (private propagation)
+#   with a tmpfs of its own on /run: what they and runc put there by
+#   default (/run/docker/plugins, /run/containerd/runc, /run/runc) stays out
+#   of the host's /run, and their mounts out of the host's mount table.
+# For a daemon started with `&`, use `"${netns_exec[@]}" CMD... &` (or
+# "${dockerns_exec[@]}"): nsenter becomes CMD, so $! is the daemon's pid (a
+# backgrounded function would be a subshell whose death leaves it running).
+bench_netns() {
+    local holder self_net self_mnt net="" mnt="" comm=""
+    self_net=$(readlink /proc/self/ns/net)
+    self_mnt=$(readlink /proc/self/ns/mnt)
+    unshare --net --mount --propagation private -- \
+        sh -c 'mount -n -t tmpfs -o mode=0755,size=64m skiff-bench-run /run && exec sleep 60' \
+        </dev/null >/dev/null 2>&1 3>&- &
+    holder=$!
+    for _ in $(seq 500); do
+        comm=$(cat "/proc/$holder/comm" 2>/dev/null) || comm=""
+        [ "$comm" = sleep ] && break
+        kill -0 "$holder" 2>/dev/null || die "unshare --net --mount failed (no namespaces for the daemons)"
+        sleep 0.01
+    done
+    net=$(readlink "/proc/$holder/ns/net" 2>/dev/null) || net=""
+    mnt=$(readlink "/proc/$holder/ns/mnt" 2>/dev/null) || mnt=""
+    [ "$comm" = sleep ] && [ -n "$net" ] && [ "$net" != "$self_net" ] && [ -n "$mnt" ] && [ "$mnt" != "$self_mnt" ] ||
+        die "unshare --net --mount did not create the namespaces"
+    exec {netns_fd}<"/proc/$holder/ns/net" {mntns_fd}<"/proc/$holder/ns/mnt"
+    kill -KILL "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null || true
+    [ "$(readlink "/dev/fd/$netns_fd")" = "$net" ] && [ "$(readlink "/dev/fd/$mntns_fd")" = "$mnt" ] ||
+        die "lost the namespaces $net $mnt"
+    netns_exec=(nsenter "--net=/proc/$$/fd/$netns_fd" --)
+    dockerns_exec=(nsenter "--net=/proc/$$/fd/$netns_fd" "--mount=/proc/$$/fd/$mntns_fd" "--wd=$PWD" --)
+    in_netns ip link set lo up || die "cannot bring lo up in the run's network namespace"
+    note "daemons run in a network namespace of their own ($net); dockerd and containerd also in $mnt"
+}
+# bench_netns_close: drops this script's hold on the namespaces.
+bench_netns_close() {
+    [ -z "${netns_fd:-}" ] || exec {netns_fd}<&-
+    [ -z "${mntns_fd:-}" ] || exec {mntns_fd}<&-
+    netns_fd="" mntns_fd=""
+}
+in_netns() { "${netns_exec[@]}" "$@"; }
 
 # -------------------------------------------------------------- fixtures
 # Same cache as the test harness (tests/src/fixtures.rs): target/skiff-fixtures
@@ -286,11 +371,11 @@ http:
   addr: 127.0.0.1:$port
   secret: skiff-bench
 EOF
-    docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 </dev/null 3>&- &
+    "${netns_exec[@]}" docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 </dev/null 3>&- &
     reg_pid=$!
     pids+=("registry:$reg_pid")
     for _ in $(seq 200); do
-        curl -fsS "$mirror/v2/" >/dev/null 2>&1 && return 0
+        in_netns curl -fsS "$mirror/v2/" >/dev/null 2>&1 && return 0
         kill -0 "$reg_pid" 2>/dev/null || break
         sleep 0.05
     done
@@ -300,7 +385,7 @@ EOF
 # ---------------------------------------------------------------- skiffd
 bench_start_skiffd() {
     skiffd_sock=$tmp/skiffd.sock
-    "$skiffd_bin" -H "unix://$skiffd_sock" --data-root "$tmp/skiffd-data" \
+    "${netns_exec[@]}" "$skiffd_bin" -H "unix://$skiffd_sock" --data-root "$tmp/skiffd-data" \
         --registry-mirror "$mirror" -l "$SKIFFD_LOG_LEVEL" >"$tmp/skiffd.log" 2>&1 </dev/null 3>&- &
     skiffd_pid=$!
     pids+=("skiffd:$skiffd_pid")
@@ -309,7 +394,8 @@ bench_start_skiffd() {
 
 # ------------------------------------------------- containerd + dockerd
 # Our own containerd (so dockerd neither finds a system one on
-# /run/containerd/containerd.sock nor supervises one we cannot see).
+# /run/containerd/containerd.sock nor supervises one we cannot see), in
+# dockerd's namespaces (runc must see dockerd's rootfs mounts).
 bench_start_containerd() {
     mkdir -p "$tmp/containerd"
     ctr_sock=$tmp/containerd/containerd.sock
@@ -327,7 +413,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 EOF
-    "$CONTAINERD" --config "$tmp/containerd/config.toml" >"$tmp/containerd.log" 2>&1 </dev/null 3>&- &
+    "${dockerns_exec[@]}" "$CONTAINERD" --config "$tmp/containerd/config.toml" >"$tmp/containerd.log" 2>&1 </dev/null 3>&- &
     ctr_pid=$!
     pids+=("containerd:$ctr_pid")
     for _ in $(seq 300); do
@@ -339,13 +425,16 @@ EOF
 }
 
 # start_dockerd DRIVER: starts dockerd with that storage driver; 0 if it answers.
+# --bridge=none is safe only because dockerd runs in the run's network
+# namespace: there it deletes no one's docker0.
 start_dockerd() {
     local driver=$1
     rm -rf "$tmp/dockerd-data" "$tmp/dockerd-exec"
-    "$DOCKERD" -H "unix://$dockerd_sock" \
+    "${dockerns_exec[@]}" "$DOCKERD" -H "unix://$dockerd_sock" \
         --config-file "$tmp/daemon.json" \
         --data-root "$tmp/dockerd-data" --exec-root "$tmp/dockerd-exec" \
         --pidfile "$tmp/dockerd.pid" \
+        --cgroup-parent "/$(bench_dockerd_cgroup_parent "$tmp")" \
         --containerd "$ctr_sock" --containerd-namespace skiff-bench \
         --containerd-plugins-namespace skiff-bench-plugins \
         --registry-mirror "$mirror" \

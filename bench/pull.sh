@@ -14,7 +14,9 @@
 # Everything it starts (registry, skiffd, containerd, dockerd) lives under one
 # mktemp dir and is stopped and removed on exit, failure included. No system
 # docker state is used: dockerd gets its own socket, data-root, exec-root,
-# pidfile, config file, key file and its own containerd.
+# pidfile, config file, key file, cgroup parent and its own containerd. The
+# registry and the daemons run in a network namespace of the run's own
+# (loopback only), so nothing touches the host's links or firewall rules.
 #
 # Environment:
 #   ROUNDS=5             rounds (each pulls once per engine)
@@ -43,7 +45,7 @@ root=$bench_root
 bench_fixtures
 bench_build_skiffd skiffd
 bench_registry
-curl -fsS "$mirror/v2/library/$IMAGE/manifests/latest" \
+in_netns curl -fsS "$mirror/v2/library/$IMAGE/manifests/latest" \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >"$tmp/manifest.json" 2>/dev/null ||
     fail_with_log registry "$tmp/registry.log"
 blob_bytes=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' "$tmp/manifest.json")

@@ -6,14 +6,45 @@
 # `skiff machine`, and run the desktop app under Xvfb.
 #
 #   scripts/test.sh [extra cargo test args]
+#
+# Once the dependencies are installed, everything else runs under the
+# host-state guard (scripts/host-guard.sh): the host's links, addresses,
+# routes, nftables/iptables rules, mounts, cgroups, network namespaces,
+# listening sockets, files under /tmp and /run and processes are compared
+# before and after, and what the tests changed is printed. The snapshot is
+# taken after the package installs on purpose (docker.io's postinst may start
+# a system dockerd that creates docker0). SKIFF_HOST_GUARD=fail makes a
+# change fail the run (the default when $CI is set), =report only prints it
+# (the default elsewhere: on a workstation other programs change the host
+# too), =off skips the guard.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-"$root/scripts/install-deps.sh"
-echo "==> tauri-driver (the desktop end-to-end test drives the app through it)"
-"$root/scripts/install-tauri-driver.sh"
+if [ "${SKIFF_HOST_GUARD_INNER:-0}" != 1 ]; then
+    "$root/scripts/install-deps.sh"
+    echo "==> tauri-driver (the desktop end-to-end test drives the app through it)"
+    "$root/scripts/install-tauri-driver.sh"
+
+    case ${CI:-} in "" | false | 0) default_guard=report ;; *) default_guard=fail ;; esac
+    guard=${SKIFF_HOST_GUARD:-$default_guard}
+    case $guard in
+    fail | report)
+        flags=()
+        [ "$guard" = report ] && flags=(--report-only)
+        echo "==> host-state guard (scripts/host-guard.sh, SKIFF_HOST_GUARD=$guard)"
+        "$root/scripts/host-guard.sh" selftest
+        export SKIFF_HOST_GUARD_INNER=1
+        exec "$root/scripts/host-guard.sh" run "${flags[@]}" -- "$root/scripts/test.sh" "$@"
+        ;;
+    off) ;;
+    *)
+        echo "test.sh: SKIFF_HOST_GUARD must be fail, report or off (got '$guard')" >&2
+        exit 2
+        ;;
+    esac
+fi
 
 echo "==> ui: npm ci, type check, unit tests, build (the app embeds ui/dist)"
 (cd ui && npm ci --no-audit --no-fund && npm run check && npm test && npm run build)

@@ -466,10 +466,12 @@ impl Skiffd {
         crate::client::bollard_client(&self.socket)
     }
 
-    /// Kills processes left behind by this daemon (any process whose root,
-    /// working directory or command line lies under the data root) and
-    /// detaches mounts under the test directory.
+    /// Kills processes left behind by this daemon — its containers' (by
+    /// their cgroups, which it then removes) and any process whose root,
+    /// working directory or command line lies under the data root (shims) —
+    /// and detaches mounts under the test directory.
     fn cleanup_leftovers(&self) {
+        kill_container_cgroups(&self.data_root);
         kill_processes_under(&self.data_root);
         unmount_under(&self.root);
     }
@@ -521,6 +523,54 @@ pub(crate) fn kill_processes_under(dir: &Path) {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
+    }
+}
+
+/// Kills the processes of the containers recorded in `data_root`
+/// (`containers/<id>`) through their cgroups (`skiff/<id>` in every
+/// hierarchy) and removes those cgroups. A container's processes run in a
+/// mount namespace of their own, so neither their root nor their command
+/// line names the data root, and they outlive a killed shim: without this a
+/// test that ends with a running container (or panics) leaves it running.
+fn kill_container_cgroups(data_root: &Path) {
+    let Ok(entries) = fs::read_dir(data_root.join("containers")) else {
+        return;
+    };
+    let ids: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    let base = Path::new("/sys/fs/cgroup");
+    let mut hierarchies = vec![base.to_path_buf()];
+    if let Ok(dirs) = fs::read_dir(base) {
+        hierarchies.extend(dirs.flatten().map(|e| e.path()));
+    }
+    let cgroups: Vec<PathBuf> = hierarchies
+        .iter()
+        .flat_map(|h| ids.iter().map(move |id| h.join("skiff").join(id)))
+        .filter(|cg| cg.is_dir())
+        .collect();
+    if cgroups.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut left = false;
+        for cg in &cgroups {
+            let freezer = cg.join("freezer.state");
+            if freezer.exists() {
+                let _ = fs::write(&freezer, "THAWED");
+            }
+            let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                left = true;
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        if !left || Instant::now() >= deadline {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    for cg in &cgroups {
+        let _ = fs::remove_dir(cg);
     }
 }
 

@@ -3,10 +3,9 @@
 //! real dockerd loading what skiffd saves, and `docker import`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use skiff_e2e::{DockerCli, Skiffd, SkiffdOpts};
+use skiff_e2e::{DockerCli, Dockerd, Skiffd, SkiffdOpts};
 
 fn image_id(d: &Skiffd, name: &str) -> String {
     d.docker_ok(&["image", "inspect", "--format", "{{.Id}}", name])
@@ -235,62 +234,6 @@ fn import_a_root_filesystem() {
     );
 }
 
-/// A real dockerd (Debian's docker.io) on a private socket and data root.
-struct Dockerd {
-    child: Child,
-    cli: DockerCli,
-}
-
-impl Dockerd {
-    fn start(dir: &Path) -> Dockerd {
-        let sock = dir.join("dockerd.sock");
-        let child = Command::new("dockerd")
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--data-root")
-            .arg(dir.join("dockerd-data"))
-            .arg("--exec-root")
-            .arg(dir.join("dockerd-exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("dockerd.log")).expect("log"))
-            .spawn()
-            .expect("start dockerd (Debian's docker.io)");
-        let cli = DockerCli::new(
-            format!("unix://{}", sock.display()),
-            dir.join("dockerd-cli"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !cli.run(&["version"]).success() {
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not start: {}",
-                std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Dockerd { child, cli }
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_real_dockerd_loads_what_skiffd_saves() {
     let d = Skiffd::start(SkiffdOpts::default());
@@ -305,14 +248,18 @@ fn the_real_dockerd_loads_what_skiffd_saves() {
         "whiteout",
     ]);
 
-    let real = Dockerd::start(d.dir());
-    let out = real
-        .cli
-        .ok(&["load", "-i", archive.to_str().expect("utf8")]);
+    // The reference dockerd, in namespaces of its own (never the host's
+    // network or /run).
+    let dockerd = Dockerd::start();
+    let real = DockerCli::new(
+        format!("unix://{}", dockerd.socket().display()),
+        dockerd.dir().join("cli"),
+    );
+    let out = real.ok(&["load", "-i", archive.to_str().expect("utf8")]);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
     assert!(out.contains("Loaded image: whiteout:latest"), "{out}");
     for name in ["busybox", "whiteout"] {
-        let theirs = real.cli.ok(&[
+        let theirs = real.ok(&[
             "image",
             "inspect",
             "--format",
