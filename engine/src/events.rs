@@ -97,13 +97,7 @@ impl Events {
     }
 
     /// Publish an event now.
-    pub fn publish(
-        &self,
-        kind: EventType,
-        action: &str,
-        actor: &str,
-        attributes: &[(&str, &str)],
-    ) {
+    pub fn publish(&self, kind: EventType, action: &str, actor: &str, attributes: &[(&str, &str)]) {
         let event = Event {
             kind,
             action: action.to_owned(),
@@ -146,7 +140,12 @@ mod tests {
     #[tokio::test]
     async fn replays_since_and_delivers_live_events_once() {
         let bus = Events::new();
-        bus.publish(EventType::Image, "pull", "busybox:latest", &[("name", "busybox")]);
+        bus.publish(
+            EventType::Image,
+            "pull",
+            "busybox:latest",
+            &[("name", "busybox")],
+        );
         let mid = now_nanos();
         bus.publish(EventType::Image, "tag", "sha256:x", &[("name", "a:1")]);
         let (past, mut live) = bus.subscribe(Some(mid));

@@ -14,6 +14,8 @@
 //!   image service's, which the container service reads for image layers);
 //!   the registry client (crate `skiff-registry`).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod containers;
 pub mod daemon;

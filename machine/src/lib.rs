@@ -16,6 +16,8 @@
 //! VZ device graph, WSL's command lines, the state machine) are tested
 //! everywhere.
 
+#![warn(missing_docs)]
+
 pub mod cmdline;
 pub mod config;
 pub mod control;

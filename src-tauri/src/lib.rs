@@ -11,6 +11,8 @@
 //! - [`probe`]: the startup probe `bench/desktop.sh` measures with,
 //! - [`error`]: the `{ kind, message }` error every command returns.
 
+#![warn(missing_docs)]
+
 pub mod background;
 pub mod commands;
 pub mod engine;

@@ -26,6 +26,8 @@
 //! Environment: `SKIFFD_BIN`, `DOCKER_CLI`, `SKIFF_REGISTRY_BIN`,
 //! `SKIFF_TEST_TMPDIR`, `SKIFF_FIXTURES_CACHE`, `SKIFF_KEEP_TMP=1`.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod docker;
 pub mod dockerd;

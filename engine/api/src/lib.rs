@@ -18,6 +18,8 @@
 //! (the one decoder of the shim's frames). [`listener`] binds the API
 //! socket; the `skiffd` binary (`main.rs`) parses the flags.
 
+#![warn(missing_docs)]
+
 pub mod body;
 pub mod call;
 pub mod containers;

@@ -248,7 +248,8 @@ impl ContainerService {
 
     /// Publish a container event (with the container's labels and name).
     fn event(&self, action: &str, id: &str, attrs: &[(&str, &str)]) {
-        self.events.publish(crate::events::EventType::Container, action, id, attrs);
+        self.events
+            .publish(crate::events::EventType::Container, action, id, attrs);
     }
 
     /// Publish a container event with the usual attributes of `record`.

@@ -20,7 +20,8 @@ impl ContainerService {
             tokio::task::spawn_blocking(move || svc.remove_stopped(&id)).await??;
             removed.push(r.id);
         }
-        self.events.publish(crate::events::EventType::Container, "prune", "", &[]);
+        self.events
+            .publish(crate::events::EventType::Container, "prune", "", &[]);
         Ok(removed)
     }
 

@@ -168,8 +168,12 @@ impl ImageService {
 
     /// Publish an image event whose `name` attribute is `name`.
     fn event(&self, action: &str, actor: &str, name: &str) {
-        self.events
-            .publish(crate::events::EventType::Image, action, actor, &[("name", name)]);
+        self.events.publish(
+            crate::events::EventType::Image,
+            action,
+            actor,
+            &[("name", name)],
+        );
     }
 
     /// Overlay lower directories of an image, top layer first.

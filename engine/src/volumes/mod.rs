@@ -293,7 +293,8 @@ impl VolumeService {
 
     /// Publish a volume event.
     fn event(&self, action: &str, actor: &str, attributes: &[(&str, &str)]) {
-        self.events.publish(crate::events::EventType::Volume, action, actor, attributes);
+        self.events
+            .publish(crate::events::EventType::Volume, action, actor, attributes);
     }
 }
 

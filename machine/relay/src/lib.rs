@@ -23,6 +23,8 @@
 //! [`serial::open`], a vsock connection, WSL's stdio, a pty) is one
 //! [`FdStream`], whose constructor states what its half-close does.
 
+#![warn(missing_docs)]
+
 mod error;
 #[cfg(target_os = "linux")]
 pub mod fd_stream;

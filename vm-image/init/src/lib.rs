@@ -16,6 +16,8 @@
 //! Platform-neutral logic (command line, modules.dep, control protocol,
 //! backoff, mountinfo) is kept in plain functions tested on the host.
 
+#![warn(missing_docs)]
+
 pub mod backoff;
 pub mod clock;
 pub mod cmdline;

@@ -45,6 +45,8 @@
 //! must detect that (as dockerd's `DOCKER-USER` documentation describes) —
 //! this crate does not edit other tables.
 
+#![warn(missing_docs)]
+
 pub mod ipam;
 pub mod link;
 pub mod netns;

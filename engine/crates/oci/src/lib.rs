@@ -2,6 +2,8 @@
 //! digests, image references (docker's normalisation), platforms, and the
 //! manifest / index / config documents.
 
+#![warn(missing_docs)]
+
 pub mod digest;
 pub mod documents;
 pub mod platform;

@@ -20,6 +20,8 @@
 //! Errors are one [`RegistryError`]; see [`RegistryError::kind`] to tell
 //! not-found, unauthorized and transport failures apart.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod body;
 mod challenge;

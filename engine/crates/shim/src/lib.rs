@@ -17,6 +17,8 @@
 //!
 //! See `docs/shim.md` for the protocol and the state directory.
 
+#![warn(missing_docs)]
+
 pub mod bundle;
 pub mod client;
 pub mod error;

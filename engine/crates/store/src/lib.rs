@@ -7,6 +7,8 @@
 //!
 //! Every write is atomic: a kill -9 at any moment leaves stores that reopen cleanly.
 
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod compression;
 pub mod content;

@@ -19,6 +19,9 @@ use crate::netns::NetNs;
 pub type NsKey = Option<(u64, u64)>;
 
 /// One recorded call (the namespace it was made on is recorded beside it).
+/// Each variant's fields are the arguments of the [`Netlink`] method it
+/// names, documented there.
+#[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
     /// [`Netlink::add_bridge`].
