@@ -206,18 +206,6 @@ impl ContainerService {
         Ok(next)
     }
 
-    /// Change a record in memory only and tell the waiters (for the exit of
-    /// a container removed right after; see `store`).
-    fn update_in_memory(
-        &self,
-        id: &str,
-        f: impl FnOnce(&mut ContainerRecord),
-    ) -> Result<ContainerRecord, ContainerError> {
-        let next = self.store.update_in_memory(id, f)?;
-        self.notify(id, Some(next.clone()));
-        Ok(next)
-    }
-
     /// Keep the exit code of a container being removed.
     fn remember_exit(&self, id: &str, code: i64) {
         let mut exits = self.removed_exits.lock().unwrap_or_else(|p| p.into_inner());

@@ -80,10 +80,14 @@ impl ContainerService {
         apply(&mut next);
         let auto_remove = next.host_config.auto_remove.unwrap_or(false) && !should_restart(&next);
 
+        // The exit is recorded, then `oom` / `die` published, then the
+        // waiters (`stop`, `wait`, `attach`) woken: a client reading the
+        // state after `die` sees it exited, and `stop` always follows
+        // `die`, as dockerd orders them.
         let recorded = if auto_remove {
-            self.update_in_memory(id, apply)
+            self.store.update_in_memory(id, apply)
         } else {
-            self.update(id, apply)
+            self.store.update(id, apply)
         };
         let Ok(record) = recorded else {
             return;
@@ -92,6 +96,7 @@ impl ContainerService {
             self.record_event("oom", &record, &[]);
         }
         self.record_event("die", &record, &[("exitCode", &code.to_string())]);
+        self.notify(id, Some(record.clone()));
         if auto_remove {
             let svc = self.clone();
             let id = id.to_owned();
