@@ -378,6 +378,22 @@ mod tests {
     }
 
     #[test]
+    fn every_conflict_is_named_with_both_values() {
+        let file: FileConfig =
+            serde_json::from_str(r#"{"hosts": ["unix:///b"], "init": false, "group": "g"}"#)
+                .expect("json");
+        let err = Config::merge(flags(&["-H", "unix:///a", "--init"]), file, Path::new("f"))
+            .expect_err("conflict");
+        assert!(
+            err.to_string().contains(
+                r#"hosts: (from flag: ["unix:///a"], from file: Some(["unix:///b"])), init: (from flag: true, from file: Some(false))"#
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("group"), "{err}");
+    }
+
+    #[test]
     fn default_cgroupns_mode_comes_from_a_flag_or_the_file() {
         let merge = |args: &[&str], json: &str| {
             let file: FileConfig = serde_json::from_str(json).expect("json");
