@@ -166,6 +166,31 @@ pub struct Config {
     pub default_cgroupns_private: Option<bool>,
 }
 
+/// A setting as a flag or the config file holds it: whether it was given
+/// (a set flag, a non-empty list, a key present in the file); its `Debug`
+/// form is what docker's conflict message shows.
+trait Given: std::fmt::Debug {
+    fn given(&self) -> bool;
+}
+
+impl<T: std::fmt::Debug> Given for Vec<T> {
+    fn given(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+impl<T: std::fmt::Debug> Given for Option<T> {
+    fn given(&self) -> bool {
+        self.is_some()
+    }
+}
+
+impl Given for bool {
+    fn given(&self) -> bool {
+        *self
+    }
+}
+
 impl Config {
     /// Merge flags with the config file (explicit `--config-file`, or the default one if present).
     pub fn load(flags: Flags) -> Result<Self, ConfigError> {
@@ -180,78 +205,38 @@ impl Config {
     /// Merge flags and a parsed file (the file's path is for messages).
     pub fn merge(flags: Flags, file: FileConfig, path: &Path) -> Result<Self, ConfigError> {
         let mut conflicts = BTreeMap::new();
-        let mut pick =
-            |name: &str, flag_set: bool, flag_value: String, file_set: bool, file_value: String| {
-                if flag_set && file_set {
-                    conflicts.insert(
-                        name.to_owned(),
-                        format!("{name}: (from flag: {flag_value}, from file: {file_value})"),
-                    );
-                }
-            };
-        pick(
-            "hosts",
-            !flags.hosts.is_empty(),
-            format!("{:?}", flags.hosts),
-            file.hosts.is_some(),
-            format!("{:?}", file.hosts),
-        );
-        pick(
-            "data-root",
-            flags.data_root.is_some(),
-            format!("{:?}", flags.data_root),
-            file.data_root.is_some(),
-            format!("{:?}", file.data_root),
-        );
-        pick(
-            "registry-mirrors",
-            !flags.registry_mirrors.is_empty(),
-            format!("{:?}", flags.registry_mirrors),
-            file.registry_mirrors.is_some(),
-            format!("{:?}", file.registry_mirrors),
-        );
-        pick(
-            "insecure-registries",
-            !flags.insecure_registries.is_empty(),
-            format!("{:?}", flags.insecure_registries),
-            file.insecure_registries.is_some(),
-            format!("{:?}", file.insecure_registries),
-        );
-        pick(
-            "group",
-            flags.group.is_some(),
-            format!("{:?}", flags.group),
-            file.group.is_some(),
-            format!("{:?}", file.group),
-        );
-        pick(
-            "log-level",
-            flags.log_level.is_some(),
-            format!("{:?}", flags.log_level),
-            file.log_level.is_some(),
-            format!("{:?}", file.log_level),
-        );
-        pick(
-            "init",
-            flags.init,
-            "true".into(),
-            file.init.is_some(),
-            format!("{:?}", file.init),
-        );
-        pick(
-            "init-path",
-            flags.init_path.is_some(),
-            format!("{:?}", flags.init_path),
-            file.init_path.is_some(),
-            format!("{:?}", file.init_path),
-        );
-        pick(
-            "default-cgroupns-mode",
-            flags.default_cgroupns_mode.is_some(),
-            format!("{:?}", flags.default_cgroupns_mode),
-            file.default_cgroupns_mode.is_some(),
-            format!("{:?}", file.default_cgroupns_mode),
-        );
+        // Docker refuses a setting given both ways, naming every one.
+        let settings: [(&str, &dyn Given, &dyn Given); 9] = [
+            ("hosts", &flags.hosts, &file.hosts),
+            ("data-root", &flags.data_root, &file.data_root),
+            (
+                "registry-mirrors",
+                &flags.registry_mirrors,
+                &file.registry_mirrors,
+            ),
+            (
+                "insecure-registries",
+                &flags.insecure_registries,
+                &file.insecure_registries,
+            ),
+            ("group", &flags.group, &file.group),
+            ("log-level", &flags.log_level, &file.log_level),
+            ("init", &flags.init, &file.init),
+            ("init-path", &flags.init_path, &file.init_path),
+            (
+                "default-cgroupns-mode",
+                &flags.default_cgroupns_mode,
+                &file.default_cgroupns_mode,
+            ),
+        ];
+        for (name, flag, in_file) in settings {
+            if flag.given() && in_file.given() {
+                conflicts.insert(
+                    name.to_owned(),
+                    format!("{name}: (from flag: {flag:?}, from file: {in_file:?})"),
+                );
+            }
+        }
         if !conflicts.is_empty() {
             let keys = conflicts.into_values().collect::<Vec<_>>().join(", ");
             return Err(ConfigError::Conflict {
@@ -390,6 +375,22 @@ mod tests {
                 .contains("specified both as a flag and in the configuration file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_conflict_is_named_with_both_values() {
+        let file: FileConfig =
+            serde_json::from_str(r#"{"hosts": ["unix:///b"], "init": false, "group": "g"}"#)
+                .expect("json");
+        let err = Config::merge(flags(&["-H", "unix:///a", "--init"]), file, Path::new("f"))
+            .expect_err("conflict");
+        assert!(
+            err.to_string().contains(
+                r#"hosts: (from flag: ["unix:///a"], from file: Some(["unix:///b"])), init: (from flag: true, from file: Some(false))"#
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("group"), "{err}");
     }
 
     #[test]

@@ -302,11 +302,8 @@ impl ImageService {
         let size = self.layers_size(&config.rootfs.diff_ids)?;
         self.stores.images.update(|ix| {
             ix.images.entry(id.clone()).or_insert_with(|| ImageRecord {
-                id: id.clone(),
-                layers: config.rootfs.diff_ids.clone(),
-                size,
                 manifest: manifest_digest,
-                last_tag_time: None,
+                ..ImageRecord::new(id.clone(), config.rootfs.diff_ids.clone(), size)
             });
         })?;
         Ok(id)
@@ -487,6 +484,15 @@ impl ImageService {
                 .filter_map(|t| Reference::parse(t).ok())
                 .map(|r| r.familiar())
                 .collect();
+            // The index's entry for this manifest, under one name or none.
+            let manifest_desc = |annotations| Descriptor {
+                media_type: documents::OCI_MANIFEST.into(),
+                digest: manifest_digest.clone(),
+                size: manifest_bytes.len() as u64,
+                platform: None,
+                urls: vec![],
+                annotations,
+            };
             for t in tags.iter().filter_map(|t| Reference::parse(t).ok()) {
                 let mut annotations = BTreeMap::new();
                 annotations.insert("io.containerd.image.name".to_owned(), t.to_string());
@@ -494,14 +500,7 @@ impl ImageService {
                     "org.opencontainers.image.ref.name".to_owned(),
                     t.tag().unwrap_or("latest").to_owned(),
                 );
-                index.push(Descriptor {
-                    media_type: documents::OCI_MANIFEST.into(),
-                    digest: manifest_digest.clone(),
-                    size: manifest_bytes.len() as u64,
-                    platform: None,
-                    urls: vec![],
-                    annotations,
-                });
+                index.push(manifest_desc(annotations));
                 if let Some(top) = record.layers.last() {
                     repositories
                         .entry(t.familiar_name())
@@ -510,14 +509,7 @@ impl ImageService {
                 }
             }
             if tags.is_empty() {
-                index.push(Descriptor {
-                    media_type: documents::OCI_MANIFEST.into(),
-                    digest: manifest_digest.clone(),
-                    size: manifest_bytes.len() as u64,
-                    platform: None,
-                    urls: vec![],
-                    annotations: BTreeMap::new(),
-                });
+                index.push(manifest_desc(BTreeMap::new()));
             }
             entries.push(ArchiveEntry {
                 config: format!("blobs/sha256/{}", record.id.hex()),

@@ -162,11 +162,8 @@ impl ImageService {
             ix.images.insert(
                 id.clone(),
                 ImageRecord {
-                    id: id.clone(),
-                    layers: vec![info.diff_id.clone()],
-                    size: info.unpacked_size,
-                    manifest: None,
                     last_tag_time: target.as_ref().map(|_| now.clone()),
+                    ..ImageRecord::new(id.clone(), vec![info.diff_id.clone()], info.unpacked_size)
                 },
             );
             if let Some(t) = &target {

@@ -181,12 +181,8 @@ impl ImageService {
             .to_string();
         let updated = self.stores.images.update(|ix| {
             let before = ix.tags.get(&tag_key).cloned();
-            let record = ix.images.entry(id.clone()).or_insert_with(|| ImageRecord {
-                id: id.clone(),
-                layers: config.rootfs.diff_ids.clone(),
-                size,
-                manifest: Some(manifest_digest.clone()),
-                last_tag_time: None,
+            let record = ix.images.entry(id.clone()).or_insert_with(|| {
+                ImageRecord::new(id.clone(), config.rootfs.diff_ids.clone(), size)
             });
             record.manifest = Some(manifest_digest.clone());
             if reference.tag().is_some() && before.as_ref() != Some(&id) {

@@ -56,16 +56,8 @@ mod tests {
         let b = Digest::of(b"b");
         let mut ix = ImageIndex::default();
         for id in [&a, &b] {
-            ix.images.insert(
-                id.clone(),
-                ImageRecord {
-                    id: id.clone(),
-                    layers: vec![],
-                    size: 0,
-                    manifest: None,
-                    last_tag_time: None,
-                },
-            );
+            ix.images
+                .insert(id.clone(), ImageRecord::new(id.clone(), vec![], 0));
         }
         ix.tags
             .insert("docker.io/library/busybox:latest".into(), a.clone());

@@ -559,17 +559,9 @@ fn root_mounts_a_real_tmpfs_volume() {
         return;
     }
     let outcome = std::thread::spawn(|| {
-        use nix::mount::{MsFlags, mount};
         use nix::sched::{CloneFlags, unshare};
         unshare(CloneFlags::CLONE_NEWNS).expect("unshare");
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .expect("make / private");
+        crate::containers::archive::view::make_mounts_private().expect("make / private");
         let dir = tempfile::tempdir().expect("tempdir");
         let s = VolumeService::open_with(dir.path(), Events::new(), Arc::new(SysMounter))
             .expect("open");

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{enable_ip_forward, exchange, in_fresh_netns, serve_in};
+use common::{enable_ip_forward, exchange, in_fresh_netns, serve_in, serve_in_with};
 use skiff_net::Protocol;
 use skiff_net::link::{
     BridgeConfig, EndpointConfig, MacAddr, Netlink, Rtnl, attach, ensure_bridge,
@@ -228,26 +228,12 @@ fn published_port_reaches_the_container_and_bridges_are_isolated() {
 /// A listener in `ns` on `ip:80` that answers with the address it sees the
 /// client connect from.
 fn serve_peer_address(ns: &NetNs, ip: Ipv4Addr) -> SocketAddr {
-    let listener = ns
-        .run(|| std::net::TcpListener::bind((ip, 80)))
-        .expect("enter")
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { break };
-            let mut buf = [0u8; 4];
-            if conn.read_exact(&mut buf).is_ok() {
-                let peer = conn
-                    .peer_addr()
-                    .map(|p| p.ip().to_string())
-                    .unwrap_or_default();
-                let _ = conn.write_all(peer.as_bytes());
-            }
-        }
-    });
-    addr
+    serve_in_with(ns, ip, 80, |conn| {
+        conn.peer_addr()
+            .map(|p| p.ip().to_string())
+            .unwrap_or_default()
+            .into_bytes()
+    })
 }
 
 #[test]

@@ -24,6 +24,15 @@ fn reference(s: &str) -> Reference {
 
 /// A fresh open registry holding one image (`seed`, `size` bytes per layer)
 /// at `repo:v1`.
+/// The base URLs `client` would try for `r`, in order.
+fn endpoint_urls(client: &RegistryClient, r: &Reference) -> Vec<String> {
+    client
+        .endpoints(r)
+        .iter()
+        .map(|e| e.url().to_owned())
+        .collect()
+}
+
 async fn registry_with(repo: &str, seed: u64, size: usize) -> (TestRegistry, TestImage) {
     let registry = TestRegistry::start(None).await;
     let image = TestImage::new(seed, "amd64", size);
@@ -60,11 +69,7 @@ async fn pulls_manifests_indexes_and_blobs_over_plain_http() {
     let client = client();
     let host = &registry.host;
     let r = reference(&format!("{host}/skiff/tiny:v1"));
-    let endpoints: Vec<String> = client
-        .endpoints(&r)
-        .iter()
-        .map(|e| e.url().to_owned())
-        .collect();
+    let endpoints = endpoint_urls(&client, &r);
     assert_eq!(
         endpoints,
         [format!("https://{host}"), format!("http://{host}")]
@@ -337,11 +342,7 @@ async fn docker_hub_references_fall_back_across_mirrors() {
     })
     .unwrap();
     let r = reference("tiny:v1");
-    let endpoints: Vec<String> = client
-        .endpoints(&r)
-        .iter()
-        .map(|e| e.url().to_owned())
-        .collect();
+    let endpoints = endpoint_urls(&client, &r);
     assert_eq!(
         endpoints,
         [

@@ -25,7 +25,7 @@ use oci_spec::runtime::{
     Spec, SpecBuilder, UserBuilder,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FileError, Result};
 use crate::seccomp::{Profile, Target, bpf};
 
 /// `PATH` given to a process whose environment has none (docker's default).
@@ -502,18 +502,10 @@ impl BundleConfig {
     /// (`<bundle_dir>/seccomp-bpf.json`); returns the path of `config.json`.
     pub fn write(&self, bundle_dir: &Path) -> Result<PathBuf> {
         let spec = self.to_spec()?;
-        std::fs::create_dir_all(bundle_dir).map_err(|source| Error::File {
-            op: "create",
-            path: bundle_dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(bundle_dir).map_err(FileError::on("create", bundle_dir))?;
         let path = bundle_dir.join("config.json");
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| self.spec_err(e))?;
-        crate::paths::write_atomic(&path, &json).map_err(|source| Error::File {
-            op: "write",
-            path: path.clone(),
-            source,
-        })?;
+        crate::paths::write_atomic(&path, &json).map_err(FileError::on("write", &path))?;
         self.write_seccomp(&spec, bundle_dir)?;
         Ok(path)
     }
@@ -531,11 +523,12 @@ impl BundleConfig {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(Error::File {
+                    return Err(FileError {
                         op: "remove",
                         path: stored,
                         source,
-                    });
+                    }
+                    .into());
                 }
             },
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FileError, Result};
 use crate::paths;
 pub use crate::protocol::Frame;
 use crate::protocol::{
@@ -222,11 +222,7 @@ impl ShimHandle {
             return Ok(pid);
         }
         let path = self.state_dir.join(paths::PID_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::File {
-            op: "read",
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(FileError::on("read", &path))?;
         text.trim().parse().map_err(|_| Error::Protocol {
             path,
             message: format!("not a pid: {:?}", text.trim()),
@@ -344,11 +340,12 @@ impl ShimHandle {
                 .map(Some)
                 .map_err(|source| Error::Json { path, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::File {
+            Err(source) => Err(FileError {
                 op: "read",
                 path,
                 source,
-            }),
+            }
+            .into()),
         }
     }
 

@@ -7,6 +7,28 @@ use crate::protocol::ErrorKind;
 /// Result with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A file could not be read, written, created or removed: the one form of
+/// this error for the client and the seccomp filter store.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to {op} {path}: {source}")]
+pub struct FileError {
+    /// What was being done ("read", "write", "create", "remove").
+    pub op: &'static str,
+    /// Which file.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    /// For `map_err`: the error of doing `op` on `path`.
+    pub fn on(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self { op, path, source }
+    }
+}
+
 /// Everything that can go wrong talking to (or starting) a shim.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -70,17 +92,9 @@ pub enum Error {
         /// The shim's message (names the container id).
         message: String,
     },
-    /// A file (bundle, exit status) could not be read or written.
-    #[error("failed to {op} {path}: {source}")]
-    File {
-        /// What was being done ("write", "read", "create").
-        op: &'static str,
-        /// Which file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file (bundle, pid file, exit status) could not be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A file held JSON that does not parse.
     #[error("invalid json in {path}: {source}")]
     Json {

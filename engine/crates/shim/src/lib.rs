@@ -30,5 +30,5 @@ pub mod protocol;
 pub mod seccomp;
 
 pub use client::{AttachStream, Collected, Frame, LogTarget, Shim, ShimHandle, SpawnOptions};
-pub use error::{Error, Result};
+pub use error::{Error, FileError, Result};
 pub use protocol::{ExecInfo, ExitStatus, ProcessState, Status};

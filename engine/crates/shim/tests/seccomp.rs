@@ -40,9 +40,7 @@ fn field<'a>(status: &'a str, name: &str) -> &'a str {
 
 /// What the container's init prints (attached before it starts).
 fn init_output(w: &World, id: &str, args: &[&str]) -> String {
-    let mut opts = w.options(&w.config(id, args));
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, _) = w.spawn_created(&w.config(id, args), false);
     let attach = shim.attach(stdout_only()).expect("attach");
     shim.start().expect("start");
     let got = attach.collect().expect("collect");

@@ -21,9 +21,7 @@ fn all_streams() -> AttachRequest {
 fn echo_is_logged_and_streamed_to_an_attached_client() {
     let Some(w) = world() else { return };
     let cfg = w.config("echo", &["sh", "-c", "echo hi; echo oops >&2"]);
-    let mut opts = w.options(&cfg);
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, opts) = w.spawn_created(&cfg, false);
     let state = shim.state().expect("state");
     assert_eq!(state.status, Status::Created);
     assert!(state.pid > 0);
@@ -96,10 +94,7 @@ fn exit_codes_are_recorded() {
 fn stdin_flows_through_attach_and_half_close_ends_it() {
     let Some(w) = world() else { return };
     let cfg = w.config("cat", &["cat"]);
-    let mut opts = w.options(&cfg);
-    opts.stdin = true;
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, _) = w.spawn_created(&cfg, true);
     let mut attach = shim
         .attach(AttachRequest {
             stdin: true,
@@ -133,9 +128,7 @@ fn tty_mode_gives_a_pty_that_can_be_resized() {
     let Some(w) = world() else { return };
     let mut cfg = w.config("tty", &["sh", "-c", "tty; stty size"]);
     cfg.tty = true;
-    let mut opts = w.options(&cfg);
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, opts) = w.spawn_created(&cfg, false);
     assert!(shim.state().expect("state").tty);
     shim.resize(None, 40, 100).expect("resize");
     let attach = shim.attach(all_streams()).expect("attach");
@@ -160,10 +153,7 @@ fn tty_stdin_reaches_the_process() {
     let Some(w) = world() else { return };
     let mut cfg = w.config("ttyin", &["sh", "-c", "read line; echo got:$line"]);
     cfg.tty = true;
-    let mut opts = w.options(&cfg);
-    opts.stdin = true;
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, _) = w.spawn_created(&cfg, true);
     let mut attach = shim
         .attach(AttachRequest {
             stdin: true,
@@ -378,9 +368,7 @@ fn delete_refuses_a_running_container_unless_forced() {
 fn a_created_container_can_be_deleted() {
     let Some(w) = world() else { return };
     let cfg = w.config("never-started", &["echo", "never"]);
-    let mut opts = w.options(&cfg);
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, opts) = w.spawn_created(&cfg, false);
     let pid = shim.state().expect("state").pid;
     shim.delete(false).expect("delete");
     assert!(eventually(Duration::from_secs(5), || !alive(pid)));
@@ -511,9 +499,7 @@ fn large_output_is_complete_and_split_like_docker() {
                   s=xxxxxxxxxx; s=$s$s$s$s$s$s$s$s$s$s; s=$s$s$s$s$s$s$s$s$s$s; \
                   s=$s$s$s$s$s$s$s$s$s$s; printf %s $s$s$s$s";
     let cfg = w.config("bulk", &["sh", "-c", script]);
-    let mut opts = w.options(&cfg);
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, opts) = w.spawn_created(&cfg, false);
     let attach = shim.attach(all_streams()).expect("attach");
     shim.start().expect("start");
     let got = attach.collect().expect("collect");
@@ -547,9 +533,7 @@ fn resources_are_applied_and_oom_kills_are_reported() {
     cfg.memory_swap = Some(16 << 20);
     cfg.pids_limit = Some(42);
     cfg.cpu_shares = Some(512);
-    let mut opts = w.options(&cfg);
-    opts.defer_start = true;
-    let shim = Shim::spawn(&opts).expect("spawn");
+    let (shim, opts) = w.spawn_created(&cfg, false);
     let cg = |ctrl: &str, file: &str| {
         std::fs::read_to_string(format!(
             "/sys/fs/cgroup/{ctrl}{}/oom/{file}",

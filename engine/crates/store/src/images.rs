@@ -57,6 +57,20 @@ pub struct ImageRecord {
     pub last_tag_time: Option<String>,
 }
 
+impl ImageRecord {
+    /// An image as first recorded: its config digest, layer diff ids (base
+    /// first) and content size; no manifest kept, never tagged.
+    pub fn new(id: Digest, layers: Vec<Digest>, size: u64) -> Self {
+        Self {
+            id,
+            layers,
+            size,
+            manifest: None,
+            last_tag_time: None,
+        }
+    }
+}
+
 /// Every image and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageIndex {
@@ -182,16 +196,8 @@ mod tests {
             let store = ImageStore::open(dir.path()).expect("open");
             store
                 .update(|ix| {
-                    ix.images.insert(
-                        id.clone(),
-                        ImageRecord {
-                            id: id.clone(),
-                            layers: vec![],
-                            size: 0,
-                            manifest: None,
-                            last_tag_time: None,
-                        },
-                    );
+                    ix.images
+                        .insert(id.clone(), ImageRecord::new(id.clone(), vec![], 0));
                     ix.tags
                         .insert("docker.io/library/busybox:latest".into(), id.clone());
                 })

@@ -121,6 +121,20 @@ where
         .map_err(|_| ContainerError::Runtime("the container filesystem thread died".into()))?
 }
 
+/// Makes every mount of the calling thread's mount namespace private
+/// (`mount --make-rprivate /`), so nothing mounted from then on propagates
+/// anywhere. Call it right after `unshare(CLONE_NEWNS)`: on the host's own
+/// namespace it would change the host.
+pub(crate) fn make_mounts_private() -> nix::Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+}
+
 /// Makes this thread's root the container's (see the module docs).
 fn enter(root: Root) -> Result<(), ContainerError> {
     let (target, binds, overlay) = match root {
@@ -131,15 +145,7 @@ fn enter(root: Root) -> Result<(), ContainerError> {
         unshare(CloneFlags::CLONE_FS).map_err(|e| sys("unshare", e))?;
     } else {
         unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS).map_err(|e| sys("unshare", e))?;
-        // Nothing mounted from here on propagates anywhere.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .map_err(|e| sys("making the mount namespace private", e))?;
+        make_mounts_private().map_err(|e| sys("making the mount namespace private", e))?;
         if let Some(o) = &overlay {
             mount_overlay(o)?;
         }

@@ -39,6 +39,17 @@ pub fn enable_ip_forward() {
 /// A listener inside `ns` on `ip` (an address the test gave that namespace),
 /// answering each connection's first line with `reply`.
 pub fn serve_in(ns: &NetNs, ip: Ipv4Addr, port: u16, reply: &'static [u8]) -> SocketAddr {
+    serve_in_with(ns, ip, port, move |_| reply.to_vec())
+}
+
+/// A listener inside `ns` on `ip:port` that reads each connection's first
+/// 4 bytes, then writes `answer(connection)` and closes it.
+pub fn serve_in_with(
+    ns: &NetNs,
+    ip: Ipv4Addr,
+    port: u16,
+    answer: impl Fn(&TcpStream) -> Vec<u8> + Send + 'static,
+) -> SocketAddr {
     let listener = ns
         .run(|| TcpListener::bind((ip, port)))
         .expect("enter")
@@ -50,7 +61,7 @@ pub fn serve_in(ns: &NetNs, ip: Ipv4Addr, port: u16, reply: &'static [u8]) -> So
             let Ok(mut conn) = conn else { break };
             let mut buf = [0u8; 4];
             if conn.read_exact(&mut buf).is_ok() {
-                let _ = conn.write_all(reply);
+                let _ = conn.write_all(&answer(&conn));
             }
         }
     });

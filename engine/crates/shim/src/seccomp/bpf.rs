@@ -29,6 +29,8 @@ use oci_spec::runtime::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::error::FileError;
+
 /// The compiled filter's file in a bundle, beside `config.json`.
 pub const FILE_NAME: &str = "seccomp-bpf.json";
 
@@ -64,16 +66,8 @@ pub enum BpfError {
     #[error("seccomp filter of {0} instructions is longer than the kernel's limit of 4096")]
     TooLong(usize),
     /// Reading or writing the compiled filter's file failed.
-    #[error("failed to {op} {path}: {source}")]
-    File {
-        /// "read" or "write".
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The compiled filter's file does not parse.
     #[error("invalid compiled seccomp filter {path}: {source}")]
     Json {
@@ -322,11 +316,7 @@ pub fn store(dir: &Path, seccomp: &LinuxSeccomp, program: &Program) -> Result<Pa
         path: path.clone(),
         source,
     })?;
-    crate::paths::write_atomic(&path, &json).map_err(|source| BpfError::File {
-        op: "write",
-        path: path.clone(),
-        source,
-    })?;
+    crate::paths::write_atomic(&path, &json).map_err(FileError::on("write", &path))?;
     Ok(path)
 }
 
@@ -338,11 +328,12 @@ pub fn load_stored(dir: &Path, seccomp: &LinuxSeccomp) -> Result<Option<Program>
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(BpfError::File {
+            return Err(FileError {
                 op: "read",
                 path,
                 source,
-            });
+            }
+            .into());
         }
     };
     let stored: Stored =

@@ -152,6 +152,17 @@ impl World {
         opts
     }
 
+    /// Spawns a shim for `cfg` whose container is created but not started,
+    /// so the test can attach before it prints; `stdin` keeps the
+    /// container's stdin open. Returns the options too (for the state dir).
+    pub fn spawn_created(&self, cfg: &BundleConfig, stdin: bool) -> (ShimHandle, SpawnOptions) {
+        let mut opts = self.options(cfg);
+        opts.stdin = stdin;
+        opts.defer_start = true;
+        let shim = Shim::spawn(&opts).expect("spawn");
+        (shim, opts)
+    }
+
     /// Spawns a shim for `args` and returns its handle.
     pub fn spawn(&self, id: &str, args: &[&str]) -> ShimHandle {
         let cfg = self.config(id, args);

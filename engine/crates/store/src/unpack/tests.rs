@@ -1,6 +1,8 @@
 //! Tests of the layer unpacker: round trips, overlay whiteouts, a real
 //! overlay mount, and every escape attempt.
 
+use super::meta::parse_pax_time;
+use super::names::{Reject, clean};
 use super::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

@@ -22,6 +22,16 @@ fn bridge_cfg() -> BridgeConfig {
     }
 }
 
+/// A fake with the bridge of [`bridge_cfg`] made, and a namespace `c1` (its
+/// file lives in the returned directory) to attach into.
+async fn bridged() -> (tempfile::TempDir, NetNs, FakeNetlink) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ns = fake_ns(&dir, "c1");
+    let nl = FakeNetlink::new();
+    ensure_bridge(&nl, &bridge_cfg()).await.expect("bridge");
+    (dir, ns, nl)
+}
+
 fn endpoint<'a>(ns: &'a NetNs) -> EndpointConfig<'a> {
     EndpointConfig {
         bridge: "skiff0",
@@ -73,11 +83,8 @@ async fn ensure_bridge_creates_once_and_completes_an_existing_one() {
 
 #[tokio::test]
 async fn attach_builds_the_endpoint_in_order_inside_the_namespace() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ns = fake_ns(&dir, "c1");
+    let (_dir, ns, nl) = bridged().await;
     let key = Some(ns.id().expect("id"));
-    let nl = FakeNetlink::new();
-    ensure_bridge(&nl, &bridge_cfg()).await.expect("bridge");
     let before = nl.calls().len();
     attach(&nl, &endpoint(&ns)).await.expect("attach");
 
@@ -166,10 +173,7 @@ async fn attach_builds_the_endpoint_in_order_inside_the_namespace() {
 
 #[tokio::test]
 async fn a_failed_attach_leaves_no_veth_behind() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ns = fake_ns(&dir, "c1");
-    let nl = FakeNetlink::new();
-    ensure_bridge(&nl, &bridge_cfg()).await.expect("bridge");
+    let (_dir, ns, nl) = bridged().await;
     nl.fail_on("AddDefaultRoute");
     let err = attach(&nl, &endpoint(&ns)).await.expect_err("fails");
     assert!(
@@ -198,10 +202,7 @@ async fn a_failed_attach_leaves_no_veth_behind() {
 
 #[tokio::test]
 async fn hairpin_is_set_on_the_bridge_port_when_asked() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ns = fake_ns(&dir, "c1");
-    let nl = FakeNetlink::new();
-    ensure_bridge(&nl, &bridge_cfg()).await.expect("bridge");
+    let (dir, ns, nl) = bridged().await;
     attach(
         &nl,
         &EndpointConfig {
@@ -250,10 +251,7 @@ async fn hairpin_is_set_on_the_bridge_port_when_asked() {
 
 #[tokio::test]
 async fn an_internal_endpoint_gets_no_default_route() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ns = fake_ns(&dir, "c1");
-    let nl = FakeNetlink::new();
-    ensure_bridge(&nl, &bridge_cfg()).await.expect("bridge");
+    let (_dir, ns, nl) = bridged().await;
     attach(
         &nl,
         &EndpointConfig {
