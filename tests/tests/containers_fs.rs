@@ -389,3 +389,42 @@ fn cp_sees_the_containers_binds_and_copies_its_root() {
     assert_eq!(tar_entries(&tar)[0].1, b"from-container\n");
     assert!(mounts_under(d.data_root()).is_empty());
 }
+
+/// An archive PUT the engine refuses early (no such directory) while the
+/// client is still sending the tar: the engine reads the rest of the body
+/// before closing, so the client's later writes succeed and it reads the
+/// 404 with its message (the docker CLI otherwise reports "broken pipe"
+/// instead of the engine's error).
+#[test]
+fn archive_put_refused_early_still_reads_the_body_and_answers() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    let d = with_busybox();
+    d.docker_ok(&["create", "--name", "c5", "busybox", "true"]);
+    let chunk = |data: &[u8]| {
+        let mut c = format!("{:x}\r\n", data.len()).into_bytes();
+        c.extend_from_slice(data);
+        c.extend_from_slice(b"\r\n");
+        c
+    };
+    let mut s = UnixStream::connect(d.socket()).expect("connect");
+    s.write_all(
+        b"PUT /v1.47/containers/c5/archive?path=/no/such/dir HTTP/1.1\r\nHost: docker\r\n\
+          Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .expect("head");
+    s.write_all(&chunk(&[0u8; 512])).expect("first part");
+    // The engine answers now; the client is still sending.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for _ in 0..8 {
+        s.write_all(&chunk(&[0u8; 64 * 1024]))
+            .expect("the rest of the body is still read");
+    }
+    s.write_all(b"0\r\n\r\n").expect("terminator");
+    s.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.contains("/no/such/dir"), "{answer}");
+}

@@ -29,7 +29,18 @@ where
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// How much of a body is still read, and thrown away, once its consumer has
+/// stopped reading (see [`reader`]).
+const DRAIN_LIMIT: usize = 1 << 20;
+
 /// A blocking reader over a request body, fed by a task that pulls frames.
+///
+/// A consumer may stop before the body ends: a tar reader stops at the first
+/// end-of-archive block, while the client still sends the second one and the
+/// chunked terminator. The rest of the body (up to [`DRAIN_LIMIT`]) is then
+/// read and dropped, so the client can finish sending and read the answer:
+/// a connection closed with unread input is reset, and the client sees
+/// "broken pipe" instead of the answer.
 pub fn reader(body: Incoming) -> ChannelReader {
     let (tx, reader) = ChannelReader::new();
     tokio::spawn(async move {
@@ -39,6 +50,7 @@ pub fn reader(body: Incoming) -> ChannelReader {
                 Ok(frame) => {
                     if let Ok(data) = frame.into_data() {
                         if tx.send(Ok(data)).await.is_err() {
+                            drain(body).await;
                             break;
                         }
                     }
@@ -51,6 +63,20 @@ pub fn reader(body: Incoming) -> ChannelReader {
         }
     });
     reader
+}
+
+/// Read and drop what remains of `body`, up to [`DRAIN_LIMIT`] bytes.
+async fn drain(mut body: Incoming) {
+    let mut left = DRAIN_LIMIT;
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match left.checked_sub(data.len()) {
+            Some(rest) => left = rest,
+            None => return,
+        }
+    }
 }
 
 #[cfg(test)]
