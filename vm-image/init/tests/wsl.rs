@@ -82,8 +82,19 @@ fn wsl_mode_runs_the_engine_behind_the_stdio_relay() {
     let wsl_conf = std::fs::read_to_string(root.join("etc/wsl.conf")).expect("wsl.conf");
     assert!(wsl_conf.contains("systemd = false"), "{wsl_conf}");
 
+    // A cgroup namespace of its own too: cgroup2's root options
+    // (nsdelegate, favordynmods) are global, and a cgroup2 mount from the
+    // initial cgroup namespace would change the host's (the host guard
+    // caught it); from another namespace they are left as they are.
     let mut child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--pid", "--net"])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--pid",
+            "--net",
+            "--cgroup",
+        ])
         .args(["--fork", "--kill-child", "chroot"])
         .arg(&root)
         .args(["/usr/bin/skiff-init", "--wsl"])
