@@ -109,14 +109,22 @@ pub fn clean_console_line(line: &str) -> String {
     out
 }
 
+/// A fresh temporary directory and the path `name` in it (not created),
+/// for tests; the directory lives as long as the returned guard.
+#[cfg(test)]
+pub(crate) fn temp_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn atomic_write_replaces_the_whole_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("config.json");
+        let (dir, path) = crate::fsutil::temp_path("config.json");
         write_atomic(&path, b"first version, long").expect("write");
         write_atomic(&path, b"second").expect("write");
         assert_eq!(fs::read(&path).expect("read"), b"second");
@@ -126,8 +134,7 @@ mod tests {
 
     #[test]
     fn sparse_files_take_no_space_and_are_created_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("disk.img");
+        let (_dir, path) = crate::fsutil::temp_path("disk.img");
         assert!(create_sparse(&path, 8 << 30).expect("create"));
         let meta = fs::metadata(&path).expect("stat");
         assert_eq!(meta.len(), 8 << 30);
@@ -142,8 +149,7 @@ mod tests {
 
     #[test]
     fn tail_returns_the_last_clean_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("console.log");
+        let (_dir, path) = crate::fsutil::temp_path("console.log");
         assert!(tail_lines(&path, 5).expect("missing is empty").is_empty());
         let mut text = String::new();
         for i in 0..10_000 {

@@ -110,8 +110,7 @@ mod tests {
 
     #[test]
     fn one_holder_at_a_time() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("lock");
+        let (_dir, path) = crate::fsutil::temp_path("lock");
         assert!(!is_held(&path).expect("probe"));
         let lock = InstanceLock::try_acquire(&path)
             .expect("lock")
@@ -125,8 +124,7 @@ mod tests {
 
     #[test]
     fn a_duplicated_descriptor_keeps_the_lock() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("lock");
+        let (dir, path) = crate::fsutil::temp_path("lock");
         let lock = InstanceLock::try_acquire(&path)
             .expect("lock")
             .expect("free");

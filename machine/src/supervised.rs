@@ -389,8 +389,7 @@ mod tests {
 
     #[test]
     fn console_follower_returns_complete_new_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("console.log");
+        let (_dir, path) = crate::fsutil::temp_path("console.log");
         let mut f = ConsoleFollower::new(path.clone());
         assert!(f.new_lines().is_empty());
         std::fs::write(&path, "one\r\ntw").expect("write");
@@ -403,8 +402,7 @@ mod tests {
 
     #[test]
     fn pid_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("pid");
+        let (_dir, path) = crate::fsutil::temp_path("pid");
         assert_eq!(read_pid(&path), None);
         std::fs::write(&path, "1234\n").expect("write");
         assert_eq!(read_pid(&path), Some(1234));

@@ -386,8 +386,7 @@ mod tests {
 
     #[test]
     fn a_taken_guest_cid_is_named_in_the_exit_reason() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let log = tmp.path().join("qemu.log");
+        let (_tmp, log) = crate::fsutil::temp_path("qemu.log");
         std::fs::write(
             &log,
             "qemu-system-x86_64: -device vhost-vsock-pci,guest-cid=77: vhost-vsock: unable to set guest cid: Address already in use\n",

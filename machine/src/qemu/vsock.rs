@@ -218,8 +218,7 @@ mod tests {
 
     #[test]
     fn the_probe_wants_a_device_that_opens_read_write() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let missing = tmp.path().join("vhost-vsock");
+        let (tmp, missing) = crate::fsutil::temp_path("vhost-vsock");
         let err = probe(&missing).expect_err("missing device");
         assert!(err.contains(&missing.display().to_string()), "{err}");
         // A directory never opens for writing, not even for root.
