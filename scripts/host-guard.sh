@@ -129,12 +129,16 @@ snap_listen() {
 }
 # /tmp (depth 2), /run (depth 3), /etc (depth 2: e.g. a dockerd writing
 # /etc/docker/key.json) and /var/lib (depth 1: default data roots); the
-# guard's own snapshot dirs excluded.
+# guard's own snapshot dirs and the checkout it tests (wherever it is cloned:
+# its target/ and node_modules/ are the build's, not the host's) excluded.
+guard_checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 snap_files() {
-    find /tmp -mindepth 1 -maxdepth 2 -printf '%y %p\n' 2>/dev/null | grep -v ' /tmp/skiff-host-guard\.' || true
-    find /run -mindepth 1 -maxdepth 3 -printf '%y %p\n' 2>/dev/null || true
-    find /etc -mindepth 1 -maxdepth 2 -printf '%y %p\n' 2>/dev/null || true
-    find /var/lib -mindepth 1 -maxdepth 1 -printf '%y %p\n' 2>/dev/null || true
+    {
+        find /tmp -mindepth 1 -maxdepth 2 -printf '%y %p\n' 2>/dev/null | grep -v ' /tmp/skiff-host-guard\.' || true
+        find /run -mindepth 1 -maxdepth 3 -printf '%y %p\n' 2>/dev/null || true
+        find /etc -mindepth 1 -maxdepth 2 -printf '%y %p\n' 2>/dev/null || true
+        find /var/lib -mindepth 1 -maxdepth 1 -printf '%y %p\n' 2>/dev/null || true
+    } | awk -v c="$guard_checkout" '{ p = substr($0, 3) } p != c && index(p, c "/") != 1'
 }
 snap_modules() { awk '{ print $1 }' /proc/modules 2>/dev/null || true; }
 
