@@ -59,4 +59,4 @@ echo "==> building binaries"
 cargo build --workspace --bins --locked
 
 echo "==> cargo test"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"

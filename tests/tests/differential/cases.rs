@@ -338,7 +338,9 @@ pub fn all() -> Vec<Case> {
         post("wait-killed", "/containers/diff-a/wait"),
         post("commit", "/commit?container=diff-a&repo=diff/committed&tag=v1").json("{}"),
         delete("image-remove-committed", "/images/diff/committed:v1"),
-        post("build-empty", "/build"),
+        // A second passes so `{now}` (whole seconds) is after every event
+        // above on both engines: `until` is inclusive of whole seconds only.
+        post("build-empty", "/build").settle(1000),
         get("events", r#"/events?since=0&until={now}&filters={"type":["container"]}"#).events().timeout(10),
         get("events-bad-filter", r#"/events?until={now}&filters={"nope":["x"]}"#).timeout(10),
         get("df", "/system/df").shape(),
