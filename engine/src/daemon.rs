@@ -66,6 +66,10 @@ impl Daemon {
             },
             config.default_cgroupns_private,
         );
+        let container_config = match &config.cgroup_parent {
+            Some(parent) => container_config.with_cgroup_parent(parent.clone()),
+            None => container_config,
+        };
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),

@@ -158,6 +158,12 @@ impl ContainerService {
                 "no command specified".into(),
             ));
         };
+        let cgroup_parent = match host_config.cgroup_parent.as_deref() {
+            None | Some("") => self.config.cgroup_parent.clone(),
+            Some(p) => super::cgroups::normalise_parent(p).map_err(|why| {
+                ContainerError::InvalidArgument(format!("invalid cgroup parent {p:?}: {why}"))
+            })?,
+        };
         let id = new_id();
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(id[..12].to_owned());
@@ -178,6 +184,7 @@ impl ContainerService {
                 ..State::default()
             },
             restart_count: 0,
+            cgroup_parent: Some(cgroup_parent),
         };
         self.store.insert(record)?;
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);

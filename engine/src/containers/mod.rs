@@ -133,6 +133,15 @@ impl ContainerService {
         &self.config
     }
 
+    /// Container `id`'s cgroup (relative to each hierarchy's root): its
+    /// record's, or under the daemon's parent once the record is gone.
+    pub(crate) fn cgroup_of(&self, id: &str) -> String {
+        match self.store.get(id) {
+            Some(record) => record.cgroup(),
+            None => cgroups::relative_path(&self.config.cgroup_parent, id),
+        }
+    }
+
     /// The containers created from image `id`: `(container id, running)`.
     pub fn users_of(&self, image: &skiff_oci::Digest) -> Vec<(String, bool)> {
         self.store

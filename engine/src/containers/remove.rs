@@ -52,7 +52,7 @@ impl ContainerService {
             let _ = h.delete(true);
         }
         let host = &self.runtime.host;
-        if let Err(e) = host.remove_cgroups(id) {
+        if let Err(e) = host.remove_cgroups(id, &record.cgroup()) {
             tracing::warn!("{e}");
         }
         host.unmount(&Rootfs::new(&self.store.dir(id)))?;

@@ -319,7 +319,7 @@ pub fn bundle(
         b.cpu_period = Some(CPU_PERIOD);
         b.cpu_quota = Some(nano * CPU_PERIOD as i64 / 1_000_000_000);
     }
-    b.cgroups_path = Some(format!("/skiff/{}", record.id));
+    b.cgroups_path = Some(format!("/{}", record.cgroup()));
     // Resolved at create; unset only in records older than the field,
     // which ran in the host's cgroup namespace (dockerd: empty = host).
     b.cgroup_ns = h.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE);
