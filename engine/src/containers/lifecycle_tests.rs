@@ -279,6 +279,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
     let a = harness(ContainerConfig {
         init: InitConfig::default(),
         default_cgroupns: HostConfigCgroupnsModeEnum::PRIVATE,
+        cgroup_parent: "/skiff-a".into(),
     })
     .await?;
     let missing = a._root.path().join("no-init");
@@ -288,6 +289,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
             path: Some(missing.clone()),
         },
         default_cgroupns: HostConfigCgroupnsModeEnum::HOST,
+        cgroup_parent: "/skiff-b".into(),
     })
     .await?;
     let (id_a, _) = a.svc.create(request(HostConfig::default()))?;
@@ -313,6 +315,23 @@ async fn two_services_keep_their_own_settings() -> TestResult {
         Some(HostConfigCgroupnsModeEnum::PRIVATE)
     );
     assert_eq!(cgroupns(&b, &id_b), Some(HostConfigCgroupnsModeEnum::HOST));
+    // Each puts its containers under its own cgroup parent, unless the
+    // container names one (normalised; a climbing one is refused).
+    let cgroup = |h: &Harness, id: &str| h.svc.store.get(id).map(|r| r.cgroup());
+    assert_eq!(cgroup(&a, &id_a), Some(format!("skiff-a/{id_a}")));
+    assert_eq!(cgroup(&b, &id_b), Some(format!("skiff-b/{id_b}")));
+    let (own, _) = a.svc.create(request(HostConfig {
+        cgroup_parent: Some("mine/".into()),
+        ..HostConfig::default()
+    }))?;
+    assert_eq!(cgroup(&a, &own), Some(format!("mine/{own}")));
+    assert!(matches!(
+        a.svc.create(request(HostConfig {
+            cgroup_parent: Some("/a/../..".into()),
+            ..HostConfig::default()
+        })),
+        Err(ContainerError::InvalidArgument(_))
+    ));
     // And an exec registered in one is unknown to the other.
     a.svc.start(&id_a).await?;
     let exec_id = a.svc.create_exec(
