@@ -140,6 +140,8 @@ impl ContainerService {
                 }
             },
         };
+        // What skiffd does not honour is refused by name, never ignored.
+        super::unsupported::check(&config, &host_config)?;
         // What start would refuse is refused now: capabilities, security
         // options, and a missing init for `--init`.
         super::spec::security(&host_config)?;

@@ -47,6 +47,7 @@ pub mod stop;
 pub(crate) mod store;
 pub mod top;
 pub mod trash;
+pub mod unsupported;
 pub mod user;
 pub mod wait;
 
