@@ -123,6 +123,7 @@ pub(crate) mod tests {
                 ..Default::default()
             },
             restart_count: 0,
+            mounts: Vec::new(),
         }
     }
 

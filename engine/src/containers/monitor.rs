@@ -56,6 +56,7 @@ impl ContainerService {
             unmounted.and(host.remove_cgroups(&owned))
         })
         .await;
+        self.unmount_volumes(id);
         match cleanup {
             Ok(Err(e)) => tracing::warn!("container {id}: {e}"),
             Err(e) => tracing::warn!("container {id}: {e}"),

@@ -97,6 +97,10 @@ pub struct ContainerRecord {
     /// Restarts made by the restart policy.
     #[serde(default)]
     pub restart_count: i64,
+    /// Its mounts, resolved at create (volume names filled in), sorted for
+    /// mounting: dockerd's `MountPoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::mounts::MountSpec>,
 }
 
 impl ContainerRecord {

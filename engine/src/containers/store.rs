@@ -393,6 +393,7 @@ mod tests {
             host_config: HostConfig::default(),
             state: State::default(),
             restart_count: 0,
+            mounts: Vec::new(),
         }
     }
 

@@ -262,6 +262,7 @@ mod tests {
                 ..Default::default()
             },
             restart_count: 0,
+            mounts: Vec::new(),
         };
         let same = |r: &ContainerRecord| {
             let fast = serde_json::to_value(ListEntry::of(r)).expect("entry");
