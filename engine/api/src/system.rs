@@ -75,25 +75,27 @@ pub async fn handle(
         Action::Version => Ok(response::json(StatusCode::OK, &version(daemon))),
         Action::DiskUsage => {
             let d = daemon.clone();
-            let (images, layers_size, containers) = tokio::task::spawn_blocking(move || {
-                let (images, layers_size) = d.images.disk_usage()?;
-                // Each container's writable layer, walked once.
-                let containers: Vec<_> = d
-                    .containers
-                    .list(&ListFilter {
-                        all: true,
-                        ..Default::default()
-                    })
-                    .into_iter()
-                    .map(|r| {
-                        let size = d.containers.size(&r);
-                        (r, size)
-                    })
-                    .collect();
-                Ok::<_, ImageError>((images, layers_size, containers))
-            })
-            .await
-            .map_err(ApiError::internal)??;
+            let (images, layers_size, containers, volumes) =
+                tokio::task::spawn_blocking(move || {
+                    let (images, layers_size) = d.images.disk_usage()?;
+                    // Each container's writable layer, walked once.
+                    let containers: Vec<_> = d
+                        .containers
+                        .list(&ListFilter {
+                            all: true,
+                            ..Default::default()
+                        })
+                        .into_iter()
+                        .map(|r| {
+                            let size = d.containers.size(&r);
+                            (r, size)
+                        })
+                        .collect();
+                    let volumes = d.volumes.disk_usage();
+                    Ok::<_, ImageError>((images, layers_size, containers, volumes))
+                })
+                .await
+                .map_err(ApiError::internal)??;
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
@@ -104,6 +106,14 @@ pub async fn handle(
                         .filter(|(r, _)| r.image_id == view.record.id)
                         .count() as i64;
                     s
+                })
+                .collect();
+            let volumes: Vec<_> = volumes
+                .iter()
+                .map(|u| {
+                    let mut v = crate::volumes::render(&u.volume);
+                    v["UsageData"] = serde_json::json!({ "Size": u.size, "RefCount": u.ref_count });
+                    v
                 })
                 .collect();
             let containers: Vec<_> = containers
@@ -117,7 +127,7 @@ pub async fn handle(
                 .collect();
             Ok(response::json(
                 StatusCode::OK,
-                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": [] }),
+                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] }),
             ))
         }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
