@@ -29,6 +29,8 @@ pub mod list;
 pub mod logs;
 pub mod monitor;
 pub mod mounting;
+#[cfg(test)]
+mod mounting_tests;
 pub mod names;
 pub mod paths;
 pub mod pause;
