@@ -118,7 +118,8 @@ fn binds(record: &ContainerRecord, dir: &Path) -> Vec<Bind> {
 }
 
 /// Whether container path `path` is (under) the destination of a bind or
-/// of another mount of the container (a volume, a `--mount`).
+/// of a volume or `--mount` bind of the container (not a tmpfs: `cp` does
+/// not reach into one).
 fn in_bind(record: &ContainerRecord, path: &str) -> bool {
     let under = |dst: &str| {
         let dst = pathstat::clean(dst);
@@ -130,7 +131,10 @@ fn in_bind(record: &ContainerRecord, path: &str) -> bool {
         .iter()
         .flatten()
         .any(|b| b.split(':').nth(1).is_some_and(under))
-        || record.mounts.iter().any(|m| under(&m.target))
+        || record
+            .mounts
+            .iter()
+            .any(|m| m.kind != crate::mounts::MountKind::Tmpfs && under(&m.target))
 }
 
 impl ContainerService {
