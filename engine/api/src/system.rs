@@ -75,27 +75,29 @@ pub async fn handle(
         Action::Version => Ok(response::json(StatusCode::OK, &version(daemon))),
         Action::DiskUsage => {
             let d = daemon.clone();
-            let (images, layers_size, containers, volumes) =
-                tokio::task::spawn_blocking(move || {
-                    let (images, layers_size) = d.images.disk_usage()?;
-                    // Each container's writable layer, walked once.
-                    let containers: Vec<_> = d
-                        .containers
-                        .list(&ListFilter {
-                            all: true,
-                            ..Default::default()
-                        })
-                        .into_iter()
-                        .map(|r| {
-                            let size = d.containers.size(&r);
-                            (r, size)
-                        })
-                        .collect();
-                    let volumes = d.volumes.disk_usage();
-                    Ok::<_, ImageError>((images, layers_size, containers, volumes))
-                })
+            let (images, layers_size, containers) = tokio::task::spawn_blocking(move || {
+                let (images, layers_size) = d.images.disk_usage()?;
+                // Each container's writable layer, walked once.
+                let containers: Vec<_> = d
+                    .containers
+                    .list(&ListFilter {
+                        all: true,
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .map(|r| {
+                        let size = d.containers.size(&r);
+                        (r, size)
+                    })
+                    .collect();
+                Ok::<_, ImageError>((images, layers_size, containers))
+            })
+            .await
+            .map_err(ApiError::internal)??;
+            let v = daemon.volumes.clone();
+            let volumes = tokio::task::spawn_blocking(move || v.disk_usage())
                 .await
-                .map_err(ApiError::internal)??;
+                .map_err(ApiError::internal)?;
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
