@@ -122,12 +122,13 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     }
 }
 
-/// A volume as docker's API shows it (`docker volume inspect`).
+/// A volume as docker's API shows it (`docker volume inspect`): no labels
+/// or options are `null`, as dockerd prints them.
 pub fn render(v: &Volume) -> serde_json::Value {
     json!({
         "CreatedAt": v.created_at,
         "Driver": v.driver,
-        "Labels": v.labels,
+        "Labels": if v.labels.is_empty() { None } else { Some(&v.labels) },
         "Mountpoint": v.mountpoint.display().to_string(),
         "Name": v.name,
         "Options": if v.options.is_empty() { None } else { Some(&v.options) },
@@ -283,6 +284,30 @@ mod tests {
             Action::Prune(r) => assert_eq!(r.labels, [LabelFilter::parse("keep", true)]),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn renders_empty_labels_and_options_as_null_like_dockerd() {
+        let mut v = Volume {
+            name: "named".into(),
+            driver: "local".into(),
+            mountpoint: "/d/volumes/named/_data".into(),
+            created_at: "2026-12-07T11:22:48Z".into(),
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            scope: "local",
+        };
+        assert_eq!(
+            render(&v).to_string(),
+            r#"{"CreatedAt":"2026-12-07T11:22:48Z","Driver":"local","Labels":null,"Mountpoint":"/d/volumes/named/_data","Name":"named","Options":null,"Scope":"local"}"#
+        );
+        v.labels.insert("a".into(), "b".into());
+        v.options.insert("type".into(), "tmpfs".into());
+        let r = render(&v);
+        assert_eq!(
+            (&r["Labels"]["a"], &r["Options"]["type"]),
+            (&json!("b"), &json!("tmpfs"))
+        );
     }
 
     fn filters(f: &str) -> String {
