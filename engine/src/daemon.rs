@@ -11,6 +11,7 @@ use crate::containers::{ContainerConfig, ContainerError, ContainerService};
 use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
+use crate::volumes::{VolumeError, VolumeService};
 
 /// Everything a request can reach.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct Daemon {
     pub images: Arc<ImageService>,
     /// The container service.
     pub containers: Arc<ContainerService>,
+    /// The volume service.
+    pub volumes: Arc<VolumeService>,
     /// The event bus.
     pub events: Events,
 }
@@ -38,6 +41,9 @@ pub enum DaemonError {
     /// The container stores or runtime.
     #[error("containers: {0}")]
     Containers(#[from] ContainerError),
+    /// The volume store.
+    #[error("volumes: {0}")]
+    Volumes(#[from] VolumeError),
 }
 
 impl Daemon {
@@ -76,6 +82,9 @@ impl Daemon {
             events.clone(),
             container_config,
         )?);
+        let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
+        // Before the API serves: every container's volume references.
+        containers.attach_volumes(volumes.clone());
         let weak = Arc::downgrade(&containers);
         images.set_users(Arc::new(move |image| {
             weak.upgrade()
@@ -88,6 +97,7 @@ impl Daemon {
             id,
             images,
             containers,
+            volumes,
             events,
             config,
         })

@@ -170,6 +170,7 @@ impl ContainerService {
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(id[..12].to_owned());
         }
+        let mounts = self.resolve_mounts(&id, &config, &host_config)?;
         let record = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -187,8 +188,12 @@ impl ContainerService {
             },
             restart_count: 0,
             cgroup_parent: Some(cgroup_parent),
+            mounts,
         };
-        self.store.insert(record)?;
+        if let Err(e) = self.store.insert(record.clone()) {
+            self.release_mounts(&record, true);
+            return Err(e);
+        }
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);
         self.prepare(&id);
         Ok((id, vec![]))

@@ -24,17 +24,19 @@ use crate::events::Events;
 use crate::images::ImageService;
 use crate::images::import::ImportRequest;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(super) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-struct Harness {
-    svc: Arc<ContainerService>,
-    fake: Arc<FakeRuntime>,
-    _root: tempfile::TempDir,
+pub(super) struct Harness {
+    pub(super) svc: Arc<ContainerService>,
+    pub(super) fake: Arc<FakeRuntime>,
+    pub(super) _root: tempfile::TempDir,
 }
 
 /// A service over the fake runtime, with one image, `fake:latest`, whose
 /// command is `/bin/app`.
-async fn harness(config: ContainerConfig) -> Result<Harness, Box<dyn std::error::Error>> {
+pub(super) async fn harness(
+    config: ContainerConfig,
+) -> Result<Harness, Box<dyn std::error::Error>> {
     let root = tempfile::tempdir()?;
     let events = Events::new();
     let images = Arc::new(ImageService::open(
@@ -74,7 +76,7 @@ async fn harness(config: ContainerConfig) -> Result<Harness, Box<dyn std::error:
     })
 }
 
-fn request(host_config: HostConfig) -> CreateRequest {
+pub(super) fn request(host_config: HostConfig) -> CreateRequest {
     CreateRequest {
         name: None,
         config: Body {
@@ -86,7 +88,7 @@ fn request(host_config: HostConfig) -> CreateRequest {
 }
 
 /// Polls `done` for up to 5 s.
-async fn until(what: &str, done: impl Fn() -> bool) {
+pub(super) async fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..500 {
         if done() {
             return;
@@ -97,7 +99,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 }
 
 impl Harness {
-    fn status(&self, id: &str) -> Option<Status> {
+    pub(super) fn status(&self, id: &str) -> Option<Status> {
         self.svc.store.get(id).map(|r| r.state.status)
     }
 

@@ -124,6 +124,7 @@ pub(crate) mod tests {
             },
             restart_count: 0,
             cgroup_parent: None,
+            mounts: Vec::new(),
         }
     }
 

@@ -28,6 +28,9 @@ mod lifecycle_tests;
 pub mod list;
 pub mod logs;
 pub mod monitor;
+pub mod mounting;
+#[cfg(test)]
+mod mounting_tests;
 pub mod names;
 pub mod paths;
 pub mod pause;
@@ -53,7 +56,7 @@ pub mod wait;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{oneshot, watch};
 
@@ -89,6 +92,8 @@ pub struct ContainerService {
     /// Exit codes of the last removed containers, newest last: a waiter
     /// woken late may see the removal without the exit before it.
     removed_exits: Mutex<VecDeque<(String, i64)>>,
+    /// The volume service, once attached (see [`mounting`]).
+    volumes: OnceLock<mounting::VolumeLink>,
 }
 
 /// How many removed containers' exit codes are kept.
@@ -126,6 +131,7 @@ impl ContainerService {
             prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             removed_exits: Mutex::new(VecDeque::new()),
+            volumes: OnceLock::new(),
         })
     }
 

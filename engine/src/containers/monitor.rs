@@ -57,6 +57,7 @@ impl ContainerService {
             unmounted.and(host.remove_cgroups(&owned, &cgroup))
         })
         .await;
+        self.unmount_volumes(id);
         match cleanup {
             Ok(Err(e)) => tracing::warn!("container {id}: {e}"),
             Err(e) => tracing::warn!("container {id}: {e}"),

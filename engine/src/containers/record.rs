@@ -103,6 +103,10 @@ pub struct ContainerRecord {
     /// [`super::cgroups::DEFAULT_PARENT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
+    /// Its mounts, resolved at create (volume names filled in), sorted for
+    /// mounting: dockerd's `MountPoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::mounts::MountSpec>,
 }
 
 impl ContainerRecord {

@@ -119,7 +119,10 @@ impl ContainerService {
         let host = &self.runtime.host;
         host.mount(&rootfs, &lower)?;
         let result = (|| {
-            let bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
+            let mut bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
+            bundle
+                .mounts
+                .extend(self.oci_mounts(&record, &rootfs.target)?);
             let bundle_dir = dir.join("bundle");
             bundle.write(&bundle_dir)?;
             let shim_dir = self.shim_dir(id);
@@ -142,6 +145,7 @@ impl ContainerService {
             }
         })();
         if result.is_err() {
+            self.unmount_volumes(id);
             let _ = host.unmount(&rootfs);
         }
         result
@@ -155,6 +159,7 @@ impl ContainerService {
             .remove(id);
         let msg = e.to_string();
         let code = exit_code_for(&msg);
+        self.unmount_volumes(id);
         let _ = self.runtime.host.unmount(&Rootfs::new(&self.store.dir(id)));
         let _ = self.update(id, |r| {
             r.state.error = msg.clone();

@@ -394,6 +394,7 @@ mod tests {
             state: State::default(),
             restart_count: 0,
             cgroup_parent: None,
+            mounts: Vec::new(),
         }
     }
 

@@ -46,13 +46,6 @@ const HOST_CONFIG: &[Field] = &[
     field("DnsSearch", "--dns-search"),
     field("ExtraHosts", "--add-host"),
     field("Links", "--link"),
-    field("VolumesFrom", "--volumes-from"),
-    field("Mounts", "--mount"),
-    Field {
-        key: "VolumeDriver",
-        flag: "--volume-driver",
-        unset: &["local"],
-    },
     field("GroupAdd", "--group-add"),
     Field {
         key: "IpcMode",
@@ -116,13 +109,7 @@ const HOST_CONFIG: &[Field] = &[
 ];
 
 /// `Config` fields skiffd does not honour yet.
-const CONFIG: &[Field] = &[
-    field(
-        "Volumes",
-        "-v/--volume <container path> (anonymous volumes)",
-    ),
-    field("Domainname", "--domainname"),
-];
+const CONFIG: &[Field] = &[field("Domainname", "--domainname")];
 
 /// Whether `v` is an unset value for `f`.
 fn is_unset(v: &Value, f: &Field) -> bool {
@@ -242,10 +229,6 @@ mod tests {
                 serde_json::json!({"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}),
                 "--ulimit",
             ),
-            (
-                serde_json::json!({"Mounts": [{"Type": "tmpfs", "Target": "/t"}]}),
-                "--mount",
-            ),
             (serde_json::json!({"IpcMode": "host"}), "--ipc"),
             (serde_json::json!({"ShmSize": 1024}), "--shm-size"),
         ];
@@ -268,9 +251,6 @@ mod tests {
     #[test]
     fn config_fields_and_healthchecks() {
         let h = HostConfig::default();
-        let err = check(&config(serde_json::json!({"Volumes": {"/data": {}}})), &h)
-            .expect_err("anonymous volume");
-        assert!(err.to_string().contains("Config.Volumes"), "{err}");
         let err = check(
             &config(serde_json::json!({"Healthcheck": {"Test": ["CMD", "true"]}})),
             &h,
@@ -284,12 +264,12 @@ mod tests {
         .expect("--no-healthcheck");
         // Several at once: all named.
         let err = check(
-            &config(serde_json::json!({"Domainname": "x", "Volumes": {"/v": {}}})),
-            &host(serde_json::json!({"Dns": ["10.0.0.1"]})),
+            &config(serde_json::json!({"Domainname": "x"})),
+            &host(serde_json::json!({"Dns": ["10.0.0.1"], "Links": ["a:b"]})),
         )
         .expect_err("three")
         .to_string();
-        for name in ["Config.Volumes", "--domainname", "--dns"] {
+        for name in ["--domainname", "--dns", "--link"] {
             assert!(err.contains(name), "{err}");
         }
     }

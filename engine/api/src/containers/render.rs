@@ -263,6 +263,7 @@ mod tests {
             },
             restart_count: 0,
             cgroup_parent: None,
+            mounts: Vec::new(),
         };
         let same = |r: &ContainerRecord| {
             let fast = serde_json::to_value(ListEntry::of(r)).expect("entry");
