@@ -22,9 +22,14 @@
 //! - [`ports`]: host port bookkeeping with dockerd's "port is already
 //!   allocated" error and ephemeral ports for `-p CONTAINER`.
 //!
-//! Not here yet: the embedded DNS server (127.0.0.11), `/etc/hosts` and
-//! `resolv.conf` generation, IPv6, and the wiring into skiffd's services and
-//! API (the networks service, endpoints on container start/stop, restart
+//! - [`dns`]: the embedded DNS server of a container on user-defined
+//!   networks (`127.0.0.11`): container names from the networks service
+//!   through the [`dns::Names`] seam, forwarding the rest upstream.
+//! - [`resolvconf`], [`hosts`]: the container's `/etc/resolv.conf`,
+//!   `/etc/hosts` and `/etc/hostname`, rendered as dockerd writes them. Pure.
+//!
+//! Not here yet: IPv6, and the wiring into skiffd's services and API (the
+//! networks service, endpoints on container start/stop, restart
 //! reconciliation). Those build on this crate.
 //!
 //! Dependencies: `rtnetlink` 0.22, the newest release on the
@@ -47,12 +52,15 @@
 
 #![warn(missing_docs)]
 
+pub mod dns;
+pub mod hosts;
 pub mod ipam;
 pub mod link;
 pub mod netns;
 pub mod nft;
 pub mod ports;
 pub mod proxy;
+pub mod resolvconf;
 
 use std::fmt;
 use std::str::FromStr;
