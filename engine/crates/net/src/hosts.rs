@@ -2,8 +2,9 @@
 //! (moby's `libnetwork/etchosts` and the sandbox that drives it).
 //!
 //! `/etc/hosts` (bridge, user networks, `none`): the default records
-//! (`127.0.0.1 localhost` and the IPv6 ones), then the extra records in
-//! order — the `--add-host` entries, then `--link` entries (default bridge)
+//! (`127.0.0.1 localhost` and the IPv6 ones, left out with every other
+//! IPv6 line when the container has IPv6 disabled), then the extra records
+//! in order — the `--add-host` entries, then `--link` entries (default bridge)
 //! — then one line per address of the container with its hostname (`FQDN
 //! HOST` when it has a domain). Each line is `IP<TAB>NAMES`. With
 //! `--network host` and no `--add-host`, dockerd copies the host's file
@@ -126,8 +127,9 @@ pub struct HostsSpec {
     /// `--add-host` records ([`parse_add_host`]) then `--link` records
     /// ([`link_record`]), in that order.
     pub extra: Vec<Record>,
-    /// IPv6 is disabled in the container: its IPv6 addresses get no line
-    /// (dockerd still writes the default IPv6 records).
+    /// IPv6 is disabled in the container (`net.ipv6.conf.all.disable_ipv6`):
+    /// no IPv6 line at all — default records, extra records or its own
+    /// addresses (dockerd's `BuildNoIPv6`).
     pub ipv6_disabled: bool,
 }
 
@@ -138,17 +140,17 @@ fn line(out: &mut String, ip: impl std::fmt::Display, names: &str) {
 /// The container's `/etc/hosts`.
 pub fn render(spec: &HostsSpec) -> String {
     let mut out = String::with_capacity(256);
+    let keep = |v6: bool| !(spec.ipv6_disabled && v6);
     for (ip, names) in DEFAULT_RECORDS {
-        line(&mut out, ip, names);
+        if keep(ip.contains(':')) {
+            line(&mut out, ip, names);
+        }
     }
-    for r in &spec.extra {
+    for r in spec.extra.iter().filter(|r| keep(r.ip.is_ipv6())) {
         line(&mut out, r.ip, &r.names);
     }
     let own = own_names(&spec.hostname, &spec.domainname);
-    for ip in &spec.addresses {
-        if spec.ipv6_disabled && ip.is_ipv6() {
-            continue;
-        }
+    for ip in spec.addresses.iter().filter(|ip| keep(ip.is_ipv6())) {
         line(&mut out, ip, &own);
     }
     out
@@ -224,7 +226,12 @@ mod tests {
             ipv6_disabled: true,
             ..spec
         };
-        assert!(!render(&v4_only).contains("fd00::4"));
+        assert_eq!(
+            render(&v4_only),
+            "127.0.0.1\tlocalhost\n10.0.0.5\tdb\n172.17.0.1\thost.docker.internal\n\
+             172.17.0.3\tcache 0123456789ab redis\n172.17.0.5\tapi api\n\
+             172.17.0.4\tweb.example.com web\n"
+        );
     }
 
     #[test]

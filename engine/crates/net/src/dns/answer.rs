@@ -128,7 +128,7 @@ pub fn answer(query: &Message, names: &dyn Names, scope: Scope<'_>) -> Outcome {
 
 /// The name as [`Names`] takes it: lowercase, no trailing dot.
 fn local_name(name: &Name) -> String {
-    let s = name.to_lowercase().to_utf8();
+    let s = name.to_lowercase().to_ascii();
     s.strip_suffix('.').unwrap_or(&s).to_owned()
 }
 

@@ -102,7 +102,12 @@ fn unspecified(to: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Forwards `query` (its wire bytes, id `id`) to `upstreams` in turn and
+/// dockerd asks at most this many upstreams (`maxExtDNS`); the rest of a
+/// longer list is ignored.
+pub const MAX_UPSTREAMS: usize = 3;
+
+/// Forwards `query` (its wire bytes, id `id`) to the first
+/// [`MAX_UPSTREAMS`] of `upstreams` in turn and
 /// returns the reply's bytes to pass to the client, or `None` when no
 /// upstream answered usefully.
 pub(crate) async fn forward(
@@ -114,7 +119,7 @@ pub(crate) async fn forward(
     sockets: &Sockets<'_>,
 ) -> Option<Vec<u8>> {
     let mut fallback = None;
-    for up in upstreams {
+    for up in upstreams.iter().take(MAX_UPSTREAMS) {
         let exchange = async {
             match transport {
                 Transport::Udp => udp_exchange(sockets, up, query, id).await,
