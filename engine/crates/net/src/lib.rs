@@ -37,11 +37,14 @@
 //! libcontainer already uses (no release shares its netlink-packet-route
 //! 0.31: 0.21 has 0.30, 0.22 has 0.32, so that one parsing crate is built
 //! twice); `nftables` for the typed `nft -j` schema (skiff runs `nft`
-//! itself to capture its stderr, see [`nft`]); `ipnet` for prefixes.
+//! itself to capture its stderr, see [`nft`]); `ipnet` for prefixes;
+//! `hickory-proto` for the DNS wire format (forwarding is a plain exchange
+//! on it, see [`dns::forward`]; the tests use `hickory-net`'s client).
 //!
 //! Tests: the unit tests need nothing; `tests/links.rs` and `tests/nft.rs`
 //! need root and `nft`, and run each test in a network namespace of its own
-//! (nothing reaches the host's); `tests/proxy.rs` uses 127.0.0.1 only.
+//! (nothing reaches the host's), as does `tests/dns.rs` (skipped without
+//! root); `tests/proxy.rs` uses 127.0.0.1 only.
 //!
 //! Coexistence with dockerd on one host: skiff's rules live in their own
 //! nftables table. When dockerd's iptables(-nft) `FORWARD` chain has policy
