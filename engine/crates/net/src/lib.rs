@@ -22,9 +22,14 @@
 //! - [`ports`]: host port bookkeeping with dockerd's "port is already
 //!   allocated" error and ephemeral ports for `-p CONTAINER`.
 //!
-//! Not here yet: the embedded DNS server (127.0.0.11), `/etc/hosts` and
-//! `resolv.conf` generation, IPv6, and the wiring into skiffd's services and
-//! API (the networks service, endpoints on container start/stop, restart
+//! - [`dns`]: the embedded DNS server of a container on user-defined
+//!   networks (`127.0.0.11`): container names from the networks service
+//!   through the [`dns::Names`] seam, forwarding the rest upstream.
+//! - [`resolvconf`], [`hosts`]: the container's `/etc/resolv.conf`,
+//!   `/etc/hosts` and `/etc/hostname`, rendered as dockerd writes them. Pure.
+//!
+//! Not here yet: IPv6, and the wiring into skiffd's services and API (the
+//! networks service, endpoints on container start/stop, restart
 //! reconciliation). Those build on this crate.
 //!
 //! Dependencies: `rtnetlink` 0.22, the newest release on the
@@ -32,11 +37,14 @@
 //! libcontainer already uses (no release shares its netlink-packet-route
 //! 0.31: 0.21 has 0.30, 0.22 has 0.32, so that one parsing crate is built
 //! twice); `nftables` for the typed `nft -j` schema (skiff runs `nft`
-//! itself to capture its stderr, see [`nft`]); `ipnet` for prefixes.
+//! itself to capture its stderr, see [`nft`]); `ipnet` for prefixes;
+//! `hickory-proto` for the DNS wire format (forwarding is a plain exchange
+//! on it, see [`dns::forward`]; the tests use `hickory-net`'s client).
 //!
 //! Tests: the unit tests need nothing; `tests/links.rs` and `tests/nft.rs`
 //! need root and `nft`, and run each test in a network namespace of its own
-//! (nothing reaches the host's); `tests/proxy.rs` uses 127.0.0.1 only.
+//! (nothing reaches the host's), as does `tests/dns.rs` (skipped without
+//! root); `tests/proxy.rs` uses 127.0.0.1 only.
 //!
 //! Coexistence with dockerd on one host: skiff's rules live in their own
 //! nftables table. When dockerd's iptables(-nft) `FORWARD` chain has policy
@@ -47,12 +55,15 @@
 
 #![warn(missing_docs)]
 
+pub mod dns;
+pub mod hosts;
 pub mod ipam;
 pub mod link;
 pub mod netns;
 pub mod nft;
 pub mod ports;
 pub mod proxy;
+pub mod resolvconf;
 
 use std::fmt;
 use std::str::FromStr;

@@ -16,6 +16,16 @@ where
     Fut: Future<Output = ()>,
 {
     let ns = NetNs::create().expect("a private network namespace (run the tests as root)");
+    block_on_in(&ns, f);
+}
+
+/// Runs `f`'s future to completion on a current-thread runtime of its own,
+/// on a thread inside `ns`.
+pub fn block_on_in<F, Fut>(ns: &NetNs, f: F)
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = ()>,
+{
     ns.run(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -23,7 +33,7 @@ where
             .expect("runtime");
         rt.block_on(f());
     })
-    .expect("enter the private namespace");
+    .expect("enter the namespace");
 }
 
 /// `net.ipv4.ip_forward=1` in the calling thread's namespace, written by a
