@@ -1,4 +1,4 @@
-//! An OCI distribution (registry v2) client for pulling images: Docker's
+//! An OCI distribution (registry v2) client for pulling and pushing images: Docker's
 //! token auth and basic auth, manifests and indexes, streaming blobs,
 //! Docker Hub mirrors and insecure registries.
 //!
@@ -31,6 +31,7 @@ mod credentials;
 mod endpoint;
 mod error;
 mod fallback;
+mod push;
 mod repository;
 mod session;
 
@@ -39,4 +40,5 @@ pub use config::RegistryConfig;
 pub use credentials::{AuthConfig, Credentials};
 pub use endpoint::Endpoint;
 pub use error::{ErrorEntry, ErrorKind, RegistryError};
+pub use push::{BlobOpener, Mount, PushRepository, UPLOAD_ATTEMPTS, UploadObserver};
 pub use repository::{BlobStream, FetchedManifest, MAX_MANIFEST_SIZE, Repository};
