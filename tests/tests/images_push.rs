@@ -147,11 +147,44 @@ fn push_uploads_to_an_empty_registry_then_mounts_across_repositories() {
     assert_eq!(registry_digest(&empty, "c/multi", "one"), one);
     assert_eq!(registry_digest(&empty, "c/multi", "two"), two);
 
-    // The pushed image comes back with the same digest from a fresh engine.
+    // An image with no manifest of its own (docker import): its plain tar
+    // layer is gzipped and a docker schema2 manifest made for it.
+    let ctr = d.docker_ok(&["create", &busybox, "true"]);
+    let tar = d.dir().join("export.tar");
+    let tar = tar.to_str().expect("utf-8 path");
+    d.docker_ok(&["export", "-o", tar, ctr.trim()]);
+    let imported = empty.image("d/imported:1");
+    d.docker_ok(&["import", tar, &imported]);
+    let out = d.docker_ok(&["push", &imported]);
+    assert_eq!(out.matches(": Pushed").count(), 1, "{out}");
+    let made = pushed_digest(&out, "1");
+    let manifest = empty
+        .get(
+            "/v2/d/imported/manifests/1",
+            &[(
+                "Accept",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )],
+        )
+        .expect("manifest");
+    let text = String::from_utf8_lossy(&manifest.body);
+    assert!(
+        text.contains("application/vnd.docker.distribution.manifest.v2+json")
+            && text.contains("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+        "{text}"
+    );
+    // Pushing again makes the same manifest.
+    let again = d.docker_ok(&["push", &imported]);
+    assert_eq!(pushed_digest(&again, "1"), made);
+
+    // Pushed images come back with the same digests in a fresh engine.
     let fresh = Skiffd::start(SkiffdOpts::default().no_mirror());
     let pulled = fresh.docker_ok(&["pull", &first]);
     assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
     fresh.docker_ok(&["run", "--rm", &first, "true"]);
+    let pulled = fresh.docker_ok(&["pull", &imported]);
+    assert!(pulled.contains(&format!("Digest: {made}")), "{pulled}");
+    fresh.docker_ok(&["run", "--rm", &imported, "true"]);
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod layer;
 pub mod progress;
 pub mod pull;
 pub mod push;
+mod push_plan;
 pub mod remove;
 pub mod resolve;
 

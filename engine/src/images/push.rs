@@ -23,21 +23,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_oci::Digest;
-use skiff_oci::documents::{self, Descriptor, Manifest};
 use skiff_oci::reference::Reference;
 use skiff_registry::{Credentials, Mount, PushRepository, RegistryError, UploadObserver};
-use skiff_store::images::ImageRecord;
 
 use super::error::ImageError;
 use super::progress::ProgressSink;
+use super::push_plan::{Blob, plan, short_id, stored_manifest};
 use super::{ImageService, Stores};
 
 /// Layers uploaded at once per push (dockerd's `max-concurrent-uploads`).
 const CONCURRENT_UPLOADS: usize = 5;
 /// Repositories a layer is offered to mount from, at most.
 const MOUNT_CANDIDATES: usize = 3;
-/// docker schema2's uncompressed layer media type.
-const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
 /// A push request, as `POST /images/{name}/push` carries it.
 #[derive(Debug, Clone, Default)]
@@ -59,27 +56,6 @@ pub struct PushedTag {
     pub digest: Digest,
     /// The manifest's size in bytes.
     pub size: u64,
-}
-
-/// One blob to make present on the registry.
-#[derive(Debug, Clone)]
-struct Blob {
-    /// What progress shows (12 hex digits of the layer's diff id).
-    id: String,
-    digest: Digest,
-    size: u64,
-    /// Repositories of the same registry known to hold it.
-    sources: Vec<String>,
-}
-
-/// What is pushed for one image.
-struct Plan {
-    media_type: String,
-    manifest: bytes::Bytes,
-    layers: Vec<Blob>,
-    config: Blob,
-    /// Set when the manifest was made here (to record with the image).
-    made: bool,
 }
 
 /// Docker's wording of a failed push.
@@ -175,10 +151,11 @@ impl ImageService {
         let record = self
             .record(id)
             .ok_or_else(|| ImageError::NotFound(format!("tag does not exist: {tag}")))?;
-        let plan = self.plan(&record, sources)?;
-        for layer in &plan.layers {
-            progress.status(Some(&layer.id), "Preparing");
+        for diff_id in &record.layers {
+            progress.status(Some(&short_id(diff_id)), "Preparing");
         }
+        let (stores, sources) = (self.stores.clone(), sources.clone());
+        let plan = tokio::task::spawn_blocking(move || plan(&stores, &record, &sources)).await??;
         self.upload_layers(target, &plan.layers, progress).await?;
         let silent = ProgressSink::discard();
         ensure_blob(target, &self.stores, &plan.config, None, &silent).await?;
@@ -257,116 +234,6 @@ impl ImageService {
         Ok(())
     }
 
-    /// The manifest to push for `record`, and the blobs it names.
-    fn plan(
-        &self,
-        record: &ImageRecord,
-        sources: &BTreeMap<Digest, Vec<String>>,
-    ) -> Result<Plan, ImageError> {
-        let config_size =
-            self.stores.content.size(&record.id).ok_or_else(|| {
-                ImageError::Store(format!("image config {} is missing", record.id))
-            })?;
-        let short = |diff_id: &Digest| diff_id.hex().chars().take(12).collect::<String>();
-        let blob = |id: String, d: &Descriptor| Blob {
-            id,
-            digest: d.digest.clone(),
-            size: d.size,
-            sources: sources.get(&d.digest).cloned().unwrap_or_default(),
-        };
-        if let Some(stored) = self.stored_manifest(record)? {
-            let (media_type, bytes, manifest) = stored;
-            let layers = manifest
-                .layers
-                .iter()
-                .zip(&record.layers)
-                .map(|(d, diff_id)| blob(short(diff_id), d))
-                .collect();
-            return Ok(Plan {
-                media_type,
-                manifest: bytes,
-                layers,
-                config: blob(String::new(), &manifest.config),
-                made: false,
-            });
-        }
-        let mut descriptors = Vec::new();
-        for diff_id in &record.layers {
-            let info = self
-                .stores
-                .snapshots
-                .info(diff_id)?
-                .ok_or_else(|| ImageError::Store(format!("layer {diff_id} is missing")))?;
-            descriptors.push(descriptor(&info.blob_media_type, info.blob, info.blob_size));
-        }
-        let oci = descriptors
-            .iter()
-            .any(|d| d.media_type == documents::OCI_LAYER_ZSTD);
-        let (media_type, config_type) = if oci {
-            (documents::OCI_MANIFEST, documents::OCI_CONFIG)
-        } else {
-            for d in &mut descriptors {
-                d.media_type = docker_layer_type(&d.media_type).to_owned();
-            }
-            (documents::DOCKER_MANIFEST, documents::DOCKER_CONFIG)
-        };
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type.to_owned()),
-            config: descriptor(config_type, record.id.clone(), config_size),
-            layers: descriptors,
-            annotations: BTreeMap::new(),
-        };
-        let bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| ImageError::Store(format!("encoding the manifest: {e}")))?;
-        let layers = manifest
-            .layers
-            .iter()
-            .zip(&record.layers)
-            .map(|(d, diff_id)| blob(short(diff_id), d))
-            .collect();
-        Ok(Plan {
-            media_type: media_type.to_owned(),
-            manifest: bytes.into(),
-            layers,
-            config: blob(String::new(), &manifest.config),
-            made: true,
-        })
-    }
-
-    /// The image's stored manifest — media type, bytes, parsed — when it
-    /// describes this image and every blob it names is stored.
-    fn stored_manifest(
-        &self,
-        record: &ImageRecord,
-    ) -> Result<Option<(String, bytes::Bytes, Manifest)>, ImageError> {
-        let Some(digest) = &record.manifest else {
-            return Ok(None);
-        };
-        if !self.stores.content.contains(digest) {
-            return Ok(None);
-        }
-        let bytes = self.stores.content.read(digest)?;
-        let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else {
-            return Ok(None);
-        };
-        let complete = manifest.config.digest == record.id
-            && manifest.layers.len() == record.layers.len()
-            && manifest
-                .layers
-                .iter()
-                .all(|l| self.stores.content.size(&l.digest) == Some(l.size));
-        if !complete {
-            return Ok(None);
-        }
-        let media_type = manifest
-            .media_type
-            .clone()
-            .filter(|m| documents::is_manifest(m))
-            .unwrap_or_else(|| documents::OCI_MANIFEST.to_owned());
-        Ok(Some((media_type, bytes.into(), manifest)))
-    }
-
     /// For each blob of the images known in `repo`'s registry under other
     /// repositories (`name@digest` references: pull origins and earlier
     /// pushes), those repositories, most recent knowledge first.
@@ -386,7 +253,7 @@ impl ImageService {
             let Some(record) = self.record(&id) else {
                 continue;
             };
-            let Ok(Some((_, _, manifest))) = self.stored_manifest(&record) else {
+            let Ok(Some((_, _, manifest))) = stored_manifest(&self.stores, &record) else {
                 continue;
             };
             for d in manifest.layers.iter().chain([&manifest.config]) {
@@ -397,26 +264,6 @@ impl ImageService {
             }
         }
         sources
-    }
-}
-
-fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
-    Descriptor {
-        media_type: media_type.to_owned(),
-        digest,
-        size,
-        platform: None,
-        urls: vec![],
-        annotations: BTreeMap::new(),
-    }
-}
-
-/// The docker schema2 name of a layer media type.
-fn docker_layer_type(media_type: &str) -> &str {
-    match media_type {
-        documents::OCI_LAYER_GZIP | documents::DOCKER_LAYER_GZIP => documents::DOCKER_LAYER_GZIP,
-        documents::OCI_LAYER_TAR | DOCKER_LAYER_TAR => DOCKER_LAYER_TAR,
-        other => other,
     }
 }
 
