@@ -25,6 +25,7 @@
 mod auth;
 mod body;
 mod challenge;
+mod chunked;
 mod client;
 mod config;
 mod credentials;
@@ -40,5 +41,7 @@ pub use config::RegistryConfig;
 pub use credentials::{AuthConfig, Credentials};
 pub use endpoint::Endpoint;
 pub use error::{ErrorEntry, ErrorKind, RegistryError};
-pub use push::{BlobOpener, Mount, PushRepository, UPLOAD_ATTEMPTS, UploadObserver};
+pub use push::{
+    BlobOpener, DEFAULT_CHUNK_SIZE, Mount, PushRepository, UPLOAD_ATTEMPTS, UploadObserver,
+};
 pub use repository::{BlobStream, FetchedManifest, MAX_MANIFEST_SIZE, Repository};

@@ -7,7 +7,9 @@
 //! mount opened) then one monolithic `PUT <location>&digest=<d>` whose body
 //! streams the blob from a file. A failed attempt (transport error, 5xx,
 //! 408, 429) is started over from a new upload session, at most
-//! [`UPLOAD_ATTEMPTS`] times.
+//! [`UPLOAD_ATTEMPTS`] times. A registry that refuses the whole blob in one
+//! request (413), or a repository made [`PushRepository::with_chunk_size`],
+//! gets it in `PATCH` chunks instead (see `chunked.rs`).
 
 use std::fmt;
 use std::io;
@@ -28,6 +30,9 @@ use crate::session::Session;
 
 /// Attempts at uploading one blob before giving up.
 pub const UPLOAD_ATTEMPTS: u32 = 3;
+/// Chunk size of chunked uploads when the registry refuses a whole blob
+/// in one request.
+pub const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
 /// The header registries announce content digests in.
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
@@ -57,10 +62,13 @@ pub type BlobOpener<'a> = &'a (dyn Fn() -> io::Result<std::fs::File> + Send + Sy
 /// upload concurrently.
 #[derive(Clone)]
 pub struct PushRepository {
-    session: Session,
+    pub(crate) session: Session,
     name: String,
     /// Pause before retry `n` is `n × retry_delay`.
-    retry_delay: Duration,
+    pub(crate) retry_delay: Duration,
+    /// Upload in `PATCH` chunks of this size from the start (else only
+    /// after a monolithic `PUT` is refused as too large).
+    chunk_size: Option<u64>,
 }
 
 impl fmt::Debug for PushRepository {
@@ -88,7 +96,15 @@ impl PushRepository {
             session: Session::new(client, endpoint, Some(scope), creds),
             name: name.to_owned(),
             retry_delay: Duration::from_secs(1),
+            chunk_size: None,
         }
+    }
+
+    /// The same repository uploading in `PATCH` chunks of `size` bytes.
+    #[must_use]
+    pub fn with_chunk_size(mut self, size: u64) -> Self {
+        self.chunk_size = Some(size.max(1));
+        self
     }
 
     /// The same repository with another pause between upload attempts.
@@ -156,12 +172,29 @@ impl PushRepository {
     ) -> Result<(), RegistryError> {
         let mut started = started;
         let mut attempt = 1;
+        let mut chunk_size = self.chunk_size;
         loop {
-            let result = self
-                .upload_once(digest, size, open, started.take(), observer)
-                .await;
+            let result = match chunk_size {
+                None => {
+                    self.upload_once(digest, size, open, started.take(), observer)
+                        .await
+                }
+                Some(chunk) => {
+                    self.upload_chunked(digest, size, open, started.take(), chunk, observer)
+                        .await
+                }
+            };
             match result {
                 Ok(()) => return Ok(()),
+                // Too large for one request: in chunks, without counting
+                // an attempt.
+                Err(error)
+                    if chunk_size.is_none()
+                        && error.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) =>
+                {
+                    tracing::info!(%digest, "monolithic upload refused as too large, uploading in chunks");
+                    chunk_size = Some(DEFAULT_CHUNK_SIZE);
+                }
                 Err(error) if attempt < UPLOAD_ATTEMPTS && is_retryable(&error) => {
                     let delay = self.retry_delay * attempt;
                     tracing::info!(%digest, %error, attempt, "blob upload failed, retrying");
@@ -186,19 +219,14 @@ impl PushRepository {
             Some(location) => location,
             None => self.start_upload().await?,
         };
-        let mut put_url = Url::parse(&location)
-            .map_err(|e| RegistryError::invalid_response(&location, e.to_string()))?;
-        put_url
-            .query_pairs_mut()
-            .append_pair("digest", &digest.to_string());
-        let put_url = put_url.to_string();
+        let put_url = with_digest(&location, digest)?;
         let response = self
             .session
             .send("Put", &put_url, |h| {
                 h.put(&put_url)
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
-                    .body(file_body(open, observer))
+                    .body(file_body(open, observer, 0, size))
             })
             .await?;
         if response.status() != StatusCode::CREATED {
@@ -208,7 +236,7 @@ impl PushRepository {
     }
 
     /// `POST /v2/<name>/blobs/uploads/`: a new upload session's location.
-    async fn start_upload(&self) -> Result<String, RegistryError> {
+    pub(crate) async fn start_upload(&self) -> Result<String, RegistryError> {
         let url = self.uploads_url();
         let response = self
             .session
@@ -264,8 +292,17 @@ impl PushRepository {
     }
 }
 
+/// `location` with `digest=<digest>` added to its query.
+pub(crate) fn with_digest(location: &str, digest: &Digest) -> Result<String, RegistryError> {
+    let mut url = Url::parse(location)
+        .map_err(|e| RegistryError::invalid_response(location, e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("digest", &digest.to_string());
+    Ok(url.to_string())
+}
+
 /// Whether another attempt may succeed where `error` failed.
-fn is_retryable(error: &RegistryError) -> bool {
+pub(crate) fn is_retryable(error: &RegistryError) -> bool {
     if error.is_transport() {
         return true;
     }
@@ -277,7 +314,7 @@ fn is_retryable(error: &RegistryError) -> bool {
 }
 
 /// The absolute upload location a 202 names (it may be relative).
-fn location(url: &str, response: &reqwest::Response) -> Result<String, RegistryError> {
+pub(crate) fn location(url: &str, response: &reqwest::Response) -> Result<String, RegistryError> {
     let value = response
         .headers()
         .get(LOCATION)
@@ -289,10 +326,20 @@ fn location(url: &str, response: &reqwest::Response) -> Result<String, RegistryE
         .map_err(|e| RegistryError::invalid_response(url, format!("invalid Location: {e}")))
 }
 
-/// A request body streaming the file `open` returns, reporting the bytes
-/// handed over. An open failure becomes a failed body (the attempt fails).
-fn file_body(open: BlobOpener<'_>, observer: &Arc<dyn UploadObserver>) -> reqwest::Body {
-    let file = match open() {
+/// A request body streaming `len` bytes from `offset` of the file `open`
+/// returns, reporting the bytes handed over (counted from the file's start).
+/// An open or seek failure becomes a failed body (the attempt fails).
+pub(crate) fn file_body(
+    open: BlobOpener<'_>,
+    observer: &Arc<dyn UploadObserver>,
+    offset: u64,
+    len: u64,
+) -> reqwest::Body {
+    let opened = open().and_then(|mut file| {
+        io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+        Ok(file)
+    });
+    let file = match opened {
         Ok(file) => file,
         Err(e) => {
             return reqwest::Body::wrap_stream(futures_util::stream::once(async move {
@@ -301,16 +348,14 @@ fn file_body(open: BlobOpener<'_>, observer: &Arc<dyn UploadObserver>) -> reqwes
         }
     };
     let observer = observer.clone();
-    let mut sent = 0u64;
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), 1 << 20).map(
-            move |chunk| {
-                if let Ok(bytes) = &chunk {
-                    sent += bytes.len() as u64;
-                    observer.sent(sent);
-                }
-                chunk
-            },
-        );
+    let mut sent = offset;
+    let reader = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), len);
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20).map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            sent += bytes.len() as u64;
+            observer.sent(sent);
+        }
+        chunk
+    });
     reqwest::Body::wrap_stream(stream)
 }
