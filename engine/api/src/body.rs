@@ -126,4 +126,19 @@ mod tests {
         assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
         assert!(e.message.starts_with("invalid JSON: "), "{}", e.message);
     }
+
+    #[test]
+    fn auth_configs_fail_in_go_words() {
+        assert_eq!(auth_config(b"").expect_err("empty"), "EOF");
+        assert_eq!(auth_config(b" \n").expect_err("blank"), "EOF");
+        assert_eq!(auth_config(b"{").expect_err("cut"), "unexpected EOF");
+        assert!(auth_config(b"[1]").is_err());
+        let auth =
+            auth_config(br#"{"Username":"u","password":"p","serveraddress":"r"}"#).expect("valid");
+        assert_eq!((auth.username.as_str(), auth.password.as_str()), ("u", "p"));
+        assert_eq!(
+            auth_config(b"{}").expect("empty object").credentials(),
+            None
+        );
+    }
 }

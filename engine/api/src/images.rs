@@ -632,4 +632,72 @@ mod tests {
             json!({"errorDetail":{"message":"boom"},"error":"boom"})
         );
     }
+
+    #[test]
+    fn push_takes_tag_and_credentials_as_dockerd() {
+        let mut c = call(Method::POST, "/images/127.0.0.1:5000/a/b/push", "tag=v1");
+        match parse(&c).expect("push") {
+            Action::Push {
+                request,
+                auth_in_body,
+            } => {
+                assert_eq!(request.name, "127.0.0.1:5000/a/b");
+                assert_eq!(request.tag.as_deref(), Some("v1"));
+                assert!(auth_in_body, "no header: the body has the credentials");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An undecodable header counts as no credentials, not an error.
+        c.headers
+            .insert("x-registry-auth", http::HeaderValue::from_static("!!!"));
+        match parse(&c).expect("push") {
+            Action::Push {
+                request,
+                auth_in_body,
+            } => assert!(request.credentials.is_none() && !auth_in_body),
+            other => panic!("{other:?}"),
+        }
+        // `eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ` = {"username":"u","password":"p"}
+        c.headers.insert(
+            "x-registry-auth",
+            http::HeaderValue::from_static("eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ"),
+        );
+        match parse(&c).expect("push") {
+            Action::Push { request, .. } => {
+                let creds = request.credentials.expect("credentials");
+                assert_eq!(
+                    (creds.username.as_str(), creds.password.as_str()),
+                    ("u", "p")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // No tag: every tag (--all-tags).
+        match parse(&call(Method::POST, "/images/busybox/push", "")).expect("push") {
+            Action::Push { request, .. } => assert_eq!(request.tag, None),
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&call(
+            Method::POST,
+            "/images/busybox/push",
+            "tag=1&platform=%7B%22os%22%3A%22linux%22%7D",
+        ))
+        .expect_err("platform");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("--platform"), "{}", e.message);
+    }
+
+    #[test]
+    fn aux_messages_render_like_docker() {
+        let p = Progress {
+            id: None,
+            status: String::new(),
+            bytes: None,
+            aux: Some(json!({"Tag":"1","Digest":"sha256:x","Size":5})),
+        };
+        assert_eq!(
+            progress_json(&p),
+            json!({"progressDetail":{},"aux":{"Tag":"1","Digest":"sha256:x","Size":5}})
+        );
+    }
 }

@@ -151,7 +151,8 @@ impl ImageService {
         let record = self
             .record(id)
             .ok_or_else(|| ImageError::NotFound(format!("tag does not exist: {tag}")))?;
-        for diff_id in &record.layers {
+        // Top layer first, as dockerd lists them.
+        for diff_id in record.layers.iter().rev() {
             progress.status(Some(&short_id(diff_id)), "Preparing");
         }
         let (stores, sources) = (self.stores.clone(), sources.clone());
@@ -191,8 +192,8 @@ impl ImageService {
         })
     }
 
-    /// Upload layers concurrently (at most [`CONCURRENT_UPLOADS`]); the
-    /// first failure cancels the rest.
+    /// Upload layers concurrently (at most [`CONCURRENT_UPLOADS`], top
+    /// layer first as dockerd); the first failure cancels the rest.
     async fn upload_layers(
         &self,
         target: &PushRepository,
@@ -202,7 +203,11 @@ impl ImageService {
         let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_UPLOADS));
         let mut tasks = tokio::task::JoinSet::new();
         let mut seen = std::collections::BTreeSet::new();
-        for layer in layers.iter().filter(|l| seen.insert(l.digest.clone())) {
+        for layer in layers
+            .iter()
+            .rev()
+            .filter(|l| seen.insert(l.digest.clone()))
+        {
             let (target, stores, progress, layer) = (
                 target.clone(),
                 self.stores.clone(),
