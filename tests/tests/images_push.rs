@@ -105,6 +105,20 @@ fn push_to_an_anonymous_registry_mounts_reuses_and_round_trips() {
     );
     let want = &fx.image("library/whiteout:latest").digest;
     assert_eq!(&pushed_digest(&out, "whiteout"), want, "{out}");
+
+    // An OCI image goes up as OCI, byte for byte.
+    let oci = source.image("library/oci:latest");
+    d.docker_ok(&["pull", &oci]);
+    let target = source.image("push/oci:1");
+    d.docker_ok(&["tag", &oci, &target]);
+    let out = d.docker_ok(&["push", &target]);
+    let want = fx.image("library/oci:latest");
+    assert_eq!(pushed_digest(&out, "1"), want.digest, "{out}");
+    assert_eq!(
+        want.media_type,
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(registry_digest(&source, "push/oci", "1"), want.digest);
 }
 
 #[test]
