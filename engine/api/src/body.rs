@@ -29,6 +29,25 @@ where
     serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// An `AuthConfig` JSON body (`POST /auth`, and a push without
+/// `X-Registry-Auth`), field names matched as Go does. A body that is no
+/// JSON object fails with the words of Go's JSON decoder, which dockerd
+/// answers with: `EOF` (empty), `unexpected EOF` (cut short), else the
+/// parser's message.
+pub fn auth_config(bytes: &[u8]) -> Result<skiff_registry::AuthConfig, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("EOF".to_owned());
+    }
+    if let Err(e) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes) {
+        return Err(if e.is_eof() {
+            "unexpected EOF".to_owned()
+        } else {
+            e.to_string()
+        });
+    }
+    skiff_registry::AuthConfig::from_json(bytes).map_err(|e| e.to_string())
+}
+
 /// How much of a body is still read, and thrown away, once its consumer has
 /// stopped reading (see [`reader`]).
 const DRAIN_LIMIT: usize = 1 << 20;
@@ -106,5 +125,20 @@ mod tests {
         let e = json_or_default::<Options>(b"{").expect_err("bad");
         assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
         assert!(e.message.starts_with("invalid JSON: "), "{}", e.message);
+    }
+
+    #[test]
+    fn auth_configs_fail_in_go_words() {
+        assert_eq!(auth_config(b"").expect_err("empty"), "EOF");
+        assert_eq!(auth_config(b" \n").expect_err("blank"), "EOF");
+        assert_eq!(auth_config(b"{").expect_err("cut"), "unexpected EOF");
+        assert!(auth_config(b"[1]").is_err());
+        let auth =
+            auth_config(br#"{"Username":"u","password":"p","serveraddress":"r"}"#).expect("valid");
+        assert_eq!((auth.username.as_str(), auth.password.as_str()), ("u", "p"));
+        assert_eq!(
+            auth_config(b"{}").expect("empty object").credentials(),
+            None
+        );
     }
 }

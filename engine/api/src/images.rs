@@ -25,6 +25,7 @@ use skiff_engine::images::import::ImportRequest;
 use skiff_engine::images::inspect::{ImageView, ListFilter, unix_seconds};
 use skiff_engine::images::progress::{Progress, ProgressSink};
 use skiff_engine::images::pull::PullRequest;
+use skiff_engine::images::push::PushRequest;
 use skiff_engine::images::remove::DeleteItem;
 use skiff_engine::images::{ImageError, ImageService};
 use skiff_engine::streams::{ChannelWriter, receiver_stream};
@@ -59,6 +60,14 @@ pub enum Action {
         repo: String,
         /// Target tag.
         tag: Option<String>,
+    },
+    /// `POST /images/{name}/push`. Without `X-Registry-Auth` the
+    /// credentials come from the body (dockerd's legacy form).
+    Push {
+        /// The request; credentials from the header, if it was sent.
+        request: PushRequest,
+        /// No `X-Registry-Auth` header: read the credentials from the body.
+        auth_in_body: bool,
     },
     /// `DELETE /images/{name}`.
     Remove {
@@ -181,14 +190,36 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                         .to_owned(),
                     tag: q.non_empty("tag").map(str::to_owned),
                 }),
-                (&Method::POST, "push") => Err(ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "image push is not supported by this engine yet",
-                )),
+                (&Method::POST, "push") => parse_push(call, name),
                 _ => Err(ApiError::not_found("page not found")),
             }
         }
     }
+}
+
+/// `POST /images/{name}/push`: `tag` (none: every tag), credentials from
+/// `X-Registry-Auth` — an undecodable header counts as none, as dockerd
+/// does. `platform` (API 1.46) is refused: skiffd keeps one platform per
+/// image and pushes that one.
+fn parse_push(call: &Call, name: String) -> Result<Action, ApiError> {
+    if let Some(platform) = call.query.non_empty("platform") {
+        return Err(ApiError::bad_request(format!(
+            "push --platform is not supported by this engine (platform {platform}): it pushes the image's own platform"
+        )));
+    }
+    let header = call.headers.get("x-registry-auth");
+    let credentials = header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Credentials::from_registry_auth_header(v).ok())
+        .flatten();
+    Ok(Action::Push {
+        request: PushRequest {
+            name,
+            tag: call.query.non_empty("tag").map(str::to_owned),
+            credentials,
+        },
+        auth_in_body: header.is_none(),
+    })
 }
 
 /// Run blocking image work off the async threads.
@@ -261,7 +292,26 @@ pub async fn handle(
                 },
             ))
         }
-        Action::Pull(req) => pull(daemon, req).await,
+        Action::Pull(req) => {
+            let d = daemon.clone();
+            progress_stream(move |sink| async move { d.images.pull(req, &sink).await }).await
+        }
+        Action::Push {
+            mut request,
+            auth_in_body,
+        } => {
+            if auth_in_body {
+                let bytes = body::collect(body).await?;
+                let auth = body::auth_config(&bytes).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "Bad parameters and missing X-Registry-Auth: {e}"
+                    ))
+                })?;
+                request.credentials = auth.credentials();
+            }
+            let d = daemon.clone();
+            progress_stream(move |sink| async move { d.images.push(request, &sink).await }).await
+        }
         Action::Import(req) => {
             let reader = body::reader(body);
             let id = blocking(daemon, move |s| s.import(reader, &req)).await?;
@@ -296,6 +346,9 @@ pub async fn handle(
 
 /// Render a progress event as docker's JSON message.
 pub fn progress_json(p: &Progress) -> serde_json::Value {
+    if let Some(aux) = &p.aux {
+        return json!({ "progressDetail": {}, "aux": aux });
+    }
     let mut v = json!({ "status": p.status });
     if let Some(id) = &p.id {
         v["id"] = json!(id);
@@ -318,16 +371,22 @@ pub fn error_json(message: &str) -> serde_json::Value {
     json!({ "errorDetail": { "message": message }, "error": message })
 }
 
-/// Pull: errors before the first progress event are HTTP errors (as docker
-/// does); afterwards they are a JSON error line in the stream.
-async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiError> {
+/// Run a long image operation (pull, push) and stream its progress as
+/// docker's JSON messages: errors before the first progress event are HTTP
+/// errors (as docker does); afterwards they are a JSON error line in the
+/// stream.
+async fn progress_stream<T, F, Fut>(operation: F) -> Result<Response, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(ProgressSink) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ImageError>> + Send + 'static,
+{
     let (sink, mut events) = ProgressSink::channel();
-    let d = daemon.clone();
-    let mut task = tokio::spawn(async move { d.images.pull(req, &sink).await });
+    let mut task = tokio::spawn(operation(sink));
     let join_err = |e: tokio::task::JoinError| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("pull task failed: {e}"),
+            format!("image task failed: {e}"),
         )
     };
     let mut finished = None;
@@ -339,7 +398,7 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
         }
     };
     let Some(first) = first else {
-        // No progress at all: the pull ended before saying anything.
+        // No progress at all: the operation ended before saying anything.
         let outcome = match finished {
             Some(r) => r,
             None => task.await.map_err(join_err)?,
@@ -372,7 +431,7 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
             }
             Err(e) => {
                 let _ = tx
-                    .send(line(error_json(&format!("pull task failed: {e}"))))
+                    .send(line(error_json(&format!("image task failed: {e}"))))
                     .await;
             }
         }
@@ -555,6 +614,7 @@ mod tests {
             id: Some("abc".into()),
             status: "Downloading".into(),
             bytes: Some((5, Some(10))),
+            aux: None,
         };
         assert_eq!(
             progress_json(&p),
@@ -564,11 +624,80 @@ mod tests {
             id: None,
             status: "Digest: x".into(),
             bytes: None,
+            aux: None,
         };
         assert_eq!(progress_json(&p), json!({"status":"Digest: x"}));
         assert_eq!(
             error_json("boom"),
             json!({"errorDetail":{"message":"boom"},"error":"boom"})
+        );
+    }
+
+    #[test]
+    fn push_takes_tag_and_credentials_as_dockerd() {
+        let mut c = call(Method::POST, "/images/127.0.0.1:5000/a/b/push", "tag=v1");
+        match parse(&c).expect("push") {
+            Action::Push {
+                request,
+                auth_in_body,
+            } => {
+                assert_eq!(request.name, "127.0.0.1:5000/a/b");
+                assert_eq!(request.tag.as_deref(), Some("v1"));
+                assert!(auth_in_body, "no header: the body has the credentials");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An undecodable header counts as no credentials, not an error.
+        c.headers
+            .insert("x-registry-auth", http::HeaderValue::from_static("!!!"));
+        match parse(&c).expect("push") {
+            Action::Push {
+                request,
+                auth_in_body,
+            } => assert!(request.credentials.is_none() && !auth_in_body),
+            other => panic!("{other:?}"),
+        }
+        // `eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ` = {"username":"u","password":"p"}
+        c.headers.insert(
+            "x-registry-auth",
+            http::HeaderValue::from_static("eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ"),
+        );
+        match parse(&c).expect("push") {
+            Action::Push { request, .. } => {
+                let creds = request.credentials.expect("credentials");
+                assert_eq!(
+                    (creds.username.as_str(), creds.password.as_str()),
+                    ("u", "p")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // No tag: every tag (--all-tags).
+        match parse(&call(Method::POST, "/images/busybox/push", "")).expect("push") {
+            Action::Push { request, .. } => assert_eq!(request.tag, None),
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&call(
+            Method::POST,
+            "/images/busybox/push",
+            "tag=1&platform=%7B%22os%22%3A%22linux%22%7D",
+        ))
+        .expect_err("platform");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("--platform"), "{}", e.message);
+    }
+
+    #[test]
+    fn aux_messages_render_like_docker() {
+        let p = Progress {
+            id: None,
+            status: String::new(),
+            bytes: None,
+            aux: Some(json!({"Tag":"1","Digest":"sha256:x","Size":5})),
+        };
+        assert_eq!(
+            progress_json(&p),
+            json!({"progressDetail":{},"aux":{"Tag":"1","Digest":"sha256:x","Size":5}})
         );
     }
 }

@@ -135,28 +135,17 @@ pub async fn handle(
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
         Action::Auth => {
             let bytes = crate::body::collect(body).await?;
-            let auth: AuthBody = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid auth configuration: {e}")))?;
-            daemon
-                .images
-                .login(&auth.serveraddress, &auth.username, &auth.password)
-                .await?;
-            Ok(response::json(
-                StatusCode::OK,
-                &serde_json::json!({ "Status": "Login Succeeded", "IdentityToken": "" }),
-            ))
+            let auth = crate::body::auth_config(&bytes).map_err(ApiError::bad_request)?;
+            let creds = auth.credentials().unwrap_or_default();
+            let token = daemon.images.login(&auth.server_address, &creds).await?;
+            // dockerd omits an empty IdentityToken.
+            let mut answer = serde_json::json!({ "Status": "Login Succeeded" });
+            if let Some(token) = token.filter(|t| !t.is_empty()) {
+                answer["IdentityToken"] = serde_json::json!(token);
+            }
+            Ok(response::json(StatusCode::OK, &answer))
         }
     }
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct AuthBody {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    serveraddress: String,
 }
 
 /// The commit skiffd was built from, when the build was told.

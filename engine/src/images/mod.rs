@@ -1,6 +1,6 @@
 //! The image service: everything `docker image …` does, over the stores.
 //!
-//! One operation group per file: [`pull`], [`layer`] (the streaming layer
+//! One operation group per file: [`pull`], [`push`], [`layer`] (the streaming layer
 //! pipeline), [`inspect`] (list, inspect, history), [`remove`] (tag, rmi,
 //! prune, garbage collection), [`archive`] (load, save), [`import`].
 //! It knows nothing of HTTP: callers pass typed requests and get typed
@@ -14,6 +14,8 @@ pub mod inspect;
 pub mod layer;
 pub mod progress;
 pub mod pull;
+pub mod push;
+mod push_plan;
 pub mod remove;
 pub mod resolve;
 

@@ -12,6 +12,9 @@ pub struct Progress {
     pub status: String,
     /// Bytes done and total, for progress bars.
     pub bytes: Option<(u64, Option<u64>)>,
+    /// An auxiliary result (docker's `aux` message, e.g. a push's
+    /// `{"Tag","Digest","Size"}`); `status` is empty then.
+    pub aux: Option<serde_json::Value>,
 }
 
 /// Where progress goes. Sending never blocks and never fails: a client that
@@ -37,6 +40,7 @@ impl ProgressSink {
             id: id.map(str::to_owned),
             status: status.into(),
             bytes: None,
+            aux: None,
         });
     }
 
@@ -46,6 +50,17 @@ impl ProgressSink {
             id: Some(id.to_owned()),
             status: status.to_owned(),
             bytes: Some((current, total)),
+            aux: None,
+        });
+    }
+
+    /// Report an auxiliary result.
+    pub fn aux(&self, value: serde_json::Value) {
+        self.send(Progress {
+            id: None,
+            status: String::new(),
+            bytes: None,
+            aux: Some(value),
         });
     }
 

@@ -210,18 +210,19 @@ impl ImageService {
         })
     }
 
-    /// Check credentials against a registry (`docker login`).
+    /// Check credentials against a registry (`docker login`); returns the
+    /// identity (refresh) token the registry's token server issued, if any.
+    /// A refusal is worded as dockerd's (`login attempt to … failed with
+    /// status: 401 Unauthorized`) and is [`ImageError::Unauthorized`].
     pub async fn login(
         &self,
         server: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<(), ImageError> {
-        let creds = Credentials::basic(username, password);
+        creds: &Credentials,
+    ) -> Result<Option<String>, ImageError> {
         self.registry
-            .login(server, &creds)
+            .login(server, creds)
             .await
-            .map(|_| ())
+            .map(|outcome| outcome.identity_token)
             .map_err(|e| {
                 if e.is_unauthorized() {
                     ImageError::Unauthorized(e.to_string())

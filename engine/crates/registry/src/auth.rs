@@ -169,7 +169,13 @@ pub(crate) async fn authorize(
         let Some(realm) = bearer.param("realm") else {
             return Ok(None);
         };
-        let mut scopes: Vec<String> = scope.map(str::to_owned).into_iter().collect();
+        // A session may name several scopes, space separated (a push with
+        // cross-repository mounts: the target's and each source's).
+        let mut scopes: Vec<String> = scope
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         for extra in bearer.param("scope").unwrap_or_default().split_whitespace() {
             if !scopes.iter().any(|s| s == extra) {
                 scopes.push(extra.to_owned());

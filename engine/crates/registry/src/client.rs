@@ -17,6 +17,7 @@ use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
 use crate::error::RegistryError;
 use crate::fallback::{Failures, should_try_next};
+use crate::push::PushRepository;
 use crate::repository::{FetchedManifest, Repository};
 
 /// Time allowed to establish a connection (TCP + TLS).
@@ -165,6 +166,51 @@ impl RegistryClient {
             .unwrap_or_else(|| no_endpoint(&reference.to_string())))
     }
 
+    /// A handle to push to `reference`'s repository, with `pull,push`
+    /// access there and `pull` access on `mount_sources` (repositories of
+    /// the same registry blobs may be mounted from). The endpoint is the
+    /// first of [`Self::endpoints`] (mirrors excluded: pushes go to the
+    /// registry itself) that answers `GET /v2/` at all; https before plain
+    /// http for insecure registries, as docker does.
+    pub async fn push_repository(
+        &self,
+        reference: &Reference,
+        mount_sources: &[String],
+        creds: Option<Credentials>,
+    ) -> Result<PushRepository, RegistryError> {
+        let mut failures = Failures::default();
+        for endpoint in self.endpoints(reference) {
+            if endpoint.is_mirror() {
+                continue;
+            }
+            let url = endpoint.v2("");
+            let ping = self
+                .http_for(&endpoint)
+                .get(&url)
+                .timeout(PING_TIMEOUT)
+                .send()
+                .await;
+            match ping {
+                Ok(_) => {
+                    return Ok(PushRepository::new(
+                        self.clone(),
+                        endpoint,
+                        reference.repository(),
+                        mount_sources,
+                        creds,
+                    ));
+                }
+                Err(e) => {
+                    tracing::debug!(endpoint = endpoint.url(), error = %e, "push endpoint unreachable");
+                    failures.record(RegistryError::transport("Get", &url, e));
+                }
+            }
+        }
+        Err(failures
+            .into_error()
+            .unwrap_or_else(|| no_endpoint(&reference.to_string())))
+    }
+
     /// `docker login`: check that `creds` are accepted by `server` (a host,
     /// `host:port`, URL, or empty / a Docker Hub name for Docker Hub) with
     /// `GET /v2/` and the challenge flow. Bearer registries are asked for
@@ -193,6 +239,9 @@ impl RegistryClient {
         Err(failures.into_error().unwrap_or_else(|| no_endpoint(server)))
     }
 
+    /// One login attempt. Failures are worded as dockerd's `loginV2`: a
+    /// refused ping is `login attempt to <url> failed with status: <code>
+    /// <text>`; a failed token request is `Get "<url>": <error>`.
     async fn login_at(
         &self,
         endpoint: &Endpoint,
@@ -213,18 +262,31 @@ impl RegistryClient {
         if response.status().is_success() {
             return Ok(LoginOutcome::default());
         }
+        let refused = |status: StatusCode| RegistryError::LoginRefused {
+            url: url.clone(),
+            status,
+        };
         if response.status() != StatusCode::UNAUTHORIZED {
-            return Err(RegistryError::from_response(&url, response).await);
+            return Err(refused(response.status()));
         }
         let challenges = challenge::parse_headers(response.headers());
-        let Some(grant) = auth::authorize(self, &challenges, None, Some(creds), true).await? else {
-            return Err(RegistryError::from_response(&url, response).await);
+        let grant = auth::authorize(self, &challenges, None, Some(creds), true)
+            .await
+            .map_err(|e| match e {
+                RegistryError::Transport { .. } => e,
+                other => RegistryError::LoginToken {
+                    url: url.clone(),
+                    source: Box::new(other),
+                },
+            })?;
+        let Some(grant) = grant else {
+            return Err(refused(response.status()));
         };
         let response = ping(Some(grant.authorization.header_value()))
             .await
             .map_err(|e| RegistryError::transport("Get", &url, e))?;
         if !response.status().is_success() {
-            return Err(RegistryError::from_response(&url, response).await);
+            return Err(refused(response.status()));
         }
         Ok(LoginOutcome {
             identity_token: grant.refresh_token,

@@ -149,6 +149,29 @@ pub enum RegistryError {
         /// What was wrong.
         reason: String,
     },
+    /// `docker login`: the registry still refused the credentials (dockerd's
+    /// words).
+    #[error(
+        "login attempt to {url} failed with status: {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    )]
+    LoginRefused {
+        /// The `/v2/` URL pinged.
+        url: String,
+        /// Its answer.
+        status: StatusCode,
+    },
+    /// `docker login`: the token server refused the credentials; shown as
+    /// Go shows the failed ping (`Get "<url>": <error>`).
+    #[error("Get \"{url}\": {source}")]
+    LoginToken {
+        /// The `/v2/` URL pinged.
+        url: String,
+        /// The token request's error.
+        #[source]
+        source: Box<RegistryError>,
+    },
     /// An `X-Registry-Auth` header or auth config body could not be decoded.
     #[error("invalid X-Registry-Auth header: {0}")]
     InvalidAuthConfig(String),
@@ -161,7 +184,7 @@ impl RegistryError {
     /// The HTTP status, when the registry answered with one.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Self::Status { status, .. } => Some(*status),
+            Self::Status { status, .. } | Self::LoginRefused { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -182,7 +205,9 @@ impl RegistryError {
             | Self::Body { url, .. }
             | Self::DigestMismatch { url, .. }
             | Self::TooLarge { url, .. }
-            | Self::InvalidResponse { url, .. } => Some(url),
+            | Self::InvalidResponse { url, .. }
+            | Self::LoginRefused { url, .. }
+            | Self::LoginToken { url, .. } => Some(url),
             Self::InvalidAddress { .. } | Self::InvalidAuthConfig(_) | Self::Client(_) => None,
         }
     }
@@ -210,6 +235,12 @@ impl RegistryError {
             }
             Self::Transport { .. } | Self::Body { .. } => ErrorKind::Transport,
             Self::DigestMismatch { .. } | Self::TooLarge { .. } => ErrorKind::Integrity,
+            Self::LoginRefused { status, .. } => match *status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorKind::Unauthorized,
+                StatusCode::NOT_FOUND => ErrorKind::NotFound,
+                _ => ErrorKind::Other,
+            },
+            Self::LoginToken { source, .. } => source.kind(),
             Self::InvalidResponse { .. }
             | Self::InvalidAddress { .. }
             | Self::InvalidAuthConfig(_)

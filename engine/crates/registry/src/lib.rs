@@ -1,4 +1,4 @@
-//! An OCI distribution (registry v2) client for pulling images: Docker's
+//! An OCI distribution (registry v2) client for pulling and pushing images: Docker's
 //! token auth and basic auth, manifests and indexes, streaming blobs,
 //! Docker Hub mirrors and insecure registries.
 //!
@@ -25,12 +25,14 @@
 mod auth;
 mod body;
 mod challenge;
+mod chunked;
 mod client;
 mod config;
 mod credentials;
 mod endpoint;
 mod error;
 mod fallback;
+mod push;
 mod repository;
 mod session;
 
@@ -39,4 +41,7 @@ pub use config::RegistryConfig;
 pub use credentials::{AuthConfig, Credentials};
 pub use endpoint::Endpoint;
 pub use error::{ErrorEntry, ErrorKind, RegistryError};
+pub use push::{
+    BlobOpener, DEFAULT_CHUNK_SIZE, Mount, PushRepository, UPLOAD_ATTEMPTS, UploadObserver,
+};
 pub use repository::{BlobStream, FetchedManifest, MAX_MANIFEST_SIZE, Repository};

@@ -54,30 +54,50 @@ impl Session {
         accept: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<reqwest::Response, RegistryError> {
+        let response = self
+            .send("Get", url, |http| {
+                let mut request = http.get(url);
+                if let Some(accept) = accept {
+                    request = request.header(ACCEPT, accept);
+                }
+                if let Some(timeout) = timeout {
+                    request = request.timeout(timeout);
+                }
+                request
+            })
+            .await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(RegistryError::from_response(url, response).await)
+    }
+
+    /// Send the request `build` makes (`method` is Go's name of it, for
+    /// error messages) with the cached authorization; on a 401 answer the
+    /// challenge once and send a request built anew (so a streamed body is
+    /// opened again). Returns the response whatever its status; fails only
+    /// when nothing was answered or authorization could not be obtained.
+    pub(crate) async fn send(
+        &self,
+        method: &'static str,
+        url: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
         let http = self.client.http_for(&self.endpoint);
         let cache = self.client.auth_cache();
         let mut answered_challenge = false;
         loop {
             let cached = cache.get(&self.key);
-            let mut request = http.get(url);
-            if let Some(accept) = accept {
-                request = request.header(ACCEPT, accept);
-            }
-            if let Some(timeout) = timeout {
-                request = request.timeout(timeout);
-            }
+            let mut request = build(http);
             if let Some(auth) = &cached {
                 request = request.header(AUTHORIZATION, auth.header_value());
             }
             let response = request
                 .send()
                 .await
-                .map_err(|e| RegistryError::transport("Get", url, e))?;
+                .map_err(|e| RegistryError::transport(method, url, e))?;
             if response.status() != StatusCode::UNAUTHORIZED || answered_challenge {
-                if response.status().is_success() {
-                    return Ok(response);
-                }
-                return Err(RegistryError::from_response(url, response).await);
+                return Ok(response);
             }
             if cached.is_some() {
                 cache.remove(&self.key);
@@ -93,7 +113,7 @@ impl Session {
             .await?;
             match grant {
                 Some(grant) => cache.put(self.key.clone(), &grant),
-                None => return Err(RegistryError::from_response(url, response).await),
+                None => return Ok(response),
             }
             answered_challenge = true;
         }

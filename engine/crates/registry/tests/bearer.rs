@@ -469,9 +469,10 @@ async fn login_yields_an_identity_token() {
         .await
         .unwrap_err();
     assert!(refused.is_unauthorized(), "{refused:?}");
+    // dockerd's words: Go's error for the ping the token request failed.
     assert_eq!(
         refused.to_string(),
-        "unauthorized: incorrect username or password"
+        format!("Get \"http://{host}/v2/\": unauthorized: incorrect username or password")
     );
 }
 

@@ -317,7 +317,10 @@ async fn basic_auth_with_and_without_credentials() {
         .await
         .unwrap_err();
     assert!(refused.is_unauthorized(), "{refused:?}");
-    assert_eq!(refused.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        refused.to_string(),
+        format!("login attempt to http://{host}/v2/ failed with status: 401 Unauthorized")
+    );
 }
 
 #[tokio::test]
