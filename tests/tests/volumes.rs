@@ -473,7 +473,7 @@ fn a_kill_9_keeps_every_volume_and_its_data() {
 #[test]
 fn rm_containers_leave_no_anonymous_volume_or_mount() {
     let d = with_images();
-    for _ in 0..50 {
+    for _ in 0..200 {
         d.docker_ok(&["run", "--rm", "-v", "/anon", "busybox", "true"]);
     }
     assert_eq!(volume_names(&d), Vec::<String>::new());
