@@ -36,6 +36,7 @@ pub mod router;
 pub mod stdcopy;
 pub mod system;
 pub mod version;
+pub mod zero;
 
 use std::sync::Arc;
 

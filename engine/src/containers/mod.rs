@@ -48,6 +48,7 @@ pub(crate) mod store;
 pub mod top;
 pub mod trash;
 pub mod user;
+pub mod validate;
 pub mod wait;
 
 use std::collections::{HashMap, VecDeque};

@@ -309,6 +309,12 @@ pub fn bundle(
     b.uid = user.uid;
     b.gid = user.gid;
     b.additional_gids = user.additional_gids;
+    user::group_add(
+        rootfs,
+        h.group_add.as_deref().unwrap_or_default(),
+        user.gid,
+        &mut b.additional_gids,
+    )?;
     b.hostname = Some(hostname.clone());
     b.tty = c.tty.unwrap_or(false);
     b.memory_limit = h.memory.filter(|m| *m > 0);

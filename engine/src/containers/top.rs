@@ -41,14 +41,14 @@ impl ContainerService {
             }
             _ => {
                 return Err(ContainerError::Conflict(format!(
-                    "container {} is not running",
+                    "Container {} is not running",
                     record.id
                 )));
             }
         }
         validate_ps_args(ps_args)?;
         let not_running =
-            || ContainerError::Conflict(format!("container {} is not running", record.id));
+            || ContainerError::Conflict(format!("Container {} is not running", record.id));
         let pids = Cgroups::of_pid(record.state.pid, &record.id)
             .and_then(|c| c.pids())
             .map_err(|_| not_running())?;

@@ -8,13 +8,13 @@
 pub mod attach;
 pub mod attach_ws;
 pub mod changes;
+pub mod create_body;
 pub mod fs;
 pub mod render;
 pub mod stats;
 
 use std::sync::Arc;
 
-use bollard_stubs::models::ContainerCreateBody;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
@@ -93,6 +93,17 @@ pub enum Action {
     Stats(stats::Action),
 }
 
+/// The values of a `status` filter dockerd accepts.
+const STATUSES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
 /// Parse a container request.
 pub fn parse(call: &Call) -> Result<Action, ApiError> {
     let rest = call
@@ -108,6 +119,14 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             let filters = q.filters()?;
             filters.only(&["status", "name", "id", "label", "ancestor", "exited"])?;
             let values = |key: &str| filters.get(key).to_vec();
+            if let Some(bad) = values("status")
+                .iter()
+                .find(|s| !STATUSES.contains(&s.as_str()))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid filter 'status={bad}'"
+                )));
+            }
             Ok(Action::List {
                 filter: ListFilter {
                     all: q.bool("all"),
@@ -186,7 +205,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 (&Method::POST, "rename") => Ok(Action::Rename(
                     id,
                     q.non_empty("name")
-                        .ok_or_else(|| ApiError::bad_request("name is required"))?
+                        .ok_or_else(|| {
+                            ApiError::bad_request("Neither old nor new names may be empty")
+                        })?
                         .to_owned(),
                 )),
                 (&Method::GET, "logs") => {
@@ -211,7 +232,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                         until: ts("until")?,
                     };
                     if !opts.stdout && !opts.stderr {
-                        return Err(ApiError::bad_request("You must choose at least one stream"));
+                        return Err(ApiError::bad_request(
+                            "Bad parameters: you must choose at least one stream",
+                        ));
                     }
                     Ok(Action::Logs(id, opts, q.bool("timestamps")))
                 }
@@ -263,15 +286,11 @@ pub async fn handle(
         Action::Create(name) => {
             let bytes = body::collect(body).await?;
             check_cgroupns_mode(&bytes)?;
-            let body: ContainerCreateBody = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-            let mut config: bollard_stubs::models::ContainerConfig = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-            config.image = body.image.clone();
+            let (config, host_config) = create_body::parse(&bytes)?;
             let req = CreateRequest {
                 name,
                 config,
-                host_config: body.host_config.unwrap_or_default(),
+                host_config,
             };
             let s = svc.clone();
             let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
@@ -282,9 +301,15 @@ pub async fn handle(
                 &json!({ "Id": id, "Warnings": warnings }),
             ))
         }
-        Action::List { filter, size } => {
+        Action::List { mut filter, size } => {
+            // `limit=n`: the n newest, stopped ones included (dockerd).
+            let limit = call.query.int("limit")?.filter(|n| *n > 0);
+            filter.all |= limit.is_some();
             // Shared records (no copy), serialised straight to the body.
-            let list = svc.list(&filter);
+            let mut list = svc.list(&filter);
+            if let Some(n) = limit {
+                list.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            }
             if !size {
                 return Ok(response::json(
                     StatusCode::OK,
@@ -309,7 +334,8 @@ pub async fn handle(
                     .iter()
                     .map(|(r, size)| {
                         let mut e = ListEntry::of(r);
-                        e.size_rw = Some(size.rw as i64);
+                        // dockerd omits an empty writable layer's size.
+                        e.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
                         e.size_root_fs = Some(size.root_fs as i64);
                         e
                     })
@@ -319,15 +345,39 @@ pub async fn handle(
         Action::Inspect(id) => {
             let record = svc.resolve(&id)?;
             let paths = svc.paths(&record.id);
+            let d = daemon.clone();
+            let size = call.query.bool("size");
+            let (record, extras) = tokio::task::spawn_blocking(move || {
+                let extras = render::InspectExtras {
+                    lower_dirs: d
+                        .images
+                        .record(&record.image_id)
+                        .map(|i| d.images.lower_dirs(&i))
+                        .unwrap_or_default(),
+                    size: size.then(|| d.containers.size(&record)),
+                };
+                (record, extras)
+            })
+            .await
+            .map_err(ApiError::internal)?;
             Ok(response::json(
                 StatusCode::OK,
-                &render::inspect(&record, &paths),
+                &render::inspect_json(&record, &paths, &extras),
             ))
         }
-        Action::Start(id) => match svc.start(&id).await? {
-            Started::Yes => Ok(response::empty(StatusCode::NO_CONTENT)),
-            Started::AlreadyRunning => Ok(response::empty(StatusCode::NOT_MODIFIED)),
-        },
+        Action::Start(id) => {
+            // API >= 1.24 takes no start options (dockerd refuses a body).
+            let bytes = body::collect(body).await?;
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::bad_request(
+                    "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24",
+                ));
+            }
+            match svc.start(&id).await? {
+                Started::Yes => Ok(response::empty(StatusCode::NO_CONTENT)),
+                Started::AlreadyRunning => Ok(response::empty(StatusCode::NOT_MODIFIED)),
+            }
+        }
         Action::Stop(id, t, sig) => {
             let stopped = svc.stop(&id, t, sig.as_deref()).await?;
             Ok(response::empty(if stopped {
@@ -386,10 +436,10 @@ pub async fn handle(
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Prune => {
-            let removed = svc.prune().await?;
+            let (removed, reclaimed) = svc.prune().await?;
             Ok(response::json(
                 StatusCode::OK,
-                &json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
+                &json!({ "ContainersDeleted": removed, "SpaceReclaimed": reclaimed }),
             ))
         }
         Action::Logs(id, opts, timestamps) => {

@@ -194,7 +194,8 @@ pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerI
         args: Some(r.args.clone()),
         state: Some(ContainerState {
             status: Some(state_enum(s.status)),
-            running: Some(s.status == Status::Running),
+            // dockerd: a paused container is still running.
+            running: Some(matches!(s.status, Status::Running | Status::Paused)),
             paused: Some(s.status == Status::Paused),
             restarting: Some(s.status == Status::Restarting),
             oom_killed: Some(s.oom_killed),
@@ -228,6 +229,54 @@ pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerI
         mounts: Some(vec![]),
         ..Default::default()
     }
+}
+
+/// What [`inspect_json`] adds to [`inspect`]: facts the record does not
+/// hold.
+#[derive(Debug, Default)]
+pub(super) struct InspectExtras {
+    /// The image's layer directories, top first (`GraphDriver.Data.LowerDir`).
+    pub lower_dirs: Vec<std::path::PathBuf>,
+    /// `?size=1`: the writable layer's size and the whole root filesystem's.
+    pub size: Option<skiff_engine::containers::list::ContainerSize>,
+}
+
+/// `docker inspect` of a container as dockerd writes it: [`inspect`] with
+/// every key dockerd always sends ([`crate::zero::container`]), the files
+/// of a never-started container empty (dockerd makes them at the first
+/// start), and the extras.
+pub(super) fn inspect_json(
+    r: &ContainerRecord,
+    paths: &ContainerPaths,
+    extras: &InspectExtras,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(inspect(r, paths)).unwrap_or_default();
+    if r.state.started_at == skiff_engine::containers::record::ZERO_TIME {
+        for key in ["ResolvConfPath", "HostnamePath", "HostsPath", "LogPath"] {
+            v[key] = json!("");
+        }
+    }
+    if !extras.lower_dirs.is_empty() {
+        let lower = extras
+            .lower_dirs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        v["GraphDriver"]["Data"]["LowerDir"] = json!(lower);
+    }
+    if let Some(size) = extras.size {
+        v["SizeRw"] = json!(size.rw);
+        v["SizeRootFs"] = json!(size.root_fs);
+    }
+    let mut zero = crate::zero::container();
+    // What the bundle masks (skiff_shim::bundle), none when privileged.
+    let privileged = r.host_config.privileged.unwrap_or(false);
+    let list = |paths: &[&'static str]| (!privileged).then(|| paths.to_vec());
+    zero["HostConfig"]["MaskedPaths"] = json!(list(&skiff_shim::bundle::MASKED_PATHS));
+    zero["HostConfig"]["ReadonlyPaths"] = json!(list(&skiff_shim::bundle::READONLY_PATHS));
+    crate::zero::fill(&mut v, &zero);
+    v
 }
 
 #[cfg(test)]
