@@ -120,7 +120,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     image: image.to_owned(),
                     tag: q.non_empty("tag").map(str::to_owned),
                     platform: q.non_empty("platform").map(str::to_owned),
-                    credentials: decode_auth(&call.headers)?,
+                    // dockerd: a pull with an unreadable X-Registry-Auth
+                    // goes on without credentials.
+                    credentials: decode_auth(&call.headers).unwrap_or(None),
                 }));
             }
             match q.non_empty("fromSrc") {

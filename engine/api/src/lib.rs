@@ -23,6 +23,7 @@
 pub mod body;
 pub mod call;
 pub mod containers;
+pub mod detach;
 pub mod distribution;
 pub mod error;
 pub mod events;

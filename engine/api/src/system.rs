@@ -64,6 +64,11 @@ pub async fn handle(
                 response::text(StatusCode::OK, "OK")
             };
             let h = resp.headers_mut();
+            // HEAD too: dockerd writes the GET's headers.
+            h.insert(
+                "content-type",
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             h.insert(
                 "cache-control",
                 HeaderValue::from_static("no-cache, no-store, must-revalidate"),
@@ -131,8 +136,8 @@ pub async fn handle(
         Action::Info => Ok(response::json(StatusCode::OK, &info_json(daemon))),
         Action::Auth => {
             let bytes = crate::body::collect(body).await?;
-            let auth: AuthBody = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid auth configuration: {e}")))?;
+            let auth: AuthBody =
+                serde_json::from_slice(&bytes).map_err(|e| crate::body::json_error(&bytes, &e))?;
             daemon
                 .images
                 .login(&auth.serveraddress, &auth.username, &auth.password)

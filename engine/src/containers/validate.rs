@@ -61,10 +61,29 @@ pub fn host_config(host: &HostConfig) -> Result<(), ContainerError> {
     }
 }
 
-/// What dockerd fills in a host config at create: where the kernel
-/// accounts swap (`swap_limit`), a memory limit without a swap limit
-/// allows as much swap again (`MemorySwap` = 2 × `Memory`).
+/// The size of `/dev/shm` when none is asked for (dockerd's).
+pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
+
+/// What dockerd fills in a host config at create (the docker CLI sends
+/// empty values for what the user did not set): the json-file log driver,
+/// a private IPC namespace, a 64 MiB `/dev/shm`, the [`RUNTIME`], and,
+/// where the kernel accounts swap (`swap_limit`), as much swap again as a
+/// memory limit without a swap limit (`MemorySwap` = 2 × `Memory`).
 pub fn adapt(host: &mut HostConfig, swap_limit: bool) {
+    let log = host.log_config.get_or_insert_with(Default::default);
+    if log.typ.as_deref().is_none_or(str::is_empty) {
+        log.typ = Some("json-file".into());
+    }
+    log.config.get_or_insert_with(Default::default);
+    if host.ipc_mode.as_deref().is_none_or(str::is_empty) {
+        host.ipc_mode = Some("private".into());
+    }
+    if host.shm_size.is_none_or(|s| s == 0) {
+        host.shm_size = Some(DEFAULT_SHM_SIZE);
+    }
+    if host.runtime.as_deref().is_none_or(str::is_empty) {
+        host.runtime = Some(RUNTIME.into());
+    }
     if !swap_limit {
         return;
     }
@@ -142,6 +161,30 @@ mod tests {
         let mut host = HostConfig::default();
         adapt(&mut host, true);
         assert_eq!(host.memory_swap, None);
+    }
+
+    #[test]
+    fn empty_values_get_dockerds_defaults() {
+        let mut host = HostConfig {
+            log_config: log(""),
+            ipc_mode: Some(String::new()),
+            runtime: Some(String::new()),
+            shm_size: Some(0),
+            ..Default::default()
+        };
+        adapt(&mut host, false);
+        let log = host.log_config.expect("log config");
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        assert_eq!(log.config, Some(Default::default()));
+        assert_eq!(host.ipc_mode.as_deref(), Some("private"));
+        assert_eq!(host.runtime.as_deref(), Some("runc"));
+        assert_eq!(host.shm_size, Some(64 << 20));
+        let mut host = HostConfig {
+            shm_size: Some(1 << 20),
+            ..Default::default()
+        };
+        adapt(&mut host, false);
+        assert_eq!(host.shm_size, Some(1 << 20), "an asked size stays");
     }
 
     #[test]

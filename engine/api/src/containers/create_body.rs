@@ -7,24 +7,11 @@
 use bollard_stubs::models::{ContainerConfig, HostConfig};
 use serde_json::Value;
 
+use crate::body::json_error;
 use crate::error::ApiError;
 
 /// The restart policy names dockerd accepts.
 const RESTART_POLICIES: &[&str] = &["", "no", "always", "unless-stopped", "on-failure"];
-
-/// A JSON body's parse error in the words of Go's `encoding/json`, which
-/// dockerd answers with: `EOF` for an empty body, `unexpected EOF` for a
-/// truncated one; other errors keep serde's description.
-pub fn json_error(bytes: &[u8], e: &serde_json::Error) -> ApiError {
-    let message = if bytes.iter().all(u8::is_ascii_whitespace) {
-        "EOF".to_owned()
-    } else if e.is_eof() {
-        "unexpected EOF".to_owned()
-    } else {
-        format!("invalid JSON: {e}")
-    };
-    ApiError::bad_request(message)
-}
 
 /// Turns a string at `key` of `obj` into a one-element list.
 fn strslice(obj: &mut serde_json::Map<String, Value>, key: &str) {

@@ -141,8 +141,21 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             })
         }
         (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
+            if q.bool("link") {
+                // `docker rm --link NAME`: the name itself is no link.
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "Conflict, cannot remove the default link name of the container",
+                ));
+            }
             Ok(Action::Remove(percent_decode(id), q.bool("force")))
         }
+        // `docker rm --link PARENT/ALIAS`: dockerd looks the link up as a
+        // container name; skiffd has no legacy links, so there is none.
+        (&Method::DELETE, link) if link.contains('/') => Err(ApiError::not_found(format!(
+            "No such container: {}",
+            percent_decode(link)
+        ))),
         (m, rest) => {
             let (id, op) = rest
                 .split_once('/')
@@ -217,12 +230,8 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                             .map(|v| parse_timestamp(v, now))
                             .transpose()
                     };
-                    let tail = match q.non_empty("tail") {
-                        None | Some("all") => None,
-                        Some(n) => Some(n.parse::<usize>().map_err(|_| {
-                            ApiError::bad_request(format!("invalid value for tail: {n:?}"))
-                        })?),
-                    };
+                    // dockerd: a tail that is not a count means all lines.
+                    let tail = q.non_empty("tail").and_then(|n| n.parse::<usize>().ok());
                     let opts = LogOptions {
                         stdout: q.bool("stdout"),
                         stderr: q.bool("stderr"),
@@ -391,7 +400,14 @@ pub async fn handle(
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Kill(id, sig) => {
-            svc.kill(&id, sig.as_deref()).await?;
+            svc.kill(&id, sig.as_deref()).await.map_err(|e| {
+                // dockerd names the operation before "No such container".
+                let mut e = ApiError::from(e);
+                if e.status == StatusCode::NOT_FOUND {
+                    e.message = format!("Cannot kill container: {id}: {}", e.message);
+                }
+                e
+            })?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Remove(id, force) => {
@@ -469,7 +485,7 @@ pub async fn handle(
                 receiver_stream(out),
             ))
         }
-        Action::Attach(id, opts) => attach::handle(svc, &id, opts, upgrade),
+        Action::Attach(id, opts) => attach::handle(svc, call, &id, opts, upgrade),
     }
 }
 
@@ -612,6 +628,12 @@ mod tests {
         assert!(
             matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true) if i == "abc")
         );
+        // `docker rm --link`: never a removal of the container.
+        let link = parse(&call(Method::DELETE, "/containers/web/db", "link=1")).expect_err("link");
+        assert_eq!(link.status, StatusCode::NOT_FOUND);
+        assert_eq!(link.message, "No such container: web/db");
+        let own = parse(&call(Method::DELETE, "/containers/web", "link=1")).expect_err("own name");
+        assert_eq!(own.status, StatusCode::CONFLICT);
         assert!(matches!(
             parse(&call(Method::POST, "/containers/abc/stop", "t=1")).expect("stop"),
             Action::Stop(_, Some(1), None)

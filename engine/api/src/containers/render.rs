@@ -48,12 +48,26 @@ fn since(rfc3339: &str) -> String {
     }
 }
 
+/// The `COMMAND` of `docker ps`: the path and its arguments, an argument
+/// holding a space in single quotes (as dockerd's list writes it).
+fn command_line(r: &ContainerRecord) -> String {
+    let mut command = r.path.clone();
+    for a in &r.args {
+        command.push(' ');
+        if a.contains(' ') {
+            command.push('\'');
+            command.push_str(a);
+            command.push('\'');
+        } else {
+            command.push_str(a);
+        }
+    }
+    command
+}
+
 /// The `docker ps` row of a container, as a typed summary (`/system/df`).
 pub fn summary(r: &ContainerRecord) -> ContainerSummary {
-    let command = std::iter::once(r.path.as_str())
-        .chain(r.args.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line(r);
     serde_json::from_value(json!({
         "Id": r.id,
         "Names": [format!("/{}", r.name)],
@@ -137,11 +151,7 @@ struct ListNetworks {
 impl<'a> ListEntry<'a> {
     /// The row of `r`, without sizes.
     pub(super) fn of(r: &'a ContainerRecord) -> Self {
-        let mut command = r.path.clone();
-        for a in &r.args {
-            command.push(' ');
-            command.push_str(a);
-        }
+        let command = command_line(r);
         Self {
             id: &r.id,
             names: [format!("/{}", r.name)],
@@ -329,6 +339,7 @@ mod tests {
             );
         };
         same(&r);
+        assert_eq!(ListEntry::of(&r).command, "sh -c 'sleep 1'");
         r.config.labels = None;
         r.args.clear();
         r.state.status = Status::Running;
