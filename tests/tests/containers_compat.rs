@@ -123,8 +123,32 @@ fn group_add_and_refused_creates() {
     assert_eq!(json(&resp)["message"], "invalid restart policy 'sometimes'");
     let (_, err) = d.docker_fail(&["create", "--runtime", "kata", "busybox"]);
     assert!(err.contains("Unknown runtime specified kata"), "{err}");
+    // Options skiffd does not apply are refused by name, not ignored.
+    let (_, err) = d.docker_fail(&["create", "--shm-size", "1g", "busybox"]);
+    assert!(err.contains("HostConfig.ShmSize is not supported"), "{err}");
+    let (_, err) = d.docker_fail(&["create", "--ulimit", "nofile=10:10", "busybox"]);
+    assert!(err.contains("HostConfig.Ulimits is not supported"), "{err}");
     // Nothing was created.
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+    // What it applies: a read-only root, the host's PID namespace.
+    let out = d.docker_run(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
+    );
+    let pid1 = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/1/comm",
+    ]);
+    let host_pid1 = std::fs::read_to_string("/proc/1/comm").expect("host pid 1");
+    assert_eq!(pid1, host_pid1);
 }
 
 #[test]
@@ -246,4 +270,38 @@ fn attach_detach_keys_leave_the_container_running() {
         "Invalid detach keys (ctrl-) provided"
     );
     d.docker_ok(&["rm", "-f", "tty"]);
+}
+
+#[test]
+fn layers_with_absolute_names_are_rooted() {
+    // `umoci insert … /` and `tar -P` write absolute names (`/bin/busybox`,
+    // `/etc/x`): dockerd roots them in the layer.
+    let d = Skiffd::start(SkiffdOpts::default());
+    let src = d.dir().join("abs-rootfs");
+    std::fs::create_dir_all(src.join("bin")).expect("mkdir bin");
+    std::fs::create_dir_all(src.join("etc")).expect("mkdir etc");
+    std::fs::copy("/bin/busybox", src.join("bin/busybox")).expect("copy busybox");
+    std::fs::write(src.join("etc/x"), "rooted\n").expect("write");
+    let tar = d.dir().join("abs.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .args(["-P", "--transform", "s,^,/,", "-cf"])
+        .arg(&tar)
+        .args(["bin", "etc"])
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let listing = std::process::Command::new("tar")
+        .arg("-tPf")
+        .arg(&tar)
+        .output()
+        .expect("tar -t");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(listing.lines().any(|l| l == "/etc/x"), "{listing}");
+    d.docker_ok(&["import", tar.to_str().expect("utf8"), "abs:1"]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "abs:1", "/bin/busybox", "cat", "/etc/x"]),
+        "rooted\n"
+    );
 }

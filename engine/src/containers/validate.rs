@@ -56,9 +56,107 @@ pub fn host_config(host: &HostConfig) -> Result<(), ContainerError> {
         }
     }
     match host.runtime.as_deref() {
-        None | Some("") | Some(RUNTIME) => Ok(()),
-        Some(other) => invalid(format!("Unknown runtime specified {other}")),
+        None | Some("") | Some(RUNTIME) => {}
+        Some(other) => return invalid(format!("Unknown runtime specified {other}")),
     }
+    match unsupported(host) {
+        Some(option) => invalid(format!(
+            "HostConfig.{option} is not supported by this engine (skiffd)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The first host option `host` sets (to anything but what the docker
+/// CLI sends when it is not given) that skiffd does not apply, by its API
+/// name. Networking, volumes and mounts are checked where they are
+/// handled.
+pub fn unsupported(host: &HostConfig) -> Option<&'static str> {
+    let set_str = |v: &Option<String>, fine: &[&str]| {
+        v.as_deref()
+            .is_some_and(|v| !v.is_empty() && !fine.contains(&v))
+    };
+    let set_num = |v: Option<i64>| v.is_some_and(|n| n != 0);
+    let set_list = |len: Option<usize>| len.is_some_and(|n| n > 0);
+    let checks: [(&'static str, bool); 26] = [
+        (
+            "ShmSize",
+            host.shm_size
+                .is_some_and(|s| s != 0 && s != DEFAULT_SHM_SIZE),
+        ),
+        (
+            "IpcMode",
+            set_str(&host.ipc_mode, &["private", "shareable"]),
+        ),
+        ("PidMode", set_str(&host.pid_mode, &["host"])),
+        ("UTSMode", set_str(&host.uts_mode, &[])),
+        ("UsernsMode", set_str(&host.userns_mode, &["host"])),
+        ("CgroupParent", set_str(&host.cgroup_parent, &[])),
+        ("Cgroup", set_str(&host.cgroup, &[])),
+        ("CpusetCpus", set_str(&host.cpuset_cpus, &[])),
+        ("CpusetMems", set_str(&host.cpuset_mems, &[])),
+        ("CpuRealtimePeriod", set_num(host.cpu_realtime_period)),
+        ("CpuRealtimeRuntime", set_num(host.cpu_realtime_runtime)),
+        ("CpuCount", set_num(host.cpu_count)),
+        ("CpuPercent", set_num(host.cpu_percent)),
+        ("MemoryReservation", set_num(host.memory_reservation)),
+        (
+            "MemorySwappiness",
+            host.memory_swappiness.is_some_and(|n| n != -1),
+        ),
+        ("OomKillDisable", host.oom_kill_disable == Some(true)),
+        ("OomScoreAdj", host.oom_score_adj.is_some_and(|n| n != 0)),
+        ("BlkioWeight", host.blkio_weight.is_some_and(|n| n != 0)),
+        ("IOMaximumIOps", set_num(host.io_maximum_iops)),
+        ("IOMaximumBandwidth", set_num(host.io_maximum_bandwidth)),
+        ("Ulimits", set_list(host.ulimits.as_ref().map(Vec::len))),
+        ("Devices", set_list(host.devices.as_ref().map(Vec::len))),
+        (
+            "DeviceRequests",
+            set_list(host.device_requests.as_ref().map(Vec::len)),
+        ),
+        (
+            "DeviceCgroupRules",
+            set_list(host.device_cgroup_rules.as_ref().map(Vec::len)),
+        ),
+        ("Sysctls", set_list(host.sysctls.as_ref().map(|m| m.len()))),
+        (
+            "StorageOpt",
+            set_list(host.storage_opt.as_ref().map(|m| m.len())),
+        ),
+    ];
+    let blkio = [
+        (
+            "BlkioWeightDevice",
+            host.blkio_weight_device.as_ref().map(Vec::len),
+        ),
+        (
+            "BlkioDeviceReadBps",
+            host.blkio_device_read_bps.as_ref().map(Vec::len),
+        ),
+        (
+            "BlkioDeviceWriteBps",
+            host.blkio_device_write_bps.as_ref().map(Vec::len),
+        ),
+        (
+            "BlkioDeviceReadIOps",
+            host.blkio_device_read_iops.as_ref().map(Vec::len),
+        ),
+        (
+            "BlkioDeviceWriteIOps",
+            host.blkio_device_write_iops.as_ref().map(Vec::len),
+        ),
+    ];
+    checks
+        .into_iter()
+        .find(|(_, set)| *set)
+        .map(|(name, _)| name)
+        .or_else(|| {
+            blkio
+                .into_iter()
+                .find(|(_, len)| set_list(*len))
+                .map(|(name, _)| name)
+        })
 }
 
 /// The size of `/dev/shm` when none is asked for (dockerd's).
@@ -138,6 +236,72 @@ mod tests {
             },
         ] {
             assert!(host_config(&host).is_ok(), "{host:?}");
+        }
+    }
+
+    #[test]
+    fn options_skiffd_does_not_apply_are_refused_by_name() {
+        // What the docker CLI sends when nothing is given passes.
+        let cli_defaults = HostConfig {
+            shm_size: Some(0),
+            ipc_mode: Some(String::new()),
+            pid_mode: Some(String::new()),
+            uts_mode: Some(String::new()),
+            userns_mode: Some(String::new()),
+            cgroup_parent: Some(String::new()),
+            cpuset_cpus: Some(String::new()),
+            memory_swappiness: Some(-1),
+            oom_kill_disable: Some(false),
+            oom_score_adj: Some(0),
+            blkio_weight: Some(0),
+            ulimits: Some(vec![]),
+            devices: Some(vec![]),
+            ..Default::default()
+        };
+        assert_eq!(unsupported(&cli_defaults), None);
+        assert!(host_config(&cli_defaults).is_ok());
+        let host = HostConfig {
+            pid_mode: Some("host".into()),
+            ipc_mode: Some("shareable".into()),
+            shm_size: Some(64 << 20),
+            ..Default::default()
+        };
+        assert_eq!(unsupported(&host), None, "what skiffd applies");
+        for (host, name) in [
+            (
+                HostConfig {
+                    shm_size: Some(1 << 30),
+                    ..Default::default()
+                },
+                "ShmSize",
+            ),
+            (
+                HostConfig {
+                    ipc_mode: Some("host".into()),
+                    ..Default::default()
+                },
+                "IpcMode",
+            ),
+            (
+                HostConfig {
+                    cpuset_cpus: Some("0".into()),
+                    ..Default::default()
+                },
+                "CpusetCpus",
+            ),
+            (
+                HostConfig {
+                    ulimits: Some(vec![Default::default()]),
+                    ..Default::default()
+                },
+                "Ulimits",
+            ),
+        ] {
+            assert_eq!(unsupported(&host), Some(name));
+            assert_eq!(
+                refused(host),
+                format!("HostConfig.{name} is not supported by this engine (skiffd)")
+            );
         }
     }
 
