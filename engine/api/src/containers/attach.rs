@@ -54,6 +54,9 @@ pub(super) fn handle(
     } else {
         None
     };
+    if !stream {
+        svc.log_only_attach(&record);
+    }
     let Some(upgrade) = upgrade else {
         if stream {
             return Err(ApiError::bad_request(
