@@ -117,6 +117,12 @@ impl Events {
         let _ = self.inner.live.send(event);
     }
 
+    /// How many subscribers follow the live events now (`/info`'s
+    /// `NEventsListener`).
+    pub fn listeners(&self) -> usize {
+        self.inner.live.receiver_count()
+    }
+
     /// Past events at or after `since` (nanoseconds), and a receiver of the
     /// events published after them.
     pub fn subscribe(&self, since: Option<i64>) -> (Vec<Event>, broadcast::Receiver<Event>) {

@@ -76,6 +76,70 @@ pub fn oci_arch(arch: &str) -> &str {
     }
 }
 
+/// What the kernel offers that `/info` reports (dockerd's `SysInfo`),
+/// narrowed to what skiffd applies: a limit skiffd does not set for a
+/// container is reported `false` even where the kernel has it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostFeatures {
+    /// The memory controller (`--memory`).
+    pub memory_limit: bool,
+    /// Swap accounting (`--memory-swap`).
+    pub swap_limit: bool,
+    /// CFS bandwidth (`--cpus`: period and quota).
+    pub cpu_cfs: bool,
+    /// CPU weights (`--cpu-shares`).
+    pub cpu_shares: bool,
+    /// The pids controller (`--pids-limit`).
+    pub pids_limit: bool,
+    /// `net.ipv4.ip_forward` is 1.
+    pub ipv4_forwarding: bool,
+    /// `net.bridge.bridge-nf-call-iptables` is 1.
+    pub bridge_nf_iptables: bool,
+    /// `net.bridge.bridge-nf-call-ip6tables` is 1.
+    pub bridge_nf_ip6tables: bool,
+    /// The kernel has seccomp filters (skiffd applies docker's profile).
+    pub seccomp: bool,
+}
+
+impl HostFeatures {
+    /// Read them from `/sys/fs/cgroup` and `/proc` now.
+    pub fn read() -> Self {
+        let cg = std::path::Path::new("/sys/fs/cgroup");
+        let v2 = std::fs::read_to_string(cg.join("cgroup.controllers")).ok();
+        // v2: the controllers of the root; v1 (or hybrid): a hierarchy each.
+        let has = |controller: &str, v1_file: &str| match &v2 {
+            Some(list) => list.split_whitespace().any(|c| c == controller),
+            None => cg.join(controller).join(v1_file).exists(),
+        };
+        let sysctl = |path: &str| std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1");
+        let memory = has("memory", "memory.limit_in_bytes");
+        let swap = match &v2 {
+            Some(_) => {
+                memory
+                    && std::fs::read_dir(cg).is_ok_and(|entries| {
+                        // The root has no memory.swap.max; any child cgroup shows it.
+                        entries
+                            .flatten()
+                            .any(|e| e.path().join("memory.swap.max").exists())
+                    })
+            }
+            None => cg.join("memory/memory.memsw.limit_in_bytes").exists(),
+        };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        Self {
+            memory_limit: memory,
+            swap_limit: swap,
+            cpu_cfs: has("cpu", "cpu.cfs_quota_us"),
+            cpu_shares: has("cpu", "cpu.shares"),
+            pids_limit: has("pids", "pids.max"),
+            ipv4_forwarding: sysctl("/proc/sys/net/ipv4/ip_forward"),
+            bridge_nf_iptables: sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+            bridge_nf_ip6tables: sysctl("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
+            seccomp: status.lines().any(|l| l.starts_with("Seccomp:")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +152,20 @@ mod tests {
         assert!(!h.kernel_version.is_empty());
         assert_eq!(oci_arch("x86_64"), "amd64");
         assert_eq!(oci_arch("aarch64"), "arm64");
+    }
+
+    #[test]
+    fn features_follow_the_cgroup_controllers() {
+        let f = HostFeatures::read();
+        let cg = std::path::Path::new("/sys/fs/cgroup");
+        let pids = match std::fs::read_to_string(cg.join("cgroup.controllers")) {
+            Ok(list) => list.split_whitespace().any(|c| c == "pids"),
+            Err(_) => cg.join("pids/pids.max").exists(),
+        };
+        assert_eq!(f.pids_limit, pids);
+        assert!(
+            !f.swap_limit || f.memory_limit,
+            "swap accounting needs memory"
+        );
     }
 }

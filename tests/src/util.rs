@@ -187,6 +187,23 @@ pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Result<Http
     http_exchange(stream, addr, addr, path, headers)
 }
 
+/// Sends the raw HTTP/1.1 `request` (head and body) on a new connection to
+/// `socket` and reads the answer's head: for hijacked endpoints (attach,
+/// exec start with `Upgrade: tcp`), whose stream follows on the same
+/// connection. Reads time out after 10 s.
+pub fn unix_hijack(socket: &Path, request: &str) -> io::Result<(UnixStream, String)> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(request.as_bytes())?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    Ok((s, String::from_utf8_lossy(&head).into_owned()))
+}
+
 /// `GET path` on a Unix socket (HTTP/1.1, one connection).
 pub fn unix_http_get(socket: &Path, path: &str) -> Result<HttpResponse> {
     let peer = socket.display().to_string();

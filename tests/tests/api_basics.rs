@@ -88,7 +88,7 @@ fn bad_requests_get_dockers_json_errors() {
             "GET",
             "/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
             400,
-            "invalid filter 'bogus'",
+            "Invalid filter 'bogus'",
         ),
         (
             "POST",

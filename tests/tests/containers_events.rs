@@ -6,7 +6,6 @@
 //! docker CLI catches them on its side, so `docker exec -it` never makes one.
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -148,27 +147,16 @@ fn container_lifecycle_events_and_filters() {
 /// Starts exec `id` with a TTY on a hijacked connection and sends docker's
 /// default detach keys (ctrl-p ctrl-q); returns what came back.
 fn detach_raw(d: &Skiffd, id: &str) -> String {
-    let mut s = UnixStream::connect(d.socket()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
     let body = r#"{"Detach":false,"Tty":true}"#;
-    write!(
-        s,
-        "POST /exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
+    let (mut s, head) = skiff_e2e::util::unix_hijack(
+        d.socket(),
+        &format!(
+            "POST /exec/{id}/start HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .expect("request");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).expect("response head");
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    .expect("hijacked exec start");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     std::thread::sleep(Duration::from_millis(300));
     s.write_all(b"\x10\x11").expect("detach keys");
     let mut rest = Vec::new();

@@ -404,14 +404,14 @@ fn exec_errors_and_events() {
     let (code, err) = d.docker_fail(&["exec", "cx", "true"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains(&format!("container {id} is not running")),
+        err.contains(&format!("Container {id} is not running")),
         "{err}"
     );
     let resp = api(&d, "POST", "/containers/cx/exec", r#"{"Cmd":["true"]}"#);
     assert_eq!(resp.status, 409);
     assert_eq!(
         json(&resp)["message"],
-        format!("container {id} is not running")
+        format!("Container {id} is not running")
     );
     // Unknown containers: 404.
     let resp = api(&d, "POST", "/containers/nope/exec", r#"{"Cmd":["true"]}"#);

@@ -133,6 +133,26 @@ fn leftovers(dir: &Path) -> Vec<String> {
     out
 }
 
+/// With `SKIFF_DIFF_DUMP=<dir>`, each engine's raw answer to each case is
+/// written to `<dir>/<case>@<version>.<engine>` (to read what dockerd sends
+/// when fixing a difference).
+fn dump(case: &Case, version: &str, answers: [&http::Exchange; 2]) {
+    let Some(dir) = std::env::var_os("SKIFF_DIFF_DUMP") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    for (engine, ex) in ["dockerd", "skiffd"].into_iter().zip(answers) {
+        let mut out = format!("{}\n", ex.status).into_bytes();
+        for (k, v) in &ex.headers {
+            out.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+        }
+        out.push(b'\n');
+        out.extend_from_slice(&ex.body);
+        let _ = std::fs::write(dir.join(format!("{}@{version}.{engine}", case.name)), out);
+    }
+}
+
 #[test]
 fn skiffd_answers_like_dockerd() {
     let started = Instant::now();
@@ -185,6 +205,7 @@ fn skiffd_answers_like_dockerd() {
             let [d, s] = &mut engines;
             let dx = d.send(&case, version, now);
             let sx = s.send(&case, version, now);
+            dump(&case, version, [&dx, &sx]);
             sent += 1;
             covered
                 .entry(format!(

@@ -26,7 +26,21 @@ where
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| json_error(bytes, &e))
+}
+
+/// A JSON body's parse error in the words of Go's `encoding/json`, which
+/// dockerd answers with: `EOF` for an empty body, `unexpected EOF` for a
+/// truncated one; other errors keep serde's description.
+pub fn json_error(bytes: &[u8], e: &serde_json::Error) -> ApiError {
+    let message = if bytes.iter().all(u8::is_ascii_whitespace) {
+        "EOF".to_owned()
+    } else if e.is_eof() {
+        "unexpected EOF".to_owned()
+    } else {
+        format!("invalid JSON: {e}")
+    };
+    ApiError::bad_request(message)
 }
 
 /// An `AuthConfig` JSON body (`POST /auth`, and a push without
@@ -124,6 +138,8 @@ mod tests {
         );
         let e = json_or_default::<Options>(b"{").expect_err("bad");
         assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "unexpected EOF", "Go's words, as dockerd's");
+        let e = json_or_default::<Options>(br#"{"Tty":1}"#).expect_err("type");
         assert!(e.message.starts_with("invalid JSON: "), "{}", e.message);
     }
 

@@ -172,18 +172,28 @@ pub fn matches(f: &Filters, e: &Event) -> bool {
         })
 }
 
-/// The JSON docker sends for an event.
+/// The JSON docker sends for an event: with the deprecated top-level
+/// `status` and `id` for container and image events, and `from` (the
+/// image) for container events that name one, as moby's `events.Log`.
 pub fn event_json(e: &Event) -> serde_json::Value {
-    json!({
-        "status": e.action,
-        "id": e.actor,
+    let mut v = json!({
         "Type": e.kind.as_str(),
         "Action": e.action,
         "Actor": { "ID": e.actor, "Attributes": e.attributes },
         "scope": "local",
         "time": e.time_nano / 1_000_000_000,
         "timeNano": e.time_nano,
-    })
+    });
+    if matches!(e.kind, EventType::Container | EventType::Image) {
+        v["status"] = json!(e.action);
+        v["id"] = json!(e.actor);
+    }
+    if e.kind == EventType::Container {
+        if let Some(image) = e.attributes.get("image").filter(|i| !i.is_empty()) {
+            v["from"] = json!(image);
+        }
+    }
+    v
 }
 
 /// Handle `GET /events`.
@@ -325,5 +335,10 @@ mod tests {
         assert_eq!(j["Type"], "image");
         assert_eq!(j["Actor"]["Attributes"]["name"], "busybox");
         assert_eq!(j["timeNano"], 1);
+        assert_eq!(j["status"], j["Action"], "deprecated fields of images");
+        assert!(j.get("from").is_none());
+        let j = event_json(&c);
+        assert_eq!(j["from"], "busybox:latest");
+        assert_eq!(j["id"], "abcdef");
     }
 }

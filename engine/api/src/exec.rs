@@ -27,6 +27,7 @@ use skiff_shim::protocol::{Frame, FrameError, STREAM_STDOUT};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::call::Call;
+use crate::detach::Escape;
 use crate::error::ApiError;
 use crate::query::percent_decode;
 use crate::response::{self, Response};
@@ -88,7 +89,12 @@ pub async fn handle(
             Ok(response::empty(StatusCode::OK))
         }
         Action::Start(id) => {
-            let opts: ExecStartOptions = body::json_or_default(&body::collect(body).await?)?;
+            let bytes = body::collect(body).await?;
+            // dockerd needs the start options (clients always send them).
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::bad_request("got EOF while reading request body"));
+            }
+            let opts: ExecStartOptions = body::json_or_default(&bytes)?;
             let wants_upgrade = call.headers.contains_key(header::UPGRADE);
             let record = svc.inspect_exec(&id)?;
             match svc.start_exec(&id, opts).await? {
@@ -99,6 +105,7 @@ pub async fn handle(
                     opts.tty,
                     started,
                     upgrade.filter(|_| wants_upgrade),
+                    stdcopy::content_type_at(opts.tty, call.version.as_deref()),
                 )),
             }
         }
@@ -145,6 +152,7 @@ fn attached(
     raw: bool,
     started: ExecStarted,
     upgrade: Option<OnUpgrade>,
+    content_type: &'static str,
 ) -> Response {
     let opts = RelayOptions {
         raw,
@@ -159,10 +167,7 @@ fn attached(
             ..opts
         };
         tokio::spawn(serve(svc, exec.id, started, ours, opts));
-        return response::stream(
-            stdcopy::content_type(raw),
-            tokio_util::io::ReaderStream::new(theirs),
-        );
+        return response::stream(content_type, tokio_util::io::ReaderStream::new(theirs));
     };
     tokio::spawn(async move {
         match upgrade.await {
@@ -175,7 +180,7 @@ fn attached(
             }
         }
     });
-    hijack::switching_protocols(raw)
+    hijack::switching_protocols_as(content_type)
 }
 
 async fn serve<C>(
@@ -218,42 +223,6 @@ struct RelayOptions {
     stdin: bool,
     /// With a tty: the sequence that detaches the client.
     detach_keys: Option<Vec<u8>>,
-}
-
-/// Watches the client's input for the detach sequence (dockerd's
-/// `copyEscapable`): bytes that may start it are held back until it is
-/// complete (detach) or broken (they are passed on).
-#[derive(Debug)]
-struct Escape {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-impl Escape {
-    /// The bytes to forward from `input`, and whether the sequence completed.
-    fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(input.len());
-        for &b in input {
-            if self.keys.get(self.matched) == Some(&b) {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return (out, true);
-                }
-                continue;
-            }
-            out.extend_from_slice(&self.keys[..self.matched]);
-            self.matched = 0;
-            if self.keys.first() == Some(&b) {
-                self.matched = 1;
-                if self.keys.len() == 1 {
-                    return (out, true);
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        (out, false)
-    }
 }
 
 /// How a relay ended.
@@ -303,9 +272,7 @@ async fn relay<C>(
         if !forward {
             let _ = shim_wr.shutdown().await;
         }
-        let mut escape = detach_keys
-            .filter(|k| !k.is_empty())
-            .map(|keys| Escape { keys, matched: 0 });
+        let mut escape = detach_keys.filter(|k| !k.is_empty()).map(Escape::new);
         let mut detach_tx = Some(detach_tx);
         let mut buf = vec![0u8; 32 * 1024];
         loop {
@@ -404,17 +371,5 @@ mod tests {
                 .status,
             StatusCode::NOT_FOUND
         );
-    }
-
-    #[test]
-    fn detach_keys_are_held_back_until_broken_or_complete() {
-        let mut e = Escape {
-            keys: vec![16, 17],
-            matched: 0,
-        };
-        assert_eq!(e.feed(b"ab\x10"), (b"ab".to_vec(), false));
-        assert_eq!(e.feed(b"c"), (b"\x10c".to_vec(), false));
-        assert_eq!(e.feed(b"\x10\x10"), (b"\x10".to_vec(), false));
-        assert_eq!(e.feed(b"\x11rest"), (vec![], true));
     }
 }

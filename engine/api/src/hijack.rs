@@ -10,12 +10,15 @@ use crate::stdcopy;
 
 /// The 101 answer to a hijack of a raw (TTY) or multiplexed stream.
 pub fn switching_protocols(raw: bool) -> Response {
+    switching_protocols_as(stdcopy::content_type(raw))
+}
+
+/// The 101 answer to a hijack, naming the stream `content_type`
+/// ([`stdcopy::content_type_at`]).
+pub fn switching_protocols_as(content_type: &'static str) -> Response {
     let mut resp = response::empty(StatusCode::SWITCHING_PROTOCOLS);
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(stdcopy::content_type(raw)),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     resp

@@ -108,7 +108,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 [v] if v == "false" || v == "0" => Some(false),
                 v => {
                     return Err(ApiError::bad_request(format!(
-                        "invalid filter 'dangling={}'",
+                        "Invalid filter 'dangling={}'",
                         v.join(",")
                     )));
                 }
@@ -129,7 +129,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     image: image.to_owned(),
                     tag: q.non_empty("tag").map(str::to_owned),
                     platform: q.non_empty("platform").map(str::to_owned),
-                    credentials: decode_auth(&call.headers)?,
+                    // dockerd: a pull with an unreadable X-Registry-Auth
+                    // goes on without credentials.
+                    credentials: decode_auth(&call.headers).unwrap_or(None),
                 }));
             }
             match q.non_empty("fromSrc") {
@@ -242,10 +244,11 @@ pub async fn handle(
     match parse(call)? {
         Action::List(filter) => {
             let views = blocking(daemon, move |s| s.list(&filter)).await?;
-            Ok(response::json(
-                StatusCode::OK,
-                &views.iter().map(summary).collect::<Vec<_>>(),
-            ))
+            let rows = views.iter().map(summary).collect::<Vec<_>>();
+            if crate::zero::version_below(call.version.as_deref(), 44) {
+                return Ok(response::json(StatusCode::OK, &with_virtual_size(&rows)));
+            }
+            Ok(response::json(StatusCode::OK, &rows))
         }
         Action::Inspect(name) => {
             let (view, lower) = blocking(daemon, move |s| {
@@ -254,7 +257,10 @@ pub async fn handle(
                 Ok((v, lower))
             })
             .await?;
-            Ok(response::json(StatusCode::OK, &inspect(&view, &lower)))
+            Ok(response::json(
+                StatusCode::OK,
+                &inspect_json(&view, &lower, call.version.as_deref()),
+            ))
         }
         Action::History(name) => {
             let rows = blocking(daemon, move |s| s.history(&name)).await?;
@@ -509,6 +515,48 @@ fn inspect(view: &ImageView, lower: &[std::path::PathBuf]) -> ImageInspect {
     }
 }
 
+/// Image summaries as API versions before 1.44 send them: with
+/// `VirtualSize` (= `Size`).
+pub(crate) fn with_virtual_size(rows: &[ImageSummary]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|row| {
+            let mut v = serde_json::to_value(row).unwrap_or_default();
+            v["VirtualSize"] = json!(row.size);
+            v
+        })
+        .collect()
+}
+
+/// Image inspect as dockerd writes it at API `version`: [`inspect`] with
+/// the keys dockerd always sends ([`crate::zero::image`]), the Docker
+/// fields of the image's config (`docker_version`, `container`,
+/// `container_config`) where it has them, and before API 1.44
+/// `VirtualSize`.
+fn inspect_json(
+    view: &ImageView,
+    lower: &[std::path::PathBuf],
+    version: Option<&str>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(inspect(view, lower)).unwrap_or_default();
+    let extra = &view.config.extra;
+    if let Some(d) = extra.get("docker_version").filter(|d| d.is_string()) {
+        v["DockerVersion"] = d.clone();
+    }
+    if crate::zero::version_below(version, 45) {
+        if let Some(c) = extra.get("container").filter(|c| c.is_string()) {
+            v["Container"] = c.clone();
+        }
+        if let Some(c) = extra.get("container_config").filter(|c| c.is_object()) {
+            v["ContainerConfig"] = c.clone();
+        }
+    }
+    if crate::zero::version_below(version, 44) {
+        v["VirtualSize"] = v["Size"].clone();
+    }
+    crate::zero::fill(&mut v, &crate::zero::image(version));
+    v
+}
+
 fn delete_item(item: DeleteItem) -> ImageDeleteResponseItem {
     match item {
         DeleteItem::Untagged(n) => ImageDeleteResponseItem {
@@ -595,7 +643,7 @@ mod tests {
             "filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
         ))
         .expect_err("bad filter");
-        assert_eq!(err.message, "invalid filter 'bogus'");
+        assert_eq!(err.message, "Invalid filter 'bogus'");
         match parse(&call(
             Method::GET,
             "/images/json",

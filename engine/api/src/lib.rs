@@ -23,6 +23,7 @@
 pub mod body;
 pub mod call;
 pub mod containers;
+pub mod detach;
 pub mod distribution;
 pub mod error;
 pub mod events;
@@ -37,6 +38,7 @@ pub mod stdcopy;
 pub mod system;
 pub mod version;
 pub mod volumes;
+pub mod zero;
 
 use std::sync::Arc;
 

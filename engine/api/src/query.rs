@@ -119,7 +119,7 @@ impl Filters {
     /// Reject keys outside `allowed`, with docker's message.
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(ApiError::bad_request(format!("invalid filter '{k}'"))),
+            Some(k) => Err(ApiError::bad_request(format!("Invalid filter '{k}'"))),
             None => Ok(()),
         }
     }
@@ -164,7 +164,7 @@ mod tests {
         assert!(f.only(&["reference", "dangling"]).is_ok());
         assert_eq!(
             f.only(&["reference"]).expect_err("bad key").message,
-            "invalid filter 'dangling'"
+            "Invalid filter 'dangling'"
         );
         assert!(Filters::parse("[1]").is_err());
     }

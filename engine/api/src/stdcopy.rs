@@ -15,6 +15,13 @@ pub fn content_type(raw: bool) -> &'static str {
     }
 }
 
+/// The content type dockerd names a hijacked or streamed answer with at
+/// API `version`: before 1.42 always raw-stream (even over multiplexed
+/// frames), from 1.42 on by the stream ([`content_type`]).
+pub fn content_type_at(raw: bool, version: Option<&str>) -> &'static str {
+    content_type(raw || crate::zero::version_below(version, 42))
+}
+
 /// One chunk of a stream: the payload as it is when `raw`, else behind the
 /// header naming `stream` (1 stdout, 2 stderr).
 pub fn frame(raw: bool, stream: u8, payload: &[u8]) -> Bytes {

@@ -64,6 +64,11 @@ pub async fn handle(
                 response::text(StatusCode::OK, "OK")
             };
             let h = resp.headers_mut();
+            // HEAD too: dockerd writes the GET's headers.
+            h.insert(
+                "content-type",
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             h.insert(
                 "cache-control",
                 HeaderValue::from_static("no-cache, no-store, must-revalidate"),
@@ -72,7 +77,7 @@ pub async fn handle(
             h.insert("builder-version", HeaderValue::from_static("1"));
             Ok(resp)
         }
-        Action::Version => Ok(response::json(StatusCode::OK, &version(daemon))),
+        Action::Version => Ok(response::json(StatusCode::OK, &version_json(daemon))),
         Action::DiskUsage => {
             let d = daemon.clone();
             let (images, layers_size, containers) = tokio::task::spawn_blocking(move || {
@@ -122,17 +127,25 @@ pub async fn handle(
                 .iter()
                 .map(|(r, size)| {
                     let mut s = crate::containers::summary(r);
-                    s.size_rw = Some(size.rw as i64);
+                    // dockerd omits an empty writable layer's size.
+                    s.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
                     s.size_root_fs = Some(size.root_fs as i64);
                     s
                 })
                 .collect();
-            Ok(response::json(
-                StatusCode::OK,
-                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] }),
-            ))
+            let images = if crate::zero::version_below(call.version.as_deref(), 44) {
+                serde_json::json!(crate::images::with_virtual_size(&images))
+            } else {
+                serde_json::json!(images)
+            };
+            let mut df = serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] });
+            if crate::zero::version_below(call.version.as_deref(), 42) {
+                // Removed in API 1.42; skiffd has no build cache.
+                df["BuilderSize"] = serde_json::json!(0);
+            }
+            Ok(response::json(StatusCode::OK, &df))
         }
-        Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),
+        Action::Info => Ok(response::json(StatusCode::OK, &info_json(daemon))),
         Action::Auth => {
             let bytes = crate::body::collect(body).await?;
             let auth = crate::body::auth_config(&bytes).map_err(ApiError::bad_request)?;
@@ -256,6 +269,137 @@ fn info(daemon: &Daemon) -> SystemInfo {
         warnings: Some(vec![]),
         ..Default::default()
     }
+}
+
+/// When skiffd was built: `SKIFF_BUILD_TIME` at build time, else the
+/// modification time of the running binary (what a build writes last), in
+/// dockerd's format.
+fn build_time() -> String {
+    if let Some(t) = option_env!("SKIFF_BUILD_TIME") {
+        return t.to_owned();
+    }
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .map(|t| {
+            let t = time::OffsetDateTime::from(t);
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}+00:00",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.nanosecond()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /version`: [`version`] with the build time (top level and the
+/// Engine component's details).
+///
+/// skiffd answers its own version (`Version`, the Engine component) and
+/// the API version it speaks (1.50): clients gate features on
+/// `ApiVersion` (the docker CLI, compose, bollard, docker-py negotiate
+/// it), and a dockerd version number would claim behaviour skiffd does
+/// not have. `Platform.Name` says what the engine is.
+fn version_json(daemon: &Daemon) -> serde_json::Value {
+    let mut v = serde_json::to_value(version(daemon)).unwrap_or_default();
+    let built = serde_json::Value::String(build_time());
+    v["BuildTime"] = built.clone();
+    if let Some(engine) = v["Components"].get_mut(0) {
+        engine["Details"]["BuildTime"] = built;
+    }
+    v
+}
+
+/// `GET /info`: [`info`] with the keys dockerd always sends, with skiffd's
+/// true values: the limits it applies where the kernel has them
+/// ([`skiff_engine::host::HostFeatures`]), its one runtime and log
+/// driver, docker's seccomp profile, and live counts (open descriptors,
+/// threads for `NGoroutines`, event listeners).
+fn info_json(daemon: &Daemon) -> serde_json::Value {
+    use serde_json::json;
+    let f = skiff_engine::host::HostFeatures::read();
+    let mut v = serde_json::to_value(info(daemon)).unwrap_or_default();
+    let count = |dir: &str| std::fs::read_dir(dir).map(Iterator::count).unwrap_or(0);
+    let mut security = Vec::new();
+    if f.seccomp {
+        security.push("name=seccomp,profile=default");
+    }
+    if daemon.host.cgroup_v2_only {
+        security.push("name=cgroupns");
+    }
+    let init = &daemon.containers.config().init;
+    let init_binary = init
+        .path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map_or("docker-init".to_owned(), |n| {
+            n.to_string_lossy().into_owned()
+        });
+    let commit = json!({ "ID": "", "Expected": "" });
+    let proxy = |k: &str| {
+        std::env::var(k)
+            .or_else(|_| std::env::var(k.to_lowercase()))
+            .unwrap_or_default()
+    };
+    let runtime = skiff_engine::containers::validate::RUNTIME;
+    let mut runtimes = serde_json::Map::new();
+    runtimes.insert(runtime.to_owned(), json!({ "path": "skiff-shim" }));
+    let extra = json!({
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["null"],
+            "Authorization": null,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": f.memory_limit,
+        "SwapLimit": f.swap_limit,
+        "KernelMemory": false,
+        "KernelMemoryTCP": false,
+        "CpuCfsPeriod": f.cpu_cfs,
+        "CpuCfsQuota": f.cpu_cfs,
+        "CPUShares": f.cpu_shares,
+        "CPUSet": false,
+        "PidsLimit": f.pids_limit,
+        "IPv4Forwarding": f.ipv4_forwarding,
+        "BridgeNfIptables": f.bridge_nf_iptables,
+        "BridgeNfIp6tables": f.bridge_nf_ip6tables,
+        "OomKillDisable": false,
+        "NFd": count("/proc/self/fd"),
+        "NGoroutines": count("/proc/self/task"),
+        "SystemTime": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "NEventsListener": daemon.events.listeners(),
+        "GenericResources": null,
+        "HttpProxy": proxy("HTTP_PROXY"),
+        "HttpsProxy": proxy("HTTPS_PROXY"),
+        "NoProxy": proxy("NO_PROXY"),
+        "Runtimes": runtimes,
+        "DefaultRuntime": runtime,
+        "Isolation": "",
+        "InitBinary": init_binary,
+        "ContainerdCommit": commit,
+        "RuncCommit": commit,
+        "InitCommit": commit,
+        "SecurityOptions": security,
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "Error": "",
+            "RemoteManagers": null,
+        },
+        "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [],
+        },
+    });
+    crate::zero::fill(&mut v, &extra);
+    v
 }
 
 #[cfg(test)]

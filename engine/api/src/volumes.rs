@@ -260,7 +260,7 @@ mod tests {
             parse(&call(Method::GET, "/volumes", &q))
                 .expect_err("unknown filter")
                 .message,
-            "invalid filter 'size'"
+            "Invalid filter 'size'"
         );
     }
 

@@ -58,6 +58,12 @@ impl AttachTicket {
 }
 
 impl ContainerService {
+    /// Publish the `attach` event of an attach that only replays the log
+    /// (`stream=0`): dockerd publishes one for every attach.
+    pub fn log_only_attach(&self, record: &ContainerRecord) {
+        self.record_event("attach", record, &[]);
+    }
+
     /// Accept an attach: registered before answering the client, so a start
     /// that follows can never miss it.
     pub fn prepare_attach(

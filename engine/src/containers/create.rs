@@ -144,6 +144,11 @@ impl ContainerService {
         super::unsupported::check(&config, &host_config)?;
         // What start would refuse is refused now: capabilities, security
         // options, and a missing init for `--init`.
+        super::validate::host_config(&host_config)?;
+        super::validate::adapt(
+            &mut host_config,
+            crate::host::HostFeatures::read().swap_limit,
+        );
         super::spec::security(&host_config)?;
         if super::spec::wants_init(&host_config, &self.config.init) {
             super::spec::init_binary(&self.config.init)?;

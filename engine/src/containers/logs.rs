@@ -28,6 +28,17 @@ pub struct LogOptions {
     pub until: Option<i64>,
 }
 
+impl LogOptions {
+    /// The whole log of the chosen streams, once (an attach's `logs=1`).
+    pub fn replay(stdout: bool, stderr: bool) -> Self {
+        Self {
+            stdout,
+            stderr,
+            ..Self::default()
+        }
+    }
+}
+
 /// One log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {

@@ -52,6 +52,7 @@ pub mod top;
 pub mod trash;
 pub mod unsupported;
 pub mod user;
+pub mod validate;
 pub mod wait;
 
 use std::collections::{HashMap, VecDeque};

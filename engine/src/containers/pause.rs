@@ -13,19 +13,19 @@ impl ContainerService {
             (Status::Running, true) | (Status::Paused, false) => {}
             (Status::Paused, true) => {
                 return Err(ContainerError::Conflict(format!(
-                    "container {} is already paused",
+                    "Container {} is already paused",
                     record.id
                 )));
             }
             (_, true) => {
                 return Err(ContainerError::Conflict(format!(
-                    "container {} is not running",
+                    "Container {} is not running",
                     record.id
                 )));
             }
             (_, false) => {
                 return Err(ContainerError::Conflict(format!(
-                    "container {} is not paused",
+                    "Container {} is not paused",
                     record.id
                 )));
             }

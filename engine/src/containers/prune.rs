@@ -6,9 +6,11 @@ use super::ContainerService;
 use super::error::ContainerError;
 
 impl ContainerService {
-    /// Remove all containers that do not run; returns their ids.
-    pub async fn prune(self: &Arc<Self>) -> Result<Vec<String>, ContainerError> {
+    /// Remove all containers that do not run; returns their ids and the
+    /// bytes their writable layers held (`SpaceReclaimed`).
+    pub async fn prune(self: &Arc<Self>) -> Result<(Vec<String>, u64), ContainerError> {
         let mut removed = Vec::new();
+        let mut reclaimed = 0;
         for r in self
             .store
             .all()
@@ -17,12 +19,16 @@ impl ContainerService {
         {
             let svc = self.clone();
             let id = r.id.clone();
-            tokio::task::spawn_blocking(move || svc.remove_stopped(&id)).await??;
+            reclaimed += tokio::task::spawn_blocking(move || {
+                let size = svc.size_rw(&id);
+                svc.remove_stopped(&id).map(|()| size)
+            })
+            .await??;
             removed.push(r.id);
         }
         self.events
             .publish(crate::events::EventType::Container, "prune", "", &[]);
-        Ok(removed)
+        Ok((removed, reclaimed))
     }
 
     /// Counts for `/info`: (total, running, paused, stopped).

@@ -18,7 +18,7 @@ impl ContainerService {
         }
         if let Some(other) = self.store.name_taken(&new_name) {
             return Err(ContainerError::Conflict(format!(
-                "Conflict. The container name \"/{new_name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                "Error when allocating new name: Conflict. The container name \"/{new_name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
         let old = record.name.clone();

@@ -16,6 +16,9 @@ impl ContainerService {
     ) -> Result<(), ContainerError> {
         self.stop(what, timeout, None).await?;
         self.start(what).await?;
+        // After die/stop/start, as dockerd publishes it.
+        let record = self.resolve(what)?;
+        self.record_event("restart", &record, &[]);
         Ok(())
     }
 }

@@ -309,12 +309,29 @@ pub fn bundle(
     b.uid = user.uid;
     b.gid = user.gid;
     b.additional_gids = user.additional_gids;
+    user::group_add(
+        rootfs,
+        h.group_add.as_deref().unwrap_or_default(),
+        user.gid,
+        &mut b.additional_gids,
+    )?;
     b.hostname = Some(hostname.clone());
     b.tty = c.tty.unwrap_or(false);
     b.memory_limit = h.memory.filter(|m| *m > 0);
     b.memory_swap = h.memory_swap.filter(|m| *m != 0);
     b.pids_limit = h.pids_limit.filter(|p| *p > 0);
     b.cpu_shares = h.cpu_shares.filter(|s| *s > 0).map(|s| s as u64);
+    b.readonly_rootfs = h.readonly_rootfs.unwrap_or(false);
+    b.host_pid = h.pid_mode.as_deref() == Some("host");
+    // `--cpu-quota` / `--cpu-period` (`--cpus` below sets both).
+    if let Some(quota) = h.cpu_quota.filter(|q| *q > 0) {
+        b.cpu_quota = Some(quota);
+        b.cpu_period = Some(
+            h.cpu_period
+                .filter(|p| *p > 0)
+                .map_or(CPU_PERIOD, |p| p as u64),
+        );
+    }
     if let Some(nano) = h.nano_cpus.filter(|n| *n > 0) {
         b.cpu_period = Some(CPU_PERIOD);
         b.cpu_quota = Some(nano * CPU_PERIOD as i64 / 1_000_000_000);

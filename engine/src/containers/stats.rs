@@ -351,10 +351,17 @@ fn blkio_stats(cg: &Cgroups) -> ContainerBlkioStats {
                 direct
             }
         };
+        // Every CFQ counter dockerd reports on v1 (empty lists with other
+        // schedulers, as dockerd's).
         ContainerBlkioStats {
             io_service_bytes_recursive: Some(read("io_service_bytes_recursive")),
             io_serviced_recursive: Some(read("io_serviced_recursive")),
-            ..Default::default()
+            io_queue_recursive: Some(read("io_queued_recursive")),
+            io_service_time_recursive: Some(read("io_service_time_recursive")),
+            io_wait_time_recursive: Some(read("io_wait_time_recursive")),
+            io_merged_recursive: Some(read("io_merged_recursive")),
+            io_time_recursive: Some(read("time_recursive")),
+            sectors_recursive: Some(read("sectors_recursive")),
         }
     } else if let Some(dir) = cg.v2() {
         ContainerBlkioStats {

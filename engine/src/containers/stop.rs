@@ -47,7 +47,7 @@ impl ContainerService {
         let record = self.resolve(what)?;
         if !record.state.status.is_live() {
             return Err(ContainerError::Conflict(format!(
-                "cannot kill container: {}: container {} is not running",
+                "Cannot kill container: {}: Container {} is not running",
                 what, record.id
             )));
         }

@@ -41,19 +41,19 @@ impl ContainerService {
             }
             _ => {
                 return Err(ContainerError::Conflict(format!(
-                    "container {} is not running",
+                    "Container {} is not running",
                     record.id
                 )));
             }
         }
         validate_ps_args(ps_args)?;
         let not_running =
-            || ContainerError::Conflict(format!("container {} is not running", record.id));
+            || ContainerError::Conflict(format!("Container {} is not running", record.id));
         let pids = Cgroups::of_pid(record.state.pid, &record.id)
             .and_then(|c| c.pids())
             .map_err(|_| not_running())?;
         let args = ps_args.trim();
-        if args.is_empty() || args == "-ef" {
+        let top = if args.is_empty() || args == "-ef" {
             let now = time::OffsetDateTime::now_utc();
             let host = HostClock::read();
             let users = host_users();
@@ -61,14 +61,18 @@ impl ContainerService {
                 .iter()
                 .filter_map(|pid| ps_ef_row(*pid, &host, now, &users))
                 .collect();
-            return Ok(Top {
+            Top {
                 titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
                     .map(str::to_owned)
                     .to_vec(),
                 processes,
-            });
-        }
-        run_ps(args, &pids)
+            }
+        } else {
+            run_ps(args, &pids)?
+        };
+        // dockerd publishes each top.
+        self.record_event("top", &record, &[]);
+        Ok(top)
     }
 }
 

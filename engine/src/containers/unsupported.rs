@@ -46,13 +46,16 @@ const HOST_CONFIG: &[Field] = &[
     field("DnsSearch", "--dns-search"),
     field("ExtraHosts", "--add-host"),
     field("Links", "--link"),
-    field("GroupAdd", "--group-add"),
     Field {
         key: "IpcMode",
         flag: "--ipc",
         unset: &["private", "shareable"],
     },
-    field("PidMode", "--pid"),
+    Field {
+        key: "PidMode",
+        flag: "--pid",
+        unset: &["host"],
+    },
     field("UTSMode", "--uts"),
     Field {
         key: "UsernsMode",
@@ -62,7 +65,14 @@ const HOST_CONFIG: &[Field] = &[
     },
     field("OomScoreAdj", "--oom-score-adj"),
     field("OomKillDisable", "--oom-kill-disable"),
-    field("ShmSize", "--shm-size"),
+    Field {
+        key: "ShmSize",
+        flag: "--shm-size",
+        // dockerd's default, which create fills in (so an inspect's host
+        // config can be sent back).
+        unset: &["67108864"],
+    },
+    field("Cgroup", "--cgroup"),
     Field {
         key: "Isolation",
         flag: "--isolation",
@@ -74,8 +84,6 @@ const HOST_CONFIG: &[Field] = &[
     field("BlkioDeviceWriteBps", "--device-write-bps"),
     field("BlkioDeviceReadIOps", "--device-read-iops"),
     field("BlkioDeviceWriteIOps", "--device-write-iops"),
-    field("CpuPeriod", "--cpu-period"),
-    field("CpuQuota", "--cpu-quota"),
     field("CpuRealtimePeriod", "--cpu-rt-period"),
     field("CpuRealtimeRuntime", "--cpu-rt-runtime"),
     field("CpusetCpus", "--cpuset-cpus"),
@@ -98,11 +106,6 @@ const HOST_CONFIG: &[Field] = &[
     field("IOMaximumBandwidth", "--io-maxbandwidth"),
     field("Sysctls", "--sysctl"),
     field("StorageOpt", "--storage-opt"),
-    Field {
-        key: "Runtime",
-        flag: "--runtime",
-        unset: &["runc"],
-    },
     field("MaskedPaths", "MaskedPaths"),
     field("ReadonlyPaths", "ReadonlyPaths"),
     field("Annotations", "--annotation"),
@@ -242,7 +245,7 @@ mod tests {
             serde_json::json!({"NetworkMode": "none"}),
             serde_json::json!({"IpcMode": "private"}),
             serde_json::json!({"UsernsMode": "host"}),
-            serde_json::json!({"Runtime": "runc"}),
+            serde_json::json!({"PidMode": "host", "ShmSize": 67108864}),
         ] {
             check(&c, &host(h.clone())).unwrap_or_else(|e| panic!("{h}: {e}"));
         }

@@ -27,6 +27,18 @@ fn entries(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The id of group `g` (a number, or a name in the `/etc/group` entries
+/// `groups`).
+fn group_id(groups: &[Vec<String>], g: &str) -> Option<u32> {
+    g.parse::<u32>().ok().or_else(|| {
+        groups
+            .iter()
+            .find(|e| e.first().map(String::as_str) == Some(g))
+            .and_then(|e| e.get(2))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
 /// Resolve `spec` (empty: root) in the root filesystem `rootfs`.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, ContainerError> {
     let passwd = entries(&rootfs.join("etc/passwd"));
@@ -69,19 +81,11 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, ContainerError
         }
     };
     if let Some(g) = group {
-        gid = match g.parse::<u32>() {
-            Ok(id) => id,
-            Err(_) => groups
-                .iter()
-                .find(|e| e.first().map(String::as_str) == Some(g))
-                .and_then(|e| e.get(2))
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| {
-                    ContainerError::Runtime(format!(
-                        "unable to find group {g}: no matching entries in group file"
-                    ))
-                })?,
-        };
+        gid = group_id(&groups, g).ok_or_else(|| {
+            ContainerError::Runtime(format!(
+                "unable to find group {g}: no matching entries in group file"
+            ))
+        })?;
     }
     let additional_gids = match &name {
         Some(n) => groups
@@ -101,6 +105,32 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<ResolvedUser, ContainerError
         additional_gids,
         home,
     })
+}
+
+/// `--group-add`: each of `groups` — a name in the container's
+/// `/etc/group` or a number — added to `gids` unless it is there already
+/// (`primary`, the user's own group, is never repeated).
+pub fn group_add(
+    rootfs: &Path,
+    groups: &[String],
+    primary: u32,
+    gids: &mut Vec<u32>,
+) -> Result<(), ContainerError> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let entries = entries(&rootfs.join("etc/group"));
+    for g in groups {
+        let gid = group_id(&entries, g).ok_or_else(|| {
+            ContainerError::InvalidArgument(format!(
+                "Unable to find group {g}: no matching entries in group file"
+            ))
+        })?;
+        if gid != primary && !gids.contains(&gid) {
+            gids.push(gid);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -149,5 +179,20 @@ mod tests {
         assert_eq!((raw.uid, raw.gid, raw.home.as_str()), (4242, 4343, "/"));
         assert!(resolve(r.path(), "mallory").is_err());
         assert!(resolve(r.path(), "alice:nosuchgroup").is_err());
+    }
+
+    #[test]
+    fn group_add_takes_names_and_numbers_once() {
+        let r = rootfs();
+        let mut gids = vec![10];
+        let groups = ["wheel", "nogroup", "4242", "1000"].map(String::from);
+        group_add(r.path(), &groups, 1000, &mut gids).expect("groups");
+        assert_eq!(gids, [10, 65534, 4242]);
+        let err =
+            group_add(r.path(), &["nope".to_owned()], 0, &mut gids).expect_err("unknown group");
+        assert_eq!(
+            err.to_string(),
+            "Unable to find group nope: no matching entries in group file"
+        );
     }
 }

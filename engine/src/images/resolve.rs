@@ -19,19 +19,26 @@ pub fn resolve(ix: &ImageIndex, name: &str) -> Result<Digest, ImageError> {
     if let Some(hex) = name.strip_prefix("sha256:") {
         return match_prefix(ix, hex).ok_or_else(|| ImageError::NotFound(name.to_owned()))?;
     }
-    if let Ok(reference) = Reference::parse(name) {
-        let reference = reference.with_default_tag();
+    let parsed = Reference::parse(name);
+    if let Ok(reference) = &parsed {
+        let reference = reference.clone().with_default_tag();
         let key = reference.to_string();
         if let Some(id) = ix.tags.get(&key).or_else(|| ix.digests.get(&key)) {
             return Ok(id.clone());
         }
     }
-    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let hex = !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex {
         if let Some(found) = match_prefix(ix, &name.to_ascii_lowercase()) {
             return found;
         }
     }
-    Err(not_found())
+    // A name that is neither a reference nor an id is the client's error
+    // (400 "invalid reference format…", as dockerd), not a missing image.
+    match parsed {
+        Err(e) if !hex => Err(e.into()),
+        _ => Err(not_found()),
+    }
 }
 
 /// The unique image whose id starts with `hex`; `None` when nothing matches.
@@ -91,6 +98,17 @@ mod tests {
         );
         assert!(matches!(
             resolve(&ix, "sha256:ffff"),
+            Err(ImageError::NotFound(_))
+        ));
+        // Not a reference: the client's error, in the reference's words.
+        let bad = resolve(&ix, "UPPER").expect_err("bad reference");
+        assert!(matches!(bad, ImageError::InvalidArgument(_)), "{bad:?}");
+        assert!(
+            bad.to_string().starts_with("invalid reference format"),
+            "{bad}"
+        );
+        assert!(matches!(
+            resolve(&ix, "ABCDEF"),
             Err(ImageError::NotFound(_))
         ));
     }

@@ -126,14 +126,7 @@ pub async fn handle(
     let logs = if attach.logs {
         Some(svc.logs(
             &record.id,
-            LogOptions {
-                stdout: attach.opts.stdout,
-                stderr: attach.opts.stderr,
-                follow: false,
-                tail: None,
-                since: None,
-                until: None,
-            },
+            LogOptions::replay(attach.opts.stdout, attach.opts.stderr),
         )?)
     } else {
         None

@@ -5,7 +5,7 @@
 //!
 //! The stat of the path travels base64-encoded in the
 //! `X-Docker-Container-Path-Stat` header (HEAD and GET); archives are
-//! `application/x-tar`.
+//! `application/x-tar`, an export `application/octet-stream`.
 
 use std::sync::Arc;
 
@@ -120,8 +120,9 @@ pub async fn handle(
         }
         Action::Export(id) => {
             let chunks = svc.export(&id).await?;
+            // The swagger's (and dockerd's) type for an export.
             Ok(response::stream(
-                "application/x-tar",
+                "application/octet-stream",
                 receiver_stream(chunks),
             ))
         }

@@ -8,13 +8,13 @@
 pub mod attach;
 pub mod attach_ws;
 pub mod changes;
+pub mod create_body;
 pub mod fs;
 pub mod render;
 pub mod stats;
 
 use std::sync::Arc;
 
-use bollard_stubs::models::ContainerCreateBody;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use hyper::body::Incoming;
@@ -94,6 +94,17 @@ pub enum Action {
     Stats(stats::Action),
 }
 
+/// The values of a `status` filter dockerd accepts.
+const STATUSES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
 /// Parse a container request.
 pub fn parse(call: &Call) -> Result<Action, ApiError> {
     let rest = call
@@ -109,6 +120,14 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             let filters = q.filters()?;
             filters.only(&["status", "name", "id", "label", "ancestor", "exited"])?;
             let values = |key: &str| filters.get(key).to_vec();
+            if let Some(bad) = values("status")
+                .iter()
+                .find(|s| !STATUSES.contains(&s.as_str()))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid filter 'status={bad}'"
+                )));
+            }
             Ok(Action::List {
                 filter: ListFilter {
                     all: q.bool("all"),
@@ -122,11 +141,26 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 size: q.bool("size"),
             })
         }
-        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => Ok(Action::Remove(
-            percent_decode(id),
-            q.bool("force"),
-            q.bool("v"),
-        )),
+        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
+            if q.bool("link") {
+                // `docker rm --link NAME`: the name itself is no link.
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "Conflict, cannot remove the default link name of the container",
+                ));
+            }
+            Ok(Action::Remove(
+                percent_decode(id),
+                q.bool("force"),
+                q.bool("v"),
+            ))
+        }
+        // `docker rm --link PARENT/ALIAS`: dockerd looks the link up as a
+        // container name; skiffd has no legacy links, so there is none.
+        (&Method::DELETE, link) if link.contains('/') => Err(ApiError::not_found(format!(
+            "No such container: {}",
+            percent_decode(link)
+        ))),
         (m, rest) => {
             let (id, op) = rest
                 .split_once('/')
@@ -189,7 +223,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 (&Method::POST, "rename") => Ok(Action::Rename(
                     id,
                     q.non_empty("name")
-                        .ok_or_else(|| ApiError::bad_request("name is required"))?
+                        .ok_or_else(|| {
+                            ApiError::bad_request("Neither old nor new names may be empty")
+                        })?
                         .to_owned(),
                 )),
                 (&Method::GET, "logs") => {
@@ -199,12 +235,8 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                             .map(|v| parse_timestamp(v, now))
                             .transpose()
                     };
-                    let tail = match q.non_empty("tail") {
-                        None | Some("all") => None,
-                        Some(n) => Some(n.parse::<usize>().map_err(|_| {
-                            ApiError::bad_request(format!("invalid value for tail: {n:?}"))
-                        })?),
-                    };
+                    // dockerd: a tail that is not a count means all lines.
+                    let tail = q.non_empty("tail").and_then(|n| n.parse::<usize>().ok());
                     let opts = LogOptions {
                         stdout: q.bool("stdout"),
                         stderr: q.bool("stderr"),
@@ -214,7 +246,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                         until: ts("until")?,
                     };
                     if !opts.stdout && !opts.stderr {
-                        return Err(ApiError::bad_request("You must choose at least one stream"));
+                        return Err(ApiError::bad_request(
+                            "Bad parameters: you must choose at least one stream",
+                        ));
                     }
                     Ok(Action::Logs(id, opts, q.bool("timestamps")))
                 }
@@ -266,15 +300,11 @@ pub async fn handle(
         Action::Create(name) => {
             let bytes = body::collect(body).await?;
             check_cgroupns_mode(&bytes)?;
-            let body: ContainerCreateBody = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-            let mut config: bollard_stubs::models::ContainerConfig = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-            config.image = body.image.clone();
+            let (config, host_config) = create_body::parse(&bytes)?;
             let req = CreateRequest {
                 name,
                 config,
-                host_config: body.host_config.unwrap_or_default(),
+                host_config,
             };
             let s = svc.clone();
             let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
@@ -285,9 +315,15 @@ pub async fn handle(
                 &json!({ "Id": id, "Warnings": warnings }),
             ))
         }
-        Action::List { filter, size } => {
+        Action::List { mut filter, size } => {
+            // `limit=n`: the n newest, stopped ones included (dockerd).
+            let limit = call.query.int("limit")?.filter(|n| *n > 0);
+            filter.all |= limit.is_some();
             // Shared records (no copy), serialised straight to the body.
-            let list = svc.list(&filter);
+            let mut list = svc.list(&filter);
+            if let Some(n) = limit {
+                list.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            }
             if !size {
                 return Ok(response::json(
                     StatusCode::OK,
@@ -312,7 +348,8 @@ pub async fn handle(
                     .iter()
                     .map(|(r, size)| {
                         let mut e = ListEntry::of(r);
-                        e.size_rw = Some(size.rw as i64);
+                        // dockerd omits an empty writable layer's size.
+                        e.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
                         e.size_root_fs = Some(size.root_fs as i64);
                         e
                     })
@@ -322,14 +359,40 @@ pub async fn handle(
         Action::Inspect(id) => {
             let record = svc.resolve(&id)?;
             let paths = svc.paths(&record.id);
-            let mut inspect = render::inspect(&record, &paths);
-            inspect.mounts = Some(svc.mount_points(&record));
-            Ok(response::json(StatusCode::OK, &inspect))
+            let d = daemon.clone();
+            let size = call.query.bool("size");
+            let (record, extras) = tokio::task::spawn_blocking(move || {
+                let extras = render::InspectExtras {
+                    lower_dirs: d
+                        .images
+                        .record(&record.image_id)
+                        .map(|i| d.images.lower_dirs(&i))
+                        .unwrap_or_default(),
+                    size: size.then(|| d.containers.size(&record)),
+                    mounts: d.containers.mount_points(&record),
+                };
+                (record, extras)
+            })
+            .await
+            .map_err(ApiError::internal)?;
+            Ok(response::json(
+                StatusCode::OK,
+                &render::inspect_json(&record, &paths, &extras),
+            ))
         }
-        Action::Start(id) => match svc.start(&id).await? {
-            Started::Yes => Ok(response::empty(StatusCode::NO_CONTENT)),
-            Started::AlreadyRunning => Ok(response::empty(StatusCode::NOT_MODIFIED)),
-        },
+        Action::Start(id) => {
+            // API >= 1.24 takes no start options (dockerd refuses a body).
+            let bytes = body::collect(body).await?;
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::bad_request(
+                    "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24",
+                ));
+            }
+            match svc.start(&id).await? {
+                Started::Yes => Ok(response::empty(StatusCode::NO_CONTENT)),
+                Started::AlreadyRunning => Ok(response::empty(StatusCode::NOT_MODIFIED)),
+            }
+        }
         Action::Stop(id, t, sig) => {
             let stopped = svc.stop(&id, t, sig.as_deref()).await?;
             Ok(response::empty(if stopped {
@@ -343,7 +406,14 @@ pub async fn handle(
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Kill(id, sig) => {
-            svc.kill(&id, sig.as_deref()).await?;
+            svc.kill(&id, sig.as_deref()).await.map_err(|e| {
+                // dockerd names the operation before "No such container".
+                let mut e = ApiError::from(e);
+                if e.status == StatusCode::NOT_FOUND {
+                    e.message = format!("Cannot kill container: {id}: {}", e.message);
+                }
+                e
+            })?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Remove(id, force, volumes) => {
@@ -388,10 +458,10 @@ pub async fn handle(
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Prune => {
-            let removed = svc.prune().await?;
+            let (removed, reclaimed) = svc.prune().await?;
             Ok(response::json(
                 StatusCode::OK,
-                &json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
+                &json!({ "ContainersDeleted": removed, "SpaceReclaimed": reclaimed }),
             ))
         }
         Action::Logs(id, opts, timestamps) => {
@@ -421,7 +491,7 @@ pub async fn handle(
                 receiver_stream(out),
             ))
         }
-        Action::Attach(id, opts) => attach::handle(svc, &id, opts, upgrade),
+        Action::Attach(id, opts) => attach::handle(svc, call, &id, opts, upgrade),
     }
 }
 
@@ -564,6 +634,12 @@ mod tests {
         assert!(
             matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true, false) if i == "abc")
         );
+        // `docker rm --link`: never a removal of the container.
+        let link = parse(&call(Method::DELETE, "/containers/web/db", "link=1")).expect_err("link");
+        assert_eq!(link.status, StatusCode::NOT_FOUND);
+        assert_eq!(link.message, "No such container: web/db");
+        let own = parse(&call(Method::DELETE, "/containers/web", "link=1")).expect_err("own name");
+        assert_eq!(own.status, StatusCode::CONFLICT);
         assert!(matches!(
             parse(&call(Method::POST, "/containers/abc/stop", "t=1")).expect("stop"),
             Action::Stop(_, Some(1), None)

@@ -48,12 +48,26 @@ fn since(rfc3339: &str) -> String {
     }
 }
 
+/// The `COMMAND` of `docker ps`: the path and its arguments, an argument
+/// holding a space in single quotes (as dockerd's list writes it).
+fn command_line(r: &ContainerRecord) -> String {
+    let mut command = r.path.clone();
+    for a in &r.args {
+        command.push(' ');
+        if a.contains(' ') {
+            command.push('\'');
+            command.push_str(a);
+            command.push('\'');
+        } else {
+            command.push_str(a);
+        }
+    }
+    command
+}
+
 /// The `docker ps` row of a container, as a typed summary (`/system/df`).
 pub fn summary(r: &ContainerRecord) -> ContainerSummary {
-    let command = std::iter::once(r.path.as_str())
-        .chain(r.args.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line(r);
     serde_json::from_value(json!({
         "Id": r.id,
         "Names": [format!("/{}", r.name)],
@@ -137,11 +151,7 @@ struct ListNetworks {
 impl<'a> ListEntry<'a> {
     /// The row of `r`, without sizes.
     pub(super) fn of(r: &'a ContainerRecord) -> Self {
-        let mut command = r.path.clone();
-        for a in &r.args {
-            command.push(' ');
-            command.push_str(a);
-        }
+        let command = command_line(r);
         Self {
             id: &r.id,
             names: [format!("/{}", r.name)],
@@ -194,7 +204,8 @@ pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerI
         args: Some(r.args.clone()),
         state: Some(ContainerState {
             status: Some(state_enum(s.status)),
-            running: Some(s.status == Status::Running),
+            // dockerd: a paused container is still running.
+            running: Some(matches!(s.status, Status::Running | Status::Paused)),
             paused: Some(s.status == Status::Paused),
             restarting: Some(s.status == Status::Restarting),
             oom_killed: Some(s.oom_killed),
@@ -228,6 +239,58 @@ pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerI
         mounts: Some(vec![]),
         ..Default::default()
     }
+}
+
+/// What [`inspect_json`] adds to [`inspect`]: facts the record does not
+/// hold.
+#[derive(Debug, Default)]
+pub(super) struct InspectExtras {
+    /// The image's layer directories, top first (`GraphDriver.Data.LowerDir`).
+    pub lower_dirs: Vec<std::path::PathBuf>,
+    /// `?size=1`: the writable layer's size and the whole root filesystem's.
+    pub size: Option<skiff_engine::containers::list::ContainerSize>,
+    /// The container's mounts as dockerd lists them (`Mounts`).
+    pub mounts: Vec<bollard_stubs::models::MountPoint>,
+}
+
+/// `docker inspect` of a container as dockerd writes it: [`inspect`] with
+/// every key dockerd always sends ([`crate::zero::container`]), the files
+/// of a never-started container empty (dockerd makes them at the first
+/// start), and the extras.
+pub(super) fn inspect_json(
+    r: &ContainerRecord,
+    paths: &ContainerPaths,
+    extras: &InspectExtras,
+) -> serde_json::Value {
+    let mut inspect = inspect(r, paths);
+    inspect.mounts = Some(extras.mounts.clone());
+    let mut v = serde_json::to_value(inspect).unwrap_or_default();
+    if r.state.started_at == skiff_engine::containers::record::ZERO_TIME {
+        for key in ["ResolvConfPath", "HostnamePath", "HostsPath", "LogPath"] {
+            v[key] = json!("");
+        }
+    }
+    if !extras.lower_dirs.is_empty() {
+        let lower = extras
+            .lower_dirs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        v["GraphDriver"]["Data"]["LowerDir"] = json!(lower);
+    }
+    if let Some(size) = extras.size {
+        v["SizeRw"] = json!(size.rw);
+        v["SizeRootFs"] = json!(size.root_fs);
+    }
+    let mut zero = crate::zero::container();
+    // What the bundle masks (skiff_shim::bundle), none when privileged.
+    let privileged = r.host_config.privileged.unwrap_or(false);
+    let list = |paths: &[&'static str]| (!privileged).then(|| paths.to_vec());
+    zero["HostConfig"]["MaskedPaths"] = json!(list(&skiff_shim::bundle::MASKED_PATHS));
+    zero["HostConfig"]["ReadonlyPaths"] = json!(list(&skiff_shim::bundle::READONLY_PATHS));
+    crate::zero::fill(&mut v, &zero);
+    v
 }
 
 #[cfg(test)]
@@ -282,6 +345,7 @@ mod tests {
             );
         };
         same(&r);
+        assert_eq!(ListEntry::of(&r).command, "sh -c 'sleep 1'");
         r.config.labels = None;
         r.args.clear();
         r.state.status = Status::Running;

@@ -269,7 +269,7 @@ fn check_running(record: &ContainerRecord, what: &str) -> Result<(), ContainerEr
             record.id
         ))),
         _ => Err(ContainerError::Conflict(format!(
-            "container {} is not running",
+            "Container {} is not running",
             record.id
         ))),
     }

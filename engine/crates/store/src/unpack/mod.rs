@@ -200,12 +200,6 @@ pub enum UnpackError {
         /// The entry.
         path: String,
     },
-    /// The entry's name is absolute.
-    #[error("layer entry {path:?}: absolute path not allowed in a layer")]
-    AbsolutePath {
-        /// The entry.
-        path: String,
-    },
     /// The entry's name contains a NUL byte.
     #[error("layer entry {path:?}: path contains a nul byte")]
     NulByte {

@@ -1,7 +1,8 @@
 //! Entry names and parent chains: what a name means (normal, whiteout,
-//! opaque marker, aufs metadata), the refusal of absolute, `..` and NUL
-//! names, and the `lstat` walk that proves a parent chain holds real
-//! directories only.
+//! opaque marker, aufs metadata), absolute names rooted in the layer (as
+//! dockerd and containerd read them: `/etc/x` is `etc/x`), the refusal of
+//! `..` and NUL names, and the `lstat` walk that proves a parent chain
+//! holds real directories only.
 //!
 //! Contract: nothing here writes; every check is relative to the
 //! destination's descriptor and never follows a symlink.
@@ -20,7 +21,6 @@ use super::{WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 /// Why a name was refused by [`clean`].
 pub(super) enum Reject {
     Nul,
-    Absolute,
     DotDot,
 }
 
@@ -41,22 +41,21 @@ pub(super) enum Role {
     Meta,
 }
 
-/// Clean a tar name into a relative path: drop `.` components, empty
-/// components and trailing slashes; refuse NUL, absolute names and `..`.
+/// Clean a tar name into a path relative to the layer: drop `.`
+/// components, empty components and trailing slashes; root an absolute
+/// name in the layer (`/` is the layer's root, `/etc/x` its `etc/x`, as
+/// `umoci insert … /` writes them); refuse NUL and `..` (which could
+/// escape).
 pub(super) fn clean(raw: &[u8], out: &mut PathBuf) -> Result<(), Reject> {
     out.as_mut_os_string().clear();
     if raw.contains(&0) {
         return Err(Reject::Nul);
     }
-    if raw.first() == Some(&b'/') {
-        return Err(Reject::Absolute);
-    }
     for component in Path::new(OsStr::from_bytes(raw)).components() {
         match component {
             Component::Normal(c) => out.push(c),
-            Component::CurDir => {}
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             Component::ParentDir => return Err(Reject::DotDot),
-            Component::RootDir | Component::Prefix(_) => return Err(Reject::Absolute),
         }
     }
     Ok(())

@@ -104,9 +104,6 @@ impl Unpacker {
             Reject::Nul => UnpackError::NulByte {
                 path: lossy(&self.name),
             },
-            Reject::Absolute => UnpackError::AbsolutePath {
-                path: lossy(&self.name),
-            },
             Reject::DotDot => UnpackError::PathEscape {
                 path: lossy(&self.name),
             },
@@ -361,7 +358,7 @@ impl Unpacker {
         match clean(&self.link, &mut self.aux) {
             Ok(()) => {}
             Err(Reject::Nul) => return Err(self.bad_header("hard link target contains a nul byte")),
-            Err(Reject::Absolute | Reject::DotDot) => return Err(escape()),
+            Err(Reject::DotDot) => return Err(escape()),
         }
         let missing = || UnpackError::HardLinkTargetMissing {
             path: lossy(&self.name),
