@@ -26,15 +26,18 @@ use crate::images::import::ImportRequest;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-struct Harness {
-    svc: Arc<ContainerService>,
-    fake: Arc<FakeRuntime>,
+/// A service over the fake runtime (shared with the health tests).
+pub(super) struct Harness {
+    pub(super) svc: Arc<ContainerService>,
+    pub(super) fake: Arc<FakeRuntime>,
     _root: tempfile::TempDir,
 }
 
 /// A service over the fake runtime, with one image, `fake:latest`, whose
 /// command is `/bin/app`.
-async fn harness(config: ContainerConfig) -> Result<Harness, Box<dyn std::error::Error>> {
+pub(super) async fn harness(
+    config: ContainerConfig,
+) -> Result<Harness, Box<dyn std::error::Error>> {
     let root = tempfile::tempdir()?;
     let events = Events::new();
     let images = Arc::new(ImageService::open(

@@ -23,6 +23,7 @@ pub mod create;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod health;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod list;
@@ -79,6 +80,8 @@ pub struct ContainerService {
     runtime: Runtime,
     /// Exec instances (dropped with their container).
     execs: exec::ExecTable,
+    /// The health monitors of running healthchecked containers.
+    health: health::Monitors,
     /// Latest record per container (`None` once removed), for waiters.
     watches: Mutex<HashMap<String, watch::Sender<Option<ContainerRecord>>>>,
     /// `--rm` containers being got ready between create and start.
@@ -121,6 +124,7 @@ impl ContainerService {
             config,
             runtime,
             execs: exec::ExecTable::default(),
+            health: health::Monitors::default(),
             watches: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),

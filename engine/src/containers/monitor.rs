@@ -44,6 +44,7 @@ impl ContainerService {
         exit: Option<ExitStatus>,
         handle: Option<ShimRef>,
     ) {
+        self.stop_health(id);
         let owned = id.to_owned();
         let dir = self.store.dir(id);
         let host = self.runtime.host.clone();
@@ -160,7 +161,10 @@ impl ContainerService {
                 Some((handle, Some(exit))) => {
                     self.exited(&record.id, Some(exit), Some(handle)).await;
                 }
-                Some((handle, None)) => self.monitor(record.id.clone(), handle),
+                Some((handle, None)) => {
+                    self.monitor(record.id.clone(), handle);
+                    self.start_health(&record.id);
+                }
                 None => {
                     let exit = self.runtime.shims.read_exit(&shim_dir).ok().flatten();
                     self.exited(&record.id, exit, None).await;

@@ -73,6 +73,7 @@ impl ContainerService {
     /// its execs, and tell the waiters.
     fn forget(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
         let id = record.id.as_str();
+        self.stop_health(id);
         self.store.remove(id)?;
         self.forget_execs(id);
         self.remember_exit(id, record.state.exit_code);

@@ -106,8 +106,18 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::POST, "prune") => Ok(Action::Prune),
         (&Method::GET, "json") => {
             let filters = q.filters()?;
-            filters.only(&["status", "name", "id", "label", "ancestor", "exited"])?;
+            filters.only(&[
+                "status", "name", "id", "label", "ancestor", "exited", "health",
+            ])?;
             let values = |key: &str| filters.get(key).to_vec();
+            if let Some(bad) = values("health")
+                .iter()
+                .find(|v| !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none"))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Unrecognised filter value for health: {bad}"
+                )));
+            }
             Ok(Action::List {
                 filter: ListFilter {
                     all: q.bool("all"),
@@ -117,6 +127,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     label: values("label"),
                     ancestor: values("ancestor"),
                     exited: values("exited"),
+                    health: values("health"),
                 },
                 size: q.bool("size"),
             })
