@@ -48,6 +48,7 @@ pub mod stop;
 pub(crate) mod store;
 pub mod top;
 pub mod trash;
+pub mod update;
 pub mod user;
 pub mod wait;
 

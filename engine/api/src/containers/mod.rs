@@ -11,6 +11,7 @@ pub mod changes;
 pub mod fs;
 pub mod render;
 pub mod stats;
+pub mod update;
 
 use std::sync::Arc;
 
@@ -91,6 +92,8 @@ pub enum Action {
     Fs(fs::Action),
     /// `…/top` and `…/stats` ([`stats`]).
     Stats(stats::Action),
+    /// `POST /containers/{id}/update` ([`update`]: the body parsed there).
+    Update(String),
 }
 
 /// Parse a container request.
@@ -192,6 +195,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 (_, "archive" | "export") => fs::parse(m, q, id, op).map(Action::Fs),
                 (_, "top" | "stats") => stats::parse(call, id, op).map(Action::Stats),
                 (&Method::POST, "exec") => Ok(Action::ExecCreate(id)),
+                (&Method::POST, "update") => Ok(Action::Update(id)),
                 (&Method::POST, "pause") => Ok(Action::Pause(id, true)),
                 (&Method::POST, "unpause") => Ok(Action::Pause(id, false)),
                 (&Method::POST, "rename") => Ok(Action::Rename(
@@ -431,6 +435,14 @@ pub async fn handle(
             ))
         }
         Action::Attach(id, opts) => attach::handle(svc, &id, opts, upgrade),
+        Action::Update(id) => {
+            let req = update::parse(&body::collect(body).await?)?;
+            let warnings = svc.update_container(&id, req).await?;
+            Ok(response::json(
+                StatusCode::OK,
+                &json!({ "Warnings": warnings }),
+            ))
+        }
     }
 }
 

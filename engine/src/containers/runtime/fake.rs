@@ -38,6 +38,8 @@ struct State {
     hung_execs: HashMap<String, UnixStream>,
     /// The command lines of the attached execs run, in order.
     execs_run: Vec<Vec<String>>,
+    /// The cgroup limits written, by container id, in order.
+    cgroup_updates: Vec<(String, super::super::update::CgroupLimits)>,
 }
 
 /// What an attached exec of the fake does.
@@ -150,6 +152,11 @@ impl FakeRuntime {
     /// How many attached execs hang now.
     pub(crate) fn hung_execs(&self) -> usize {
         self.lock().hung_execs.len()
+    }
+
+    /// The cgroup limits written so far: `(container id, limits)`.
+    pub(crate) fn cgroup_updates(&self) -> Vec<(String, super::super::update::CgroupLimits)> {
+        self.lock().cgroup_updates.clone()
     }
 
     /// Whether container `id`'s cgroups were cleaned up.
@@ -401,5 +408,16 @@ impl HostOps for FakeRuntime {
     fn remove_cgroups(&self, id: &str) -> Result<(), ContainerError> {
         self.lock().cgroups_removed.push(id.to_owned());
         Ok(())
+    }
+
+    fn update_cgroups(
+        &self,
+        id: &str,
+        limits: &super::super::update::CgroupLimits,
+    ) -> Result<Vec<String>, ContainerError> {
+        self.lock()
+            .cgroup_updates
+            .push((id.to_owned(), limits.clone()));
+        Ok(Vec::new())
     }
 }

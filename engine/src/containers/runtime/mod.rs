@@ -89,6 +89,13 @@ pub trait HostOps: Send + Sync + std::fmt::Debug {
     fn is_mounted(&self, rootfs: &Rootfs) -> bool;
     /// Kills what is left in container `id`'s cgroups and removes them.
     fn remove_cgroups(&self, id: &str) -> Result<(), ContainerError>;
+    /// Writes `limits` to running container `id`'s cgroups (`docker
+    /// update`); dockerd's warnings for what the host cannot limit.
+    fn update_cgroups(
+        &self,
+        id: &str,
+        limits: &super::update::CgroupLimits,
+    ) -> Result<Vec<String>, ContainerError>;
 }
 
 /// The runtime a container service uses.

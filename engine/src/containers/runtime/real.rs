@@ -149,4 +149,12 @@ impl HostOps for RealHost {
     fn remove_cgroups(&self, id: &str) -> Result<(), ContainerError> {
         cgroups::remove(id)
     }
+
+    fn update_cgroups(
+        &self,
+        id: &str,
+        limits: &super::super::update::CgroupLimits,
+    ) -> Result<Vec<String>, ContainerError> {
+        super::super::update::cgroup::apply(id, limits)
+    }
 }
