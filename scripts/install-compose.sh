@@ -59,16 +59,9 @@ mkdir -p "$plugin_dir"
 install -m 0755 "$tmp/$member" "$target.tmp"
 mv "$target.tmp" "$target"
 
-docker_cli=${DOCKER_CLI:-}
-if [ -z "$docker_cli" ]; then
-    if [ -x /usr/local/bin/docker ]; then
-        docker_cli=/usr/local/bin/docker
-    else
-        docker_cli=$(command -v docker || true)
-    fi
-fi
-if [ -n "$docker_cli" ]; then
-    "$docker_cli" compose version
+# The docker CLI finds the plugin (DOCKER_CLI: the one the tests use).
+if command -v "${DOCKER_CLI:-docker}" >/dev/null; then
+    "${DOCKER_CLI:-docker}" compose version
 else
     "$target" version
 fi

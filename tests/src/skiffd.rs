@@ -597,3 +597,22 @@ pub(crate) fn unmount_under(dir: &Path) {
         }
     }
 }
+
+/// Every cgroup directory of skiffd container `id`: `skiff/<id>` in each
+/// cgroup v1 hierarchy, or in the unified one (pure cgroup v2).
+pub fn container_cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path().join("skiff").join(id))
+        .filter(|p| p.is_dir())
+        .collect();
+    // Pure cgroup v2: /sys/fs/cgroup is the hierarchy itself.
+    let v2 = Path::new("/sys/fs/cgroup/skiff").join(id);
+    if v2.is_dir() {
+        dirs.push(v2);
+    }
+    dirs
+}

@@ -3,44 +3,18 @@
 //! removal. Afterwards no cgroup, process, mount or directory of the
 //! container may be left, and no record lost.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use skiff_e2e::skiffd::container_cgroup_dirs as cgroup_dirs;
+use skiff_e2e::util::wait_until;
 use skiff_e2e::{Skiffd, SkiffdOpts};
 
 fn with_busybox() -> Skiffd {
     let d = Skiffd::start(SkiffdOpts::default());
     d.docker_ok(&["pull", "-q", "busybox"]);
     d
-}
-
-/// Every cgroup directory of container `id` (each v1 hierarchy, the
-/// unified one).
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path().join("skiff").join(id))
-        .filter(|p| p.is_dir())
-        .collect();
-    // Pure cgroup v2: /sys/fs/cgroup is the hierarchy itself.
-    let v2 = Path::new("/sys/fs/cgroup/skiff").join(id);
-    if v2.is_dir() {
-        dirs.push(v2);
-    }
-    dirs
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn pid_alive(pid: i32) -> bool {

@@ -77,7 +77,8 @@ pub(super) async fn harness(
     })
 }
 
-fn request(host_config: HostConfig) -> CreateRequest {
+/// A create request of `fake` with `host_config`.
+pub(super) fn request(host_config: HostConfig) -> CreateRequest {
     CreateRequest {
         name: None,
         config: Body {

@@ -136,6 +136,39 @@ impl LimitedOutput {
     }
 }
 
+/// A Go duration (`90s`, `1h30m`, `500ms`, `1.5s`) in nanoseconds, as
+/// `time.ParseDuration` reads it (unsigned); `None` if malformed.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(total as i64)
+}
+
 /// A duration as Go's `time.Duration.String` writes it (`30s`, `1m30s`,
 /// `500ms`, `1.5s`): dockerd's timeout message shows it.
 pub fn go_duration(nanos: i64) -> String {
@@ -247,5 +280,10 @@ mod tests {
         assert_eq!(go_duration(500_000_000), "500ms");
         assert_eq!(go_duration(1_000_000), "1ms");
         assert_eq!(go_duration(0), "0s");
+        assert_eq!(parse_go_duration("1m30s"), Some(90 * s));
+        assert_eq!(parse_go_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration(""), None);
     }
 }

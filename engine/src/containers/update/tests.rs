@@ -1,25 +1,13 @@
 //! `docker update` against the fake runtime.
 
-use bollard_stubs::models::{ContainerConfig as Body, HostConfig, RestartPolicyNameEnum};
+use bollard_stubs::models::{HostConfig, RestartPolicyNameEnum};
 
 use super::super::ContainerConfig;
-use super::super::create::CreateRequest;
-use super::super::lifecycle_tests::harness;
+use super::super::lifecycle_tests::{harness, request};
 use super::UpdateRequest;
 use crate::errdefs::ErrorKind;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn request(host_config: HostConfig) -> CreateRequest {
-    CreateRequest {
-        name: None,
-        config: Body {
-            image: Some("fake".into()),
-            ..Body::default()
-        },
-        host_config,
-    }
-}
 
 #[tokio::test]
 async fn a_running_containers_cgroups_and_record_get_the_new_limits() -> TestResult {
