@@ -99,14 +99,18 @@ impl ContainerService {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let started = self
-            .start_exec(&exec_id, ExecStartOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let started = self.start_exec(&exec_id, ExecStartOptions::default()).await;
         let stream = match started {
-            ExecStarted::Attached(stream) => stream,
-            ExecStarted::Failed(message) => return Err(message),
-            ExecStarted::Detached => return Err("the probe was detached".into()),
+            Ok(ExecStarted::Attached(stream)) => stream,
+            failed => {
+                // Its end is recorded (exec_die published) by the start.
+                self.forget_exec(&exec_id);
+                return Err(match failed {
+                    Ok(ExecStarted::Failed(message)) => message,
+                    Err(e) => e.to_string(),
+                    Ok(_) => "the probe was detached".into(),
+                });
+            }
         };
         let mut guard = Unfinished {
             svc: self.clone(),
@@ -143,6 +147,7 @@ impl ContainerService {
             Some(code) => self.exec_exited(&exec_id, code),
             None => self.exec_exit_status(&exec_id, None),
         }
+        self.forget_exec(&exec_id);
         Ok(Outcome {
             exit_code: exit,
             timed_out,

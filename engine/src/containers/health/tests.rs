@@ -98,6 +98,18 @@ async fn a_passing_probe_makes_it_healthy_with_exec_events() -> TestResult {
     let first = health.log.first().ok_or("a result")?;
     assert_eq!((first.exit_code, first.output.as_str()), (0, "fine\n"));
     assert!(first.start <= first.end, "{first:?}");
+    // The probe's exec is not kept once its result is recorded.
+    let exec_ids: Vec<String> = h
+        .svc
+        .events
+        .subscribe(Some(0))
+        .0
+        .into_iter()
+        .filter(|e| e.action == "exec_die")
+        .filter_map(|e| e.attributes.get("execID").cloned())
+        .collect();
+    assert!(!exec_ids.is_empty());
+    assert!(exec_ids.iter().all(|x| h.svc.inspect_exec(x).is_err()));
     assert_eq!(h.fake.execs_run()[0], ["/bin/sh", "-c", "exit 0"]);
     let actions = h.actions(&id);
     for wanted in [
