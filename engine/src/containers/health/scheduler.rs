@@ -60,6 +60,14 @@ impl Monitors {
         self.lock().remove(id);
     }
 
+    /// Stop `id`'s monitor if it is monitor `generation`.
+    fn close_generation(&self, id: &str, generation: u64) {
+        let mut active = self.lock();
+        if active.get(id).is_some_and(|a| a.generation == generation) {
+            active.remove(id);
+        }
+    }
+
     /// Whether monitor `generation` of `id` still runs.
     fn is_current(&self, id: &str, generation: u64) -> bool {
         self.lock()
@@ -139,6 +147,12 @@ impl ContainerService {
             tokio::select! {
                 _ = stop.changed() => return,
                 () = tokio::time::sleep(wait) => {}
+            }
+            // A container that exited just as its monitor started (before
+            // its exit was recorded) ends it here.
+            if self.store.get(&id).map(|r| r.state.status) != Some(Status::Running) {
+                self.health.close_generation(&id, generation);
+                return;
             }
             let probe_started = Instant::now();
             let result = tokio::select! {
