@@ -351,6 +351,53 @@ fn update_reaches_the_running_cgroup_and_inspect() {
     ]);
     assert_eq!(events.trim(), "upd");
 
+    // Limits given at create reach the cgroup through the bundle, and
+    // update changes them.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pinned",
+        "--cpuset-cpus",
+        "0",
+        "--cpu-quota",
+        "50000",
+        "--memory-reservation",
+        "32m",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let pinned = d
+        .docker_ok(&["inspect", "-f", "{{.Id}}", "pinned"])
+        .trim()
+        .to_owned();
+    let value = |files: &[&str]| cgroup_file(&pinned, files).map(|(_, v)| v);
+    assert_eq!(value(&["cpuset.cpus"]).as_deref(), Some("0"));
+    assert!(
+        value(&["cpu.cfs_quota_us", "cpu.max"]).is_some_and(|v| v.starts_with("50000")),
+        "{:?}",
+        value(&["cpu.cfs_quota_us", "cpu.max"])
+    );
+    assert_eq!(
+        value(&["memory.soft_limit_in_bytes", "memory.low"]).as_deref(),
+        Some("33554432")
+    );
+    d.docker_ok(&[
+        "update",
+        "--cpuset-cpus",
+        "0-1",
+        "--cpu-shares",
+        "512",
+        "pinned",
+    ]);
+    assert_eq!(value(&["cpuset.cpus"]).as_deref(), Some("0-1"));
+    assert!(
+        value(&["cpu.shares", "cpu.weight"]).is_some_and(|v| v == "512" || v == "20"),
+        "{:?}",
+        value(&["cpu.shares", "cpu.weight"])
+    );
+
     // dockerd's refusals.
     let (_, err) = d.docker_fail(&["update", "--memory", "1m", "upd"]);
     assert!(err.contains("Minimum memory limit allowed is 6MB"), "{err}");
