@@ -67,7 +67,7 @@ fn ps_status(d: &Skiffd, name: &str) -> String {
 
 #[test]
 fn healthchecks_probe_report_and_filter_like_dockerd() {
-    let d = with_busybox();
+    let mut d = with_busybox();
     let run = |name: &str, health: &[&str]| {
         let mut args = vec!["run", "-d", "--name", name];
         args.extend_from_slice(health);
@@ -196,6 +196,27 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
     d.docker_ok(&["stop", "-t", "1", "ok"]);
     assert!(ps_status(&d, "ok").starts_with("Exited"));
     assert_eq!(health_status(&d, "ok"), "healthy");
+
+    // After a skiffd restart the running containers are probed again,
+    // from `starting` (as dockerd's restore): `bad` turns unhealthy anew
+    // (the event history starts empty with the new daemon).
+    d.restart();
+    wait_until("bad unhealthy again after the restart", HEALTH_WAIT, || {
+        d.docker_ok(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            "container=bad",
+            "--filter",
+            "event=health_status",
+            "--format",
+            "{{.Action}}",
+        ])
+        .contains("health_status: unhealthy")
+    });
 }
 
 #[test]

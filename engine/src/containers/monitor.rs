@@ -163,6 +163,10 @@ impl ContainerService {
                 }
                 Some((handle, None)) => {
                     self.monitor(record.id.clone(), handle);
+                    // As dockerd's restore: health starts again from `starting`.
+                    if let Err(e) = self.update(&record.id, super::health::reset_for_start) {
+                        tracing::warn!("container {}: {e}", record.id);
+                    }
                     self.start_health(&record.id);
                 }
                 None => {
