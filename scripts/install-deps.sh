@@ -72,6 +72,9 @@ if [ -z "$version" ] || [ "$version" -lt 28 ]; then
         "the end-to-end tests expect one at /usr/local/bin/docker or in \$DOCKER_CLI" >&2
 fi
 
+# Compose v2, as a docker CLI plugin (not in Debian): see install-compose.sh.
+"$(dirname "${BASH_SOURCE[0]}")/install-compose.sh"
+
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     cat >&2 <<'EOF'
 install-deps.sh: cargo not found. Install Rust with rustup:

@@ -433,6 +433,16 @@ impl Skiffd {
         &self.data_root
     }
 
+    /// Every existing cgroup directory of container `id` of this daemon:
+    /// `<parent>/<id>` in each cgroup v1 hierarchy, or in the unified one.
+    pub fn container_cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
+        let parent = self.cgroup_parent().expect("the harness's cgroup parent");
+        cgroups::dirs(&format!("{parent}/{id}"))
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
     /// The `--cgroup-parent` the harness gave the daemon (its containers'
     /// cgroups are `<parent>/<id>`); `None` when the test set its own.
     pub fn cgroup_parent(&self) -> Option<&str> {

@@ -337,6 +337,16 @@ pub fn mounts_under(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Waits (polling every 50 ms) until `ok` holds; panics after `timeout`
+/// naming `what`. A bound against a hang, not a timing assertion.
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

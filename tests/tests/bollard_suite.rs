@@ -28,8 +28,6 @@
 //! - `container_test::integration_test_image_push` in mirror mode: it
 //!   would push to Docker Hub (in registry mode it pushes to the run's
 //!   registry and must pass, [`EXPECTED_PASS_IN_REGISTRY_MODE`]);
-//! - `container_test::integration_test_update_container`: needs
-//!   `POST /containers/{id}/update` (`docker update`);
 //! - `container_test::integration_test_checkpoint` (feature
 //!   `test_checkpoint`, not built): needs CRIU checkpoints (experimental).
 //!
@@ -96,6 +94,7 @@ const EXPECTED_PASS: &[&str] = &[
     "container_test::integration_test_stats",
     "container_test::integration_test_top_processes",
     "container_test::integration_test_container_changes",
+    "container_test::integration_test_update_container",
     "container_test::integration_test_attach_container_websocket",
     "exec_test::integration_test_inspect_exec",
     "exec_test::integration_test_start_exec",

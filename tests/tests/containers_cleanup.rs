@@ -3,35 +3,17 @@
 //! removal. Afterwards no cgroup, process, mount or directory of the
 //! container may be left, and no record lost.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use skiff_e2e::util::wait_until;
 use skiff_e2e::{Skiffd, SkiffdOpts};
 
 fn with_busybox() -> Skiffd {
     let d = Skiffd::start(SkiffdOpts::default());
     d.docker_ok(&["pull", "-q", "busybox"]);
     d
-}
-
-/// Every existing cgroup directory of container `id` of daemon `d` (each
-/// v1 hierarchy, the unified one).
-fn cgroup_dirs(d: &Skiffd, id: &str) -> Vec<PathBuf> {
-    let parent = d.cgroup_parent().expect("harness parent");
-    skiff_e2e::cgroups::dirs(&format!("{parent}/{id}"))
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -59,7 +41,7 @@ fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
         .expect("pid");
     assert!(pid > 0 && pid_alive(pid));
     assert!(
-        !cgroup_dirs(&d, &id).is_empty(),
+        !d.container_cgroup_dirs(&id).is_empty(),
         "the running container has no cgroup under its daemon's parent"
     );
     let shim_dir = d.data_root().join("containers").join(&id).join("shim");
@@ -92,7 +74,7 @@ fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
         || !pid_alive(pid),
     );
     d.docker_ok(&["rm", "-f", &id]);
-    let left = cgroup_dirs(&d, &id);
+    let left = d.container_cgroup_dirs(&id);
     assert!(left.is_empty(), "cgroups left: {left:?}");
     assert!(!d.data_root().join("containers").join(&id).exists());
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
@@ -137,7 +119,7 @@ fn rm_of_a_container_whose_shim_died_with_skiffd_down() {
         || !pid_alive(pid),
     );
     d.docker_ok(&["rm", &id]);
-    let left = cgroup_dirs(&d, &id);
+    let left = d.container_cgroup_dirs(&id);
     assert!(left.is_empty(), "cgroups left: {left:?}");
 }
 
@@ -205,7 +187,7 @@ fn an_rm_container_removed_before_it_starts_leaves_nothing() {
         !mounts.lines().any(|l| l.contains(&root)),
         "mounts left under {root}"
     );
-    let left = cgroup_dirs(&d, &id);
+    let left = d.container_cgroup_dirs(&id);
     assert!(left.is_empty(), "cgroups left: {left:?}");
     let shims = std::process::Command::new("pgrep")
         .args(["-f", &format!("skiff-shim start.*{id}")])

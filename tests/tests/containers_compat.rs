@@ -125,9 +125,15 @@ fn group_add_and_refused_creates() {
     assert!(err.contains("Unknown runtime specified kata"), "{err}");
     // Options skiffd does not apply are refused by name, not ignored.
     let (_, err) = d.docker_fail(&["create", "--shm-size", "1g", "busybox"]);
-    assert!(err.contains("skiffd does not support --shm-size (HostConfig.ShmSize)"), "{err}");
+    assert!(
+        err.contains("skiffd does not support --shm-size (HostConfig.ShmSize)"),
+        "{err}"
+    );
     let (_, err) = d.docker_fail(&["create", "--ulimit", "nofile=10:10", "busybox"]);
-    assert!(err.contains("skiffd does not support --ulimit (HostConfig.Ulimits)"), "{err}");
+    assert!(
+        err.contains("skiffd does not support --ulimit (HostConfig.Ulimits)"),
+        "{err}"
+    );
     // Nothing was created.
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
     // What it applies: a read-only root, the host's PID namespace.

@@ -40,6 +40,7 @@ pub fn resolve_cgroupns(
 /// env by key, entrypoint/cmd by docker's rules, the rest when unset.
 pub fn merge(user: &mut ContainerConfig, image: &serde_json::Value) -> Result<(), ContainerError> {
     let image: ContainerConfig = serde_json::from_value(image.clone()).unwrap_or_default();
+    super::health::config::merge(user, image.healthcheck.clone());
     // `--entrypoint ""` arrives as `[""]`: it means "no entrypoint".
     if user
         .entrypoint
@@ -153,6 +154,7 @@ impl ContainerService {
         if super::spec::wants_init(&host_config, &self.config.init) {
             super::spec::init_binary(&self.config.init)?;
         }
+        super::health::config::validate(config.healthcheck.as_ref())?;
         let (image, image_config) = self.images.get(&image_name)?;
         if let Some(runtime) = &image_config.config {
             merge(&mut config, runtime)?;

@@ -26,6 +26,7 @@ use crate::images::import::ImportRequest;
 
 pub(super) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// A service over the fake runtime (shared with the health tests).
 pub(super) struct Harness {
     pub(super) svc: Arc<ContainerService>,
     pub(super) fake: Arc<FakeRuntime>,
@@ -76,6 +77,7 @@ pub(super) async fn harness(
     })
 }
 
+/// A create request of `fake` with `host_config`.
 pub(super) fn request(host_config: HostConfig) -> CreateRequest {
     CreateRequest {
         name: None,

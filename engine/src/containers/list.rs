@@ -28,6 +28,9 @@ pub struct ListFilter {
     /// `exited=`: exit codes of exited containers (a value that is not an
     /// integer matches nothing).
     pub exited: Vec<String>,
+    /// `health=`: `starting`, `healthy`, `unhealthy`, or `none` (no
+    /// health state: no healthcheck, or never started).
+    pub health: Vec<String>,
 }
 
 impl ListFilter {
@@ -45,6 +48,13 @@ impl ListFilter {
             && any(&self.id, &|v| r.id.starts_with(v))
             && any(&self.exited, &|v| {
                 r.state.status == Status::Exited && v.parse::<i64>().ok() == Some(r.state.exit_code)
+            })
+            && any(&self.health, &|v| {
+                v == r
+                    .state
+                    .health
+                    .as_ref()
+                    .map_or("none", |h| h.status.as_str())
             })
             && any(&self.ancestor, &|v| {
                 v == r.image || image_id(v).is_some_and(|id| id == r.image_id)

@@ -23,6 +23,7 @@ pub mod create;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod health;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod list;
@@ -51,6 +52,7 @@ pub(crate) mod store;
 pub mod top;
 pub mod trash;
 pub mod unsupported;
+pub mod update;
 pub mod user;
 pub mod validate;
 pub mod wait;
@@ -84,6 +86,8 @@ pub struct ContainerService {
     runtime: Runtime,
     /// Exec instances (dropped with their container).
     execs: exec::ExecTable,
+    /// The health monitors of running healthchecked containers.
+    health: health::Monitors,
     /// Latest record per container (`None` once removed), for waiters.
     watches: Mutex<HashMap<String, watch::Sender<Option<ContainerRecord>>>>,
     /// `--rm` containers being got ready between create and start.
@@ -128,6 +132,7 @@ impl ContainerService {
             config,
             runtime,
             execs: exec::ExecTable::default(),
+            health: health::Monitors::default(),
             watches: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),

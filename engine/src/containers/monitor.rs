@@ -44,6 +44,7 @@ impl ContainerService {
         exit: Option<ExitStatus>,
         handle: Option<ShimRef>,
     ) {
+        self.stop_health(id);
         let owned = id.to_owned();
         let cgroup = self.cgroup_of(id);
         let dir = self.store.dir(id);
@@ -162,7 +163,14 @@ impl ContainerService {
                 Some((handle, Some(exit))) => {
                     self.exited(&record.id, Some(exit), Some(handle)).await;
                 }
-                Some((handle, None)) => self.monitor(record.id.clone(), handle),
+                Some((handle, None)) => {
+                    self.monitor(record.id.clone(), handle);
+                    // As dockerd's restore: health starts again from `starting`.
+                    if let Err(e) = self.update(&record.id, super::health::reset_for_start) {
+                        tracing::warn!("container {}: {e}", record.id);
+                    }
+                    self.start_health(&record.id);
+                }
                 None => {
                     let exit = self.runtime.shims.read_exit(&shim_dir).ok().flatten();
                     self.exited(&record.id, exit, None).await;

@@ -7,7 +7,11 @@ use super::record::Status;
 
 impl ContainerService {
     /// Pause (`true`) or unpause (`false`) a container.
-    pub async fn set_paused(&self, what: &str, pause: bool) -> Result<(), ContainerError> {
+    pub async fn set_paused(
+        self: &std::sync::Arc<Self>,
+        what: &str,
+        pause: bool,
+    ) -> Result<(), ContainerError> {
         let record = self.resolve(what)?;
         match (record.state.status, pause) {
             (Status::Running, true) | (Status::Paused, false) => {}
@@ -30,12 +34,26 @@ impl ContainerService {
                 )));
             }
         }
+        // A paused container is not probed (dockerd stops its monitor).
+        if pause {
+            self.stop_health(&record.id);
+        }
         let shim = self.shim(&record.id);
-        tokio::task::spawn_blocking(move || {
+        let done = tokio::task::spawn_blocking(move || {
             shim.state()?;
             shim.set_paused(pause)
         })
-        .await??;
+        .await;
+        let done = match done {
+            Ok(r) => r.map_err(ContainerError::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = done {
+            if pause {
+                self.start_health(&record.id);
+            }
+            return Err(e);
+        }
         let record = self.update(&record.id, |r| {
             r.state.status = if pause {
                 Status::Paused
@@ -44,6 +62,9 @@ impl ContainerService {
             }
         })?;
         self.record_event(if pause { "pause" } else { "unpause" }, &record, &[]);
+        if !pause {
+            self.start_health(&record.id);
+        }
         Ok(())
     }
 }

@@ -66,6 +66,10 @@ pub struct State {
     /// Set when the user stopped it (restart policies then do not restart it).
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// `State.Health`: set from the first start of a container with a
+    /// healthcheck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 /// Docker's zero time, used for "never".

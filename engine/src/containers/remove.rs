@@ -91,6 +91,7 @@ impl ContainerService {
     /// its execs, and tell the waiters.
     fn forget(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
         let id = record.id.as_str();
+        self.stop_health(id);
         self.store.remove(id)?;
         // `--rm` takes the anonymous volumes with it, as dockerd's does.
         self.release_mounts(record, record.host_config.auto_remove.unwrap_or(false));

@@ -17,9 +17,6 @@ use super::error::ContainerError;
 use super::record::ContainerRecord;
 use super::user;
 
-/// CFS period docker uses for `--cpus`.
-const CPU_PERIOD: u64 = 100_000;
-
 /// Where docker mounts its init in the container.
 pub const INIT_IN_CONTAINER: &str = "/sbin/docker-init";
 
@@ -317,25 +314,24 @@ pub fn bundle(
     )?;
     b.hostname = Some(hostname.clone());
     b.tty = c.tty.unwrap_or(false);
-    b.memory_limit = h.memory.filter(|m| *m > 0);
-    b.memory_swap = h.memory_swap.filter(|m| *m != 0);
-    b.pids_limit = h.pids_limit.filter(|p| *p > 0);
-    b.cpu_shares = h.cpu_shares.filter(|s| *s > 0).map(|s| s as u64);
+    // The same limits `docker update` writes to a running container.
+    let limits = super::update::CgroupLimits::of(h);
+    b.memory_limit = limits.memory;
+    b.memory_swap = limits.memory_swap;
+    b.memory_reservation = limits.memory_reservation;
+    b.pids_limit = limits.pids_limit.filter(|p| *p > 0);
+    b.cpu_shares = limits.cpu_shares;
+    b.cpu_period = limits.cpu_period;
+    b.cpu_quota = limits.cpu_quota;
+    b.cpuset_cpus = limits.cpuset_cpus;
+    b.cpuset_mems = limits.cpuset_mems;
+    // Like dockerd, a weight the host cannot apply is dropped.
+    b.blkio_weight = limits
+        .blkio_weight
+        .filter(|_| super::update::cgroup::blkio_weight_supported())
+        .and_then(|w| u16::try_from(w).ok());
     b.readonly_rootfs = h.readonly_rootfs.unwrap_or(false);
     b.host_pid = h.pid_mode.as_deref() == Some("host");
-    // `--cpu-quota` / `--cpu-period` (`--cpus` below sets both).
-    if let Some(quota) = h.cpu_quota.filter(|q| *q > 0) {
-        b.cpu_quota = Some(quota);
-        b.cpu_period = Some(
-            h.cpu_period
-                .filter(|p| *p > 0)
-                .map_or(CPU_PERIOD, |p| p as u64),
-        );
-    }
-    if let Some(nano) = h.nano_cpus.filter(|n| *n > 0) {
-        b.cpu_period = Some(CPU_PERIOD);
-        b.cpu_quota = Some(nano * CPU_PERIOD as i64 / 1_000_000_000);
-    }
     b.cgroups_path = Some(format!("/{}", record.cgroup()));
     // Resolved at create; unset only in records older than the field,
     // which ran in the host's cgroup namespace (dockerd: empty = host).

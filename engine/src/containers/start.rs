@@ -100,9 +100,11 @@ impl ContainerService {
             r.state.exit_code = 0;
             r.state.oom_killed = false;
             r.state.stopped_by_user = false;
+            super::health::reset_for_start(r);
         })?;
         self.record_event("start", &record, &[]);
         self.monitor(record.id.clone(), handle);
+        self.start_health(&record.id);
         Ok(Started::Yes)
     }
 

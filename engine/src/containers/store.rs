@@ -256,11 +256,41 @@ impl ContainerStore {
         self.change(id, Durability::Memory, f)
     }
 
+    /// Change a record, written to disk only if `f` says so (`true`): for
+    /// frequent changes that matter only now and then (a health probe's
+    /// result is kept in memory, a health status change written).
+    pub fn update_maybe_durable(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> bool,
+    ) -> Result<ContainerRecord, ContainerError> {
+        self.change_with(id, |r| {
+            if f(r) {
+                Durability::Replace
+            } else {
+                Durability::Memory
+            }
+        })
+    }
+
     fn change(
         &self,
         id: &str,
         how: Durability,
         f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord, ContainerError> {
+        self.change_with(id, |r| {
+            f(r);
+            how
+        })
+    }
+
+    /// Change a record under its writer lock; `f` says how the change is
+    /// kept.
+    fn change_with(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord) -> Durability,
     ) -> Result<ContainerRecord, ContainerError> {
         let writer = self.writer(id);
         let _w = lock(&writer);
@@ -271,7 +301,7 @@ impl ContainerStore {
             .cloned()
             .ok_or_else(|| ContainerError::NotFound(id.to_owned()))?;
         let mut next = (*current).clone();
-        f(&mut next);
+        let how = f(&mut next);
         if next == *current {
             return Ok(next);
         }

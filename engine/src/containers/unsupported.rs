@@ -78,7 +78,6 @@ const HOST_CONFIG: &[Field] = &[
         flag: "--isolation",
         unset: &["default"],
     },
-    field("BlkioWeight", "--blkio-weight"),
     field("BlkioWeightDevice", "--blkio-weight-device"),
     field("BlkioDeviceReadBps", "--device-read-bps"),
     field("BlkioDeviceWriteBps", "--device-write-bps"),
@@ -86,14 +85,11 @@ const HOST_CONFIG: &[Field] = &[
     field("BlkioDeviceWriteIOps", "--device-write-iops"),
     field("CpuRealtimePeriod", "--cpu-rt-period"),
     field("CpuRealtimeRuntime", "--cpu-rt-runtime"),
-    field("CpusetCpus", "--cpuset-cpus"),
-    field("CpusetMems", "--cpuset-mems"),
     field("CpuCount", "--cpu-count"),
     field("CpuPercent", "--cpu-percent"),
     field("Devices", "--device"),
     field("DeviceCgroupRules", "--device-cgroup-rule"),
     field("DeviceRequests", "--gpus"),
-    field("MemoryReservation", "--memory-reservation"),
     Field {
         key: "MemorySwappiness",
         flag: "--memory-swappiness",
@@ -142,16 +138,6 @@ pub fn check(config: &ContainerConfig, host: &HostConfig) -> Result<(), Containe
     let config = serde_json::to_value(config).unwrap_or(Value::Null);
     let mut set = set_in(&host, HOST_CONFIG, "HostConfig");
     set.extend(set_in(&config, CONFIG, "Config"));
-    // A healthcheck the user set would never run; `NONE` (turning an
-    // image's off) is honoured trivially.
-    if let Some(test) = config
-        .pointer("/Healthcheck/Test")
-        .and_then(Value::as_array)
-        && test.first().and_then(Value::as_str) != Some("NONE")
-        && !test.is_empty()
-    {
-        set.push("--health-cmd (Config.Healthcheck)".into());
-    }
     if set.is_empty() {
         return Ok(());
     }
@@ -252,19 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn config_fields_and_healthchecks() {
-        let h = HostConfig::default();
-        let err = check(
-            &config(serde_json::json!({"Healthcheck": {"Test": ["CMD", "true"]}})),
-            &h,
-        )
-        .expect_err("healthcheck");
-        assert!(err.to_string().contains("--health-cmd"), "{err}");
-        check(
-            &config(serde_json::json!({"Healthcheck": {"Test": ["NONE"]}})),
-            &h,
-        )
-        .expect("--no-healthcheck");
+    fn config_fields() {
         // Several at once: all named.
         let err = check(
             &config(serde_json::json!({"Domainname": "x"})),

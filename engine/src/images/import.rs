@@ -90,6 +90,9 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<(),
                 ports.as_object_mut().ok_or_else(bad)?.insert(p, json!({}));
             }
         }
+        "HEALTHCHECK" => {
+            config.insert("Healthcheck".into(), healthcheck(rest)?);
+        }
         "VOLUME" => {
             let vols = config.entry("Volumes").or_insert_with(|| json!({}));
             let list: Vec<String> = serde_json::from_str(rest)
@@ -105,6 +108,65 @@ pub fn apply_change(config: &mut Map<String, Value>, change: &str) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The `Healthcheck` of a `HEALTHCHECK [--interval=…] [--timeout=…]
+/// [--start-period=…] [--start-interval=…] [--retries=N] CMD …` or
+/// `HEALTHCHECK NONE` instruction (`rest`: what follows the keyword), as
+/// dockerd's builder reads it.
+pub fn healthcheck(rest: &str) -> Result<Value, ImageError> {
+    use crate::containers::health::state::parse_go_duration;
+    let bad = |m: String| ImageError::InvalidArgument(m);
+    let mut out = Map::new();
+    let mut rest = rest.trim_start();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let end = flag.find(char::is_whitespace).unwrap_or(flag.len());
+        let (name, value) = flag[..end].split_once('=').ok_or_else(|| {
+            bad(format!(
+                "HEALTHCHECK: flag --{} needs a value",
+                &flag[..end]
+            ))
+        })?;
+        let key = match name {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => "Retries",
+            other => return Err(bad(format!("Unknown flag: {other}"))),
+        };
+        let n = if key == "Retries" {
+            value
+                .parse::<i64>()
+                .map_err(|_| bad(format!("invalid retries value {value:?}")))?
+        } else {
+            parse_go_duration(value)
+                .ok_or_else(|| bad(format!("time: invalid duration \"{value}\"")))?
+        };
+        out.insert(key.into(), json!(n));
+        rest = flag[end..].trim_start();
+    }
+    let (kind, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let args = args.trim();
+    let test = match kind.to_ascii_uppercase().as_str() {
+        "NONE" if args.is_empty() && out.is_empty() => json!(["NONE"]),
+        "NONE" => return Err(bad("HEALTHCHECK NONE takes no arguments".into())),
+        "CMD" if !args.is_empty() => match serde_json::from_str::<Vec<String>>(args) {
+            Ok(argv) => json!(
+                std::iter::once("CMD".to_owned())
+                    .chain(argv)
+                    .collect::<Vec<_>>()
+            ),
+            Err(_) => json!(["CMD-SHELL", args]),
+        },
+        other => {
+            return Err(bad(format!(
+                "Unknown type \"{other}\" in HEALTHCHECK (try CMD)"
+            )));
+        }
+    };
+    out.insert("Test".into(), test);
+    Ok(Value::Object(out))
 }
 
 impl ImageService {
@@ -178,6 +240,25 @@ impl ImageService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn healthcheck_changes_read_like_dockerfile_ones() {
+        assert_eq!(
+            healthcheck("--interval=1s --retries=2 CMD wget -q localhost").expect("shell"),
+            json!({"Interval": 1_000_000_000i64, "Retries": 2, "Test": ["CMD-SHELL", "wget -q localhost"]})
+        );
+        assert_eq!(
+            healthcheck(r#"CMD ["true", "x"]"#).expect("exec form"),
+            json!({"Test": ["CMD", "true", "x"]})
+        );
+        assert_eq!(
+            healthcheck("NONE").expect("none"),
+            json!({"Test": ["NONE"]})
+        );
+        assert!(healthcheck("--timeout=1s NONE").is_err());
+        assert!(healthcheck("--interval=soon CMD true").is_err());
+        assert!(healthcheck("RUN true").is_err());
+    }
 
     #[test]
     fn changes_apply_like_dockerfile_instructions() {

@@ -12,6 +12,7 @@ pub mod create_body;
 pub mod fs;
 pub mod render;
 pub mod stats;
+pub mod update;
 
 use std::sync::Arc;
 
@@ -92,6 +93,8 @@ pub enum Action {
     Fs(fs::Action),
     /// `…/top` and `…/stats` ([`stats`]).
     Stats(stats::Action),
+    /// `POST /containers/{id}/update` ([`update`]: the body parsed there).
+    Update(String),
 }
 
 /// The values of a `status` filter dockerd accepts.
@@ -118,7 +121,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::POST, "prune") => Ok(Action::Prune),
         (&Method::GET, "json") => {
             let filters = q.filters()?;
-            filters.only(&["status", "name", "id", "label", "ancestor", "exited"])?;
+            filters.only(&[
+                "status", "name", "id", "label", "ancestor", "exited", "health",
+            ])?;
             let values = |key: &str| filters.get(key).to_vec();
             if let Some(bad) = values("status")
                 .iter()
@@ -126,6 +131,14 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             {
                 return Err(ApiError::bad_request(format!(
                     "Invalid filter 'status={bad}'"
+                )));
+            }
+            if let Some(bad) = values("health")
+                .iter()
+                .find(|v| !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none"))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Unrecognised filter value for health: {bad}"
                 )));
             }
             Ok(Action::List {
@@ -137,6 +150,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     label: values("label"),
                     ancestor: values("ancestor"),
                     exited: values("exited"),
+                    health: values("health"),
                 },
                 size: q.bool("size"),
             })
@@ -218,6 +232,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 (_, "archive" | "export") => fs::parse(m, q, id, op).map(Action::Fs),
                 (_, "top" | "stats") => stats::parse(call, id, op).map(Action::Stats),
                 (&Method::POST, "exec") => Ok(Action::ExecCreate(id)),
+                (&Method::POST, "update") => Ok(Action::Update(id)),
                 (&Method::POST, "pause") => Ok(Action::Pause(id, true)),
                 (&Method::POST, "unpause") => Ok(Action::Pause(id, false)),
                 (&Method::POST, "rename") => Ok(Action::Rename(
@@ -492,6 +507,14 @@ pub async fn handle(
             ))
         }
         Action::Attach(id, opts) => attach::handle(svc, call, &id, opts, upgrade),
+        Action::Update(id) => {
+            let req = update::parse(&body::collect(body).await?)?;
+            let warnings = svc.update_container(&id, req).await?;
+            Ok(response::json(
+                StatusCode::OK,
+                &json!({ "Warnings": warnings }),
+            ))
+        }
     }
 }
 

@@ -15,7 +15,10 @@ use skiff_engine::images::inspect::unix_seconds;
 fn status_text(r: &ContainerRecord) -> String {
     match r.state.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&r.state.started_at)),
+        Status::Running => match &r.state.health {
+            Some(h) => format!("Up {} ({})", since(&r.state.started_at), h.status.ps_text()),
+            None => format!("Up {}", since(&r.state.started_at)),
+        },
         Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at)),
         Status::Restarting => format!(
             "Restarting ({}) {} ago",
@@ -189,6 +192,34 @@ fn state_enum(s: Status) -> ContainerStateStatusEnum {
     }
 }
 
+/// `State.Health` of inspect.
+fn health(h: &skiff_engine::containers::health::Health) -> bollard_stubs::models::Health {
+    use bollard_stubs::models::{HealthStatusEnum, HealthcheckResult};
+    use skiff_engine::containers::health::HealthStatus;
+    let at = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    };
+    bollard_stubs::models::Health {
+        status: Some(match h.status {
+            HealthStatus::Starting => HealthStatusEnum::STARTING,
+            HealthStatus::Healthy => HealthStatusEnum::HEALTHY,
+            HealthStatus::Unhealthy => HealthStatusEnum::UNHEALTHY,
+        }),
+        failing_streak: Some(h.failing_streak),
+        log: Some(
+            h.log
+                .iter()
+                .map(|r| HealthcheckResult {
+                    start: at(&r.start),
+                    end: at(&r.end),
+                    exit_code: Some(r.exit_code),
+                    output: Some(r.output.clone()),
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// `docker inspect` of a container whose files are at `paths`.
 pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerInspectResponse {
     let path = |p: &std::path::Path| Some(p.display().to_string());
@@ -215,7 +246,7 @@ pub(super) fn inspect(r: &ContainerRecord, paths: &ContainerPaths) -> ContainerI
             error: Some(s.error.clone()),
             started_at: Some(s.started_at.clone()),
             finished_at: Some(s.finished_at.clone()),
-            health: None,
+            health: s.health.as_ref().map(health),
         }),
         image: Some(r.image_id.to_string()),
         resolv_conf_path: path(&paths.resolv_conf),

@@ -19,10 +19,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDevice,
-    LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder,
-    Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxDevice, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::error::{Error, FileError, Result};
@@ -267,6 +267,14 @@ pub struct BundleConfig {
     pub cpu_period: Option<u64>,
     /// Maximum number of processes (`--pids-limit`).
     pub pids_limit: Option<i64>,
+    /// Memory soft limit in bytes (`--memory-reservation`).
+    pub memory_reservation: Option<i64>,
+    /// CPUs the container may use (`--cpuset-cpus`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (`--cpuset-mems`).
+    pub cpuset_mems: Option<String>,
+    /// Block I/O weight, 10–1000 (`--blkio-weight`).
+    pub blkio_weight: Option<u16>,
     /// Cgroup path (default `/skiff/<id>`).
     pub cgroups_path: Option<String>,
     /// More mounts (binds, volumes, tmpfs), after the defaults.
@@ -304,6 +312,10 @@ impl BundleConfig {
             cpu_quota: None,
             cpu_period: None,
             pids_limit: None,
+            memory_reservation: None,
+            cpuset_cpus: None,
+            cpuset_mems: None,
+            blkio_weight: None,
             cgroups_path: None,
             mounts: Vec::new(),
             annotations: HashMap::new(),
@@ -406,8 +418,14 @@ impl BundleConfig {
                 .build()
                 .map_err(|e| self.spec_err(e))?,
         ]);
-        if self.memory_limit.is_some() || self.memory_swap.is_some() {
+        if self.memory_limit.is_some()
+            || self.memory_swap.is_some()
+            || self.memory_reservation.is_some()
+        {
             let mut memory = LinuxMemoryBuilder::default();
+            if let Some(reservation) = self.memory_reservation {
+                memory = memory.reservation(reservation);
+            }
             if let Some(limit) = self.memory_limit {
                 memory = memory.limit(limit);
             }
@@ -416,8 +434,19 @@ impl BundleConfig {
             }
             resources = resources.memory(memory.build().map_err(|e| self.spec_err(e))?);
         }
-        if self.cpu_shares.is_some() || self.cpu_quota.is_some() || self.cpu_period.is_some() {
+        if self.cpu_shares.is_some()
+            || self.cpu_quota.is_some()
+            || self.cpu_period.is_some()
+            || self.cpuset_cpus.is_some()
+            || self.cpuset_mems.is_some()
+        {
             let mut cpu = LinuxCpuBuilder::default();
+            if let Some(cpus) = &self.cpuset_cpus {
+                cpu = cpu.cpus(cpus.clone());
+            }
+            if let Some(mems) = &self.cpuset_mems {
+                cpu = cpu.mems(mems.clone());
+            }
             if let Some(shares) = self.cpu_shares {
                 cpu = cpu.shares(shares);
             }
@@ -428,6 +457,14 @@ impl BundleConfig {
                 cpu = cpu.period(period);
             }
             resources = resources.cpu(cpu.build().map_err(|e| self.spec_err(e))?);
+        }
+        if let Some(weight) = self.blkio_weight {
+            resources = resources.block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(weight)
+                    .build()
+                    .map_err(|e| self.spec_err(e))?,
+            );
         }
         if let Some(limit) = self.pids_limit {
             resources = resources.pids(

@@ -299,6 +299,15 @@ impl ContainerService {
             .retain(|_, e| e.container_id != id);
     }
 
+    /// Forget exec `id` at once (a health probe's, once its result is
+    /// taken: probes would otherwise pile up until the exec GC).
+    pub(in crate::containers) fn forget_exec(&self, id: &str) {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     /// `GET /exec/{id}/json`: an exec's record.
     pub fn inspect_exec(&self, id: &str) -> Result<ExecRecord, ExecError> {
         self.with_execs(|execs| execs.get(id).cloned())

@@ -2,7 +2,7 @@
 //! processes that exit when a test says so (or when killed), attach
 //! streams over socket pairs, mounts and cgroups that are only noted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,44 @@ struct State {
     mounted: HashSet<PathBuf>,
     cgroups_removed: Vec<String>,
     spawns: usize,
+    /// How the next attached execs go, in order (then: exit 0, no output).
+    exec_script: VecDeque<FakeExec>,
+    /// The attached execs that hang, by exec id: they end when killed.
+    hung_execs: HashMap<String, UnixStream>,
+    /// The command lines of the attached execs run, in order.
+    execs_run: Vec<Vec<String>>,
+    /// The cgroup limits written, by container id, in order.
+    cgroup_updates: Vec<(String, super::super::update::CgroupLimits)>,
+}
+
+/// What an attached exec of the fake does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FakeExec {
+    /// Prints the bytes on stdout and exits with the code at once.
+    Exit(i32, Vec<u8>),
+    /// Prints the bytes and runs until it is killed.
+    Hang(Vec<u8>),
+}
+
+/// The frames of `frames`, encoded.
+fn encoded(frames: &[Frame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in frames {
+        f.encode(&mut out);
+    }
+    out
+}
+
+/// An exit status of `code` now.
+fn exit_status(pid: i32, code: i32, signal: Option<i32>) -> ExitStatus {
+    ExitStatus {
+        pid,
+        exit_code: code,
+        signal,
+        oom_killed: false,
+        started_at: None,
+        finished_at: now_rfc3339(),
+    }
 }
 
 #[derive(Debug)]
@@ -101,6 +139,26 @@ impl FakeRuntime {
         self.lock().mounted.len()
     }
 
+    /// The next attached execs go as `script` says, in order.
+    pub(crate) fn script_execs(&self, script: impl IntoIterator<Item = FakeExec>) {
+        self.lock().exec_script.extend(script);
+    }
+
+    /// The command lines of the attached execs run so far.
+    pub(crate) fn execs_run(&self) -> Vec<Vec<String>> {
+        self.lock().execs_run.clone()
+    }
+
+    /// How many attached execs hang now.
+    pub(crate) fn hung_execs(&self) -> usize {
+        self.lock().hung_execs.len()
+    }
+
+    /// The cgroup limits written so far: `(container id, limits)`.
+    pub(crate) fn cgroup_updates(&self) -> Vec<(String, super::super::update::CgroupLimits)> {
+        self.lock().cgroup_updates.clone()
+    }
+
     /// Whether container `id`'s cgroups were cleaned up.
     pub(crate) fn cgroups_removed(&self, id: &str) -> bool {
         self.lock().cgroups_removed.iter().any(|c| c == id)
@@ -122,14 +180,7 @@ impl State {
             return;
         }
         shim.status = Status::Exited;
-        let exit = ExitStatus {
-            pid: shim.pid,
-            exit_code: code,
-            signal,
-            oom_killed: false,
-            started_at: None,
-            finished_at: now_rfc3339(),
-        };
+        let exit = exit_status(shim.pid, code, signal);
         let mut frame = Vec::new();
         Frame::Exit(exit.clone()).encode(&mut frame);
         for mut peer in shim.attached.drain(..) {
@@ -192,8 +243,16 @@ impl ShimClient for FakeRuntime {
 
     fn kill(&self, dir: &Path, exec_id: Option<&str>, signal: i32) -> skiff_shim::Result<()> {
         let mut state = self.lock();
-        if exec_id.is_some() {
-            return Err(refused(ErrorKind::NotFound, "no such exec"));
+        if let Some(exec_id) = exec_id {
+            let Some(mut peer) = state.hung_execs.remove(exec_id) else {
+                return Err(refused(ErrorKind::NotFound, "no such exec"));
+            };
+            let _ = peer.write_all(&encoded(&[Frame::Exit(exit_status(
+                0,
+                128 + signal,
+                Some(signal),
+            ))]));
+            return Ok(());
         }
         let shim = state.shim(dir)?;
         if !matches!(shim.status, Status::Running | Status::Paused) {
@@ -252,14 +311,44 @@ impl ShimClient for FakeRuntime {
 
     fn exec_attach(
         &self,
-        _dir: &Path,
-        _req: ExecRequest,
+        dir: &Path,
+        req: ExecRequest,
         _attach: AttachRequest,
     ) -> skiff_shim::Result<(ExecInfo, AttachStream)> {
-        Err(refused(
-            ErrorKind::Internal,
-            "the fake runtime runs no execs",
-        ))
+        let (ours, mut theirs) = UnixStream::pair().map_err(|source| skiff_shim::Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut state = self.lock();
+        if state.shim(dir)?.status != Status::Running {
+            return Err(refused(ErrorKind::Conflict, "container is not running"));
+        }
+        let exec_id = req.exec_id.clone().unwrap_or_default();
+        let argv = req.process.args().clone().unwrap_or_default();
+        state.execs_run.push(argv);
+        match state.exec_script.pop_front() {
+            Some(FakeExec::Hang(out)) => {
+                let _ = theirs.write_all(&encoded(&[Frame::Stdout(out)]));
+                state.hung_execs.insert(exec_id.clone(), theirs);
+            }
+            script => {
+                let (code, out) = match script {
+                    Some(FakeExec::Exit(code, out)) => (code, out),
+                    _ => (0, Vec::new()),
+                };
+                let _ = theirs.write_all(&encoded(&[
+                    Frame::Stdout(out),
+                    Frame::Exit(exit_status(0, code, None)),
+                ]));
+            }
+        }
+        let stream = AttachStream::from_socket(ours, dir.join("shim.sock")).map_err(|source| {
+            skiff_shim::Error::Io {
+                path: dir.to_owned(),
+                source,
+            }
+        })?;
+        Ok((ExecInfo { exec_id, pid: 4242 }, stream))
     }
 
     fn resize(&self, dir: &Path, _: Option<&str>, _: u16, _: u16) -> skiff_shim::Result<()> {
@@ -319,5 +408,17 @@ impl HostOps for FakeRuntime {
     fn remove_cgroups(&self, id: &str, _cgroup: &str) -> Result<(), ContainerError> {
         self.lock().cgroups_removed.push(id.to_owned());
         Ok(())
+    }
+
+    fn update_cgroups(
+        &self,
+        id: &str,
+        _cgroup: &str,
+        limits: &super::super::update::CgroupLimits,
+    ) -> Result<Vec<String>, ContainerError> {
+        self.lock()
+            .cgroup_updates
+            .push((id.to_owned(), limits.clone()));
+        Ok(Vec::new())
     }
 }

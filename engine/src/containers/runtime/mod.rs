@@ -91,6 +91,14 @@ pub trait HostOps: Send + Sync + std::fmt::Debug {
     /// [`ContainerRecord::cgroup`](super::record::ContainerRecord::cgroup))
     /// and removes it.
     fn remove_cgroups(&self, id: &str, cgroup: &str) -> Result<(), ContainerError>;
+    /// Writes `limits` to running container `id`'s cgroups (`docker
+    /// update`); dockerd's warnings for what the host cannot limit.
+    fn update_cgroups(
+        &self,
+        id: &str,
+        cgroup: &str,
+        limits: &super::update::CgroupLimits,
+    ) -> Result<Vec<String>, ContainerError>;
 }
 
 /// The runtime a container service uses.

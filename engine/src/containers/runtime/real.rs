@@ -149,4 +149,13 @@ impl HostOps for RealHost {
     fn remove_cgroups(&self, id: &str, cgroup: &str) -> Result<(), ContainerError> {
         cgroups::remove(cgroup).map_err(|e| ContainerError::Runtime(format!("container {id}: {e}")))
     }
+
+    fn update_cgroups(
+        &self,
+        id: &str,
+        cgroup: &str,
+        limits: &super::super::update::CgroupLimits,
+    ) -> Result<Vec<String>, ContainerError> {
+        super::super::update::cgroup::apply(id, cgroup, limits)
+    }
 }
