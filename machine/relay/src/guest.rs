@@ -10,6 +10,7 @@ use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use crate::error::RelayError;
 use crate::handshake;
 use crate::pipe::relay;
+use crate::port_guest::{GuestPorts, serve_port, serve_publications};
 use crate::session;
 
 /// Serves one relay session on `port`: answers the host's handshake, then
@@ -25,6 +26,21 @@ pub async fn serve<P>(port: P, engine_socket: &Path) -> Result<(), RelayError>
 where
     P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_with_ports(port, engine_socket, GuestPorts::default()).await
+}
+
+/// [`serve`], with the ports published in the guest: the host's
+/// publication stream is told `ports.table`'s contents and changes, and
+/// each forwarded connection is relayed to its port in the guest
+/// ([`crate::ports`]).
+pub async fn serve_with_ports<P>(
+    port: P,
+    engine_socket: &Path,
+    ports: GuestPorts,
+) -> Result<(), RelayError>
+where
+    P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Some(port) = handshake::guest(port).await? else {
         return Ok(());
     };
@@ -36,7 +52,7 @@ where
         match poll_fn(|cx| conn.poll_next_inbound(cx)).await {
             Some(Ok(stream)) => {
                 let engine = engine.clone();
-                tokio::spawn(handle_stream(stream.compat(), engine));
+                tokio::spawn(handle_stream(stream.compat(), engine, ports.clone()));
             }
             Some(Err(err)) => return Err(RelayError::from(err)),
             None => return Ok(()),
@@ -44,9 +60,25 @@ where
     }
 }
 
+/// First bytes of the streams that are not relayed to the engine.
+const MAGICS: [&[u8]; 3] = [
+    crate::shell::MAGIC,
+    crate::ports::PORT_MAGIC,
+    crate::ports::PORTS_MAGIC,
+];
+
+/// Whether `first` can still become (or is) one of [`MAGICS`].
+fn may_be_special(first: &[u8]) -> bool {
+    MAGICS.iter().any(|magic| {
+        let m = first.len().min(magic.len());
+        first[..m] == magic[..m]
+    })
+}
+
 /// One stream from the host: relayed to a fresh engine connection, unless
-/// its first line asks for a shell ([`crate::shell`]).
-async fn handle_stream<S>(mut stream: S, engine_path: PathBuf)
+/// its first line asks for a shell ([`crate::shell`]), a forwarded port or
+/// the publication stream ([`crate::ports`]).
+async fn handle_stream<S>(mut stream: S, engine_path: PathBuf, ports: GuestPorts)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -62,7 +94,7 @@ where
     // The client's first bytes decide, unless the engine speaks first.
     let mut first = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
-    let shell_line = loop {
+    let special_line = loop {
         let engine_speaks = async {
             match &engine {
                 Some(socket) => socket.readable().await,
@@ -76,8 +108,7 @@ where
                     Err(_) => return,
                 };
                 first.extend_from_slice(&buf[..n]);
-                let m = first.len().min(crate::shell::MAGIC.len());
-                if n == 0 || first[..m] != crate::shell::MAGIC[..m] {
+                if n == 0 || !may_be_special(&first) {
                     break None;
                 }
                 if let Some(end) = first.iter().position(|&b| b == b'\n') {
@@ -90,7 +121,19 @@ where
             _ = engine_speaks => break None,
         }
     };
-    match (shell_line, engine) {
+    match (special_line, engine) {
+        (Some(end), engine) if first.starts_with(crate::ports::PORTS_MAGIC) => {
+            drop(engine);
+            let rest = first.split_off(end + 1);
+            serve_publications(crate::prefixed::Prefixed::new(rest, stream), ports.table).await;
+        }
+        (Some(end), engine) if first.starts_with(crate::ports::PORT_MAGIC) => {
+            drop(engine);
+            let rest = first.split_off(end + 1);
+            let line = &first[..end];
+            let stream = crate::prefixed::Prefixed::new(rest, stream);
+            serve_port(line, stream, ports.redirect).await;
+        }
         #[cfg(target_os = "linux")]
         (Some(end), _) => {
             let rest = first.split_off(end + 1);

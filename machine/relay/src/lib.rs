@@ -33,6 +33,11 @@ pub mod guest;
 pub mod handshake;
 pub mod host;
 mod pipe;
+#[cfg(unix)]
+mod port_guest;
+mod port_host;
+pub mod port_table;
+pub mod ports;
 pub mod prefixed;
 #[cfg(target_os = "linux")]
 pub mod serial;
@@ -45,3 +50,6 @@ pub use error::RelayError;
 #[cfg(target_os = "linux")]
 pub use fd_stream::FdStream;
 pub use host::Accept;
+#[cfg(unix)]
+pub use port_guest::{GuestPorts, Redirect};
+pub use port_host::{PortForwarder, PortStatus};
