@@ -16,6 +16,12 @@
 //! bytes left in the pipe by an earlier session (a host that went away
 //! mid-frame) are skipped instead of being parsed as yamux frames.
 //!
+//! The same session carries the ports published in the guest
+//! ([`ports`]): the guest tells the host what is published
+//! ([`port_table`] is its seam to the engine), and the host's
+//! [`PortForwarder`] listens on its loopback and opens one stream per
+//! forwarded connection (UDP: per client flow).
+//!
 //! An engine socket that cannot be reached resets the stream, so the host
 //! client sees its connection closed rather than a hang.
 //!
