@@ -84,6 +84,27 @@ where
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    let mut first = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut eof = false;
+    // A forwarded port's stream arrives with its line (the host writes it
+    // with the stream's opening): answered without dialling the engine.
+    if let Ok(read) = tokio::time::timeout(std::time::Duration::ZERO, stream.read(&mut buf)).await {
+        match read {
+            Ok(0) => eof = true,
+            Ok(n) => first.extend_from_slice(&buf[..n]),
+            Err(_) => return,
+        }
+    }
+    if first.starts_with(crate::ports::PORT_MAGIC) {
+        if let Some(end) = first.iter().position(|&b| b == b'\n') {
+            let rest = first.split_off(end + 1);
+            let line = &first[..end];
+            let stream = crate::prefixed::Prefixed::new(rest, stream);
+            serve_port(line, stream, ports.redirect).await;
+            return;
+        }
+    }
     let engine = match tokio::net::UnixStream::connect(&engine_path).await {
         Ok(socket) => Some(socket),
         Err(err) => {
@@ -92,9 +113,13 @@ where
         }
     };
     // The client's first bytes decide, unless the engine speaks first.
-    let mut first = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
     let special_line = loop {
+        if eof || !may_be_special(&first) || first.len() > 64 * 1024 {
+            break None;
+        }
+        if let Some(end) = first.iter().position(|&b| b == b'\n') {
+            break Some(end);
+        }
         let engine_speaks = async {
             match &engine {
                 Some(socket) => socket.readable().await,
@@ -102,22 +127,11 @@ where
             }
         };
         tokio::select! {
-            read = stream.read(&mut buf) => {
-                let n = match read {
-                    Ok(n) => n,
-                    Err(_) => return,
-                };
-                first.extend_from_slice(&buf[..n]);
-                if n == 0 || !may_be_special(&first) {
-                    break None;
-                }
-                if let Some(end) = first.iter().position(|&b| b == b'\n') {
-                    break Some(end);
-                }
-                if first.len() > 64 * 1024 {
-                    break None;
-                }
-            }
+            read = stream.read(&mut buf) => match read {
+                Ok(0) => eof = true,
+                Ok(n) => first.extend_from_slice(&buf[..n]),
+                Err(_) => return,
+            },
             _ = engine_speaks => break None,
         }
     };
