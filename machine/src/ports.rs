@@ -116,4 +116,68 @@ mod tests {
         assert_eq!(back[0].published, vec!["0.0.0.0:8080/tcp".to_string()]);
         assert_eq!(back[0].listening, vec!["127.0.0.1:8080".to_string()]);
     }
+
+    /// A relay session (both halves in this process) whose guest publishes
+    /// a port already taken on the host: `ports.json` says so.
+    #[tokio::test]
+    async fn a_taken_port_reaches_ports_json() {
+        use skiff_relay::port_table::PortChange;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = crate::paths::Home::at(tmp.path().to_path_buf())
+            .machine("default")
+            .expect("dir");
+        std::fs::create_dir_all(dir.dir()).expect("mkdir");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+
+        let (h, g) = tokio::io::duplex(1 << 16);
+        let guest_ports = skiff_relay::GuestPorts::default();
+        guest_ports.table.apply(PortChange::Published {
+            container: "c1".into(),
+            ports: vec![Publication {
+                proto: Proto::Tcp,
+                host_ip: None,
+                port,
+            }],
+        });
+        let guest = tokio::spawn(async move {
+            let engine = std::path::Path::new("/nonexistent/skiff-machine-test.sock");
+            let _ = skiff_relay::guest::serve_with_ports(g, engine, guest_ports).await;
+        });
+        let forwarder = std::sync::Arc::new(PortForwarder::new());
+        let writer = spawn_status_writer(&dir, &forwarder);
+        let mut status = forwarder.status();
+        let (_conns, mut rx) = tokio::sync::mpsc::channel::<tokio::io::DuplexStream>(1);
+        let host = {
+            let forwarder = forwarder.clone();
+            tokio::spawn(async move {
+                let _ = skiff_relay::host::serve_session_with_ports(&mut rx, h, &forwarder).await;
+            })
+        };
+        let wait = status.wait_for(|s| !s.is_empty());
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+            .await
+            .expect("no progress in 30 s")
+            .expect("forwarder alive");
+        // The writer runs on its own task: wait for its file.
+        let infos = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                if let Ok(infos) = read(&dir) {
+                    if !infos.is_empty() {
+                        return infos;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("ports.json written");
+        assert_eq!(infos.len(), 1, "{infos:?}");
+        assert_eq!(infos[0].port, port);
+        let error = infos[0].error.clone().expect("the taken port is reported");
+        assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+        guest.abort();
+        host.abort();
+        writer.abort();
+    }
 }
