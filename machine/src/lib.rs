@@ -31,6 +31,7 @@ pub mod lock;
 pub mod manager;
 pub mod paths;
 pub mod ping;
+pub mod ports;
 pub mod qemu;
 pub mod shell_env;
 pub mod state;

@@ -227,6 +227,16 @@ impl Manager {
         crate::fsutil::tail_lines(&dir.console(), lines)
     }
 
+    /// The ports machine `name` forwards from its guest to the host's
+    /// loopback now, with the errors of those it could not (none unless it
+    /// runs).
+    pub fn ports(&self, name: &str) -> Result<Vec<crate::ports::PortInfo>> {
+        if self.info(name)?.state != crate::MachineState::Running {
+            return Ok(Vec::new());
+        }
+        crate::ports::read(&self.dir(name)?)
+    }
+
     /// The forwarded engine socket of machine `name`.
     pub fn socket_path(&self, name: &str) -> PathBuf {
         self.home.machines().join(name).join("docker.sock")

@@ -131,6 +131,11 @@ impl MachineDir {
     pub fn qmp(&self) -> PathBuf {
         self.dir.join("qmp.sock")
     }
+    /// `ports.json`: the ports forwarded from the guest now
+    /// ([`crate::ports`]).
+    pub fn ports(&self) -> PathBuf {
+        self.dir.join("ports.json")
+    }
     /// `supervisor.log`: the supervisor's own log.
     pub fn supervisor_log(&self) -> PathBuf {
         self.dir.join("supervisor.log")

@@ -10,6 +10,7 @@ use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use crate::error::RelayError;
 use crate::handshake;
 use crate::pipe::relay;
+use crate::port_guest::{GuestPorts, serve_port, serve_publications};
 use crate::session;
 
 /// Serves one relay session on `port`: answers the host's handshake, then
@@ -25,6 +26,21 @@ pub async fn serve<P>(port: P, engine_socket: &Path) -> Result<(), RelayError>
 where
     P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    serve_with_ports(port, engine_socket, GuestPorts::default()).await
+}
+
+/// [`serve`], with the ports published in the guest: the host's
+/// publication stream is told `ports.table`'s contents and changes, and
+/// each forwarded connection is relayed to its port in the guest
+/// ([`crate::ports`]).
+pub async fn serve_with_ports<P>(
+    port: P,
+    engine_socket: &Path,
+    ports: GuestPorts,
+) -> Result<(), RelayError>
+where
+    P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Some(port) = handshake::guest(port).await? else {
         return Ok(());
     };
@@ -36,7 +52,7 @@ where
         match poll_fn(|cx| conn.poll_next_inbound(cx)).await {
             Some(Ok(stream)) => {
                 let engine = engine.clone();
-                tokio::spawn(handle_stream(stream.compat(), engine));
+                tokio::spawn(handle_stream(stream.compat(), engine, ports.clone()));
             }
             Some(Err(err)) => return Err(RelayError::from(err)),
             None => return Ok(()),
@@ -44,14 +60,51 @@ where
     }
 }
 
+/// First bytes of the streams that are not relayed to the engine.
+const MAGICS: [&[u8]; 3] = [
+    crate::shell::MAGIC,
+    crate::ports::PORT_MAGIC,
+    crate::ports::PORTS_MAGIC,
+];
+
+/// Whether `first` can still become (or is) one of [`MAGICS`].
+fn may_be_special(first: &[u8]) -> bool {
+    MAGICS.iter().any(|magic| {
+        let m = first.len().min(magic.len());
+        first[..m] == magic[..m]
+    })
+}
+
 /// One stream from the host: relayed to a fresh engine connection, unless
-/// its first line asks for a shell ([`crate::shell`]).
-async fn handle_stream<S>(mut stream: S, engine_path: PathBuf)
+/// its first line asks for a shell ([`crate::shell`]), a forwarded port or
+/// the publication stream ([`crate::ports`]).
+async fn handle_stream<S>(mut stream: S, engine_path: PathBuf, ports: GuestPorts)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    let mut first = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut eof = false;
+    // A forwarded port's stream arrives with its line (the host writes it
+    // with the stream's opening): answered without dialling the engine.
+    if let Ok(read) = tokio::time::timeout(std::time::Duration::ZERO, stream.read(&mut buf)).await {
+        match read {
+            Ok(0) => eof = true,
+            Ok(n) => first.extend_from_slice(&buf[..n]),
+            Err(_) => return,
+        }
+    }
+    if first.starts_with(crate::ports::PORT_MAGIC) {
+        if let Some(end) = first.iter().position(|&b| b == b'\n') {
+            let rest = first.split_off(end + 1);
+            let line = &first[..end];
+            let stream = crate::prefixed::Prefixed::new(rest, stream);
+            serve_port(line, stream, ports.redirect).await;
+            return;
+        }
+    }
     let engine = match tokio::net::UnixStream::connect(&engine_path).await {
         Ok(socket) => Some(socket),
         Err(err) => {
@@ -60,9 +113,13 @@ where
         }
     };
     // The client's first bytes decide, unless the engine speaks first.
-    let mut first = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    let shell_line = loop {
+    let special_line = loop {
+        if eof || !may_be_special(&first) || first.len() > 64 * 1024 {
+            break None;
+        }
+        if let Some(end) = first.iter().position(|&b| b == b'\n') {
+            break Some(end);
+        }
         let engine_speaks = async {
             match &engine {
                 Some(socket) => socket.readable().await,
@@ -70,27 +127,27 @@ where
             }
         };
         tokio::select! {
-            read = stream.read(&mut buf) => {
-                let n = match read {
-                    Ok(n) => n,
-                    Err(_) => return,
-                };
-                first.extend_from_slice(&buf[..n]);
-                let m = first.len().min(crate::shell::MAGIC.len());
-                if n == 0 || first[..m] != crate::shell::MAGIC[..m] {
-                    break None;
-                }
-                if let Some(end) = first.iter().position(|&b| b == b'\n') {
-                    break Some(end);
-                }
-                if first.len() > 64 * 1024 {
-                    break None;
-                }
-            }
+            read = stream.read(&mut buf) => match read {
+                Ok(0) => eof = true,
+                Ok(n) => first.extend_from_slice(&buf[..n]),
+                Err(_) => return,
+            },
             _ = engine_speaks => break None,
         }
     };
-    match (shell_line, engine) {
+    match (special_line, engine) {
+        (Some(end), engine) if first.starts_with(crate::ports::PORTS_MAGIC) => {
+            drop(engine);
+            let rest = first.split_off(end + 1);
+            serve_publications(crate::prefixed::Prefixed::new(rest, stream), ports.table).await;
+        }
+        (Some(end), engine) if first.starts_with(crate::ports::PORT_MAGIC) => {
+            drop(engine);
+            let rest = first.split_off(end + 1);
+            let line = &first[..end];
+            let stream = crate::prefixed::Prefixed::new(rest, stream);
+            serve_port(line, stream, ports.redirect).await;
+        }
         #[cfg(target_os = "linux")]
         (Some(end), _) => {
             let rest = first.split_off(end + 1);

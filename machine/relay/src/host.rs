@@ -10,11 +10,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio::sync::oneshot;
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 
 use crate::error::RelayError;
 use crate::handshake;
 use crate::pipe::relay;
+use crate::port_host::PortForwarder;
 use crate::session::{self, HOST_STREAM_LIMIT};
 
 /// Pause after a failed accept (EMFILE, ...), so the loop does not spin.
@@ -72,10 +74,103 @@ where
     A: Accept,
     P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    run_session(acceptor, port, None).await
+}
+
+/// [`serve_session`], with the ports the guest publishes forwarded by
+/// `forwarder` for as long as the session lasts ([`crate::ports`]): its
+/// listeners close when the session ends.
+pub async fn serve_session_with_ports<A, P>(
+    acceptor: &mut A,
+    port: P,
+    forwarder: &PortForwarder,
+) -> Result<(), RelayError>
+where
+    A: Accept,
+    P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let session = run_session(acceptor, port, Some(rx));
+    tokio::pin!(session);
+    tokio::select! {
+        result = &mut session => result,
+        () = forwarder.run(Opener { tx }) => session.await,
+    }
+}
+
+/// Asks the session for new streams.
+#[derive(Debug, Clone)]
+pub(crate) struct Opener {
+    tx: tokio::sync::mpsc::UnboundedSender<oneshot::Sender<HostStream>>,
+}
+
+impl Opener {
+    /// A new stream to the guest, once the session has a slot for it;
+    /// `None` when the session ended.
+    pub(crate) async fn open(&self) -> Option<HostStream> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(tx).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A stream the host opened for someone else than a `docker.sock` client;
+/// counted in the session's stream limit while it lives.
+pub(crate) struct HostStream {
+    // Dropped first: see the relay task in `run_session`.
+    _guard: OpenGuard,
+    stream: Compat<yamux::Stream>,
+}
+
+impl std::fmt::Debug for HostStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostStream").finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for HostStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HostStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The session loop; `requests` are streams asked for by an [`Opener`].
+async fn run_session<A, P>(
+    acceptor: &mut A,
+    port: P,
+    mut requests: Option<OpenRequests>,
+) -> Result<(), RelayError>
+where
+    A: Accept,
+    P: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let port = session::buffered(handshake::host(port).await?);
     tracing::debug!("relay session started");
     let mut conn = yamux::Connection::new(port.compat(), session::config(), yamux::Mode::Client);
     let mut waiting: VecDeque<A::Conn> = VecDeque::new();
+    let mut asked: VecDeque<oneshot::Sender<HostStream>> = VecDeque::new();
     let open = Arc::new(AtomicUsize::new(0));
     let mut backoff: Option<Pin<Box<tokio::time::Sleep>>> = None;
     poll_fn(|cx| {
@@ -96,6 +191,32 @@ where
                         let _ = sleep.as_mut().poll(cx);
                         backoff = Some(sleep);
                     }
+                    Poll::Pending => break,
+                }
+            }
+            // Streams asked for by the port forwarder come first.
+            while asked.len() < 64 {
+                let Some(rx) = requests.as_mut() else { break };
+                match rx.poll_recv(cx) {
+                    Poll::Ready(Some(reply)) => asked.push_back(reply),
+                    Poll::Ready(None) => requests = None,
+                    Poll::Pending => break,
+                }
+            }
+            while !asked.is_empty() && open.load(Ordering::Acquire) < HOST_STREAM_LIMIT {
+                match conn.poll_new_outbound(cx) {
+                    Poll::Ready(Ok(stream)) => {
+                        if let Some(reply) = asked.pop_front() {
+                            open.fetch_add(1, Ordering::AcqRel);
+                            let stream = HostStream {
+                                _guard: OpenGuard(open.clone()),
+                                stream: stream.compat(),
+                            };
+                            // An asker that went away drops the stream.
+                            let _ = reply.send(stream);
+                        }
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(RelayError::from(err))),
                     Poll::Pending => break,
                 }
             }
@@ -144,6 +265,9 @@ where
     })
     .await
 }
+
+/// Requests for streams from an [`Opener`].
+type OpenRequests = tokio::sync::mpsc::UnboundedReceiver<oneshot::Sender<HostStream>>;
 
 /// Counts a relayed connection while it lives.
 struct OpenGuard(Arc<AtomicUsize>);

@@ -16,6 +16,12 @@
 //! bytes left in the pipe by an earlier session (a host that went away
 //! mid-frame) are skipped instead of being parsed as yamux frames.
 //!
+//! The same session carries the ports published in the guest
+//! ([`ports`]): the guest tells the host what is published
+//! ([`port_table`] is its seam to the engine), and the host's
+//! [`PortForwarder`] listens on its loopback and opens one stream per
+//! forwarded connection (UDP: per client flow).
+//!
 //! An engine socket that cannot be reached resets the stream, so the host
 //! client sees its connection closed rather than a hang.
 //!
@@ -33,6 +39,11 @@ pub mod guest;
 pub mod handshake;
 pub mod host;
 mod pipe;
+#[cfg(unix)]
+mod port_guest;
+mod port_host;
+pub mod port_table;
+pub mod ports;
 pub mod prefixed;
 #[cfg(target_os = "linux")]
 pub mod serial;
@@ -45,3 +56,6 @@ pub use error::RelayError;
 #[cfg(target_os = "linux")]
 pub use fd_stream::FdStream;
 pub use host::Accept;
+#[cfg(unix)]
+pub use port_guest::{GuestPorts, Redirect};
+pub use port_host::{PortForwarder, PortStatus};

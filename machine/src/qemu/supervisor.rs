@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -67,6 +68,7 @@ fn remove_sockets(dir: &MachineDir) {
         dir.engine_port(),
         dir.control_port(),
         dir.qmp(),
+        dir.ports(),
         dir.dir().join(VSOCK_CID_FILE),
     ] {
         let _ = std::fs::remove_file(path);
@@ -188,11 +190,14 @@ async fn run_vm(
 
     let listener = supervision::bind_engine_socket(dir)?;
     let (booted_tx, booted_rx) = watch::channel(None);
+    let forwarder = Arc::new(skiff_relay::PortForwarder::new());
+    let ports_task = crate::ports::spawn_status_writer(dir, &forwarder);
     let relay = tokio::spawn(relay_loop(
         listener,
         dir.engine_port(),
         vsock_cid,
         booted_rx,
+        forwarder,
     ));
 
     let (events_tx, mut events) = mpsc::channel(16);
@@ -250,6 +255,7 @@ async fn run_vm(
         }
     };
     relay.abort();
+    ports_task.abort();
     control_task.abort();
     ready_task.abort();
     Ok(outcome)
@@ -296,6 +302,7 @@ async fn relay_loop(
     engine_port: PathBuf,
     vsock_cid: Option<u32>,
     booted: watch::Receiver<Option<Instant>>,
+    forwarder: Arc<skiff_relay::PortForwarder>,
 ) {
     let mut listener = listener;
     let mut chooser = TransportChooser::new(vsock_cid.is_some());
@@ -309,7 +316,7 @@ async fn relay_loop(
                     Ok(Ok(stream)) => {
                         chooser.connected();
                         tracing::info!("relay over vsock {cid}:{port}");
-                        serve(&mut listener, stream).await;
+                        serve(&mut listener, stream, &forwarder).await;
                     }
                     Ok(Err(err)) => tracing::debug!("{err}"),
                     Err(_) => tracing::debug!("vsock {cid}:{port}: connect timed out"),
@@ -325,7 +332,7 @@ async fn relay_loop(
                     );
                 }
                 match UnixStream::connect(&engine_port).await {
-                    Ok(port) => serve(&mut listener, port).await,
+                    Ok(port) => serve(&mut listener, port, &forwarder).await,
                     Err(err) => tracing::debug!("connecting to {}: {err}", engine_port.display()),
                 }
             }
@@ -334,12 +341,13 @@ async fn relay_loop(
     }
 }
 
-/// One relay session over `port`.
-async fn serve<P>(listener: &mut UnixListener, port: P)
+/// One relay session over `port`, forwarding the guest's published ports
+/// while it lasts.
+async fn serve<P>(listener: &mut UnixListener, port: P, forwarder: &skiff_relay::PortForwarder)
 where
     P: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    match skiff_relay::host::serve_session(listener, port).await {
+    match skiff_relay::host::serve_session_with_ports(listener, port, forwarder).await {
         Ok(()) => tracing::info!("relay session ended"),
         Err(err) => tracing::warn!("relay session: {err}"),
     }

@@ -30,6 +30,7 @@ pub async fn run(dir: MachineDir, lock: InstanceLock) -> Result<()> {
         Err(err) => Err(err),
     };
     let _ = std::fs::remove_file(dir.socket());
+    let _ = std::fs::remove_file(dir.ports());
     let outcome = match result {
         Ok(None) => Outcome::Stopped(None),
         Ok(Some(reason)) => Outcome::Died(reason),
@@ -70,6 +71,8 @@ async fn run_vm(
         engine_port,
         control_port,
     } = desc.socket_device;
+    let forwarder = Arc::new(skiff_relay::PortForwarder::new());
+    let ports_task = crate::ports::spawn_status_writer(dir, &forwarder);
     let relay = tokio::spawn(async move {
         let mut listener = listener;
         loop {
@@ -77,7 +80,10 @@ async fn run_vm(
             if let Ok(Ok(fd)) = tokio::task::spawn_blocking(move || conn.connect(engine_port)).await
             {
                 if let Ok(port) = to_stream(fd) {
-                    if let Err(err) = skiff_relay::host::serve_session(&mut listener, port).await {
+                    if let Err(err) =
+                        skiff_relay::host::serve_session_with_ports(&mut listener, port, &forwarder)
+                            .await
+                    {
                         tracing::warn!("relay session: {err}");
                     }
                 }
@@ -138,6 +144,7 @@ async fn run_vm(
         }
     };
     relay.abort();
+    ports_task.abort();
     control.abort();
     ready.abort();
     Ok(outcome)

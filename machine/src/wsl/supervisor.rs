@@ -68,8 +68,11 @@ pub async fn run(dir: MachineDir) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     });
+    let forwarder = skiff_relay::PortForwarder::new();
+    let ports_task = crate::ports::spawn_status_writer(&dir, &forwarder);
+    let session = skiff_relay::host::serve_session_with_ports(&mut rx, port, &forwarder);
     let outcome = tokio::select! {
-        result = skiff_relay::host::serve_session(&mut rx, port) => match result {
+        result = session => match result {
             Ok(()) => None,
             Err(err) => Some(err.to_string()),
         },
@@ -81,6 +84,8 @@ pub async fn run(dir: MachineDir) -> Result<()> {
     };
     acceptor.abort();
     ready.abort();
+    ports_task.abort();
+    let _ = std::fs::remove_file(dir.ports());
     let mut record = RunRecord::load(&dir).unwrap_or_else(|| RunRecord::new(Phase::Stopped));
     record.phase = if outcome.is_some() {
         Phase::Broken

@@ -218,9 +218,11 @@ async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> any
             }
         });
     }
+    let ports = skiff_init::ports::spawn_publisher();
+    let virtio_ports = ports.clone();
     tokio::spawn(async move {
         match vport::find_wait("skiff.engine", Duration::from_secs(2)).await {
-            Some(device) => engine_port::serve_virtio(device).await,
+            Some(device) => engine_port::serve_virtio(device, virtio_ports).await,
             None => say!("no skiff.engine virtio-serial port"),
         }
     });
@@ -230,7 +232,7 @@ async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> any
             // vsock and the power button exist once the background modules
             // (the vsock transport, `button`, `evdev`) are in.
             let _ = tokio::task::spawn_blocking(move || background.join()).await;
-            serve_vsock(booted_ms, ready_rx, down_tx.clone());
+            serve_vsock(booted_ms, ready_rx, down_tx.clone(), ports);
             let (press_tx, mut press_rx) = mpsc::unbounded_channel();
             if power::watch_power_buttons(press_tx) == 0 {
                 say!("no power button");
@@ -265,10 +267,11 @@ fn serve_vsock(
     booted_ms: u64,
     ready: watch::Receiver<Option<u64>>,
     shutdown: mpsc::UnboundedSender<String>,
+    ports: skiff_relay::GuestPorts,
 ) {
     match vsock::VsockListener::bind(vsock::ENGINE_PORT) {
         Ok(l) => {
-            tokio::spawn(engine_port::serve_vsock(l));
+            tokio::spawn(engine_port::serve_vsock(l, ports));
         }
         Err(e) => {
             say!("vsock port {}: {e}", vsock::ENGINE_PORT);

@@ -105,9 +105,11 @@ async fn run(started_ms: u64, input: File, output: File) -> anyhow::Result<()> {
     ) {
         (Ok(input), Ok(output)) => {
             let tx = down_tx.clone();
+            let ports = skiff_init::ports::spawn_publisher();
             tokio::spawn(async move {
                 let port = tokio::io::join(input, output);
-                let why = match skiff_relay::guest::serve(port, Path::new(ENGINE_SOCKET)).await {
+                let engine = Path::new(ENGINE_SOCKET);
+                let why = match skiff_relay::guest::serve_with_ports(port, engine, ports).await {
                     Ok(()) => "the host closed the relay".to_string(),
                     Err(e) => format!("relay: {e}"),
                 };

@@ -231,6 +231,12 @@ async fn logs(manager: &Manager, name: &str, follow: bool, tail: Option<usize>) 
     for line in &lines {
         writeln!(out, "{line}")?;
     }
+    // Ports the host could not forward (the supervisor logs them too).
+    for port in manager.ports(name).unwrap_or_default() {
+        if let Some(error) = &port.error {
+            writeln!(out, "skiff: port {}/{}: {error}", port.port, port.proto)?;
+        }
+    }
     out.flush()?;
     if !follow {
         return Ok(());
