@@ -151,7 +151,10 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
         "{err}"
     );
 
-    // Events: the status changes and the probes' execs.
+    // Events: the status changes and the probes' execs. The CLI turns
+    // `--until 0s` into whole seconds (as it does for dockerd), so let the
+    // second in which the last checked event happened pass first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let events = d.docker_ok(&[
         "events",
         "--since",
