@@ -11,6 +11,7 @@ use crate::containers::{ContainerConfig, ContainerError, ContainerService};
 use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
+use crate::networks::{LinkKernel, NetworkError, NetworkService};
 
 /// Everything a request can reach.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct Daemon {
     pub images: Arc<ImageService>,
     /// The container service.
     pub containers: Arc<ContainerService>,
+    /// The network service.
+    pub networks: Arc<NetworkService>,
     /// The event bus.
     pub events: Events,
 }
@@ -38,6 +41,12 @@ pub enum DaemonError {
     /// The container stores or runtime.
     #[error("containers: {0}")]
     Containers(#[from] ContainerError),
+    /// The network state or the kernel's networking.
+    #[error("networks: {0}")]
+    Networks(#[source] Box<NetworkError>),
+    /// Opened outside a tokio runtime (networking drives rtnetlink on it).
+    #[error("the daemon must be opened within a tokio runtime")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
 }
 
 impl Daemon {
@@ -72,6 +81,19 @@ impl Daemon {
             events.clone(),
             container_config,
         )?);
+        let rt = tokio::runtime::Handle::try_current().map_err(DaemonError::NoRuntime)?;
+        let boxed = |e| DaemonError::Networks(Box::new(e));
+        let kernel = Arc::new(LinkKernel::real(rt).map_err(boxed)?);
+        let networks = Arc::new(
+            NetworkService::open(
+                &config.data_root,
+                events.clone(),
+                kernel,
+                crate::networks::TABLE,
+            )
+            .map_err(boxed)?,
+        );
+        containers.set_networks(networks.clone());
         let weak = Arc::downgrade(&containers);
         images.set_users(Arc::new(move |image| {
             weak.upgrade()
@@ -84,6 +106,7 @@ impl Daemon {
             id,
             images,
             containers,
+            networks,
             events,
             config,
         })

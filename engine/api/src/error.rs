@@ -9,6 +9,7 @@ use skiff_engine::containers::archive::ArchiveError;
 use skiff_engine::containers::exec::ExecError;
 use skiff_engine::errdefs::ErrorKind;
 use skiff_engine::images::ImageError;
+use skiff_engine::networks::NetworkError;
 
 use crate::response::{self, Response};
 
@@ -75,7 +76,13 @@ macro_rules! from_service_error {
     )+};
 }
 
-from_service_error!(ImageError, ContainerError, ExecError, ArchiveError);
+from_service_error!(
+    ImageError,
+    ContainerError,
+    ExecError,
+    ArchiveError,
+    NetworkError
+);
 
 #[cfg(test)]
 mod tests {

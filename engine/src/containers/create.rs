@@ -20,6 +20,9 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     /// The host config.
     pub host_config: HostConfig,
+    /// `NetworkingConfig.EndpointsConfig`: per network (name or id), the
+    /// endpoint's settings.
+    pub networks: Vec<(String, crate::networks::record::Attachment)>,
 }
 
 /// A container's cgroup namespace mode: the one asked for, or `default`
@@ -179,10 +182,20 @@ impl ContainerService {
             },
             restart_count: 0,
         };
-        self.store.insert(record)?;
+        let warnings = self.network_create(
+            &id,
+            &name,
+            &record.host_config,
+            &record.config,
+            req.networks,
+        )?;
+        if let Err(e) = self.store.insert(record) {
+            self.network_forget(&id);
+            return Err(e);
+        }
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);
         self.prepare(&id);
-        Ok((id, vec![]))
+        Ok((id, warnings))
     }
 }
 

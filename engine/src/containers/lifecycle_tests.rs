@@ -82,6 +82,7 @@ fn request(host_config: HostConfig) -> CreateRequest {
             ..Body::default()
         },
         host_config,
+        networks: vec![],
     }
 }
 

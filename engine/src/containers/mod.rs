@@ -29,6 +29,7 @@ pub mod list;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod paths;
 pub mod pause;
 pub mod prepare;
@@ -88,6 +89,9 @@ pub struct ContainerService {
     /// Exit codes of the last removed containers, newest last: a waiter
     /// woken late may see the removal without the exit before it.
     removed_exits: Mutex<VecDeque<(String, i64)>>,
+    /// The network service, once the daemon set it (without one,
+    /// containers get a namespace with `lo` only and `-p` is refused).
+    networks: std::sync::OnceLock<Arc<crate::networks::NetworkService>>,
 }
 
 /// How many removed containers' exit codes are kept.
@@ -125,6 +129,7 @@ impl ContainerService {
             prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             removed_exits: Mutex::new(VecDeque::new()),
+            networks: std::sync::OnceLock::new(),
         })
     }
 

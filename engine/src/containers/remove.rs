@@ -74,6 +74,7 @@ impl ContainerService {
     fn forget(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
         let id = record.id.as_str();
         self.store.remove(id)?;
+        self.network_forget(id);
         self.forget_execs(id);
         self.remember_exit(id, record.state.exit_code);
         self.notify(id, None);

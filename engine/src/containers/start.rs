@@ -119,7 +119,15 @@ impl ContainerService {
         let host = &self.runtime.host;
         host.mount(&rootfs, &lower)?;
         let result = (|| {
-            let bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
+            let mut bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
+            let net = self.network_join(&record)?;
+            bundle.host_network = net.host;
+            bundle.network_ns = net.netns;
+            spec::add_hosts(
+                &dir,
+                bundle.hostname.as_deref().unwrap_or_default(),
+                &net.addresses,
+            )?;
             let bundle_dir = dir.join("bundle");
             bundle.write(&bundle_dir)?;
             let shim_dir = self.shim_dir(id);
@@ -142,6 +150,7 @@ impl ContainerService {
             }
         })();
         if result.is_err() {
+            self.network_leave(id);
             let _ = host.unmount(&rootfs);
         }
         result
@@ -156,6 +165,7 @@ impl ContainerService {
         let msg = e.to_string();
         let code = exit_code_for(&msg);
         let _ = self.runtime.host.unmount(&Rootfs::new(&self.store.dir(id)));
+        self.network_leave(id);
         let _ = self.update(id, |r| {
             r.state.error = msg.clone();
             r.state.exit_code = code;

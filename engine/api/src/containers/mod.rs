@@ -9,6 +9,7 @@ pub mod attach;
 pub mod attach_ws;
 pub mod changes;
 pub mod fs;
+mod net;
 pub mod render;
 pub mod stats;
 
@@ -272,6 +273,7 @@ pub async fn handle(
                 name,
                 config,
                 host_config: body.host_config.unwrap_or_default(),
+                networks: net::endpoints_config(&bytes)?,
             };
             let s = svc.clone();
             let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
@@ -288,7 +290,10 @@ pub async fn handle(
             if !size {
                 return Ok(response::json(
                     StatusCode::OK,
-                    &list.iter().map(|r| ListEntry::of(r)).collect::<Vec<_>>(),
+                    &list
+                        .iter()
+                        .map(|r| ListEntry::of(r).with_network(r, &daemon.networks))
+                        .collect::<Vec<_>>(),
                 ));
             }
             // Each writable layer walked once, off the runtime.
@@ -308,7 +313,7 @@ pub async fn handle(
                 &sized
                     .iter()
                     .map(|(r, size)| {
-                        let mut e = ListEntry::of(r);
+                        let mut e = ListEntry::of(r).with_network(r, &daemon.networks);
                         e.size_rw = Some(size.rw as i64);
                         e.size_root_fs = Some(size.root_fs as i64);
                         e
@@ -319,10 +324,12 @@ pub async fn handle(
         Action::Inspect(id) => {
             let record = svc.resolve(&id)?;
             let paths = svc.paths(&record.id);
-            Ok(response::json(
-                StatusCode::OK,
-                &render::inspect(&record, &paths),
-            ))
+            // dockerd's NetworkSettings keeps fields bollard's model has
+            // dropped (IPAddress, Gateway, MacAddress …): set as JSON.
+            let mut inspect = serde_json::to_value(render::inspect(&record, &paths))
+                .map_err(ApiError::internal)?;
+            inspect["NetworkSettings"] = net::settings(&record, &daemon.networks);
+            Ok(response::json(StatusCode::OK, &inspect))
         }
         Action::Start(id) => match svc.start(&id).await? {
             Started::Yes => Ok(response::empty(StatusCode::NO_CONTENT)),

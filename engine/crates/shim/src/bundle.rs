@@ -235,6 +235,11 @@ pub struct BundleConfig {
     pub tty: bool,
     /// Share the host's network namespace instead of a new one with `lo` only.
     pub host_network: bool,
+    /// Join this network namespace (a `/proc/PID/ns/net` or a pinned or
+    /// `/proc/PID/fd/N` namespace file) instead of making a new one; set
+    /// up beforehand by skiffd (a bridge endpoint, `container:<id>`).
+    /// Ignored when [`Self::host_network`] is set.
+    pub network_ns: Option<PathBuf>,
     /// Share the host's pid namespace.
     pub host_pid: bool,
     /// A new cgroup namespace (docker's `--cgroupns private`): the container
@@ -291,6 +296,7 @@ impl BundleConfig {
             hostname: None,
             tty: false,
             host_network: false,
+            network_ns: None,
             host_pid: false,
             cgroup_ns: false,
             capabilities: DEFAULT_CAPABILITIES.to_vec(),
@@ -395,7 +401,15 @@ impl BundleConfig {
         }
         let namespaces = namespaces
             .into_iter()
-            .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+            .map(|typ| {
+                let mut ns = LinuxNamespaceBuilder::default().typ(typ);
+                if typ == LinuxNamespaceType::Network
+                    && let Some(path) = &self.network_ns
+                {
+                    ns = ns.path(path.clone());
+                }
+                ns.build()
+            })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| self.spec_err(e))?;
 
