@@ -58,6 +58,9 @@ pub struct Flags {
     /// (default: private on a cgroup v2 host, host on v1).
     #[arg(long = "default-cgroupns-mode")]
     pub default_cgroupns_mode: Option<String>,
+    /// The parent cgroup of containers that name none (default `/skiff`).
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The keys of `daemon.json` skiffd understands. Unknown keys are rejected, as dockerd does.
@@ -94,6 +97,9 @@ pub struct FileConfig {
     /// `default-cgroupns-mode`.
     #[serde(default, rename = "default-cgroupns-mode")]
     pub default_cgroupns_mode: Option<String>,
+    /// `cgroup-parent`.
+    #[serde(default, rename = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -128,6 +134,9 @@ pub enum ConfigError {
     /// A bad `--default-cgroupns-mode` (dockerd's message).
     #[error("default cgroup namespace mode ({0}) is invalid; use \"host\" or \"private\"")]
     CgroupnsMode(String),
+    /// A bad `--cgroup-parent`.
+    #[error("invalid cgroup-parent {0:?}: {1}")]
+    CgroupParent(String, &'static str),
     /// A bad `-H` value.
     #[error("invalid host {0:?}: expected unix:///path or tcp://host:port")]
     Host(String),
@@ -164,6 +173,9 @@ pub struct Config {
     /// Default cgroup namespace of containers (`--default-cgroupns-mode`;
     /// `None`: private on a cgroup v2 host, host on v1).
     pub default_cgroupns_private: Option<bool>,
+    /// The parent cgroup of containers (`--cgroup-parent`, normalised to
+    /// an absolute path; `None`: [`crate::containers::cgroups::DEFAULT_PARENT`]).
+    pub cgroup_parent: Option<String>,
 }
 
 /// A setting as a flag or the config file holds it: whether it was given
@@ -206,7 +218,7 @@ impl Config {
     pub fn merge(flags: Flags, file: FileConfig, path: &Path) -> Result<Self, ConfigError> {
         let mut conflicts = BTreeMap::new();
         // Docker refuses a setting given both ways, naming every one.
-        let settings: [(&str, &dyn Given, &dyn Given); 9] = [
+        let settings: [(&str, &dyn Given, &dyn Given); 10] = [
             ("hosts", &flags.hosts, &file.hosts),
             ("data-root", &flags.data_root, &file.data_root),
             (
@@ -228,6 +240,7 @@ impl Config {
                 &flags.default_cgroupns_mode,
                 &file.default_cgroupns_mode,
             ),
+            ("cgroup-parent", &flags.cgroup_parent, &file.cgroup_parent),
         ];
         for (name, flag, in_file) in settings {
             if flag.given() && in_file.given() {
@@ -268,6 +281,14 @@ impl Config {
             Some("host") => Some(false),
             Some(other) => return Err(ConfigError::CgroupnsMode(other.to_owned())),
         };
+        let cgroup_parent = match flags.cgroup_parent.or(file.cgroup_parent) {
+            None => None,
+            Some(p) if p.is_empty() => None,
+            Some(p) => Some(
+                crate::containers::cgroups::normalise_parent(&p)
+                    .map_err(|why| ConfigError::CgroupParent(p.clone(), why))?,
+            ),
+        };
         let debug = flags.debug || file.debug.unwrap_or(false);
         let log_level = flags
             .log_level
@@ -294,6 +315,7 @@ impl Config {
             init: flags.init || file.init.unwrap_or(false),
             init_path: flags.init_path.or(file.init_path),
             default_cgroupns_private,
+            cgroup_parent,
         })
     }
 }

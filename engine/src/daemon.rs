@@ -12,6 +12,7 @@ use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
 use crate::networks::{LinkKernel, NetworkError, NetworkService};
+use crate::volumes::{VolumeError, VolumeService};
 
 /// Everything a request can reach.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct Daemon {
     pub containers: Arc<ContainerService>,
     /// The network service.
     pub networks: Arc<NetworkService>,
+    /// The volume service.
+    pub volumes: Arc<VolumeService>,
     /// The event bus.
     pub events: Events,
 }
@@ -47,6 +50,9 @@ pub enum DaemonError {
     /// Opened outside a tokio runtime (networking drives rtnetlink on it).
     #[error("the daemon must be opened within a tokio runtime")]
     NoRuntime(#[source] tokio::runtime::TryCurrentError),
+    /// The volume store.
+    #[error("volumes: {0}")]
+    Volumes(#[from] VolumeError),
 }
 
 impl Daemon {
@@ -75,6 +81,10 @@ impl Daemon {
             },
             config.default_cgroupns_private,
         );
+        let container_config = match &config.cgroup_parent {
+            Some(parent) => container_config.with_cgroup_parent(parent.clone()),
+            None => container_config,
+        };
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),
@@ -94,6 +104,9 @@ impl Daemon {
             .map_err(boxed)?,
         );
         containers.set_networks(networks.clone());
+        let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
+        // Before the API serves: every container's volume references.
+        containers.attach_volumes(volumes.clone());
         let weak = Arc::downgrade(&containers);
         images.set_users(Arc::new(move |image| {
             weak.upgrade()
@@ -107,6 +120,7 @@ impl Daemon {
             images,
             containers,
             networks,
+            volumes,
             events,
             config,
         })

@@ -52,7 +52,7 @@ set -euo pipefail
 
 BOLLARD_VERSION=0.21.1
 # Test binaries (tests/<name>.rs of the bollard crate) built and run.
-BINARIES=(image_test system_test version_test distribution race_test container_test exec_test)
+BINARIES=(image_test system_test version_test distribution race_test container_test exec_test volume_test)
 # Features: `time` compiles integration_test_events_until_forever,
 # `test_websocket` integration_test_attach_container_websocket.
 FEATURES=time,test_websocket

@@ -34,7 +34,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{HarnessError, IoContext, Result};
-use crate::{fixtures, registry, skiffd, util};
+use crate::{cgroups, fixtures, registry, skiffd, util};
 
 /// Time dockerd gets to answer `/_ping` after starting.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -216,19 +216,10 @@ impl Dockerd {
         if let Some(mut child) = self.child.take() {
             let _ = util::stop_child(&mut child, STOP_GRACE);
         }
-        let cgroups = cgroup_dirs(&self.cgroup_parent);
-        kill_cgroup_members(&cgroups);
+        cgroups::kill_members(&cgroups::dirs(&self.cgroup_parent));
         skiffd::kill_processes_under(&self.root);
         // Processes take a moment to leave their cgroups after SIGKILL.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            kill_cgroup_members(&cgroups);
-            remove_cgroups(&cgroups);
-            if cgroups.iter().all(|c| !c.exists()) || Instant::now() >= deadline {
-                break;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        cgroups::clear(&self.cgroup_parent, Duration::from_secs(5));
         skiffd::unmount_under(&self.root);
     }
 }
@@ -299,59 +290,4 @@ exec {dockerd} -H unix://{r}/docker.sock --config-file {r}/daemon.json \
         dockerd = dockerd_bin().display(),
         mirror = MIRROR_IN_NAMESPACE,
     )
-}
-
-/// `/sys/fs/cgroup/<hierarchy>/<parent>` for every hierarchy (and the root
-/// of a pure v2 host).
-fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
-    let rel = parent.trim_start_matches('/');
-    let base = Path::new("/sys/fs/cgroup");
-    let mut dirs = vec![base.join(rel)];
-    if let Ok(entries) = fs::read_dir(base) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() && !path.is_symlink() {
-                dirs.push(path.join(rel));
-            }
-        }
-    }
-    dirs
-}
-
-/// Every cgroup directory under `dir` (itself included), deepest first.
-fn cgroup_tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(cgroup_tree(&entry.path()));
-            }
-        }
-    }
-    if dir.is_dir() {
-        out.push(dir.to_path_buf());
-    }
-    out
-}
-
-/// SIGKILLs every process in these cgroups and their children.
-fn kill_cgroup_members(cgroups: &[PathBuf]) {
-    for cgroup in cgroups.iter().flat_map(|c| cgroup_tree(c)) {
-        let Ok(procs) = fs::read_to_string(cgroup.join("cgroup.procs")) else {
-            continue;
-        };
-        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// Removes these cgroups and their children (rmdir, deepest first).
-fn remove_cgroups(cgroups: &[PathBuf]) {
-    for cgroup in cgroups.iter().flat_map(|c| cgroup_tree(c)) {
-        let _ = fs::remove_dir(&cgroup);
-    }
 }

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cgroups;
 pub mod client;
 pub mod docker;
 pub mod dockerd;

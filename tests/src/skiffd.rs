@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::cgroups;
 use crate::docker::{CmdOutput, DockerCli};
 use crate::error::{HarnessError, IoContext, Result};
 use crate::netns::{TestNetns, loopback_ports};
@@ -169,6 +170,9 @@ pub struct Skiffd {
     docker: DockerCli,
     /// Dropped after the daemon is stopped (fields drop after `drop`).
     netns: TestNetns,
+    /// The cgroup parent the harness gave the daemon (`None` when the test
+    /// set one itself).
+    cgroup_parent: Option<String>,
 }
 
 impl Skiffd {
@@ -236,6 +240,26 @@ impl Skiffd {
             args.push("--insecure-registry".into());
             args.push(host.into());
         }
+        // A cgroup parent of its own (unless the test sets one), so its
+        // containers share no cgroup with another test's or a user's
+        // engine, and the drop removes the whole tree.
+        let set_by_test = opts
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--cgroup-parent"))
+            || opts
+                .config_json
+                .as_deref()
+                .is_some_and(|j| j.contains("\"cgroup-parent\""));
+        let cgroup_parent = if set_by_test {
+            None
+        } else {
+            let name = root.file_name().map(|n| n.to_string_lossy().into_owned());
+            let parent = format!("/{}", name.unwrap_or_else(|| "skiff-e2e".into()));
+            args.push("--cgroup-parent".into());
+            args.push(parent.clone().into());
+            Some(parent)
+        };
         args.extend(opts.extra_args.into_iter().map(OsString::from));
 
         let mut env = opts.env;
@@ -281,6 +305,7 @@ impl Skiffd {
             starts: 0,
             docker,
             netns,
+            cgroup_parent,
         };
         skiffd.spawn()?;
         Ok(skiffd)
@@ -465,6 +490,12 @@ impl Skiffd {
         &self.data_root
     }
 
+    /// The `--cgroup-parent` the harness gave the daemon (its containers'
+    /// cgroups are `<parent>/<id>`); `None` when the test set its own.
+    pub fn cgroup_parent(&self) -> Option<&str> {
+        self.cgroup_parent.as_deref()
+    }
+
     /// The test's temp directory (data root, socket, logs, configs).
     pub fn dir(&self) -> &Path {
         &self.root
@@ -528,9 +559,15 @@ impl Skiffd {
     /// working directory or command line lies under the data root (shims) —
     /// and detaches mounts under the test directory.
     fn cleanup_leftovers(&self) {
-        kill_container_cgroups(&self.data_root);
+        // A test that set its own parent cleans it up itself.
+        if let Some(parent) = &self.cgroup_parent {
+            cgroups::kill_members(&cgroups::dirs(parent));
+        }
         kill_processes_under(&self.data_root);
         unmount_under(&self.root);
+        if let Some(parent) = &self.cgroup_parent {
+            cgroups::clear(parent, Duration::from_secs(3));
+        }
     }
 }
 
@@ -580,54 +617,6 @@ pub(crate) fn kill_processes_under(dir: &Path) {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
-    }
-}
-
-/// Kills the processes of the containers recorded in `data_root`
-/// (`containers/<id>`) through their cgroups (`skiff/<id>` in every
-/// hierarchy) and removes those cgroups. A container's processes run in a
-/// mount namespace of their own, so neither their root nor their command
-/// line names the data root, and they outlive a killed shim: without this a
-/// test that ends with a running container (or panics) leaves it running.
-fn kill_container_cgroups(data_root: &Path) {
-    let Ok(entries) = fs::read_dir(data_root.join("containers")) else {
-        return;
-    };
-    let ids: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
-    let base = Path::new("/sys/fs/cgroup");
-    let mut hierarchies = vec![base.to_path_buf()];
-    if let Ok(dirs) = fs::read_dir(base) {
-        hierarchies.extend(dirs.flatten().map(|e| e.path()));
-    }
-    let cgroups: Vec<PathBuf> = hierarchies
-        .iter()
-        .flat_map(|h| ids.iter().map(move |id| h.join("skiff").join(id)))
-        .filter(|cg| cg.is_dir())
-        .collect();
-    if cgroups.is_empty() {
-        return;
-    }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let mut left = false;
-        for cg in &cgroups {
-            let freezer = cg.join("freezer.state");
-            if freezer.exists() {
-                let _ = fs::write(&freezer, "THAWED");
-            }
-            let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                left = true;
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-        if !left || Instant::now() >= deadline {
-            break;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    for cg in &cgroups {
-        let _ = fs::remove_dir(cg);
     }
 }
 

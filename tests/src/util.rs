@@ -308,6 +308,18 @@ fn dechunk(mut data: &[u8]) -> std::result::Result<Vec<u8>, String> {
     }
 }
 
+/// The mount points at or under `root`, as this process's mount namespace
+/// sees them (skiffd shares the tests'): what a test checks it left none of.
+pub fn mounts_under(root: &Path) -> Vec<String> {
+    let root = root.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+        .filter(|m| m.starts_with(&root))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 //!
 //! run.sh copies bollard's source out of the cargo registry into
 //! `<target>/bollard-suite/`, builds `image_test`, `system_test`,
-//! `version_test`, `distribution`, `race_test`, `container_test` and
-//! `exec_test` there (features `time` and `test_websocket`; about 3 minutes
+//! `version_test`, `distribution`, `race_test`, `container_test`,
+//! `exec_test` and `volume_test` there (features `time` and `test_websocket`; about 3 minutes
 //! on 2 cores the first time, seconds afterwards), starts a docker-registry
 //! holding the fixture images under the names bollard pulls
 //! (`hello-world:linux`, `alpine`, and `fussybeaver/uhttpd`: busybox plus a
@@ -101,6 +101,9 @@ const EXPECTED_PASS: &[&str] = &[
     "exec_test::integration_test_start_exec",
     "exec_test::integration_test_start_exec_output_capacity_long",
     "exec_test::integration_test_start_exec_output_capacity_short",
+    "volume_test::integration_test_list_volumes",
+    "volume_test::integration_test_create_volume",
+    "volume_test::integration_test_prune_volumes",
 ];
 
 /// Applicable bollard tests that skiffd does not pass yet, and why.

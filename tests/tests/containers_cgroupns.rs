@@ -57,7 +57,8 @@ fn default_is_host_here_and_private_shows_its_own_root() {
     let v2_before = host_cgroup2_options();
 
     // Default (this host is v1/hybrid): the host's namespace, the
-    // container's own cgroup under /skiff/<id>.
+    // container's own cgroup under <the daemon's parent>/<id>.
+    let own = format!("{}/", d.cgroup_parent().expect("harness parent"));
     d.docker_ok(&["create", "--name", "dflt", "busybox", "true"]);
     assert_eq!(
         d.docker_ok(&["inspect", "-f", "{{.HostConfig.CgroupnsMode}}", "dflt"])
@@ -66,9 +67,9 @@ fn default_is_host_here_and_private_shows_its_own_root() {
     );
     d.docker_ok(&["rm", "dflt"]);
     let paths = cgroup_paths(&d, &[]);
-    assert!(paths.iter().all(|p| p.starts_with("/skiff/")), "{paths:?}");
+    assert!(paths.iter().all(|p| p.starts_with(&own)), "{paths:?}");
     let paths = cgroup_paths(&d, &["--cgroupns", "host"]);
-    assert!(paths.iter().all(|p| p.starts_with("/skiff/")), "{paths:?}");
+    assert!(paths.iter().all(|p| p.starts_with(&own)), "{paths:?}");
 
     // Private: every hierarchy's root is the container's cgroup.
     let paths = cgroup_paths(&d, &["--cgroupns", "private"]);
@@ -165,6 +166,7 @@ fn the_api_refuses_an_unknown_mode_like_dockerd() {
 #[test]
 fn the_daemon_default_can_be_set() {
     let d = Skiffd::start(SkiffdOpts::default().arg("--default-cgroupns-mode=private"));
+    let own = format!("{}/", d.cgroup_parent().expect("harness parent"));
     d.docker_ok(&["pull", "-q", "busybox"]);
     d.docker_ok(&["create", "--name", "dc", "busybox", "true"]);
     assert_eq!(
@@ -175,5 +177,5 @@ fn the_daemon_default_can_be_set() {
     let paths = cgroup_paths(&d, &[]);
     assert!(paths.iter().all(|p| p == "/"), "{paths:?}");
     let paths = cgroup_paths(&d, &["--cgroupns", "host"]);
-    assert!(paths.iter().all(|p| p.starts_with("/skiff/")), "{paths:?}");
+    assert!(paths.iter().all(|p| p.starts_with(&own)), "{paths:?}");
 }

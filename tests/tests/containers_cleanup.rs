@@ -3,7 +3,7 @@
 //! removal. Afterwards no cgroup, process, mount or directory of the
 //! container may be left, and no record lost.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -16,23 +16,14 @@ fn with_busybox() -> Skiffd {
     d
 }
 
-/// Every cgroup directory of container `id` (each v1 hierarchy, the
-/// unified one).
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path().join("skiff").join(id))
+/// Every existing cgroup directory of container `id` of daemon `d` (each
+/// v1 hierarchy, the unified one).
+fn cgroup_dirs(d: &Skiffd, id: &str) -> Vec<PathBuf> {
+    let parent = d.cgroup_parent().expect("harness parent");
+    skiff_e2e::cgroups::dirs(&format!("{parent}/{id}"))
+        .into_iter()
         .filter(|p| p.is_dir())
-        .collect();
-    // Pure cgroup v2: /sys/fs/cgroup is the hierarchy itself.
-    let v2 = Path::new("/sys/fs/cgroup/skiff").join(id);
-    if v2.is_dir() {
-        dirs.push(v2);
-    }
-    dirs
+        .collect()
 }
 
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
@@ -68,8 +59,8 @@ fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
         .expect("pid");
     assert!(pid > 0 && pid_alive(pid));
     assert!(
-        !cgroup_dirs(&id).is_empty(),
-        "the running container has no cgroup under /sys/fs/cgroup/*/skiff"
+        !cgroup_dirs(&d, &id).is_empty(),
+        "the running container has no cgroup under its daemon's parent"
     );
     let shim_dir = d.data_root().join("containers").join(&id).join("shim");
     let shim_pid: i32 = std::fs::read_to_string(shim_dir.join("shim.pid"))
@@ -101,7 +92,7 @@ fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
         || !pid_alive(pid),
     );
     d.docker_ok(&["rm", "-f", &id]);
-    let left = cgroup_dirs(&id);
+    let left = cgroup_dirs(&d, &id);
     assert!(left.is_empty(), "cgroups left: {left:?}");
     assert!(!d.data_root().join("containers").join(&id).exists());
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
@@ -146,7 +137,7 @@ fn rm_of_a_container_whose_shim_died_with_skiffd_down() {
         || !pid_alive(pid),
     );
     d.docker_ok(&["rm", &id]);
-    let left = cgroup_dirs(&id);
+    let left = cgroup_dirs(&d, &id);
     assert!(left.is_empty(), "cgroups left: {left:?}");
 }
 
@@ -214,7 +205,7 @@ fn an_rm_container_removed_before_it_starts_leaves_nothing() {
         !mounts.lines().any(|l| l.contains(&root)),
         "mounts left under {root}"
     );
-    let left = cgroup_dirs(&id);
+    let left = cgroup_dirs(&d, &id);
     assert!(left.is_empty(), "cgroups left: {left:?}");
     let shims = std::process::Command::new("pgrep")
         .args(["-f", &format!("skiff-shim start.*{id}")])

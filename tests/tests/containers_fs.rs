@@ -7,7 +7,7 @@ use std::path::Path;
 
 use base64::Engine;
 use serde_json::Value;
-use skiff_e2e::util::{HttpResponse, unix_http};
+use skiff_e2e::util::{HttpResponse, mounts_under, unix_http};
 use skiff_e2e::{Skiffd, SkiffdOpts};
 
 fn with_busybox() -> Skiffd {
@@ -43,18 +43,6 @@ fn tar_entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
             e.read_to_end(&mut data).expect("content");
             (name, data)
         })
-        .collect()
-}
-
-/// The mount points under the daemon's data root (skiffd shares the test's
-/// mount namespace): `cp` and `export` must leave none behind.
-fn mounts_under(root: &Path) -> Vec<String> {
-    let root = root.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .expect("mountinfo")
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
-        .filter(|m| m.starts_with(&root))
         .collect()
 }
 

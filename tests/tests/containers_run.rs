@@ -319,15 +319,9 @@ fn many_runs_leak_nothing() {
         "{{.Actor.ID}}",
     ]);
     assert_eq!(ids.lines().count(), runs as usize);
-    let hierarchies: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .map(|r| r.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let parent = d.cgroup_parent().expect("harness parent");
     for id in ids.lines() {
-        for h in hierarchies
-            .iter()
-            .chain([&std::path::PathBuf::from("/sys/fs/cgroup")])
-        {
-            let dir = h.join("skiff").join(id);
+        for dir in skiff_e2e::cgroups::dirs(&format!("{parent}/{id}")) {
             assert!(!dir.exists(), "cgroup left: {}", dir.display());
         }
     }

@@ -2,8 +2,6 @@
 //! test ended with a running container (or panicked) kills that container's
 //! processes and removes its cgroups.
 
-use std::path::Path;
-
 use skiff_e2e::{Skiffd, SkiffdOpts};
 
 #[test]
@@ -28,11 +26,9 @@ fn dropping_skiffd_kills_its_running_containers() {
         })
     };
     assert!(alive(pid));
-    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
-        .expect("cgroupfs")
-        .flatten()
-        .map(|h| h.path().join("skiff").join(&id))
-        .chain([Path::new("/sys/fs/cgroup/skiff").join(&id)])
+    let parent = d.cgroup_parent().expect("harness parent").to_owned();
+    let cgroups: Vec<_> = skiff_e2e::cgroups::dirs(&format!("{parent}/{id}"))
+        .into_iter()
         .filter(|cg| cg.is_dir())
         .collect();
     assert!(!cgroups.is_empty(), "the container has cgroups");
@@ -41,6 +37,10 @@ fn dropping_skiffd_kills_its_running_containers() {
 
     assert!(!alive(pid), "container process {pid} outlived its skiffd");
     for cg in cgroups {
+        assert!(!cg.exists(), "{} left behind", cg.display());
+    }
+    // The daemon's own parent goes too: nothing of the test stays.
+    for cg in skiff_e2e::cgroups::dirs(&parent) {
         assert!(!cg.exists(), "{} left behind", cg.display());
     }
 }

@@ -10,6 +10,7 @@ use skiff_engine::containers::exec::ExecError;
 use skiff_engine::errdefs::ErrorKind;
 use skiff_engine::images::ImageError;
 use skiff_engine::networks::NetworkError;
+use skiff_engine::volumes::VolumeError;
 
 use crate::response::{self, Response};
 
@@ -81,7 +82,8 @@ from_service_error!(
     ContainerError,
     ExecError,
     ArchiveError,
-    NetworkError
+    NetworkError,
+    VolumeError
 );
 
 #[cfg(test)]

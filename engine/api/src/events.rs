@@ -165,6 +165,7 @@ pub fn matches(f: &Filters, e: &Event) -> bool {
         && any("container", &|v| {
             e.actor.starts_with(v) || (!name.is_empty() && name.starts_with(v))
         })
+        && any("volume", &|v| e.actor.starts_with(v))
         && f.get("label").iter().all(|l| match l.split_once('=') {
             Some((k, v)) => e.attributes.get(k).map(String::as_str) == Some(v),
             None => e.attributes.contains_key(l.as_str()),
@@ -307,6 +308,10 @@ mod tests {
         assert!(matches(&f(r#"{"event":["exec_create"]}"#), &c));
         assert!(!matches(&f(r#"{"event":["exec_die"]}"#), &c));
         assert!(matches(&f(r#"{"container":["web"]}"#), &c));
+        assert!(
+            !matches(&f(r#"{"volume":["web"]}"#), &c),
+            "volume= filters every type"
+        );
         assert!(matches(&f(r#"{"container":["abc"]}"#), &c));
         assert!(!matches(&f(r#"{"container":["db"]}"#), &c));
         assert!(

@@ -37,6 +37,7 @@ pub mod router;
 pub mod stdcopy;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use crate::call::Call;
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::response::Response;
-use crate::{containers, distribution, events, exec, images, networks, system, version};
+use crate::{containers, distribution, events, exec, images, networks, system, version, volumes};
 use skiff_engine::daemon::Daemon;
 
 /// Route one request.
@@ -45,6 +45,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "networks" => networks::handle(daemon, &call, body).await,
                 "exec" => exec::handle(&daemon.containers, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
+                "volumes" => volumes::handle(daemon, &call, body).await,
                 "build" | "commit" => Err(ApiError::new(
                     http::StatusCode::NOT_IMPLEMENTED,
                     format!("/{group} is not supported by this engine yet"),

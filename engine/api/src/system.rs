@@ -94,6 +94,10 @@ pub async fn handle(
             })
             .await
             .map_err(ApiError::internal)??;
+            let v = daemon.volumes.clone();
+            let volumes = tokio::task::spawn_blocking(move || v.disk_usage())
+                .await
+                .map_err(ApiError::internal)?;
             let images: Vec<_> = images
                 .iter()
                 .map(|(view, shared)| {
@@ -104,6 +108,14 @@ pub async fn handle(
                         .filter(|(r, _)| r.image_id == view.record.id)
                         .count() as i64;
                     s
+                })
+                .collect();
+            let volumes: Vec<_> = volumes
+                .iter()
+                .map(|u| {
+                    let mut v = crate::volumes::render(&u.volume);
+                    v["UsageData"] = serde_json::json!({ "Size": u.size, "RefCount": u.ref_count });
+                    v
                 })
                 .collect();
             let containers: Vec<_> = containers
@@ -117,7 +129,7 @@ pub async fn handle(
                 .collect();
             Ok(response::json(
                 StatusCode::OK,
-                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": [], "BuildCache": [] }),
+                &serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] }),
             ))
         }
         Action::Info => Ok(response::json(StatusCode::OK, &info(daemon))),

@@ -117,14 +117,24 @@ fn binds(record: &ContainerRecord, dir: &Path) -> Vec<Bind> {
     out
 }
 
-/// Whether container path `path` is (under) the destination of a bind.
+/// Whether container path `path` is (under) the destination of a bind or
+/// of a volume or `--mount` bind of the container (not a tmpfs: `cp` does
+/// not reach into one).
 fn in_bind(record: &ContainerRecord, path: &str) -> bool {
-    record.host_config.binds.iter().flatten().any(|b| {
-        b.split(':').nth(1).is_some_and(|dst| {
-            let dst = pathstat::clean(dst);
-            path == dst || path.starts_with(&format!("{}/", dst.trim_end_matches('/')))
-        })
-    })
+    let under = |dst: &str| {
+        let dst = pathstat::clean(dst);
+        path == dst || path.starts_with(&format!("{}/", dst.trim_end_matches('/')))
+    };
+    record
+        .host_config
+        .binds
+        .iter()
+        .flatten()
+        .any(|b| b.split(':').nth(1).is_some_and(under))
+        || record
+            .mounts
+            .iter()
+            .any(|m| m.kind != crate::mounts::MountKind::Tmpfs && under(&m.target))
 }
 
 impl ContainerService {
@@ -139,7 +149,18 @@ impl ContainerService {
     ) -> Result<Root, ContainerError> {
         let dir = self.store.dir(&record.id);
         let binds = if mounts {
-            binds(record, &dir)
+            let mut all = binds(record, &dir);
+            // Volumes and `--mount` binds, as the container sees them.
+            for (source, dest, readonly) in self.mount_sources(record) {
+                if !all.iter().any(|b| b.dest == dest) {
+                    all.push(Bind {
+                        source,
+                        dest,
+                        readonly,
+                    });
+                }
+            }
+            all
         } else {
             Vec::new()
         };

@@ -1,7 +1,10 @@
 //! Removing a container's cgroups once its shim is gone.
 //!
-//! The runtime puts a container in `skiff/<id>` of every cgroup hierarchy
-//! (each cgroup v1 controller's, or the unified v2 one) and its `delete`
+//! The runtime puts a container in `<parent>/<id>` of every cgroup hierarchy
+//! (each cgroup v1 controller's, or the unified v2 one), where the parent
+//! is the container's `HostConfig.CgroupParent`, else the daemon's
+//! `--cgroup-parent`, else [`DEFAULT_PARENT`] — fixed at create and kept
+//! in the record — and its `delete`
 //! removes them. When that does not happen — the shim was killed, or its
 //! delete gave up on a busy cgroup — the directories stay forever (and,
 //! if the shim died, the container's processes with them). [`remove`]
@@ -17,10 +20,30 @@ use nix::unistd::Pid;
 
 use super::error::ContainerError;
 
-/// The cgroup of container `id`, relative to each hierarchy's root (the
-/// bundle's `linux.cgroupsPath`, without its leading `/`).
-pub fn relative_path(id: &str) -> String {
-    format!("skiff/{id}")
+/// The parent cgroup of containers when neither the container nor the
+/// daemon names one (dockerd's is `/docker`).
+pub const DEFAULT_PARENT: &str = "/skiff";
+
+/// A cgroup parent as given (`--cgroup-parent`, `HostConfig.CgroupParent`)
+/// made absolute (`a/b` → `/a/b`, a trailing `/` dropped); refused when a
+/// component is `.` or `..` (it could name a cgroup outside the tree the
+/// user meant) or it names the root itself.
+pub fn normalise_parent(parent: &str) -> Result<String, &'static str> {
+    let parts: Vec<&str> = parent.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return Err("the root cgroup cannot be a parent");
+    }
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err("'.' and '..' are not allowed in a cgroup path");
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// The cgroup of container `id` under `parent` (normalised), relative to
+/// each hierarchy's root (the bundle's `linux.cgroupsPath` without its
+/// leading `/`).
+pub fn relative_path(parent: &str, id: &str) -> String {
+    format!("{}/{id}", parent.trim_matches('/'))
 }
 
 /// How long processes get to leave a cgroup after SIGKILL.
@@ -38,12 +61,11 @@ fn hierarchies() -> &'static [PathBuf] {
     })
 }
 
-/// The existing cgroup directories of container `id`.
-pub fn dirs(id: &str) -> Vec<PathBuf> {
-    let rel = relative_path(id);
+/// The existing directories of cgroup `rel` (a [`relative_path`]).
+pub fn dirs(rel: &str) -> Vec<PathBuf> {
     hierarchies()
         .iter()
-        .map(|h| h.join(&rel))
+        .map(|h| h.join(rel))
         .filter(|d| d.is_dir())
         .collect()
 }
@@ -56,10 +78,11 @@ fn pids(dir: &std::path::Path) -> Vec<i32> {
         .collect()
 }
 
-/// Kills whatever still runs in container `id`'s cgroups and removes them
-/// (children first). Call only when the container must not run any more.
-pub fn remove(id: &str) -> Result<(), ContainerError> {
-    let dirs = dirs(id);
+/// Kills whatever still runs in cgroup `rel` (a container's
+/// [`relative_path`]) and removes it (children first). Call only when the
+/// container must not run any more.
+pub fn remove(rel: &str) -> Result<(), ContainerError> {
+    let dirs = dirs(rel);
     if dirs.is_empty() {
         return Ok(());
     }
@@ -79,7 +102,7 @@ pub fn remove(id: &str) -> Result<(), ContainerError> {
         }
         if Instant::now() >= deadline {
             return Err(ContainerError::Runtime(format!(
-                "container {id}: cgroup {} is still busy",
+                "cgroup {} is still busy",
                 busy[0].display()
             )));
         }
@@ -137,10 +160,12 @@ mod tests {
         if !nix::unistd::geteuid().is_root() || hierarchies().is_empty() {
             return;
         }
-        let id = format!("skiffd-unit-{}", std::process::id());
+        // A parent of its own, removed at the end: the host keeps no trace.
+        let parent = format!("/skiffd-unit-{}", std::process::id());
+        let id = relative_path(&parent, "c");
         let mut made = Vec::new();
         for h in hierarchies() {
-            let d = h.join(relative_path(&id));
+            let d = h.join(&id);
             if std::fs::create_dir_all(&d).is_ok() {
                 made.push(d);
             }
@@ -166,5 +191,20 @@ mod tests {
         }
         let status = child.wait().expect("wait");
         assert!(!status.success(), "sleep was not killed");
+        for h in hierarchies() {
+            let _ = std::fs::remove_dir(h.join(parent.trim_start_matches('/')));
+        }
+    }
+
+    #[test]
+    fn parents_are_made_absolute_and_never_climb() {
+        assert_eq!(normalise_parent("a/b/").as_deref(), Ok("/a/b"));
+        assert_eq!(normalise_parent("//x//y").as_deref(), Ok("/x/y"));
+        assert!(normalise_parent("/").is_err());
+        assert!(normalise_parent("").is_err());
+        assert!(normalise_parent("/a/../b").is_err());
+        assert!(normalise_parent("./a").is_err());
+        assert_eq!(relative_path("/a/b", "id"), "a/b/id");
+        assert_eq!(relative_path(DEFAULT_PARENT, "id"), "skiff/id");
     }
 }

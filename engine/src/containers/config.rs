@@ -16,6 +16,9 @@ pub struct ContainerConfig {
     /// The cgroup namespace mode of containers that ask for none
     /// (`--default-cgroupns-mode`, else [`default_cgroupns`] for this host).
     pub default_cgroupns: HostConfigCgroupnsModeEnum,
+    /// The parent cgroup of containers that name none (`--cgroup-parent`,
+    /// normalised; [`super::cgroups::DEFAULT_PARENT`] by default).
+    pub cgroup_parent: String,
 }
 
 impl ContainerConfig {
@@ -31,7 +34,15 @@ impl ContainerConfig {
         Self {
             init,
             default_cgroupns,
+            cgroup_parent: super::cgroups::DEFAULT_PARENT.to_owned(),
         }
+    }
+
+    /// With `parent` (normalised) as the parent cgroup of containers that
+    /// name none.
+    pub fn with_cgroup_parent(mut self, parent: String) -> Self {
+        self.cgroup_parent = parent;
+        self
     }
 }
 

@@ -143,6 +143,8 @@ impl ContainerService {
                 }
             },
         };
+        // What skiffd does not honour is refused by name, never ignored.
+        super::unsupported::check(&config, &host_config)?;
         // What start would refuse is refused now: capabilities, security
         // options, and a missing init for `--init`.
         super::spec::security(&host_config)?;
@@ -161,10 +163,17 @@ impl ContainerService {
                 "no command specified".into(),
             ));
         };
+        let cgroup_parent = match host_config.cgroup_parent.as_deref() {
+            None | Some("") => self.config.cgroup_parent.clone(),
+            Some(p) => super::cgroups::normalise_parent(p).map_err(|why| {
+                ContainerError::InvalidArgument(format!("invalid cgroup parent {p:?}: {why}"))
+            })?,
+        };
         let id = new_id();
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(id[..12].to_owned());
         }
+        let mounts = self.resolve_mounts(&id, &config, &host_config)?;
         let record = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -181,6 +190,8 @@ impl ContainerService {
                 ..State::default()
             },
             restart_count: 0,
+            cgroup_parent: Some(cgroup_parent),
+            mounts,
         };
         let warnings = self.network_create(
             &id,
@@ -189,8 +200,9 @@ impl ContainerService {
             &record.config,
             req.networks,
         )?;
-        if let Err(e) = self.store.insert(record) {
+        if let Err(e) = self.store.insert(record.clone()) {
             self.network_forget(&id);
+            self.release_mounts(&record, true);
             return Err(e);
         }
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);

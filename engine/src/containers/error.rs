@@ -83,6 +83,12 @@ pub enum ContainerError {
     /// The record store failed.
     #[error("{0}")]
     Store(String),
+    /// A mount of the container is invalid (dockerd's parse messages).
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
+    /// A volume of the container could not be created, found or mounted.
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
 }
 
 impl From<crate::networks::NetworkError> for ContainerError {
@@ -100,6 +106,8 @@ impl ContainerError {
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Image(e) => e.kind(),
             Self::Network(e) => e.kind(),
+            Self::Mount(e) => e.kind(),
+            Self::Volume(e) => e.kind(),
             Self::Shim(_)
             | Self::ShimOf { .. }
             | Self::StartFailed { .. }

@@ -24,17 +24,19 @@ use crate::events::Events;
 use crate::images::ImageService;
 use crate::images::import::ImportRequest;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub(super) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-struct Harness {
-    svc: Arc<ContainerService>,
-    fake: Arc<FakeRuntime>,
-    _root: tempfile::TempDir,
+pub(super) struct Harness {
+    pub(super) svc: Arc<ContainerService>,
+    pub(super) fake: Arc<FakeRuntime>,
+    pub(super) _root: tempfile::TempDir,
 }
 
 /// A service over the fake runtime, with one image, `fake:latest`, whose
 /// command is `/bin/app`.
-async fn harness(config: ContainerConfig) -> Result<Harness, Box<dyn std::error::Error>> {
+pub(super) async fn harness(
+    config: ContainerConfig,
+) -> Result<Harness, Box<dyn std::error::Error>> {
     let root = tempfile::tempdir()?;
     let events = Events::new();
     let images = Arc::new(ImageService::open(
@@ -74,7 +76,7 @@ async fn harness(config: ContainerConfig) -> Result<Harness, Box<dyn std::error:
     })
 }
 
-fn request(host_config: HostConfig) -> CreateRequest {
+pub(super) fn request(host_config: HostConfig) -> CreateRequest {
     CreateRequest {
         name: None,
         config: Body {
@@ -87,7 +89,7 @@ fn request(host_config: HostConfig) -> CreateRequest {
 }
 
 /// Polls `done` for up to 5 s.
-async fn until(what: &str, done: impl Fn() -> bool) {
+pub(super) async fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..500 {
         if done() {
             return;
@@ -98,7 +100,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 }
 
 impl Harness {
-    fn status(&self, id: &str) -> Option<Status> {
+    pub(super) fn status(&self, id: &str) -> Option<Status> {
         self.svc.store.get(id).map(|r| r.state.status)
     }
 
@@ -280,6 +282,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
     let a = harness(ContainerConfig {
         init: InitConfig::default(),
         default_cgroupns: HostConfigCgroupnsModeEnum::PRIVATE,
+        cgroup_parent: "/skiff-a".into(),
     })
     .await?;
     let missing = a._root.path().join("no-init");
@@ -289,6 +292,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
             path: Some(missing.clone()),
         },
         default_cgroupns: HostConfigCgroupnsModeEnum::HOST,
+        cgroup_parent: "/skiff-b".into(),
     })
     .await?;
     let (id_a, _) = a.svc.create(request(HostConfig::default()))?;
@@ -314,6 +318,23 @@ async fn two_services_keep_their_own_settings() -> TestResult {
         Some(HostConfigCgroupnsModeEnum::PRIVATE)
     );
     assert_eq!(cgroupns(&b, &id_b), Some(HostConfigCgroupnsModeEnum::HOST));
+    // Each puts its containers under its own cgroup parent, unless the
+    // container names one (normalised; a climbing one is refused).
+    let cgroup = |h: &Harness, id: &str| h.svc.store.get(id).map(|r| r.cgroup());
+    assert_eq!(cgroup(&a, &id_a), Some(format!("skiff-a/{id_a}")));
+    assert_eq!(cgroup(&b, &id_b), Some(format!("skiff-b/{id_b}")));
+    let (own, _) = a.svc.create(request(HostConfig {
+        cgroup_parent: Some("mine/".into()),
+        ..HostConfig::default()
+    }))?;
+    assert_eq!(cgroup(&a, &own), Some(format!("mine/{own}")));
+    assert!(matches!(
+        a.svc.create(request(HostConfig {
+            cgroup_parent: Some("/a/../..".into()),
+            ..HostConfig::default()
+        })),
+        Err(ContainerError::InvalidArgument(_))
+    ));
     // And an exec registered in one is unknown to the other.
     a.svc.start(&id_a).await?;
     let exec_id = a.svc.create_exec(

@@ -123,6 +123,8 @@ pub(crate) mod tests {
                 ..Default::default()
             },
             restart_count: 0,
+            cgroup_parent: None,
+            mounts: Vec::new(),
         }
     }
 

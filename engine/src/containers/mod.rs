@@ -28,6 +28,9 @@ mod lifecycle_tests;
 pub mod list;
 pub mod logs;
 pub mod monitor;
+pub mod mounting;
+#[cfg(test)]
+mod mounting_tests;
 pub mod names;
 pub mod network;
 pub mod paths;
@@ -48,12 +51,13 @@ pub mod stop;
 pub(crate) mod store;
 pub mod top;
 pub mod trash;
+pub mod unsupported;
 pub mod user;
 pub mod wait;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{oneshot, watch};
 
@@ -92,6 +96,8 @@ pub struct ContainerService {
     /// The network service, once the daemon set it (without one,
     /// containers get a namespace with `lo` only and `-p` is refused).
     networks: std::sync::OnceLock<Arc<crate::networks::NetworkService>>,
+    /// The volume service, once attached (see [`mounting`]).
+    volumes: OnceLock<mounting::VolumeLink>,
 }
 
 /// How many removed containers' exit codes are kept.
@@ -130,12 +136,22 @@ impl ContainerService {
             pending_attach: Mutex::new(HashMap::new()),
             removed_exits: Mutex::new(VecDeque::new()),
             networks: std::sync::OnceLock::new(),
+            volumes: OnceLock::new(),
         })
     }
 
     /// The settings the service was opened with.
     pub fn config(&self) -> &ContainerConfig {
         &self.config
+    }
+
+    /// Container `id`'s cgroup (relative to each hierarchy's root): its
+    /// record's, or under the daemon's parent once the record is gone.
+    pub(crate) fn cgroup_of(&self, id: &str) -> String {
+        match self.store.get(id) {
+            Some(record) => record.cgroup(),
+            None => cgroups::relative_path(&self.config.cgroup_parent, id),
+        }
     }
 
     /// The containers created from image `id`: `(container id, running)`.

@@ -45,6 +45,7 @@ impl ContainerService {
         handle: Option<ShimRef>,
     ) {
         let owned = id.to_owned();
+        let cgroup = self.cgroup_of(id);
         let dir = self.store.dir(id);
         let host = self.runtime.host.clone();
         let svc = self.clone();
@@ -55,9 +56,10 @@ impl ContainerService {
             if let Some(h) = handle {
                 let _ = h.delete(true);
             }
-            unmounted.and(host.remove_cgroups(&owned))
+            unmounted.and(host.remove_cgroups(&owned, &cgroup))
         })
         .await;
+        self.unmount_volumes(id);
         match cleanup {
             Ok(Err(e)) => tracing::warn!("container {id}: {e}"),
             Err(e) => tracing::warn!("container {id}: {e}"),
@@ -216,7 +218,7 @@ impl ContainerService {
             let _ = h.delete(true);
         }
         let host = &self.runtime.host;
-        if let Err(e) = host.remove_cgroups(id) {
+        if let Err(e) = host.remove_cgroups(id, &self.cgroup_of(id)) {
             tracing::warn!("container {id}: {e}");
         }
         let rootfs = Rootfs::new(&self.store.dir(id));

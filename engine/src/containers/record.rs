@@ -97,11 +97,30 @@ pub struct ContainerRecord {
     /// Restarts made by the restart policy.
     #[serde(default)]
     pub restart_count: i64,
+    /// The parent cgroup in effect at create (normalised): the container's
+    /// `HostConfig.CgroupParent`, else the daemon's `--cgroup-parent`.
+    /// `None` in records older than the field, which used
+    /// [`super::cgroups::DEFAULT_PARENT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// Its mounts, resolved at create (volume names filled in), sorted for
+    /// mounting: dockerd's `MountPoints`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<crate::mounts::MountSpec>,
 }
 
 impl ContainerRecord {
     /// The first 12 characters of the id.
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
+    }
+
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub fn cgroup(&self) -> String {
+        let parent = self
+            .cgroup_parent
+            .as_deref()
+            .unwrap_or(super::cgroups::DEFAULT_PARENT);
+        super::cgroups::relative_path(parent, &self.id)
     }
 }

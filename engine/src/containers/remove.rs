@@ -11,6 +11,18 @@ use super::rootfs::Rootfs;
 impl ContainerService {
     /// Remove a container; `force` kills a running one first.
     pub async fn remove(self: &Arc<Self>, what: &str, force: bool) -> Result<(), ContainerError> {
+        self.remove_with_volumes(what, force, false).await
+    }
+
+    /// Remove a container (`force`: kill a running one first); `volumes`
+    /// (`docker rm -v`): its anonymous volumes too, unless another
+    /// container uses them. Named volumes are never removed.
+    pub async fn remove_with_volumes(
+        self: &Arc<Self>,
+        what: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), ContainerError> {
         let record = self.resolve(what)?;
         if record.state.status.is_live() {
             if !force {
@@ -31,8 +43,14 @@ impl ContainerService {
             }
         }
         let svc = self.clone();
-        let id = record.id.clone();
-        tokio::task::spawn_blocking(move || svc.remove_stopped(&id)).await?
+        tokio::task::spawn_blocking(move || {
+            svc.remove_stopped(&record.id)?;
+            if volumes {
+                svc.release_mounts(&record, true);
+            }
+            Ok(())
+        })
+        .await?
     }
 
     /// Blocking: remove a container that does not run (deleting a shim
@@ -52,7 +70,7 @@ impl ContainerService {
             let _ = h.delete(true);
         }
         let host = &self.runtime.host;
-        if let Err(e) = host.remove_cgroups(id) {
+        if let Err(e) = host.remove_cgroups(id, &record.cgroup()) {
             tracing::warn!("{e}");
         }
         host.unmount(&Rootfs::new(&self.store.dir(id)))?;
@@ -75,6 +93,8 @@ impl ContainerService {
         let id = record.id.as_str();
         self.store.remove(id)?;
         self.network_forget(id);
+        // `--rm` takes the anonymous volumes with it, as dockerd's does.
+        self.release_mounts(record, record.host_config.auto_remove.unwrap_or(false));
         self.forget_execs(id);
         self.remember_exit(id, record.state.exit_code);
         self.notify(id, None);

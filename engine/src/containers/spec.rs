@@ -342,7 +342,7 @@ pub fn bundle(
         b.cpu_period = Some(CPU_PERIOD);
         b.cpu_quota = Some(nano * CPU_PERIOD as i64 / 1_000_000_000);
     }
-    b.cgroups_path = Some(format!("/skiff/{}", record.id));
+    b.cgroups_path = Some(format!("/{}", record.cgroup()));
     // Resolved at create; unset only in records older than the field,
     // which ran in the host's cgroup namespace (dockerd: empty = host).
     b.cgroup_ns = h.cgroupns_mode == Some(HostConfigCgroupnsModeEnum::PRIVATE);
@@ -354,38 +354,8 @@ pub fn bundle(
     ] {
         b.mounts.push(bind_mount(dir.join(name), dest, false)?);
     }
-    for bind in h.binds.iter().flatten() {
-        let mut parts = bind.split(':');
-        let (Some(src), Some(dst)) = (parts.next(), parts.next()) else {
-            return Err(ContainerError::InvalidArgument(format!(
-                "invalid volume specification: '{bind}'"
-            )));
-        };
-        if !src.starts_with('/') {
-            return Err(ContainerError::InvalidArgument(format!(
-                "invalid volume specification: '{bind}': named volumes are not supported yet"
-            )));
-        }
-        let readonly = parts
-            .next()
-            .is_some_and(|o| o.split(',').any(|x| x == "ro"));
-        if !Path::new(src).exists() {
-            std::fs::create_dir_all(src)
-                .map_err(|e| ContainerError::io(format!("creating bind source {src}"), e))?;
-        }
-        b.mounts.push(bind_mount(src, dst, readonly)?);
-    }
-    for (dest, opts) in h.tmpfs.iter().flatten() {
-        let mut options = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
-        options.extend(opts.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
-        let m = oci_spec::runtime::MountBuilder::default()
-            .destination(dest)
-            .typ("tmpfs")
-            .source("tmpfs")
-            .options(options)
-            .build()?;
-        b.mounts.push(m);
-    }
+    // Binds, volumes and tmpfs: `ContainerService::oci_mounts` (start).
+    b.readonly_rootfs = h.readonly_rootfs.unwrap_or(false);
     Ok(b)
 }
 

@@ -128,6 +128,9 @@ impl ContainerService {
                 bundle.hostname.as_deref().unwrap_or_default(),
                 &net.addresses,
             )?;
+            bundle
+                .mounts
+                .extend(self.oci_mounts(&record, &rootfs.target)?);
             let bundle_dir = dir.join("bundle");
             bundle.write(&bundle_dir)?;
             let shim_dir = self.shim_dir(id);
@@ -151,6 +154,7 @@ impl ContainerService {
         })();
         if result.is_err() {
             self.network_leave(id);
+            self.unmount_volumes(id);
             let _ = host.unmount(&rootfs);
         }
         result
@@ -164,6 +168,7 @@ impl ContainerService {
             .remove(id);
         let msg = e.to_string();
         let code = exit_code_for(&msg);
+        self.unmount_volumes(id);
         let _ = self.runtime.host.unmount(&Rootfs::new(&self.store.dir(id)));
         self.network_leave(id);
         let _ = self.update(id, |r| {

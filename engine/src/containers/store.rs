@@ -393,6 +393,8 @@ mod tests {
             host_config: HostConfig::default(),
             state: State::default(),
             restart_count: 0,
+            cgroup_parent: None,
+            mounts: Vec::new(),
         }
     }
 

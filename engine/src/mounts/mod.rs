@@ -35,7 +35,8 @@ pub use error::{ConfigError, MountError};
 pub use tmpfs::{parse_tmpfs, tmpfs_options};
 
 /// What a mount is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MountKind {
     /// A host path bound into the container.
     Bind,
@@ -57,7 +58,8 @@ impl MountKind {
 }
 
 /// Mount propagation, as docker names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Propagation {
     /// `private`
     Private,
@@ -103,8 +105,10 @@ impl Propagation {
 }
 
 /// One parsed mount, whatever form it came in. What inspect's `Mounts` shows
-/// and what the container's OCI spec is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// and what the container's OCI spec is built from. Kept in the container's
+/// record (dockerd's `MountPoints`), resolved: a volume mount's `source` is
+/// the volume's name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MountSpec {
     /// Bind, volume or tmpfs.
     pub kind: MountKind,

@@ -77,6 +77,12 @@ impl VolumeService {
         Ok(path)
     }
 
+    /// Re-take one mount of volume `name` for a container that kept running
+    /// across a skiffd restart (no event: the container mounted it before).
+    pub fn reacquire(&self, name: &str) -> Result<PathBuf, VolumeError> {
+        self.driver_mount(&mut self.lock(), name)
+    }
+
     /// Undo one [`VolumeService::mount`] by `container`. Publishes
     /// `unmount`.
     pub fn unmount(&self, name: &str, container: &str) -> Result<(), VolumeError> {

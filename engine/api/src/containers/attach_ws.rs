@@ -69,7 +69,7 @@ pub fn parse(call: &Call, id: String) -> WsAttach {
 }
 
 /// Whether API version `v` (the latest when absent) is below `min`.
-fn version_below(v: Option<&str>, min: (u32, u32)) -> bool {
+pub(crate) fn version_below(v: Option<&str>, min: (u32, u32)) -> bool {
     let Some(v) = v else {
         return false;
     };

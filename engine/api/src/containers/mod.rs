@@ -75,8 +75,9 @@ pub enum Action {
     Changes(String),
     /// `GET /containers/{id}/logs`.
     Logs(String, LogOptions, bool),
-    /// `DELETE /containers/{id}`.
-    Remove(String, bool),
+    /// `DELETE /containers/{id}?force=&v=`: the container, `force`, and
+    /// `v` (its anonymous volumes too).
+    Remove(String, bool, bool),
     /// `POST /containers/{id}/resize?h=&w=`.
     Resize(String, u16, u16),
     /// `POST /containers/{id}/exec`: an exec instance, started through
@@ -122,9 +123,11 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 size: q.bool("size"),
             })
         }
-        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
-            Ok(Action::Remove(percent_decode(id), q.bool("force")))
-        }
+        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => Ok(Action::Remove(
+            percent_decode(id),
+            q.bool("force"),
+            q.bool("v"),
+        )),
         (m, rest) => {
             let (id, op) = rest
                 .split_once('/')
@@ -329,6 +332,8 @@ pub async fn handle(
             let mut inspect = serde_json::to_value(render::inspect(&record, &paths))
                 .map_err(ApiError::internal)?;
             inspect["NetworkSettings"] = net::settings(&record, &daemon.networks);
+            inspect["Mounts"] =
+                serde_json::to_value(svc.mount_points(&record)).map_err(ApiError::internal)?;
             Ok(response::json(StatusCode::OK, &inspect))
         }
         Action::Start(id) => match svc.start(&id).await? {
@@ -351,8 +356,8 @@ pub async fn handle(
             svc.kill(&id, sig.as_deref()).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
-        Action::Remove(id, force) => {
-            svc.remove(&id, force).await?;
+        Action::Remove(id, force, volumes) => {
+            svc.remove_with_volumes(&id, force, volumes).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
         Action::Resize(id, h, w) => {
@@ -567,7 +572,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(
-            matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true) if i == "abc")
+            matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true, false) if i == "abc")
         );
         assert!(matches!(
             parse(&call(Method::POST, "/containers/abc/stop", "t=1")).expect("stop"),

@@ -285,6 +285,8 @@ mod tests {
                 ..Default::default()
             },
             restart_count: 0,
+            cgroup_parent: None,
+            mounts: Vec::new(),
         };
         let same = |r: &ContainerRecord| {
             let fast = serde_json::to_value(ListEntry::of(r)).expect("entry");

@@ -253,11 +253,45 @@ pub fn open_beneath(root: &Path, rel: &str) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Like [`open_beneath`], creating the missing directories (mode 0755) on
+/// the way, never through a symlink.
+fn make_dirs_beneath(root: &Path, rel: &str) -> std::io::Result<OwnedFd> {
+    let mut at = PathBuf::from("/");
+    for c in Path::new(rel).components() {
+        let Component::Normal(name) = c else {
+            continue;
+        };
+        at.push(name);
+        let rel_now = at.to_string_lossy();
+        match open_beneath(root, &rel_now) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = open_beneath(
+                    root,
+                    &at.parent().unwrap_or(Path::new("/")).to_string_lossy(),
+                )?;
+                nix::sys::stat::mkdirat(&parent, name, Mode::from_bits_truncate(0o755))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    open_beneath(root, rel)
+}
+
 fn bind(root: &Path, b: &Bind) -> Result<(), ContainerError> {
     let Ok(src_meta) = std::fs::metadata(&b.source) else {
         return Ok(());
     };
-    let Ok(fd) = open_beneath(root, &b.dest) else {
+    let opened = match open_beneath(root, &b.dest) {
+        // A directory mount point the container never created (it has not
+        // run yet) is made, as dockerd's `mountVolumes` makes it — where
+        // the root is writable.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && src_meta.is_dir() => {
+            make_dirs_beneath(root, &b.dest)
+        }
+        other => other,
+    };
+    let Ok(fd) = opened else {
         return Ok(()); // missing, or behind a symlink: not bound
     };
     let Ok(st) = fstat(&fd) else {

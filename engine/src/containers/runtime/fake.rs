@@ -316,7 +316,7 @@ impl HostOps for FakeRuntime {
         self.lock().mounted.contains(&rootfs.target)
     }
 
-    fn remove_cgroups(&self, id: &str) -> Result<(), ContainerError> {
+    fn remove_cgroups(&self, id: &str, _cgroup: &str) -> Result<(), ContainerError> {
         self.lock().cgroups_removed.push(id.to_owned());
         Ok(())
     }

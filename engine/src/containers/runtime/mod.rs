@@ -87,8 +87,10 @@ pub trait HostOps: Send + Sync + std::fmt::Debug {
     fn unmount(&self, rootfs: &Rootfs) -> Result<(), ContainerError>;
     /// Whether it is mounted.
     fn is_mounted(&self, rootfs: &Rootfs) -> bool;
-    /// Kills what is left in container `id`'s cgroups and removes them.
-    fn remove_cgroups(&self, id: &str) -> Result<(), ContainerError>;
+    /// Kills what is left in container `id`'s cgroup `cgroup` (its
+    /// [`ContainerRecord::cgroup`](super::record::ContainerRecord::cgroup))
+    /// and removes it.
+    fn remove_cgroups(&self, id: &str, cgroup: &str) -> Result<(), ContainerError>;
 }
 
 /// The runtime a container service uses.

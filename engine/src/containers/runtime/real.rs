@@ -146,7 +146,7 @@ impl HostOps for RealHost {
         rootfs.is_mounted()
     }
 
-    fn remove_cgroups(&self, id: &str) -> Result<(), ContainerError> {
-        cgroups::remove(id)
+    fn remove_cgroups(&self, id: &str, cgroup: &str) -> Result<(), ContainerError> {
+        cgroups::remove(cgroup).map_err(|e| ContainerError::Runtime(format!("container {id}: {e}")))
     }
 }
