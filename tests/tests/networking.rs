@@ -476,3 +476,71 @@ fn udp_ports_and_no_leftovers_after_many_runs() {
     let rules = String::from_utf8_lossy(&rules.expect("nft").stdout).into_owned();
     assert!(!rules.contains("dnat"), "{rules}");
 }
+
+#[test]
+fn published_ports_survive_a_daemon_kill_9() {
+    let mut d = with_busybox();
+    let (h1, h2) = (free_port(&d), free_port(&d));
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keeps",
+        "-e",
+        "BODY=still-here",
+        "-p",
+        &format!("127.0.0.1:{h1}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dies",
+        "-p",
+        &format!("127.0.0.1:{h2}:80"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    http_get(&d, SocketAddr::from((Ipv4Addr::LOCALHOST, h1)));
+    let dies_pid: i32 = inspect(&d, "dies", "{{.State.Pid}}").parse().expect("pid");
+    d.kill9();
+    // While skiffd is down, one container ends.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dies_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the container");
+    d.restart();
+    // The running one answers on its port again (its proxy is back).
+    let page = http_get(&d, SocketAddr::from((Ipv4Addr::LOCALHOST, h1)));
+    assert!(page.ends_with("still-here\n"), "{page}");
+    assert_eq!(
+        d.docker_ok(&["port", "keeps"]),
+        format!("80/tcp -> 127.0.0.1:{h1}\n")
+    );
+    // The dead one's port and address went back: another container takes them.
+    assert_eq!(inspect(&d, "dies", "{{.State.Running}}"), "false");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "takes",
+        "-p",
+        &format!("127.0.0.1:{h2}:80"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        inspect(&d, "takes", "{{.NetworkSettings.IPAddress}}"),
+        "172.17.0.4"
+    );
+    d.docker_ok(&["rm", "-f", "keeps", "dies", "takes"]);
+    let links = links(&d);
+    assert!(!links.iter().any(|l| l.starts_with("veth")), "{links:?}");
+}
