@@ -33,6 +33,8 @@ pub mod mounting;
 mod mounting_tests;
 pub mod names;
 pub mod network;
+#[cfg(test)]
+mod network_tests;
 pub mod paths;
 pub mod pause;
 pub mod prepare;

@@ -247,7 +247,7 @@ impl NetworkService {
 
     /// Container `id`'s networks, endpoints and ports.
     pub fn settings(&self, id: &str) -> Settings {
-        let st = self.lock();
+        let st = self.view();
         let Some(c) = st.containers.get(id) else {
             return Settings::default();
         };

@@ -186,10 +186,10 @@ impl NetworkService {
             })
             .unwrap_or_default();
         let had = self.release(&mut st, id);
-        if let Err(e) = self.save(&st) {
+        if had && let Err(e) = self.sync_firewall(&st) {
             tracing::warn!("container {id}: {e}");
         }
-        if had && let Err(e) = self.sync_firewall(&st) {
+        if let Err(e) = self.save(&st) {
             tracing::warn!("container {id}: {e}");
         }
         drop(st);

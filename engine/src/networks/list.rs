@@ -77,7 +77,7 @@ fn view(
 impl NetworkService {
     /// The networks `filter` matches, by name.
     pub fn list(&self, filter: &ListFilter) -> Vec<NetworkView> {
-        let st = self.lock();
+        let st = self.view();
         let mut out: Vec<NetworkView> = st
             .networks
             .values()
@@ -90,7 +90,7 @@ impl NetworkService {
 
     /// The network `what` names, with its endpoints.
     pub fn inspect(&self, what: &str) -> Result<NetworkView, NetworkError> {
-        let st = self.lock();
+        let st = self.view();
         let n = Self::find(&st, what)?;
         Ok(view(n, &st.containers))
     }

@@ -27,7 +27,9 @@
 //!   is replaced whole after every change of the running endpoints and
 //!   ports, so it always matches them (it is made at the first join);
 //! - one lock serialises the operations; they are blocking (kernel calls),
-//!   so async callers use `spawn_blocking`.
+//!   so async callers use `spawn_blocking`. Reads (`get`, `list`,
+//!   `inspect`, `settings`, `ports_of`) see the state as last saved and
+//!   never wait for an operation, so they are fine on a runtime thread.
 
 pub mod connect;
 pub mod create;
@@ -89,6 +91,10 @@ pub struct NetworkService {
     kernel: Arc<dyn Kernel>,
     events: Events,
     state: Mutex<record::NetState>,
+    /// A copy of `state` as last saved, for readers: `state` is held
+    /// across kernel calls, and an async caller (inspect, ps) must never
+    /// wait for those.
+    view: Mutex<Arc<record::NetState>>,
     live: Mutex<Live>,
 }
 
@@ -132,6 +138,7 @@ impl NetworkService {
             table: table.into(),
             kernel,
             events,
+            view: Mutex::new(Arc::new(state.clone())),
             state: Mutex::new(state),
             live: Mutex::new(Live::default()),
         };
@@ -156,8 +163,14 @@ impl NetworkService {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the state atomically.
+    /// The state as last saved (never waits for a kernel call).
+    fn view(&self) -> Arc<record::NetState> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Writes the state atomically, and publishes it to readers.
     fn save(&self, st: &record::NetState) -> Result<(), NetworkError> {
+        *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(st.clone());
         skiff_store::atomic::write_json(&self.path, st)
             .map_err(|e| NetworkError::store(format!("writing {}", self.path.display()), e))
     }
@@ -180,7 +193,7 @@ impl NetworkService {
 
     /// The network `what` names (id, name or id prefix).
     pub fn get(&self, what: &str) -> Result<NetworkRecord, NetworkError> {
-        Self::find(&self.lock(), what).cloned()
+        Self::find(&self.view(), what).cloned()
     }
 
     /// Publishes a network event.

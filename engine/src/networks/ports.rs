@@ -246,7 +246,7 @@ impl NetworkService {
     /// Container `id`'s published ports, as docker's `NetworkSettings.Ports`
     /// keys (`80/tcp`) to `(host ip, host port)` lists.
     pub fn ports_of(&self, id: &str) -> HashMap<String, Vec<(Ipv4Addr, u16)>> {
-        let st = self.lock();
+        let st = self.view();
         let mut out: HashMap<String, Vec<(Ipv4Addr, u16)>> = HashMap::new();
         for m in st
             .containers
