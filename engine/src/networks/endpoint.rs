@@ -237,11 +237,12 @@ impl NetworkService {
             .filter(|(_, c)| !c.endpoints.is_empty() || !c.ports.is_empty())
             .map(|(id, _)| id.clone())
             .collect();
+        let mut changed = false;
         for id in ids {
             if running(&id) {
                 self.reserve_ports(&st, &id);
             } else {
-                self.release(&mut st, &id);
+                changed |= self.release(&mut st, &id);
             }
         }
         let _ = self.save(&st);
@@ -249,7 +250,8 @@ impl NetworkService {
             .containers
             .values()
             .any(|c| !c.endpoints.is_empty() || !c.ports.is_empty());
-        if busy && let Err(e) = self.sync_firewall(&st) {
+        // The table the dead daemon left may still DNAT to dead containers.
+        if (busy || changed) && let Err(e) = self.sync_firewall(&st) {
             tracing::warn!("restoring the firewall: {e}");
         }
     }
