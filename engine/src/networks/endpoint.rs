@@ -251,7 +251,9 @@ impl NetworkService {
             .values()
             .any(|c| !c.endpoints.is_empty() || !c.ports.is_empty());
         // The table the dead daemon left may still DNAT to dead containers.
-        if (busy || changed) && let Err(e) = self.sync_firewall(&st) {
+        if (busy || changed)
+            && let Err(e) = self.sync_firewall(&st)
+        {
             tracing::warn!("restoring the firewall: {e}");
         }
     }
