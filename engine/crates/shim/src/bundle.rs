@@ -721,6 +721,26 @@ mod tests {
     }
 
     #[test]
+    fn a_network_namespace_path_is_joined() -> Result<()> {
+        let mut cfg = BundleConfig::new("c4", "/rootfs", vec!["sh".into()]);
+        cfg.network_ns = Some("/proc/1/fd/7".into());
+        let json = serde_json::to_value(cfg.to_spec()?).map_err(|e| cfg.spec_err(e))?;
+        let net: Vec<&serde_json::Value> = json["linux"]["namespaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["type"] == "network")
+            .collect();
+        assert_eq!(net.len(), 1);
+        assert_eq!(net[0]["path"], "/proc/1/fd/7");
+        // The host's network: no namespace at all, the path is ignored.
+        cfg.host_network = true;
+        let json = serde_json::to_value(cfg.to_spec()?).map_err(|e| cfg.spec_err(e))?;
+        assert!(!json["linux"]["namespaces"].to_string().contains("network"));
+        Ok(())
+    }
+
+    #[test]
     fn privileged_and_unconfined_bundles() -> Result<()> {
         let mut cfg = BundleConfig::new("c2", "/rootfs", vec!["sh".into()]);
         cfg.privileged = true;
