@@ -61,9 +61,18 @@ impl NetworkService {
         let result = self.join_all(&mut st, id, &ns, &bridges, ports);
         match result {
             Ok(addresses) => {
+                let pinned = self.sandbox_key(id);
+                let path = match self.kernel.pin_netns(&ns, &pinned) {
+                    Ok(()) if pinned.exists() => pinned,
+                    Ok(()) => netns_path(&ns),
+                    Err(e) => {
+                        self.release(&mut st, id);
+                        let _ = self.save(&st);
+                        return Err(e);
+                    }
+                };
                 self.save(&st)?;
                 self.sync_firewall(&st)?;
-                let path = netns_path(&ns);
                 self.live().netns.insert(id.to_owned(), ns);
                 for (net, _) in &bridges {
                     self.event("connect", net, &[("container", id)]);
@@ -207,6 +216,9 @@ impl NetworkService {
             live.proxies.remove(id).unwrap_or_default()
         };
         drop(proxies);
+        if let Err(e) = self.kernel.unpin_netns(&self.sandbox_key(id)) {
+            tracing::warn!("container {id}: {e}");
+        }
         let Some(c) = st.containers.get_mut(id) else {
             return false;
         };

@@ -33,6 +33,11 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     fn remove_bridge(&self, name: &str) -> Result<(), NetworkError>;
     /// A new, empty network namespace (see [`NetNs::create`]).
     fn new_netns(&self) -> Result<NetNs, NetworkError>;
+    /// Keeps `ns` alive at `path` (a bind mount, as `ip netns add`), so the
+    /// runtime joins it by path and it outlives a daemon restart.
+    fn pin_netns(&self, ns: &NetNs, path: &std::path::Path) -> Result<(), NetworkError>;
+    /// Undoes [`Kernel::pin_netns`] (gone already is fine).
+    fn unpin_netns(&self, path: &std::path::Path) -> Result<(), NetworkError>;
     /// Plugs a container into a bridge ([`link::attach`]).
     fn attach(&self, ep: &EndpointConfig<'_>) -> Result<(), NetworkError>;
     /// Unplugs it ([`link::detach`]; gone already is fine).
@@ -138,6 +143,24 @@ impl<N: Netlink> Kernel for LinkKernel<N> {
             .map_err(|e| NetworkError::store(format!("creating {}", path.display()), e))?;
         let _ = std::fs::remove_file(&path);
         Ok(NetNs::from_fd(file.into()))
+    }
+
+    fn pin_netns(&self, ns: &NetNs, path: &std::path::Path) -> Result<(), NetworkError> {
+        if self.real_netns {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| NetworkError::store(format!("creating {}", dir.display()), e))?;
+            }
+            ns.pin(path)?;
+        }
+        Ok(())
+    }
+
+    fn unpin_netns(&self, path: &std::path::Path) -> Result<(), NetworkError> {
+        if self.real_netns {
+            NetNs::unpin(path)?;
+        }
+        Ok(())
     }
 
     fn attach(&self, ep: &EndpointConfig<'_>) -> Result<(), NetworkError> {

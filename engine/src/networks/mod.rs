@@ -87,6 +87,9 @@ struct Live {
 /// The network service.
 pub struct NetworkService {
     path: PathBuf,
+    /// Where running containers' namespaces are pinned (`<id>`): their
+    /// `SandboxKey`.
+    netns_dir: PathBuf,
     table: String,
     kernel: Arc<dyn Kernel>,
     events: Events,
@@ -135,6 +138,7 @@ impl NetworkService {
         };
         let svc = NetworkService {
             path,
+            netns_dir: dir.join("netns"),
             table: table.into(),
             kernel,
             events,
@@ -148,6 +152,12 @@ impl NetworkService {
             svc.save(&st)?;
         }
         Ok(svc)
+    }
+
+    /// Where container `id`'s namespace is pinned while it runs (docker's
+    /// `SandboxKey`).
+    pub fn sandbox_key(&self, id: &str) -> PathBuf {
+        self.netns_dir.join(id)
     }
 
     /// The name of skiff's nftables table.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use skiff_engine::containers::record::ContainerRecord;
 use skiff_engine::networks::NetworkService;
 use skiff_engine::networks::connect::{NetworkSetting, Settings};
-use skiff_engine::networks::record::Attachment;
+use skiff_engine::networks::record::{Attachment, Driver};
 
 use crate::error::ApiError;
 use crate::networks::EndpointBody;
@@ -112,6 +112,18 @@ pub(super) fn settings(r: &ContainerRecord, networks: &NetworkService) -> Value 
         .map(|(name, n)| (name.clone(), endpoint_json(n)))
         .collect();
     let bridge = s.networks.get("bridge").and_then(|n| n.endpoint.clone());
+    // Where its namespace is pinned while it runs, once it has run
+    // (dockerd keeps showing the path after the exit too).
+    let started = r.state.started_at != skiff_engine::containers::record::ZERO_TIME;
+    let sandbox = if started
+        && s.networks
+            .values()
+            .any(|n| n.network.driver == Driver::Bridge)
+    {
+        networks.sandbox_key(&r.id).display().to_string()
+    } else {
+        String::new()
+    };
     json!({
         "Bridge": "",
         "SandboxID": "",
@@ -119,7 +131,7 @@ pub(super) fn settings(r: &ContainerRecord, networks: &NetworkService) -> Value 
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "Ports": ports_json(r, &s),
-        "SandboxKey": "",
+        "SandboxKey": sandbox,
         "SecondaryIPAddresses": null,
         "SecondaryIPv6Addresses": null,
         "EndpointID": bridge.as_ref().map(|e| e.id.clone()).unwrap_or_default(),
