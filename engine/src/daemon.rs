@@ -11,6 +11,7 @@ use crate::containers::{ContainerConfig, ContainerError, ContainerService};
 use crate::events::Events;
 use crate::host::HostFacts;
 use crate::images::{ImageError, ImageService};
+use crate::networks::{LinkKernel, NetworkError, NetworkService};
 use crate::volumes::{VolumeError, VolumeService};
 
 /// Everything a request can reach.
@@ -26,6 +27,8 @@ pub struct Daemon {
     pub images: Arc<ImageService>,
     /// The container service.
     pub containers: Arc<ContainerService>,
+    /// The network service.
+    pub networks: Arc<NetworkService>,
     /// The volume service.
     pub volumes: Arc<VolumeService>,
     /// The event bus.
@@ -41,6 +44,12 @@ pub enum DaemonError {
     /// The container stores or runtime.
     #[error("containers: {0}")]
     Containers(#[from] ContainerError),
+    /// The network state or the kernel's networking.
+    #[error("networks: {0}")]
+    Networks(#[source] Box<NetworkError>),
+    /// Opened outside a tokio runtime (networking drives rtnetlink on it).
+    #[error("the daemon must be opened within a tokio runtime")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
     /// The volume store.
     #[error("volumes: {0}")]
     Volumes(#[from] VolumeError),
@@ -82,6 +91,19 @@ impl Daemon {
             events.clone(),
             container_config,
         )?);
+        let rt = tokio::runtime::Handle::try_current().map_err(DaemonError::NoRuntime)?;
+        let boxed = |e| DaemonError::Networks(Box::new(e));
+        let kernel = Arc::new(LinkKernel::real(rt).map_err(boxed)?);
+        let networks = Arc::new(
+            NetworkService::open(
+                &config.data_root,
+                events.clone(),
+                kernel,
+                crate::networks::TABLE,
+            )
+            .map_err(boxed)?,
+        );
+        containers.set_networks(networks.clone());
         let volumes = Arc::new(VolumeService::open(&config.data_root, events.clone())?);
         // Before the API serves: every container's volume references.
         containers.attach_volumes(volumes.clone());
@@ -97,6 +119,7 @@ impl Daemon {
             id,
             images,
             containers,
+            networks,
             volumes,
             events,
             config,

@@ -25,5 +25,6 @@ pub mod host;
 pub mod images;
 pub mod memory;
 pub mod mounts;
+pub mod networks;
 pub mod streams;
 pub mod volumes;

@@ -50,6 +50,16 @@
 # flock), coreutils (timeout) and what build-images.sh needs.
 set -euo pipefail
 
+# The whole run (the registry, skiffd with its bridges, nftables table and
+# published ports, the bollard tests) happens in a network namespace of its
+# own with loopback up, so nothing reaches the host's (issue 18): the tests
+# reach skiffd by its Unix socket and the registry on the namespace's
+# 127.0.0.1. --docker-host runs against a daemon outside, so it stays.
+if [ -z "${SKIFF_BOLLARD_NETNS:-}" ] && [[ " $* " != *" --docker-host "* ]]; then
+    export SKIFF_BOLLARD_NETNS=1
+    exec unshare --net -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+
 BOLLARD_VERSION=0.21.1
 # Test binaries (tests/<name>.rs of the bollard crate) built and run.
 BINARIES=(image_test system_test version_test distribution race_test container_test exec_test volume_test)

@@ -34,6 +34,7 @@ pub mod docker;
 pub mod dockerd;
 pub mod error;
 pub mod fixtures;
+pub mod netns;
 pub mod registry;
 pub mod skiffd;
 pub mod token;

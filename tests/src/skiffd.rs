@@ -13,6 +13,14 @@
 //! detached, and — when the test is panicking — the tail of its log is
 //! printed. `SKIFF_KEEP_TMP=1` keeps the directory.
 //!
+//! The daemon runs in a network namespace of its own ([`TestNetns`], kept
+//! across restarts, gone with the `Skiffd`): its bridges, nftables table and
+//! published ports never touch the host's namespace. Registries on the
+//! host's loopback that it is given (mirrors, insecure registries, ports
+//! named in `daemon.json` or the arguments, [`SkiffdOpts::forward`]) are
+//! relayed into the namespace's loopback on the same port. Tests reach
+//! published ports through [`Skiffd::netns`].
+//!
 //! The binary is `$SKIFFD_BIN` or `<target>/debug/skiffd`.
 
 use std::ffi::OsString;
@@ -28,6 +36,7 @@ use nix::sys::signal::Signal;
 use crate::cgroups;
 use crate::docker::{CmdOutput, DockerCli};
 use crate::error::{HarnessError, IoContext, Result};
+use crate::netns::{TestNetns, loopback_ports};
 use crate::registry::Registry;
 use crate::util;
 
@@ -67,6 +76,8 @@ pub struct SkiffdOpts {
     pub env: Vec<(String, String)>,
     /// Time the daemon gets to answer `/_ping`.
     pub start_timeout: Duration,
+    /// More host loopback ports to relay into the daemon's namespace.
+    pub forward: Vec<u16>,
 }
 
 impl Default for SkiffdOpts {
@@ -78,6 +89,7 @@ impl Default for SkiffdOpts {
             extra_args: Vec::new(),
             env: Vec::new(),
             start_timeout: DEFAULT_START_TIMEOUT,
+            forward: Vec::new(),
         }
     }
 }
@@ -125,6 +137,13 @@ impl SkiffdOpts {
         self
     }
 
+    /// Relays the host's `127.0.0.1:port` into the daemon's namespace
+    /// (e.g. a token server named only in a registry's answers).
+    pub fn forward(mut self, port: u16) -> Self {
+        self.forward.push(port);
+        self
+    }
+
     /// Sets the start timeout.
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
@@ -149,6 +168,8 @@ pub struct Skiffd {
     child: Option<Child>,
     starts: usize,
     docker: DockerCli,
+    /// Dropped after the daemon is stopped (fields drop after `drop`).
+    netns: TestNetns,
     /// The cgroup parent the harness gave the daemon (`None` when the test
     /// set one itself).
     cgroup_parent: Option<String>,
@@ -254,6 +275,22 @@ impl Skiffd {
             }
         }
         let docker = DockerCli::new(format!("unix://{}", socket.display()), docker_config);
+        let mut netns = TestNetns::new()?;
+        let mut ports = opts.forward.clone();
+        for text in mirrors
+            .iter()
+            .chain(&insecure)
+            .cloned()
+            .chain(opts.config_json.clone())
+            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        {
+            ports.extend(loopback_ports(&text));
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        for port in ports {
+            netns.forward(port)?;
+        }
         let mut skiffd = Skiffd {
             registry,
             dir: Some(dir),
@@ -267,6 +304,7 @@ impl Skiffd {
             child: None,
             starts: 0,
             docker,
+            netns,
             cgroup_parent,
         };
         skiffd.spawn()?;
@@ -305,6 +343,19 @@ impl Skiffd {
             .stderr(log);
         for (key, value) in &self.env {
             cmd.env(key, value);
+        }
+        let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(self.netns.handle()));
+        // SAFETY: between fork and exec only async-signal-safe calls are
+        // made: setns(2) on a descriptor the parent keeps open until the
+        // child has exec'd (the TestNetns lives as long as `self`).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::setns(ns_fd, libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
         }
         let child = cmd
             .spawn()
@@ -416,6 +467,12 @@ impl Skiffd {
     /// The daemon's pid, when running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// The network namespace the daemon runs in (connect to published
+    /// ports through it).
+    pub fn netns(&self) -> &TestNetns {
+        &self.netns
     }
 
     /// The API socket path.

@@ -263,13 +263,6 @@ fn many_runs_leak_nothing() {
     d.docker_ok(&["run", "--rm", "busybox", "true"]);
     let (fds_before, mounts_before) = (fds(), mounts());
     let runs = 200;
-    let since = format!(
-        "{:.6}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs_f64()
-    );
     let t = Instant::now();
     for _ in 0..runs {
         d.docker_ok(&["run", "--rm", "busybox", "true"]);
@@ -298,32 +291,21 @@ fn many_runs_leak_nothing() {
         "shims left: {}",
         String::from_utf8_lossy(&shims.stdout)
     );
-    // The cgroups of every container this test ran are gone (other tests
-    // run containers of their own at the same time, so look up ours).
-    let until = format!(
-        "{:.6}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs_f64()
-    );
-    let ids = d.docker_ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "event=destroy",
-        "--format",
-        "{{.Actor.ID}}",
-    ]);
-    assert_eq!(ids.lines().count(), runs as usize);
+    // The cgroups of every container this test ran are gone: nothing is
+    // left under the daemon's own cgroup parent. (Not counted from the
+    // event history: with each run's network connect/disconnect, 200 runs
+    // are more events than the 1024 it keeps, as dockerd's.)
     let parent = d.cgroup_parent().expect("harness parent");
-    for id in ids.lines() {
-        for dir in skiff_e2e::cgroups::dirs(&format!("{parent}/{id}")) {
-            assert!(!dir.exists(), "cgroup left: {}", dir.display());
-        }
+    for dir in skiff_e2e::cgroups::dirs(parent) {
+        let children: Vec<_> = std::fs::read_dir(&dir)
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(children.is_empty(), "cgroups left: {children:?}");
     }
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
 }

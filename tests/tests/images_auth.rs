@@ -4,11 +4,15 @@
 use skiff_e2e::{Registry, Skiffd, SkiffdOpts};
 
 fn against(registry: &Registry) -> Skiffd {
-    Skiffd::start(
-        SkiffdOpts::default()
-            .no_mirror()
-            .insecure_registry(registry.host()),
-    )
+    let mut opts = SkiffdOpts::default()
+        .no_mirror()
+        .insecure_registry(registry.host());
+    // The daemon runs in a network namespace of its own: the token server
+    // (named only in the registry's answers) is relayed into it too.
+    if let Some(tokens) = registry.token_server() {
+        opts = opts.forward(tokens.addr().port());
+    }
+    Skiffd::start(opts)
 }
 
 fn login_then_pull(registry: &Registry) {

@@ -9,6 +9,7 @@ use skiff_engine::containers::archive::ArchiveError;
 use skiff_engine::containers::exec::ExecError;
 use skiff_engine::errdefs::ErrorKind;
 use skiff_engine::images::ImageError;
+use skiff_engine::networks::NetworkError;
 use skiff_engine::volumes::VolumeError;
 
 use crate::response::{self, Response};
@@ -81,6 +82,7 @@ from_service_error!(
     ContainerError,
     ExecError,
     ArchiveError,
+    NetworkError,
     VolumeError
 );
 

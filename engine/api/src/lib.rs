@@ -31,6 +31,7 @@ pub mod exec;
 pub mod hijack;
 pub mod images;
 pub mod listener;
+pub mod networks;
 pub mod query;
 pub mod response;
 pub mod router;

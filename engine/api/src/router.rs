@@ -10,7 +10,7 @@ use crate::call::Call;
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::response::Response;
-use crate::{containers, distribution, events, exec, images, system, version, volumes};
+use crate::{containers, distribution, events, exec, images, networks, system, version, volumes};
 use skiff_engine::daemon::Daemon;
 
 /// Route one request.
@@ -42,6 +42,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "images" => images::handle(daemon, &call, body).await,
                 "containers" => containers::handle(daemon, &call, body, upgrade).await,
                 "events" => events::handle(daemon, &call).await,
+                "networks" => networks::handle(daemon, &call, body).await,
                 "exec" => exec::handle(&daemon.containers, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
                 "volumes" => volumes::handle(daemon, &call, body).await,

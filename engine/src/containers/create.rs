@@ -20,6 +20,9 @@ pub struct CreateRequest {
     pub config: ContainerConfig,
     /// The host config.
     pub host_config: HostConfig,
+    /// `NetworkingConfig.EndpointsConfig`: per network (name or id), the
+    /// endpoint's settings.
+    pub networks: Vec<(String, crate::networks::record::Attachment)>,
 }
 
 /// A container's cgroup namespace mode: the one asked for, or `default`
@@ -197,13 +200,21 @@ impl ContainerService {
             cgroup_parent: Some(cgroup_parent),
             mounts,
         };
+        let warnings = self.network_create(
+            &id,
+            &name,
+            &record.host_config,
+            &record.config,
+            req.networks,
+        )?;
         if let Err(e) = self.store.insert(record.clone()) {
+            self.network_forget(&id);
             self.release_mounts(&record, true);
             return Err(e);
         }
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);
         self.prepare(&id);
-        Ok((id, vec![]))
+        Ok((id, warnings))
     }
 }
 

@@ -23,6 +23,9 @@ pub enum ContainerError {
     /// The image could not be found or used.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// The container's networking (networks, addresses, published ports).
+    #[error(transparent)]
+    Network(Box<crate::networks::NetworkError>),
     /// A shim refused or failed a request, or could not be reached.
     #[error("{0}")]
     Shim(#[from] skiff_shim::Error),
@@ -88,6 +91,12 @@ pub enum ContainerError {
     Volume(#[from] crate::volumes::VolumeError),
 }
 
+impl From<crate::networks::NetworkError> for ContainerError {
+    fn from(e: crate::networks::NetworkError) -> Self {
+        Self::Network(Box::new(e))
+    }
+}
+
 impl ContainerError {
     /// The error's kind, for the API's status code.
     pub fn kind(&self) -> ErrorKind {
@@ -96,6 +105,7 @@ impl ContainerError {
             Self::Ambiguous(_) | Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Image(e) => e.kind(),
+            Self::Network(e) => e.kind(),
             Self::Mount(e) => e.kind(),
             Self::Volume(e) => e.kind(),
             Self::Shim(_)

@@ -86,6 +86,7 @@ pub(super) fn request(host_config: HostConfig) -> CreateRequest {
             ..Body::default()
         },
         host_config,
+        networks: vec![],
     }
 }
 

@@ -33,6 +33,9 @@ pub mod mounting;
 #[cfg(test)]
 mod mounting_tests;
 pub mod names;
+pub mod network;
+#[cfg(test)]
+mod network_tests;
 pub mod paths;
 pub mod pause;
 pub mod prepare;
@@ -97,6 +100,9 @@ pub struct ContainerService {
     /// Exit codes of the last removed containers, newest last: a waiter
     /// woken late may see the removal without the exit before it.
     removed_exits: Mutex<VecDeque<(String, i64)>>,
+    /// The network service, once the daemon set it (without one,
+    /// containers get a namespace with `lo` only and `-p` is refused).
+    networks: std::sync::OnceLock<Arc<crate::networks::NetworkService>>,
     /// The volume service, once attached (see [`mounting`]).
     volumes: OnceLock<mounting::VolumeLink>,
 }
@@ -137,6 +143,7 @@ impl ContainerService {
             prepared: Mutex::new(HashMap::new()),
             pending_attach: Mutex::new(HashMap::new()),
             removed_exits: Mutex::new(VecDeque::new()),
+            networks: std::sync::OnceLock::new(),
             volumes: OnceLock::new(),
         })
     }

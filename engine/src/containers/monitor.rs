@@ -49,7 +49,9 @@ impl ContainerService {
         let cgroup = self.cgroup_of(id);
         let dir = self.store.dir(id);
         let host = self.runtime.host.clone();
+        let svc = self.clone();
         let cleanup = tokio::task::spawn_blocking(move || {
+            svc.network_leave(&owned);
             // Volatile for --rm containers: no sync, a fraction of a ms.
             let unmounted = host.unmount(&Rootfs::new(&dir));
             if let Some(h) = handle {
@@ -177,6 +179,21 @@ impl ContainerService {
                 }
             }
         }
+        // Running containers get their published ports back; what dead
+        // ones held is released.
+        if let Some(networks) = self.networks().cloned() {
+            let live: std::collections::HashSet<String> = self
+                .store
+                .snapshot()
+                .iter()
+                .filter(|r| r.state.status.is_live())
+                .map(|r| r.id.clone())
+                .collect();
+            let _ = tokio::task::spawn_blocking(move || {
+                networks.restore(|id| live.contains(id));
+            })
+            .await;
+        }
         // Restart policies act on daemon start too.
         for record in self.store.all() {
             let policy = record
@@ -201,6 +218,7 @@ impl ContainerService {
     /// Blocking: deletes a shim, cgroups and a mount left for a container
     /// that does not run.
     fn tidy_stopped(&self, id: &str) {
+        self.network_leave(id);
         let shim_dir = self.shim_dir(id);
         if paths::socket(&shim_dir).exists()
             && let Ok(h) = self.connect_shim(id)

@@ -93,6 +93,7 @@ impl ContainerService {
         let id = record.id.as_str();
         self.stop_health(id);
         self.store.remove(id)?;
+        self.network_forget(id);
         // `--rm` takes the anonymous volumes with it, as dockerd's does.
         self.release_mounts(record, record.host_config.auto_remove.unwrap_or(false));
         self.forget_execs(id);

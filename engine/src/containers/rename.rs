@@ -23,6 +23,9 @@ impl ContainerService {
         }
         let old = record.name.clone();
         let record = self.update(&record.id, |r| r.name = new_name.clone())?;
+        if let Some(n) = self.networks() {
+            n.rename_container(&record.id, &new_name);
+        }
         self.record_event("rename", &record, &[("oldName", &format!("/{old}"))]);
         Ok(())
     }

@@ -122,6 +122,14 @@ impl ContainerService {
         host.mount(&rootfs, &lower)?;
         let result = (|| {
             let mut bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
+            let net = self.network_join(&record)?;
+            bundle.host_network = net.host;
+            bundle.network_ns = net.netns;
+            spec::add_hosts(
+                &dir,
+                bundle.hostname.as_deref().unwrap_or_default(),
+                &net.addresses,
+            )?;
             bundle
                 .mounts
                 .extend(self.oci_mounts(&record, &rootfs.target)?);
@@ -147,6 +155,7 @@ impl ContainerService {
             }
         })();
         if result.is_err() {
+            self.network_leave(id);
             self.unmount_volumes(id);
             let _ = host.unmount(&rootfs);
         }
@@ -163,6 +172,7 @@ impl ContainerService {
         let code = exit_code_for(&msg);
         self.unmount_volumes(id);
         let _ = self.runtime.host.unmount(&Rootfs::new(&self.store.dir(id)));
+        self.network_leave(id);
         let _ = self.update(id, |r| {
             r.state.error = msg.clone();
             r.state.exit_code = code;

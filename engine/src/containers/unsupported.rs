@@ -32,15 +32,6 @@ const fn field(key: &'static str, flag: &'static str) -> Field {
 
 /// `HostConfig` fields skiffd does not honour yet.
 const HOST_CONFIG: &[Field] = &[
-    field("PortBindings", "-p/--publish"),
-    field("PublishAllPorts", "-P/--publish-all"),
-    Field {
-        key: "NetworkMode",
-        flag: "--network",
-        // What skiffd gives every container today: its own network
-        // namespace with a loopback interface.
-        unset: &["default", "bridge", "none"],
-    },
     field("Dns", "--dns"),
     field("DnsOptions", "--dns-option"),
     field("DnsSearch", "--dns-search"),
@@ -206,10 +197,9 @@ mod tests {
         let (c, _) = cli_defaults();
         let cases = [
             (
-                serde_json::json!({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}),
-                "-p/--publish (HostConfig.PortBindings)",
+                serde_json::json!({"ExtraHosts": ["a:10.0.0.1"]}),
+                "--add-host (HostConfig.ExtraHosts)",
             ),
-            (serde_json::json!({"NetworkMode": "host"}), "--network"),
             (
                 serde_json::json!({"MemorySwappiness": 10}),
                 "--memory-swappiness",
@@ -226,8 +216,11 @@ mod tests {
             assert!(err.contains(flag), "{err}");
             assert!(err.contains("skiffd does not support"), "{err}");
         }
-        // Values that mean what skiffd does are fine.
+        // Values that mean what skiffd does are fine (networks and
+        // published ports are the network service's).
         for h in [
+            serde_json::json!({"NetworkMode": "host"}),
+            serde_json::json!({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}),
             serde_json::json!({"NetworkMode": "none"}),
             serde_json::json!({"IpcMode": "private"}),
             serde_json::json!({"UsernsMode": "host"}),

@@ -10,6 +10,7 @@ pub mod attach_ws;
 pub mod changes;
 pub mod create_body;
 pub mod fs;
+mod net;
 pub mod render;
 pub mod stats;
 pub mod update;
@@ -320,6 +321,7 @@ pub async fn handle(
                 name,
                 config,
                 host_config,
+                networks: net::endpoints_config(&bytes)?,
             };
             let s = svc.clone();
             let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
@@ -342,7 +344,10 @@ pub async fn handle(
             if !size {
                 return Ok(response::json(
                     StatusCode::OK,
-                    &list.iter().map(|r| ListEntry::of(r)).collect::<Vec<_>>(),
+                    &list
+                        .iter()
+                        .map(|r| ListEntry::of(r).with_network(r, &daemon.networks))
+                        .collect::<Vec<_>>(),
                 ));
             }
             // Each writable layer walked once, off the runtime.
@@ -362,7 +367,7 @@ pub async fn handle(
                 &sized
                     .iter()
                     .map(|(r, size)| {
-                        let mut e = ListEntry::of(r);
+                        let mut e = ListEntry::of(r).with_network(r, &daemon.networks);
                         // dockerd omits an empty writable layer's size.
                         e.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
                         e.size_root_fs = Some(size.root_fs as i64);
@@ -390,10 +395,11 @@ pub async fn handle(
             })
             .await
             .map_err(ApiError::internal)?;
-            Ok(response::json(
-                StatusCode::OK,
-                &render::inspect_json(&record, &paths, &extras),
-            ))
+            // dockerd's NetworkSettings keeps fields bollard's model has
+            // dropped (IPAddress, Gateway, MacAddress …): set as JSON.
+            let mut inspect = render::inspect_json(&record, &paths, &extras);
+            inspect["NetworkSettings"] = net::settings(&record, &daemon.networks);
+            Ok(response::json(StatusCode::OK, &inspect))
         }
         Action::Start(id) => {
             // API >= 1.24 takes no start options (dockerd refuses a body).

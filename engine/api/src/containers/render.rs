@@ -82,7 +82,7 @@ pub fn summary(r: &ContainerRecord) -> ContainerSummary {
         "Labels": r.config.labels.clone().unwrap_or_default(),
         "State": r.state.status.as_str(),
         "Status": status_text(r),
-        "HostConfig": { "NetworkMode": "none" },
+        "HostConfig": { "NetworkMode": network_mode(r) },
         "NetworkSettings": { "Networks": {} },
         "Mounts": [],
     }))
@@ -106,7 +106,7 @@ pub(super) struct ListEntry<'a> {
     #[serde(rename = "Created")]
     created: i64,
     #[serde(rename = "Ports")]
-    ports: [(); 0],
+    ports: Vec<serde_json::Value>,
     #[serde(rename = "SizeRw", skip_serializing_if = "Option::is_none")]
     pub(super) size_rw: Option<i64>,
     #[serde(rename = "SizeRootFs", skip_serializing_if = "Option::is_none")]
@@ -142,13 +142,22 @@ impl serde::Serialize for Labels<'_> {
 #[derive(serde::Serialize)]
 struct ListHostConfig {
     #[serde(rename = "NetworkMode")]
-    network_mode: &'static str,
+    network_mode: String,
 }
 
 #[derive(serde::Serialize)]
 struct ListNetworks {
     #[serde(rename = "Networks")]
-    networks: Labels<'static>,
+    networks: serde_json::Value,
+}
+
+/// The network mode a `ps` row shows (`default` when unset, as dockerd).
+fn network_mode(r: &ContainerRecord) -> String {
+    r.host_config
+        .network_mode
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "default".into())
 }
 
 impl<'a> ListEntry<'a> {
@@ -162,20 +171,34 @@ impl<'a> ListEntry<'a> {
             image_id: r.image_id.to_string(),
             command,
             created: unix_seconds(&r.created),
-            ports: [],
+            ports: Vec::new(),
             size_rw: None,
             size_root_fs: None,
             labels: Labels(r.config.labels.as_ref()),
             state: r.state.status.as_str(),
             status: status_text(r),
             host_config: ListHostConfig {
-                network_mode: "none",
+                network_mode: network_mode(r),
             },
             network_settings: ListNetworks {
-                networks: Labels(None),
+                networks: json!({}),
             },
             mounts: [],
         }
+    }
+}
+
+impl ListEntry<'_> {
+    /// The row with its published ports and networks.
+    pub(super) fn with_network(
+        mut self,
+        r: &ContainerRecord,
+        networks: &skiff_engine::networks::NetworkService,
+    ) -> Self {
+        let (ports, nets) = super::net::list_parts(r, networks);
+        self.ports = ports;
+        self.network_settings.networks = nets;
+        self
     }
 }
 

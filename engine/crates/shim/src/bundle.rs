@@ -235,6 +235,11 @@ pub struct BundleConfig {
     pub tty: bool,
     /// Share the host's network namespace instead of a new one with `lo` only.
     pub host_network: bool,
+    /// Join this network namespace (a `/proc/PID/ns/net` or a pinned or
+    /// `/proc/PID/fd/N` namespace file) instead of making a new one; set
+    /// up beforehand by skiffd (a bridge endpoint, `container:<id>`).
+    /// Ignored when [`Self::host_network`] is set.
+    pub network_ns: Option<PathBuf>,
     /// Share the host's pid namespace.
     pub host_pid: bool,
     /// A new cgroup namespace (docker's `--cgroupns private`): the container
@@ -299,6 +304,7 @@ impl BundleConfig {
             hostname: None,
             tty: false,
             host_network: false,
+            network_ns: None,
             host_pid: false,
             cgroup_ns: false,
             capabilities: DEFAULT_CAPABILITIES.to_vec(),
@@ -407,7 +413,15 @@ impl BundleConfig {
         }
         let namespaces = namespaces
             .into_iter()
-            .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+            .map(|typ| {
+                let mut ns = LinuxNamespaceBuilder::default().typ(typ);
+                if typ == LinuxNamespaceType::Network
+                    && let Some(path) = &self.network_ns
+                {
+                    ns = ns.path(path.clone());
+                }
+                ns.build()
+            })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| self.spec_err(e))?;
 
@@ -740,6 +754,26 @@ mod tests {
             namespaces(&cfg)?,
             ["mount", "uts", "ipc", "pid", "network", "cgroup"]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_network_namespace_path_is_joined() -> Result<()> {
+        let mut cfg = BundleConfig::new("c4", "/rootfs", vec!["sh".into()]);
+        cfg.network_ns = Some("/proc/1/fd/7".into());
+        let json = serde_json::to_value(cfg.to_spec()?).map_err(|e| cfg.spec_err(e))?;
+        let net: Vec<&serde_json::Value> = json["linux"]["namespaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["type"] == "network")
+            .collect();
+        assert_eq!(net.len(), 1);
+        assert_eq!(net[0]["path"], "/proc/1/fd/7");
+        // The host's network: no namespace at all, the path is ignored.
+        cfg.host_network = true;
+        let json = serde_json::to_value(cfg.to_spec()?).map_err(|e| cfg.spec_err(e))?;
+        assert!(!json["linux"]["namespaces"].to_string().contains("network"));
         Ok(())
     }
 

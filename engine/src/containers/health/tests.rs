@@ -35,6 +35,7 @@ fn request(health: Option<HealthConfig>) -> CreateRequest {
             ..Body::default()
         },
         host_config: HostConfig::default(),
+        networks: Vec::new(),
     }
 }
 
