@@ -96,13 +96,7 @@ async fn uploads_checks_mounts_and_puts_manifests_on_a_real_registry() {
     let bytes: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 253) as u8).collect();
     let digest = Digest::of(&bytes);
     assert!(!target.blob_exists(&digest).await.unwrap());
-    let (recorder, uploaded) = upload(&target, &bytes).await;
-    uploaded.unwrap();
-    assert!(target.blob_exists(&digest).await.unwrap());
-    assert_eq!(
-        recorder.sent.lock().unwrap().last().copied(),
-        Some(bytes.len() as u64)
-    );
+    let recorder = upload_whole(&target, &bytes).await;
     assert_eq!(recorder.retries.load(Ordering::SeqCst), 0);
 
     // The source's layer is mounted; a blob the source lacks is not.
@@ -154,13 +148,7 @@ async fn uploads_in_chunks_to_a_real_registry() {
         .with_chunk_size(700_000);
     let bytes: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 241) as u8).collect();
     let digest = Digest::of(&bytes);
-    let (recorder, uploaded) = upload(&target, &bytes).await;
-    uploaded.unwrap();
-    assert!(target.blob_exists(&digest).await.unwrap());
-    assert_eq!(
-        recorder.sent.lock().unwrap().last().copied(),
-        Some(bytes.len() as u64)
-    );
+    upload_whole(&target, &bytes).await;
     assert_eq!(
         std::fs::read(registry.blob_path(&digest)).unwrap(),
         bytes,
@@ -186,6 +174,19 @@ async fn pushes_with_basic_auth_and_reports_refusals() {
         .unwrap();
     upload(&authed, &bytes).await.1.unwrap();
     assert!(authed.blob_exists(&digest).await.unwrap());
+}
+
+/// Upload `bytes` to a real registry's `target`: it succeeds, the blob is
+/// then there, and the progress reported reached its size.
+async fn upload_whole(target: &PushRepository, bytes: &[u8]) -> Arc<Recorder> {
+    let (recorder, uploaded) = upload(target, bytes).await;
+    uploaded.unwrap();
+    assert!(target.blob_exists(&Digest::of(bytes)).await.unwrap());
+    assert_eq!(
+        recorder.sent.lock().unwrap().last().copied(),
+        Some(bytes.len() as u64)
+    );
+    recorder
 }
 
 /// A registry whose first `failures` blob PUTs answer 500.
