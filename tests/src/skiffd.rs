@@ -502,6 +502,18 @@ impl Skiffd {
         self.docker.fail(args)
     }
 
+    /// `docker events --since 0 --until 0s` with a `--filter` for each of
+    /// `filters` and `--format format`: the events of the daemon's history
+    /// up to now, panicking unless the CLI exits 0.
+    pub fn past_events(&self, filters: &[&str], format: &str) -> String {
+        let mut args = vec!["events", "--since", "0", "--until", "0s"];
+        for filter in filters {
+            args.extend(["--filter", *filter]);
+        }
+        args.extend(["--format", format]);
+        self.docker_ok(&args)
+    }
+
     /// A bollard client on the socket (use inside a tokio runtime).
     pub fn bollard(&self) -> bollard::Docker {
         crate::client::bollard_client(&self.socket)
