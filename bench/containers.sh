@@ -33,13 +33,6 @@ BENCH_NAME=containers
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=${RUNS:-20}
-WARMUP=${WARMUP:-2}
-IDLE=${IDLE:-10}
-PS_CONTAINERS=${PS_CONTAINERS:-200}
-PS_RUNNING=${PS_RUNNING:-20}
-PS_RUNS=${PS_RUNS:-10}
-CONCURRENT=${CONCURRENT:-50}
 IMAGE=busybox
 engines=(skiffd dockerd)
 read -r -a run_args <<<"${RUN_ARGS:-}"
@@ -63,9 +56,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument '$1' (usage: $0 [--out FILE])" ;;
     esac
 done
-for n in RUNS WARMUP IDLE PS_CONTAINERS PS_RUNNING PS_RUNS CONCURRENT; do
-    [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a number (got '${!n}')"
-done
+bench_numbers RUNS=20 WARMUP=2 IDLE=10 PS_CONTAINERS=200 PS_RUNNING=20 PS_RUNS=10 CONCURRENT=50
 ((PS_RUNNING <= PS_CONTAINERS)) || die "PS_RUNNING ($PS_RUNNING) > PS_CONTAINERS ($PS_CONTAINERS)"
 if [ -n "$out" ]; then
     case $out in /*) ;; *) out=$PWD/$out ;; esac
@@ -88,15 +79,7 @@ fi
 
 # Before the daemons stop: remove every container (skiffd's outlive it, and
 # dockerd would wait 10 s for each `sleep` to ignore SIGTERM).
-bench_before_stop() {
-    local e ids
-    for e in "${engines[@]}"; do
-        [ -S "${sock[$e]:-/nonexistent}" ] || continue
-        ids=$(timeout 30 "$DOCKER" -H "unix://${sock[$e]}" ps -aq 2>/dev/null) || continue
-        # shellcheck disable=SC2086
-        [ -z "$ids" ] || timeout 120 "$DOCKER" -H "unix://${sock[$e]}" rm -f $ids >/dev/null 2>&1
-    done
-}
+bench_before_stop() { bench_rm_containers "${engines[@]}"; }
 
 # ------------------------------------------------------------ helpers
 # now_ms: wall clock in ms (bash's EPOCHREALTIME: no fork).

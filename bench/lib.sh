@@ -8,6 +8,10 @@
 #   bench_fixtures                  # -> $fixtures (the test harness's image cache)
 #   bench_build_skiffd pkg...       # -> $skiffd_bin (cargo build --release -p pkg...)
 #   bench_registry                  # -> $mirror, docker-registry on 127.0.0.1 (in the netns)
+#   bench_serve_registry NAME DIR   # -> $registry_addr, $registry_pid: another docker-registry
+#   bench_image_rounds IMAGE N      # pull/push: all of the above up to the registry, its manifest
+#   bench_rounds OP [CHECK]         # pull/push: the per-round table (bench_timed in OP), then
+#                                   #   bench_rounds_summary, bench_rounds_verdict
 #   bench_start_skiffd              # -> $skiffd_sock, $skiffd_pid
 #   bench_start_dockerd             # -> $dockerd_sock, $dockerd_pid, $ctr_pid, $driver_note
 #   bench_client                    # -> dk ENGINE ARGS..., ${sock[...]}, ${pid[...]}
@@ -241,6 +245,35 @@ free_port() {
     in_netns python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# bench_numbers NAME=DEFAULT...: sets each NAME from the environment, or to
+# DEFAULT when unset or empty; dies unless it is a whole number.
+bench_numbers() {
+    local arg n
+    for arg in "$@"; do
+        n=${arg%%=*}
+        printf -v "$n" '%s' "${!n:-${arg#*=}}"
+        [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a number (got '${!n}')"
+    done
+}
+
+# bench_rm_containers [--volumes] ENGINE...: for bench_before_stop: removes
+# every container of each ENGINE whose socket is still there (with
+# --volumes, then its volumes too).
+bench_rm_containers() {
+    local volumes="" e ids
+    if [ "${1:-}" = --volumes ]; then
+        volumes=1
+        shift
+    fi
+    for e in "$@"; do
+        [ -S "${sock[$e]:-/nonexistent}" ] || continue
+        ids=$(timeout 30 "$DOCKER" -H "unix://${sock[$e]}" ps -aq 2>/dev/null) || continue
+        # shellcheck disable=SC2086
+        [ -z "$ids" ] || timeout 120 "$DOCKER" -H "unix://${sock[$e]}" rm -f $ids >/dev/null 2>&1
+        [ -z "$volumes" ] || timeout 60 "$DOCKER" -H "unix://${sock[$e]}" volume prune -af >/dev/null 2>&1 || true
+    done
+}
+
 # ---------------------------------------------------- network namespace
 # bench_netns: creates the run's namespaces and keeps them open on fds
 # $netns_fd and $mntns_fd (they live while this script or a process inside
@@ -353,33 +386,56 @@ bench_build_skiffd() {
 }
 
 # ------------------------------------------------------------- registry
-bench_registry() {
-    cp -a "$fixtures/registry" "$tmp/registry" # also warms the page cache
-    local port
-    port=$(free_port)
-    mirror=http://127.0.0.1:$port
-    cat >"$tmp/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $tmp/registry
-http:
-  addr: 127.0.0.1:$port
-  secret: skiff-bench
-EOF
-    "${netns_exec[@]}" docker-registry serve "$tmp/registry.yml" >"$tmp/registry.log" 2>&1 </dev/null 3>&- &
-    reg_pid=$!
-    pids+=("registry:$reg_pid")
+# shellcheck source=tests/fixtures/registry.sh
+source "$bench_root/tests/fixtures/registry.sh"
+
+# bench_serve_registry NAME ROOTDIR: starts a docker-registry in the run's
+# network namespace on a free port, storing in ROOTDIR (config
+# $tmp/NAME.yml, log $tmp/NAME.log); waits until it answers. Sets
+# registry_addr (127.0.0.1:port) and registry_pid.
+bench_serve_registry() {
+    local name=$1 root=$2
+    registry_addr=127.0.0.1:$(free_port)
+    registry_config "$root" "$registry_addr" skiff-bench >"$tmp/$name.yml"
+    "${netns_exec[@]}" docker-registry serve "$tmp/$name.yml" >"$tmp/$name.log" 2>&1 </dev/null 3>&- &
+    registry_pid=$!
+    pids+=("$name:$registry_pid")
     for _ in $(seq 200); do
-        in_netns curl -fsS "$mirror/v2/" >/dev/null 2>&1 && return 0
-        kill -0 "$reg_pid" 2>/dev/null || break
+        in_netns curl -fsS "http://$registry_addr/v2/" >/dev/null 2>&1 && return 0
+        kill -0 "$registry_pid" 2>/dev/null || break
         sleep 0.05
     done
-    fail_with_log registry "$tmp/registry.log"
+    fail_with_log "$name" "$tmp/$name.log"
+}
+
+bench_registry() {
+    cp -a "$fixtures/registry" "$tmp/registry" # also warms the page cache
+    bench_serve_registry registry "$tmp/registry"
+    mirror=http://$registry_addr
+}
+
+# bench_image_rounds IMAGE LAYERS: the start of the benches that move
+# library/IMAGE of LAYERS layers (pull, push): checks ROUNDS (default 5),
+# builds skiffd, starts the mirror registry and reads its schema2 manifest
+# of the image into $tmp/manifest.json, which must list LAYERS layers. Sets
+# IMAGE, LAYERS, root and blob_bytes (the layers' total size).
+bench_image_rounds() {
+    local nlayers
+    IMAGE=$1
+    LAYERS=$2
+    ROUNDS=${ROUNDS:-5}
+    [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
+    bench_init curl
+    root=$bench_root
+    bench_fixtures
+    bench_build_skiffd skiffd
+    bench_registry
+    in_netns curl -fsS "$mirror/v2/library/$IMAGE/manifests/latest" \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' >"$tmp/manifest.json" 2>/dev/null ||
+        fail_with_log registry "$tmp/registry.log"
+    blob_bytes=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(sum(l["size"] for l in m["layers"]))' "$tmp/manifest.json")
+    nlayers=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["layers"]))' "$tmp/manifest.json")
+    [ "$nlayers" = "$LAYERS" ] || die "library/$IMAGE has $nlayers layers, expected $LAYERS"
 }
 
 # ---------------------------------------------------------------- skiffd
@@ -562,3 +618,81 @@ bench_cpu_cgroup_remove() {
 # Statistics over whitespace-separated numbers on stdin.
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 max() { tr ' ' '\n' | grep . | sort -g | tail -n1; }
+
+# ------------------------------------------- rounds: skiffd vs dockerd
+# For the benches that time one operation per engine and round (pull,
+# push): `bench_rounds OP [CHECK]` prints the table, OP timing with
+# `bench_timed`; then `bench_rounds_summary` and, last, `bench_rounds_verdict`.
+
+# bench_timed ENGINE ROUND LOG MSG ARGS...: runs `docker ARGS` against
+# ENGINE, its output in LOG; if it fails, shows LOG and dies with
+# "ENGINE: MSG". Records the wall time (s), the daemon's CPU time (s) and
+# its peak RSS during the command (MiB) as times/cpus/hwms[ENGINE,ROUND].
+bench_timed() {
+    local engine=$1 round=$2 log=$3 msg=$4 p=${pid[$1]} t0 t1 c0 c1
+    shift 4
+    # Peak RSS of this command only: clear_refs 5 resets VmHWM to the current RSS.
+    echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true
+    c0=$(proc_cpu "$p")
+    t0=$(date +%s.%N)
+    if ! dk "$engine" "$@" >"$log" 2>&1; then
+        cat "$log" >&3
+        die "$engine: $msg"
+    fi
+    t1=$(date +%s.%N)
+    c1=$(proc_cpu "$p")
+    hwms[$engine,$round]=$(proc_hwm "$p")
+    times[$engine,$round]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    cpus[$engine,$round]=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# bench_rounds OP [CHECK]: ROUNDS rounds, skiffd first in odd ones, dockerd
+# in even ones: `OP ENGINE ROUND` for each engine, then `CHECK ROUND` if
+# given, then the round's row of the table (printed with its header).
+bench_rounds() {
+    local r engine order
+    declare -gA times cpus hwms
+    printf '%-5s  %-7s  %9s %8s %9s  %9s %8s %9s  %6s\n' round first 'skiffd s' 'cpu s' 'peak MiB' \
+        'dockerd s' 'cpu s' 'peak MiB' ratio
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then order=(skiffd dockerd); else order=(dockerd skiffd); fi
+        for engine in "${order[@]}"; do "$1" "$engine" "$r"; done
+        [ -z "${2:-}" ] || "$2" "$r"
+        printf '%-5s  %-7s  %9.2f %8s %9s  %9.2f %8s %9s  %6.2f\n' "$r" "${order[0]}" \
+            "${times[skiffd,$r]}" "${cpus[skiffd,$r]}" "${hwms[skiffd,$r]}" \
+            "${times[dockerd,$r]}" "${cpus[dockerd,$r]}" "${hwms[dockerd,$r]}" \
+            "$(awk -v a="${times[skiffd,$r]}" -v b="${times[dockerd,$r]}" 'BEGIN { print a / b }')"
+    done
+}
+
+# bench_col ARRAY ENGINE: ENGINE's values of every round in ARRAY.
+bench_col() {
+    local -n arr=$1
+    local r out=""
+    for ((r = 1; r <= ROUNDS; r++)); do out+="${arr[$2,$r]} "; done
+    echo "$out"
+}
+
+# bench_rounds_summary: the table's last row and a blank line. Sets ms, md
+# (median wall s of skiffd, dockerd), cs, cd_ (median CPU s), hs, hd (max
+# peak RSS MiB) and ratio (ms / md).
+bench_rounds_summary() {
+    ms=$(bench_col times skiffd | median)
+    md=$(bench_col times dockerd | median)
+    cs=$(bench_col cpus skiffd | median)
+    cd_=$(bench_col cpus dockerd | median)
+    hs=$(bench_col hwms skiffd | max)
+    hd=$(bench_col hwms dockerd | max)
+    ratio=$(awk -v a="$ms" -v b="$md" 'BEGIN { printf "%.2f", a / b }')
+    printf '%-5s  %-7s  %9.2f %8.2f %9s  %9.2f %8.2f %9s  %6.2f\n' median '' "$ms" "$cs" "max $hs" "$md" "$cd_" "max $hd" "$ratio"
+    echo
+}
+
+# bench_rounds_verdict: the load average now and the medians' verdict
+# (target ratio <= 0.50).
+bench_rounds_verdict() {
+    local verdict
+    printf 'load average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.5) ? "met" : "NOT met" }')
+    printf 'median skiffd %.2fs  dockerd %.2fs  ratio %s (target ≤ 0.50: %s)\n' "$ms" "$md" "$ratio" "$verdict"
+}

@@ -22,14 +22,8 @@ BENCH_NAME=volumes
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUNS=${RUNS:-20}
-WARMUP=${WARMUP:-2}
-DD_MIB=${DD_MIB:-1024}
-DD_RUNS=${DD_RUNS:-3}
 engines=(skiffd dockerd)
-for n in RUNS WARMUP DD_MIB DD_RUNS; do
-    [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a number (got '${!n}')"
-done
+bench_numbers RUNS=20 WARMUP=2 DD_MIB=1024 DD_RUNS=3
 
 bench_init curl flock
 bench_fixtures
@@ -39,16 +33,7 @@ bench_start_skiffd
 bench_start_dockerd
 bench_client
 
-bench_before_stop() {
-    local e ids
-    for e in "${engines[@]}"; do
-        [ -S "${sock[$e]:-/nonexistent}" ] || continue
-        ids=$(timeout 30 "$DOCKER" -H "unix://${sock[$e]}" ps -aq 2>/dev/null) || continue
-        # shellcheck disable=SC2086
-        [ -z "$ids" ] || timeout 120 "$DOCKER" -H "unix://${sock[$e]}" rm -f $ids >/dev/null 2>&1
-        timeout 60 "$DOCKER" -H "unix://${sock[$e]}" volume prune -af >/dev/null 2>&1 || true
-    done
-}
+bench_before_stop() { bench_rm_containers --volumes "${engines[@]}"; }
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'

@@ -559,6 +559,24 @@ impl Skiffd {
         self.docker.fail(args)
     }
 
+    /// `docker events --since 0 --until <now>` with a `--filter` for each
+    /// of `filters` and `--format format`: the events of the daemon's
+    /// history up to now, panicking unless the CLI exits 0. `now` is given
+    /// to the nanosecond: the CLI turns `--until 0s` into whole seconds
+    /// (for dockerd too), which would leave out this second's events.
+    pub fn past_events(&self, filters: &[&str], format: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let until = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        let mut args = vec!["events", "--since", "0", "--until", &until];
+        for filter in filters {
+            args.extend(["--filter", *filter]);
+        }
+        args.extend(["--format", format]);
+        self.docker_ok(&args)
+    }
+
     /// A bollard client on the socket (use inside a tokio runtime).
     pub fn bollard(&self) -> bollard::Docker {
         crate::client::bollard_client(&self.socket)

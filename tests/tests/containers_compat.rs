@@ -19,6 +19,11 @@ fn api(d: &Skiffd, method: &str, path: &str, body: &str) -> HttpResponse {
     unix_http(d.socket(), method, path, body.as_bytes()).expect("api request")
 }
 
+/// `POST /containers/<name>/attach?<query>` without a body.
+fn attach_api(d: &Skiffd, name: &str, query: &str) -> HttpResponse {
+    api(d, "POST", &format!("/containers/{name}/attach?{query}"), "")
+}
+
 fn json(resp: &HttpResponse) -> Value {
     serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("{e}: {}", resp.text()))
 }
@@ -178,21 +183,11 @@ fn ps_limit_attach_logs_and_prune() {
         "p3"
     );
     // stream=0&logs=1: the log, then the end (no upgrade needed).
-    let resp = api(
-        &d,
-        "POST",
-        "/containers/p1/attach?stream=0&logs=1&stdout=1&stderr=1",
-        "",
-    );
+    let resp = attach_api(&d, "p1", "stream=0&logs=1&stdout=1&stderr=1");
     assert_eq!(resp.status, 200);
     let text = resp.text();
     assert!(text.contains("out\n") && text.contains("err\n"), "{text:?}");
-    let stdout_only = api(
-        &d,
-        "POST",
-        "/containers/p1/attach?stream=0&logs=1&stdout=1",
-        "",
-    );
+    let stdout_only = attach_api(&d, "p1", "stream=0&logs=1&stdout=1");
     assert!(
         !stdout_only.text().contains("err"),
         "{:?}",
@@ -264,12 +259,7 @@ fn attach_detach_keys_leave_the_container_running() {
     // Keys of the client's choice.
     assert!(attach_and_type(&d, "tty", "&detachKeys=ctrl-x", b"\x18"));
     assert_eq!(running(&d), "true");
-    let resp = api(
-        &d,
-        "POST",
-        "/containers/tty/attach?stream=1&stdin=1&detachKeys=ctrl-",
-        "",
-    );
+    let resp = attach_api(&d, "tty", "stream=1&stdin=1&detachKeys=ctrl-");
     assert_eq!(resp.status, 400);
     assert_eq!(
         json(&resp)["message"],

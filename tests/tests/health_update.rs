@@ -151,19 +151,8 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
         "{err}"
     );
 
-    // Events: the status changes and the probes' execs. The CLI turns
-    // `--until 0s` into whole seconds (as it does for dockerd), so let the
-    // second in which the last checked event happened pass first.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--format",
-        "{{.Actor.Attributes.name}} {{.Action}}",
-    ]);
+    // Events: the status changes and the probes' execs.
+    let events = d.past_events(&[], "{{.Actor.Attributes.name}} {{.Action}}");
     for wanted in [
         "ok health_status: healthy",
         "bad health_status: unhealthy",
@@ -177,17 +166,7 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
             "no {wanted:?} in:\n{events}"
         );
     }
-    let filtered = d.docker_ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "event=health_status",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let filtered = d.past_events(&["event=health_status"], "{{.Action}}");
     assert!(
         filtered.lines().all(|l| l.starts_with("health_status: ")) && !filtered.is_empty(),
         "{filtered}"
@@ -204,20 +183,8 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
     // (the event history starts empty with the new daemon).
     d.restart();
     wait_until("bad unhealthy again after the restart", HEALTH_WAIT, || {
-        d.docker_ok(&[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            "0s",
-            "--filter",
-            "container=bad",
-            "--filter",
-            "event=health_status",
-            "--format",
-            "{{.Action}}",
-        ])
-        .contains("health_status: unhealthy")
+        d.past_events(&["container=bad", "event=health_status"], "{{.Action}}")
+            .contains("health_status: unhealthy")
     });
 }
 
@@ -363,17 +330,7 @@ fn update_reaches_the_running_cgroup_and_inspect() {
         out.stderr.contains("can't fork"),
         "40 processes under a limit of 20: {out:?}"
     );
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "event=update",
-        "--format",
-        "{{.Actor.Attributes.name}}",
-    ]);
+    let events = d.past_events(&["event=update"], "{{.Actor.Attributes.name}}");
     assert_eq!(events.trim(), "upd");
 
     // Limits given at create reach the cgroup through the bundle, and

@@ -369,19 +369,7 @@ fn volumes_and_mount_forms() {
     d.docker_ok(&["volume", "rm", "evt"]);
     // `--until` is whole seconds: the events must be in a past second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        "0s",
-        "--filter",
-        "type=volume",
-        "--filter",
-        "volume=evt",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let events = d.past_events(&["type=volume", "volume=evt"], "{{.Action}}");
     let actions: Vec<&str> = events.lines().collect();
     assert_eq!(
         actions,

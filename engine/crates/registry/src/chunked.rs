@@ -12,30 +12,29 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
-use skiff_oci::Digest;
 
 use crate::error::RegistryError;
 use crate::push::{
-    BlobOpener, PushRepository, UPLOAD_ATTEMPTS, UploadObserver, file_body, is_retryable, location,
-    with_digest,
+    Blob, BlobOpener, PushRepository, UPLOAD_ATTEMPTS, UploadObserver, file_body, is_retryable,
+    location,
 };
 
 impl PushRepository {
-    /// Upload `size` bytes of `open`'s file in chunks of `chunk` bytes, to
+    /// Upload `blob` in chunks of `chunk` bytes, to
     /// `started` or a new upload session; see the module docs.
     pub(crate) async fn upload_chunked(
         &self,
-        digest: &Digest,
-        size: u64,
-        open: BlobOpener<'_>,
+        blob: Blob<'_>,
         started: Option<String>,
         chunk: u64,
-        observer: &Arc<dyn UploadObserver>,
     ) -> Result<(), RegistryError> {
-        let mut location = match started {
-            Some(location) => location,
-            None => self.start_upload().await?,
-        };
+        let Blob {
+            digest,
+            size,
+            open,
+            observer,
+        } = blob;
+        let mut location = self.upload_location(started).await?;
         let mut offset = 0;
         let mut attempt = 1;
         while offset < size {
@@ -57,19 +56,7 @@ impl PushRepository {
                 Err(error) => return Err(error),
             }
         }
-        let put_url = with_digest(&location, digest)?;
-        let response = self
-            .session
-            .send("Put", &put_url, |h| {
-                h.put(&put_url)
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_LENGTH, 0)
-            })
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(RegistryError::from_response(&put_url, response).await);
-        }
-        Ok(())
+        self.finish_upload(&location, digest, 0, None).await
     }
 
     /// One chunk; the next location and the bytes the registry now holds.

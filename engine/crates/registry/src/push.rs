@@ -57,6 +57,16 @@ pub trait UploadObserver: Send + Sync + 'static {
 /// The blob content to upload: opened anew for every attempt.
 pub type BlobOpener<'a> = &'a (dyn Fn() -> io::Result<std::fs::File> + Send + Sync);
 
+/// One blob being uploaded: its digest and size, where its bytes come
+/// from, and where progress goes.
+#[derive(Clone, Copy)]
+pub(crate) struct Blob<'a> {
+    pub(crate) digest: &'a Digest,
+    pub(crate) size: u64,
+    pub(crate) open: BlobOpener<'a>,
+    pub(crate) observer: &'a Arc<dyn UploadObserver>,
+}
+
 /// A repository at one endpoint with `pull,push` access (and `pull` on the
 /// repositories blobs may be mounted from). Cheap to clone; clones may
 /// upload concurrently.
@@ -170,19 +180,19 @@ impl PushRepository {
         started: Option<String>,
         observer: &Arc<dyn UploadObserver>,
     ) -> Result<(), RegistryError> {
+        let blob = Blob {
+            digest,
+            size,
+            open,
+            observer,
+        };
         let mut started = started;
         let mut attempt = 1;
         let mut chunk_size = self.chunk_size;
         loop {
             let result = match chunk_size {
-                None => {
-                    self.upload_once(digest, size, open, started.take(), observer)
-                        .await
-                }
-                Some(chunk) => {
-                    self.upload_chunked(digest, size, open, started.take(), chunk, observer)
-                        .await
-                }
+                None => self.upload_once(blob, started.take()).await,
+                Some(chunk) => self.upload_chunked(blob, started.take(), chunk).await,
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -207,26 +217,53 @@ impl PushRepository {
         }
     }
 
+    /// One monolithic attempt: the whole blob in the body of the closing
+    /// `PUT`.
     async fn upload_once(
         &self,
-        digest: &Digest,
-        size: u64,
-        open: BlobOpener<'_>,
+        blob: Blob<'_>,
         started: Option<String>,
-        observer: &Arc<dyn UploadObserver>,
     ) -> Result<(), RegistryError> {
-        let location = match started {
-            Some(location) => location,
-            None => self.start_upload().await?,
-        };
-        let put_url = with_digest(&location, digest)?;
+        let location = self.upload_location(started).await?;
+        let body = || file_body(blob.open, blob.observer, 0, blob.size);
+        self.finish_upload(&location, blob.digest, blob.size, Some(&body))
+            .await
+    }
+
+    /// `started` when a session is already open, else a new session's
+    /// location.
+    pub(crate) async fn upload_location(
+        &self,
+        started: Option<String>,
+    ) -> Result<String, RegistryError> {
+        match started {
+            Some(location) => Ok(location),
+            None => self.start_upload().await,
+        }
+    }
+
+    /// `PUT <location>&digest=<digest>`: closes the upload, with `len`
+    /// bytes of the body `body` builds (`None` and 0 when chunks carried
+    /// them already). Anything but 201 is the registry's error.
+    pub(crate) async fn finish_upload(
+        &self,
+        location: &str,
+        digest: &Digest,
+        len: u64,
+        body: Option<&(dyn Fn() -> reqwest::Body + Sync)>,
+    ) -> Result<(), RegistryError> {
+        let put_url = with_digest(location, digest)?;
         let response = self
             .session
             .send("Put", &put_url, |h| {
-                h.put(&put_url)
+                let request = h
+                    .put(&put_url)
                     .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_LENGTH, size)
-                    .body(file_body(open, observer, 0, size))
+                    .header(CONTENT_LENGTH, len);
+                match body {
+                    Some(body) => request.body(body()),
+                    None => request,
+                }
             })
             .await?;
         if response.status() != StatusCode::CREATED {

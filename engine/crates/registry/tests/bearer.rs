@@ -6,8 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,10 +18,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use skiff_oci::documents::OCI_MANIFEST;
 use skiff_oci::{Digest, Reference};
 use skiff_registry::{Credentials, RegistryClient, RegistryConfig, RegistryError};
@@ -250,25 +248,6 @@ impl Fake {
     }
 }
 
-async fn serve(listener: TcpListener, fake: Arc<Fake>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let fake = fake.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let fake = fake.clone();
-                async move { Ok::<_, Infallible>(fake.handle(req).await) }
-            });
-            // The client's https attempt is garbage to this server; ignore.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 /// Start the fake; returns it and its registry host (`127.0.0.1:<port>`).
 async fn start() -> (Arc<Fake>, String) {
     let registry = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -285,8 +264,12 @@ async fn start() -> (Arc<Fake>, String) {
         manifest: br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#.to_vec(),
         blob: (0..200_000u32).map(|i| (i % 251) as u8).collect(),
     });
-    tokio::spawn(serve(registry, fake.clone()));
-    tokio::spawn(serve(cdn, fake.clone()));
+    for listener in [registry, cdn] {
+        let fake = fake.clone();
+        tokio::spawn(support::fake::serve(listener, move |req| {
+            fake.clone().handle(req)
+        }));
+    }
     (fake, host)
 }
 

@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,18 +16,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use skiff_oci::documents::OCI_MANIFEST;
 use skiff_oci::{Digest, Reference};
 use skiff_registry::{
-    Credentials, Mount, RegistryClient, RegistryConfig, RegistryError, UPLOAD_ATTEMPTS,
-    UploadObserver,
+    Credentials, Mount, PushRepository, RegistryClient, RegistryConfig, RegistryError,
+    UPLOAD_ATTEMPTS, UploadObserver,
 };
 use support::{Pusher, TestImage, TestRegistry};
-use tokio::net::TcpListener;
 
 fn client() -> RegistryClient {
     RegistryClient::new(RegistryConfig::default()).unwrap()
@@ -54,11 +49,27 @@ impl UploadObserver for Recorder {
     }
 }
 
-/// A temp file holding `bytes`.
-fn blob_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+/// Upload `bytes` to `target` from a temp file; what the upload
+/// reported, and its result.
+async fn upload(
+    target: &PushRepository,
+    bytes: &[u8],
+) -> (Arc<Recorder>, Result<(), RegistryError>) {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(bytes).unwrap();
-    file
+    let path = file.path().to_owned();
+    let recorder = Arc::new(Recorder::default());
+    let observer: Arc<dyn UploadObserver> = recorder.clone();
+    let result = target
+        .upload(
+            &Digest::of(bytes),
+            bytes.len() as u64,
+            &move || std::fs::File::open(&path),
+            None,
+            &observer,
+        )
+        .await;
+    (recorder, result)
 }
 
 #[tokio::test]
@@ -85,25 +96,7 @@ async fn uploads_checks_mounts_and_puts_manifests_on_a_real_registry() {
     let bytes: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 253) as u8).collect();
     let digest = Digest::of(&bytes);
     assert!(!target.blob_exists(&digest).await.unwrap());
-    let file = blob_file(&bytes);
-    let path = file.path().to_owned();
-    let recorder = Arc::new(Recorder::default());
-    let observer: Arc<dyn UploadObserver> = recorder.clone();
-    target
-        .upload(
-            &digest,
-            bytes.len() as u64,
-            &move || std::fs::File::open(&path),
-            None,
-            &observer,
-        )
-        .await
-        .unwrap();
-    assert!(target.blob_exists(&digest).await.unwrap());
-    assert_eq!(
-        recorder.sent.lock().unwrap().last().copied(),
-        Some(bytes.len() as u64)
-    );
+    let recorder = upload_whole(&target, &bytes).await;
     assert_eq!(recorder.retries.load(Ordering::SeqCst), 0);
 
     // The source's layer is mounted; a blob the source lacks is not.
@@ -155,25 +148,7 @@ async fn uploads_in_chunks_to_a_real_registry() {
         .with_chunk_size(700_000);
     let bytes: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 241) as u8).collect();
     let digest = Digest::of(&bytes);
-    let file = blob_file(&bytes);
-    let path = file.path().to_owned();
-    let recorder = Arc::new(Recorder::default());
-    let observer: Arc<dyn UploadObserver> = recorder.clone();
-    target
-        .upload(
-            &digest,
-            bytes.len() as u64,
-            &move || std::fs::File::open(&path),
-            None,
-            &observer,
-        )
-        .await
-        .unwrap();
-    assert!(target.blob_exists(&digest).await.unwrap());
-    assert_eq!(
-        recorder.sent.lock().unwrap().last().copied(),
-        Some(bytes.len() as u64)
-    );
+    upload_whole(&target, &bytes).await;
     assert_eq!(
         std::fs::read(registry.blob_path(&digest)).unwrap(),
         bytes,
@@ -187,16 +162,9 @@ async fn pushes_with_basic_auth_and_reports_refusals() {
     let r = reference(&format!("{}/private/app", registry.host));
     let bytes = b"a small blob".to_vec();
     let digest = Digest::of(&bytes);
-    let file = blob_file(&bytes);
-    let path = file.path().to_owned();
-    let open = move || std::fs::File::open(&path);
-    let observer: Arc<dyn UploadObserver> = Arc::new(Recorder::default());
 
     let anonymous = client().push_repository(&r, &[], None).await.unwrap();
-    let refused = anonymous
-        .upload(&digest, bytes.len() as u64, &open, None, &observer)
-        .await
-        .unwrap_err();
+    let refused = upload(&anonymous, &bytes).await.1.unwrap_err();
     assert!(refused.is_unauthorized(), "{refused:?}");
     assert_eq!(refused.to_string(), "unauthorized: authentication required");
 
@@ -204,11 +172,21 @@ async fn pushes_with_basic_auth_and_reports_refusals() {
         .push_repository(&r, &[], Some(Credentials::basic("alice", "pw")))
         .await
         .unwrap();
-    authed
-        .upload(&digest, bytes.len() as u64, &open, None, &observer)
-        .await
-        .unwrap();
+    upload(&authed, &bytes).await.1.unwrap();
     assert!(authed.blob_exists(&digest).await.unwrap());
+}
+
+/// Upload `bytes` to a real registry's `target`: it succeeds, the blob is
+/// then there, and the progress reported reached its size.
+async fn upload_whole(target: &PushRepository, bytes: &[u8]) -> Arc<Recorder> {
+    let (recorder, uploaded) = upload(target, bytes).await;
+    uploaded.unwrap();
+    assert!(target.blob_exists(&Digest::of(bytes)).await.unwrap());
+    assert_eq!(
+        recorder.sent.lock().unwrap().last().copied(),
+        Some(bytes.len() as u64)
+    );
+    recorder
 }
 
 /// A registry whose first `failures` blob PUTs answer 500.
@@ -219,7 +197,7 @@ struct Flaky {
 }
 
 impl Flaky {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or_default().replace("%3A", ":");
         let reply = |status: StatusCode| {
@@ -257,32 +235,13 @@ impl Flaky {
 }
 
 async fn flaky(failures: usize) -> (Arc<Flaky>, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let host = listener.local_addr().unwrap().to_string();
     let fake = Arc::new(Flaky {
         failures,
         puts: AtomicUsize::new(0),
         stored: Mutex::new(Vec::new()),
     });
     let server = fake.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let fake = server.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let fake = fake.clone();
-                    async move { Ok::<_, Infallible>(fake.handle(req).await) }
-                });
-                // The client's https attempt is garbage to this server.
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let host = support::fake::spawn(move |req| server.clone().handle(req)).await;
     (fake, host)
 }
 
@@ -295,21 +254,8 @@ async fn a_failed_upload_is_retried_from_a_new_session() {
         .unwrap()
         .with_retry_delay(Duration::from_millis(5));
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 7) as u8).collect();
-    let digest = Digest::of(&bytes);
-    let file = blob_file(&bytes);
-    let path = file.path().to_owned();
-    let recorder = Arc::new(Recorder::default());
-    let observer: Arc<dyn UploadObserver> = recorder.clone();
-    target
-        .upload(
-            &digest,
-            bytes.len() as u64,
-            &move || std::fs::File::open(&path),
-            None,
-            &observer,
-        )
-        .await
-        .unwrap();
+    let (recorder, uploaded) = upload(&target, &bytes).await;
+    uploaded.unwrap();
     assert_eq!(
         recorder.retries.load(Ordering::SeqCst),
         UPLOAD_ATTEMPTS as usize - 1
@@ -326,19 +272,7 @@ async fn uploads_give_up_after_the_last_attempt() {
         .await
         .unwrap()
         .with_retry_delay(Duration::from_millis(5));
-    let file = blob_file(b"x");
-    let path = file.path().to_owned();
-    let observer: Arc<dyn UploadObserver> = Arc::new(Recorder::default());
-    let error = target
-        .upload(
-            &Digest::of(b"x"),
-            1,
-            &move || std::fs::File::open(&path),
-            None,
-            &observer,
-        )
-        .await
-        .unwrap_err();
+    let error = upload(&target, b"x").await.1.unwrap_err();
     assert_eq!(error.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
     assert_eq!(fake.puts.load(Ordering::SeqCst), UPLOAD_ATTEMPTS as usize);
 }
@@ -353,7 +287,7 @@ struct Chunky {
 }
 
 impl Chunky {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or_default().replace("%3A", ":");
         let reply = |status: StatusCode, received: Option<usize>| {
@@ -414,8 +348,6 @@ impl Chunky {
 
 #[tokio::test]
 async fn a_refused_monolithic_upload_goes_in_chunks_and_a_broken_chunk_resumes() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let host = listener.local_addr().unwrap().to_string();
     let fake = Arc::new(Chunky {
         fail_at: 2,
         patches: AtomicUsize::new(0),
@@ -423,23 +355,7 @@ async fn a_refused_monolithic_upload_goes_in_chunks_and_a_broken_chunk_resumes()
         done: Mutex::new(None),
     });
     let server = fake.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let fake = server.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let fake = fake.clone();
-                    async move { Ok::<_, Infallible>(fake.handle(req).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let host = support::fake::spawn(move |req| server.clone().handle(req)).await;
     let target = client()
         .push_repository(&reference(&format!("{host}/app")), &[], None)
         .await
@@ -450,20 +366,8 @@ async fn a_refused_monolithic_upload_goes_in_chunks_and_a_broken_chunk_resumes()
     let size = skiff_registry::DEFAULT_CHUNK_SIZE * 5 / 2;
     let bytes: Vec<u8> = (0..size).map(|i| (i % 239) as u8).collect();
     let digest = Digest::of(&bytes);
-    let file = blob_file(&bytes);
-    let path = file.path().to_owned();
-    let recorder = Arc::new(Recorder::default());
-    let observer: Arc<dyn UploadObserver> = recorder.clone();
-    target
-        .upload(
-            &digest,
-            size,
-            &move || std::fs::File::open(&path),
-            None,
-            &observer,
-        )
-        .await
-        .unwrap();
+    let (recorder, uploaded) = upload(&target, &bytes).await;
+    uploaded.unwrap();
     assert_eq!(*fake.done.lock().unwrap(), Some(digest));
     assert!(
         *fake.data.lock().unwrap() == bytes,

@@ -1,8 +1,11 @@
 //! Test support: a real `docker-registry` (Debian's distribution 2.8) on
-//! 127.0.0.1, an image fixture, and a minimal pusher speaking the
-//! distribution API with plain reqwest.
+//! 127.0.0.1, an image fixture, a minimal pusher speaking the
+//! distribution API with plain reqwest, and in-process fake servers
+//! ([`fake`]).
 
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod fake;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
