@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use skiff_registry::RegistryConfig;
 
+use crate::build::{BuildError, BuildService};
 use crate::config::Config;
 use crate::containers::spec::InitConfig;
 use crate::containers::{ContainerConfig, ContainerError, ContainerService};
@@ -27,6 +28,8 @@ pub struct Daemon {
     pub containers: Arc<ContainerService>,
     /// The event bus.
     pub events: Events,
+    /// The build service (`docker build`, `docker commit`).
+    pub build: Arc<BuildService>,
 }
 
 /// Why the daemon could not open.
@@ -38,6 +41,9 @@ pub enum DaemonError {
     /// The container stores or runtime.
     #[error("containers: {0}")]
     Containers(#[from] ContainerError),
+    /// The build service's directory.
+    #[error("build: {0}")]
+    Build(#[from] BuildError),
 }
 
 impl Daemon {
@@ -78,8 +84,14 @@ impl Daemon {
                 .map(|c| c.users_of(image))
                 .unwrap_or_default()
         }));
+        let build = Arc::new(BuildService::open(
+            &config.data_root,
+            images.clone(),
+            containers.clone(),
+        )?);
         let id = engine_id(&config.data_root)?;
         Ok(Self {
+            build,
             host: HostFacts::read(),
             id,
             images,

@@ -10,7 +10,7 @@ use crate::call::Call;
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::response::Response;
-use crate::{containers, distribution, events, exec, images, system, version};
+use crate::{build, containers, distribution, events, exec, images, system, version};
 use skiff_engine::daemon::Daemon;
 
 /// Route one request.
@@ -44,10 +44,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "events" => events::handle(daemon, &call).await,
                 "exec" => exec::handle(&daemon.containers, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
-                "build" | "commit" => Err(ApiError::new(
-                    http::StatusCode::NOT_IMPLEMENTED,
-                    format!("/{group} is not supported by this engine yet"),
-                )),
+                "build" | "commit" => build::handle(daemon, &call, body).await,
                 _ => Err(ApiError::not_found("page not found")),
             };
             result.unwrap_or_else(ApiError::into_response)
