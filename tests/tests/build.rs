@@ -404,3 +404,66 @@ fn commit_with_changes_message_and_author() {
     assert!(err.contains("No such container: nope"), "{err}");
     d.docker_ok(&["rm", "-f", "c1", "c2"]);
 }
+
+#[test]
+fn a_client_that_goes_away_cancels_the_build() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN echo started && sleep 600\n",
+    );
+    let mut child = cli(&d)
+        .command(&[
+            "build",
+            "-t",
+            "cancelled",
+            ctx.path().to_str().expect("path"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker build");
+    // Wait until the RUN's container runs.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stdout, &mut line).expect("read");
+        assert!(n > 0, "the build ended early: {seen}");
+        seen.push_str(&line);
+        if line.trim() == "started" {
+            break;
+        }
+    }
+    let ps = d.docker_ok(&["ps", "-a", "--format", "{{.ID}} {{.Status}} {{.Command}}"]);
+    assert_eq!(ps.lines().count(), 1, "{ps}\n{seen}");
+    child.kill().expect("kill the CLI");
+    let _ = child.wait();
+    // The build stops and its container goes.
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        d.docker_ok(&["ps", "-aq"]).trim().is_empty()
+    });
+    assert!(gone, "the build container is still there");
+    assert!(d.docker_run(&["image", "inspect", "cancelled"]).code != 0);
+}
+
+#[test]
+fn intermediate_images_are_listed_with_all_only() {
+    let d = with_busybox();
+    let out = cli(&d).run_with_stdin(
+        &["build", "-t", "layered", "-"],
+        b"FROM busybox\nENV A=1\nRUN echo x > /x\nLABEL l=1\n",
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let default = d.docker_ok(&["images", "-q"]);
+    let all = d.docker_ok(&["images", "-aq"]);
+    assert_eq!(default.lines().count(), 2, "busybox and layered: {default}");
+    assert_eq!(
+        all.lines().count(),
+        4,
+        "and the two steps' images below it: {all}"
+    );
+}

@@ -201,7 +201,7 @@ pub async fn handle(
                 &json!({ "CachesDeleted": [], "SpaceReclaimed": 0 }),
             ))
         }
-        Action::Build(req) => Ok(build(daemon, *req, body)),
+        Action::Build(req) => build(daemon, *req, body).await,
     }
 }
 
@@ -211,40 +211,76 @@ fn line(v: serde_json::Value) -> Result<Bytes, std::io::Error> {
     Ok(Bytes::from(b))
 }
 
-/// Run a build, streaming its events; the build stops when the client goes.
-fn build(daemon: &Arc<Daemon>, req: BuildRequest, body: Incoming) -> Response {
+/// Run a build, streaming its events; the build stops when the client
+/// goes. As dockerd: an error before any output is the HTTP answer (500:
+/// dockerd does not type build errors), after it a JSON error line.
+async fn build(
+    daemon: &Arc<Daemon>,
+    req: BuildRequest,
+    body: Incoming,
+) -> Result<Response, ApiError> {
     let quiet = req.quiet;
     let (progress, mut events) = Progress::channel(quiet);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let reader = body::reader(body);
     let d = daemon.clone();
     let mut task = tokio::spawn(async move { d.build.build(req, reader, &progress).await });
+    let (first, finished) = response::first_event(&mut events, &mut task, "build").await?;
+    let finished = match (&first, finished) {
+        // No event at all: the build ended; its error is the answer.
+        (None, None) => Some((&mut task).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("build task failed: {e}"),
+            )
+        })?),
+        (_, f) => f,
+    };
+    if first.is_none() {
+        if let Some(Err(e)) = finished {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ));
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
-        let outcome = loop {
+        let send = |ev: BuildEvent| {
+            let mut lines = Vec::new();
+            match ev {
+                BuildEvent::Stream(s) => lines.push(line(json!({ "stream": s }))),
+                BuildEvent::Aux(id) => {
+                    if quiet {
+                        lines.push(line(json!({ "stream": format!("{id}\n") })));
+                    }
+                    lines.push(line(json!({ "aux": { "ID": id.to_string() } })));
+                }
+            }
+            lines
+        };
+        let mut gone = false;
+        if let Some(ev) = first {
+            for l in send(ev) {
+                gone |= tx.send(l).await.is_err();
+            }
+        }
+        while !gone {
             tokio::select! {
                 ev = events.recv() => match ev {
-                    Some(BuildEvent::Stream(s)) => {
-                        if tx.send(line(json!({ "stream": s }))).await.is_err() {
-                            break None;
+                    Some(ev) => {
+                        for l in send(ev) {
+                            gone |= tx.send(l).await.is_err();
                         }
                     }
-                    Some(BuildEvent::Aux(id)) => {
-                        if quiet {
-                            let _ = tx.send(line(json!({ "stream": format!("{id}\n") }))).await;
-                        }
-                        if tx.send(line(json!({ "aux": { "ID": id.to_string() } }))).await.is_err() {
-                            break None;
-                        }
-                    }
-                    None => break Some((&mut task).await),
+                    None => break,
                 },
-                () = tx.closed() => break None,
+                () = tx.closed() => gone = true,
             }
-        };
+        }
         // The client is gone: dropping the receiver cancels the build.
         drop(events);
-        let outcome = match outcome {
-            Some(o) => o,
+        let outcome = match finished {
+            Some(o) => Ok(o),
             None => task.await,
         };
         skiff_engine::memory::release();
@@ -262,7 +298,7 @@ fn build(daemon: &Arc<Daemon>, req: BuildRequest, body: Incoming) -> Response {
             .send(line(json!({ "errorDetail": detail, "error": message })))
             .await;
     });
-    response::stream("application/json", receiver_stream(rx))
+    Ok(response::stream("application/json", receiver_stream(rx)))
 }
 
 #[cfg(test)]

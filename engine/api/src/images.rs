@@ -112,6 +112,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 references,
                 dangling,
                 labels: filters.get("label").to_vec(),
+                all: q.bool("all"),
             }))
         }
         (&Method::POST, "create") => {
@@ -324,25 +325,17 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
     let (sink, mut events) = ProgressSink::channel();
     let d = daemon.clone();
     let mut task = tokio::spawn(async move { d.images.pull(req, &sink).await });
-    let join_err = |e: tokio::task::JoinError| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("pull task failed: {e}"),
-        )
-    };
-    let mut finished = None;
-    let first = tokio::select! {
-        ev = events.recv() => ev,
-        res = &mut task => {
-            finished = Some(res.map_err(join_err)?);
-            events.recv().await
-        }
-    };
+    let (first, finished) = response::first_event(&mut events, &mut task, "pull").await?;
     let Some(first) = first else {
         // No progress at all: the pull ended before saying anything.
         let outcome = match finished {
             Some(r) => r,
-            None => task.await.map_err(join_err)?,
+            None => task.await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("pull task failed: {e}"),
+                )
+            })?,
         };
         outcome?;
         return Ok(response::json_lines(futures_util::stream::empty::<
@@ -384,7 +377,12 @@ async fn pull(daemon: &Arc<Daemon>, req: PullRequest) -> Result<Response, ApiErr
 pub(crate) fn summary(view: &ImageView) -> ImageSummary {
     ImageSummary {
         id: view.record.id.to_string(),
-        parent_id: String::new(),
+        parent_id: view
+            .record
+            .parent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         repo_tags: view.repo_tags.clone(),
         repo_digests: view.repo_digests.clone(),
         created: view

@@ -103,6 +103,7 @@ impl BuildService {
             _ => Map::new(),
         };
         merge(&mut runtime, &container_config);
+        let mut image_ref = String::new();
         let tags = match req.repo.as_deref().filter(|r| !r.is_empty()) {
             None => vec![],
             Some(repo) => {
@@ -112,6 +113,7 @@ impl BuildService {
                     Some(t) => r.with_tag(t).map_err(crate::images::ImageError::from)?,
                     None => r.with_default_tag(),
                 };
+                image_ref = r.familiar();
                 vec![r.to_string()]
             }
         };
@@ -169,6 +171,7 @@ impl BuildService {
         self.containers.committed(
             &record.id,
             &id.to_string(),
+            &image_ref,
             req.comment.as_deref().unwrap_or_default(),
         );
         Ok(id)

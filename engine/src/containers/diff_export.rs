@@ -32,13 +32,17 @@ impl ContainerService {
     }
 
     /// Publish the `commit` event of container `id` (after its image
-    /// `image_id` was recorded).
-    pub fn committed(&self, id: &str, image_id: &str, comment: &str) {
+    /// `image_id` was recorded and named `image_ref`, empty when unnamed).
+    pub fn committed(&self, id: &str, image_id: &str, image_ref: &str, comment: &str) {
         if let Ok(record) = self.resolve(id) {
             self.record_event(
                 "commit",
                 &record,
-                &[("comment", comment), ("imageID", image_id)],
+                &[
+                    ("comment", comment),
+                    ("imageID", image_id),
+                    ("imageRef", image_ref),
+                ],
             );
         }
     }

@@ -49,6 +49,9 @@ pub struct ListFilter {
     pub dangling: Option<bool>,
     /// `label=key` or `label=key=value` (all must match).
     pub labels: Vec<String>,
+    /// `all`: also the intermediate images (untagged parents of another
+    /// image, as builds leave them), which are hidden otherwise.
+    pub all: bool,
 }
 
 /// One `docker history` row.
@@ -147,9 +150,17 @@ impl ImageService {
     /// List images matching `filter`, newest first.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<ImageView>, ImageError> {
         let ix = self.stores.images.read(Clone::clone);
+        let parents: std::collections::BTreeSet<&skiff_oci::Digest> = ix
+            .images
+            .values()
+            .filter_map(|r| r.parent.as_ref())
+            .collect();
         let mut out = Vec::new();
         for record in ix.images.values() {
             let mut view = self.view(&ix, record)?;
+            if !filter.all && view.repo_tags.is_empty() && parents.contains(&record.id) {
+                continue;
+            }
             if let Some(dangling) = filter.dangling {
                 if view.repo_tags.is_empty() != dangling {
                     continue;
