@@ -467,3 +467,52 @@ fn intermediate_images_are_listed_with_all_only() {
         "and the two steps' images below it: {all}"
     );
 }
+
+#[test]
+fn add_extracts_local_tars_and_refuses_urls() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    // A gzip tar in the context.
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "inner/file.txt", &b"in\n"[..])
+        .expect("append");
+    let gz = b.into_inner().expect("tar").finish().expect("gzip");
+    std::fs::write(c.join("bundle.tar.gz"), gz).expect("write");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /kept.tgz\n",
+    );
+    cli(&d).ok(&["build", "-t", "added", c.to_str().expect("path")]);
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "added",
+            "sh",
+            "-c",
+            "cat /opt/inner/file.txt; test -f /kept.tgz && echo kept"
+        ]),
+        "in\nkept\n"
+    );
+    // ADD of a URL: refused with a clear message, exit non-zero.
+    let out = cli(&d).run_with_stdin(
+        &["build", "-"],
+        b"FROM busybox\nADD http://127.0.0.1:9/x /x\n",
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("remote sources are not fetched"),
+        "{}",
+        out.stderr
+    );
+    no_containers(&d);
+}

@@ -145,7 +145,15 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 force_rm: q.bool("forcerm"),
                 quiet: q.bool("q"),
                 pull: q.bool("pull"),
-                registry_auth: None,
+                registry_auth: match call
+                    .headers
+                    .get("x-registry-config")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    None => Default::default(),
+                    Some(h) => skiff_registry::AuthConfig::registry_config(h)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?,
+                },
             })))
         }
         (&Method::POST, "/build/prune") => Ok(Action::Prune),

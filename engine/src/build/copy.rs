@@ -418,10 +418,11 @@ impl super::BuildService {
         owner: Owner,
         lower: &[PathBuf],
         built: &[(Option<String>, super::from::Base)],
+        auth: &std::collections::BTreeMap<String, skiff_registry::Credentials>,
         progress: &super::Progress,
         out: W,
     ) -> Result<(W, String), BuildError> {
-        let base = self.base(from, None, built, false, progress).await?;
+        let base = self.base(from, None, built, false, auth, progress).await?;
         let Some(image) = base.image else {
             return Err(BuildError::InvalidArgument(format!(
                 "COPY --from={from}: the stage has no files"

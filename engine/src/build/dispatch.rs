@@ -174,7 +174,14 @@ impl BuildService {
             };
             let image = vars::process_word(image, &look, escape)?;
             let base = self
-                .base(&image, platform.as_deref(), &built, req.pull, progress)
+                .base(
+                    &image,
+                    platform.as_deref(),
+                    &built,
+                    req.pull,
+                    &req.registry_auth,
+                    progress,
+                )
                 .await?;
             if let Some(id) = &base.image {
                 progress.say(format!(" ---> {}\n", &id.hex()[..12]));
@@ -424,7 +431,15 @@ impl BuildService {
                     Some(from) => {
                         let from = word(from)?;
                         self.copy_from_stage(
-                            &from, &srcs, &dest, owner, &lower, built, progress, file,
+                            &from,
+                            &srcs,
+                            &dest,
+                            owner,
+                            &lower,
+                            built,
+                            &req.registry_auth,
+                            progress,
+                            file,
                         )
                         .await?
                     }

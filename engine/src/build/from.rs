@@ -1,8 +1,11 @@
 //! `FROM`: where a stage starts — `scratch`, an earlier stage's result, or
 //! an image (pulled when missing, or always with `pull`).
 
+use std::collections::BTreeMap;
+
 use skiff_oci::Digest;
 use skiff_oci::documents::ImageConfig;
+use skiff_registry::Credentials;
 
 use super::error::BuildError;
 use super::{BuildService, Progress};
@@ -29,6 +32,7 @@ impl BuildService {
         platform: Option<&str>,
         stages: &[(Option<String>, Base)],
         pull: bool,
+        auth: &BTreeMap<String, Credentials>,
         progress: &Progress,
     ) -> Result<Base, BuildError> {
         let lower = name.to_lowercase();
@@ -84,7 +88,7 @@ impl BuildService {
                     image: name.to_owned(),
                     tag: None,
                     platform: platform.map(str::to_owned),
-                    credentials: None,
+                    credentials: credentials_for(name, auth),
                 },
                 &sink,
             )
@@ -97,5 +101,51 @@ impl BuildService {
             image: Some(record.id),
             config,
         })
+    }
+}
+
+/// The credentials `auth` holds for the registry of image `name`: keys are
+/// registry hosts, with or without a scheme and path (Docker Hub's is
+/// `https://index.docker.io/v1/`).
+pub fn credentials_for(name: &str, auth: &BTreeMap<String, Credentials>) -> Option<Credentials> {
+    let domain = skiff_oci::reference::Reference::parse(name)
+        .ok()?
+        .domain()
+        .to_owned();
+    auth.iter().find_map(|(key, c)| {
+        let host = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let host = match host {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            h => h,
+        };
+        (host == domain).then(|| c.clone())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_follow_the_image_registry() {
+        let auth = BTreeMap::from([
+            (
+                "127.0.0.1:5000".to_owned(),
+                Credentials::basic("local", "p"),
+            ),
+            (
+                "https://index.docker.io/v1/".to_owned(),
+                Credentials::basic("hub", "p"),
+            ),
+        ]);
+        let user = |n: &str| credentials_for(n, &auth).map(|c| c.username);
+        assert_eq!(user("127.0.0.1:5000/x/y:1").as_deref(), Some("local"));
+        assert_eq!(user("busybox").as_deref(), Some("hub"));
+        assert_eq!(user("quay.io/x"), None);
     }
 }

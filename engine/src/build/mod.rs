@@ -81,9 +81,10 @@ pub struct BuildRequest {
     pub quiet: bool,
     /// `pull`: pull `FROM` images even when present.
     pub pull: bool,
-    /// `X-Registry-Config` credentials for pulls of `FROM` images, as the
-    /// registry client takes them (`registry → base64 auth JSON`).
-    pub registry_auth: Option<String>,
+    /// `X-Registry-Config`: credentials by registry (as the CLI keys them:
+    /// `127.0.0.1:5000`, `https://index.docker.io/v1/`) for pulls of
+    /// `FROM` images.
+    pub registry_auth: BTreeMap<String, skiff_registry::Credentials>,
 }
 
 /// What a build reports while it runs.

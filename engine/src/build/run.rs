@@ -33,8 +33,8 @@ pub struct RunStep {
     pub keep: bool,
 }
 
-/// Removes the container when dropped unarmed (a cancelled build: the
-/// future is dropped mid-step).
+/// Removes the container when dropped while armed (the step's future was
+/// dropped mid-way, or it failed before its own removal).
 struct Cleanup {
     containers: Arc<ContainerService>,
     id: String,
