@@ -279,6 +279,26 @@ impl ImageService {
             top.id = view.record.id.to_string();
             top.tags = view.repo_tags.clone();
         }
+        // Images made here (commits, build steps) name their parents: the
+        // row where a parent's history ends is that parent, as dockerd shows.
+        let total = rows.len();
+        let mut parent = view.record.parent.clone();
+        while let Some(id) = parent {
+            let Some(record) = self.record(&id) else {
+                break;
+            };
+            let len = self.config_of(&id)?.history.len();
+            if len == 0 || len > total {
+                break;
+            }
+            let row = &mut rows[total - len];
+            row.id = id.to_string();
+            row.tags = self
+                .stores
+                .images
+                .read(|ix| ix.tags_of(&id).iter().map(|k| familiar(k)).collect());
+            parent = record.parent;
+        }
         Ok(rows)
     }
 }
