@@ -256,6 +256,17 @@ CMD ["cat", "/copied"]
     );
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(d.docker_ok(&["run", "--rm", "fromstdin"]), "stdin\n");
+    // `-f -`: the Dockerfile from stdin, the context from a directory.
+    write(c, "ctxfile", "from the context\n");
+    let out = docker.run_with_stdin(
+        &["build", "-t", "stdinfile", "-f", "-", path],
+        b"FROM busybox\nCOPY ctxfile /ctxfile\n",
+    );
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "stdinfile", "cat", "/ctxfile"]),
+        "from the context\n"
+    );
     // -q prints the id only; --iidfile gets it too.
     let iid = c.join("iid");
     let out = docker.run_with_stdin(

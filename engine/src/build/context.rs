@@ -35,7 +35,11 @@ impl Context {
         }
         let (_, plain) = skiff_store::compression::decompress(buffered)
             .map_err(|e| BuildError::io("reading the build context", e))?;
-        let mut archive = tar::Archive::new(plain);
+        let mut archive = tar::Archive::new(Terminated {
+            inner: plain,
+            count: 0,
+            tail: None,
+        });
         archive.set_preserve_permissions(true);
         archive.set_preserve_mtime(true);
         archive.set_overwrite(true);
@@ -149,6 +153,35 @@ impl Context {
     }
 }
 
+/// A tar stream completed at its end: the docker CLI sends a context whose
+/// last entry (`.dockerignore` after `-f -`) lacks its padding and the
+/// end-of-archive blocks, which Go's reader takes as a clean end; this
+/// adds them (zeros to the block boundary, then two zero blocks).
+struct Terminated<R> {
+    inner: R,
+    count: u64,
+    tail: Option<u64>,
+}
+
+impl<R: Read> Read for Terminated<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 {
+                self.count += n as u64;
+                return Ok(n);
+            }
+            let pad = (512 - self.count % 512) % 512;
+            self.tail = Some(pad + 1024);
+        }
+        let left = self.tail.unwrap_or(0);
+        let n = (left.min(buf.len() as u64)) as usize;
+        buf[..n].fill(0);
+        self.tail = Some(left - n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +224,25 @@ mod tests {
         std::os::unix::fs::symlink("/etc", ctx.root.join("escape")).expect("symlink");
         assert!(ctx.resolve("escape/passwd").is_err());
         assert!(ctx.glob("../../src/a.txt").is_err());
+    }
+
+    #[test]
+    fn a_context_without_its_end_blocks_extracts() {
+        // As the CLI sends it with `-f -`: the last entry unpadded, no end.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(14);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, ".dockerignore", &b".dockerignore\n"[..])
+            .expect("append");
+        let mut bytes = b.into_inner().expect("tar");
+        bytes.truncate(512 + 14);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = Context::extract(&bytes[..], dir.path()).expect("extract");
+        assert_eq!(
+            std::fs::read_to_string(ctx.root.join(".dockerignore")).expect("read"),
+            ".dockerignore\n"
+        );
     }
 }
