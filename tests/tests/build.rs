@@ -217,7 +217,7 @@ RUN mkdir /out && echo "built $VERSION" > /out/artifact
 FROM scratch AS final
 COPY --from=builder /out /
 FROM busybox AS other
-COPY --from=builder /out/artifact /copied
+COPY --from=0 /out/artifact /copied
 CMD ["cat", "/copied"]
 "#,
     );

@@ -36,6 +36,10 @@ impl BuildService {
         progress: &Progress,
     ) -> Result<Base, BuildError> {
         let lower = name.to_lowercase();
+        // An earlier stage by number (`COPY --from=0`).
+        if let Some((_, b)) = lower.parse::<usize>().ok().and_then(|i| stages.get(i)) {
+            return Ok(b.clone());
+        }
         if let Some((_, b)) = stages
             .iter()
             .find(|(n, _)| n.as_deref() == Some(lower.as_str()))
