@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use skiff_registry::RegistryConfig;
 
+use crate::build::{BuildError, BuildService};
 use crate::config::Config;
 use crate::containers::spec::InitConfig;
 use crate::containers::{ContainerConfig, ContainerError, ContainerService};
@@ -33,6 +34,8 @@ pub struct Daemon {
     pub volumes: Arc<VolumeService>,
     /// The event bus.
     pub events: Events,
+    /// The build service (`docker build`, `docker commit`).
+    pub build: Arc<BuildService>,
 }
 
 /// Why the daemon could not open.
@@ -53,6 +56,9 @@ pub enum DaemonError {
     /// The volume store.
     #[error("volumes: {0}")]
     Volumes(#[from] VolumeError),
+    /// The build service's directory.
+    #[error("build: {0}")]
+    Build(#[from] BuildError),
 }
 
 impl Daemon {
@@ -113,8 +119,14 @@ impl Daemon {
                 .map(|c| c.users_of(image))
                 .unwrap_or_default()
         }));
+        let build = Arc::new(BuildService::open(
+            &config.data_root,
+            images.clone(),
+            containers.clone(),
+        )?);
         let id = engine_id(&config.data_root)?;
         Ok(Self {
+            build,
             host: HostFacts::read(),
             id,
             images,

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod daemon;

@@ -31,6 +31,17 @@ impl ChannelReader {
     }
 }
 
+impl ChannelReader {
+    /// A reader over the chunks of an existing receiver (a tar streamed by
+    /// a container's archive, read by blocking code).
+    pub fn from_receiver(rx: mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        Self {
+            rx,
+            current: Bytes::new(),
+        }
+    }
+}
+
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {

@@ -119,10 +119,6 @@ na_reason() {
     case $1 in
         image_test::integration_test_search_images)
             echo "needs Docker Hub's search index (GET /images/search queries index.docker.io's v1 search API; offline, and docker-registry has no search)" ;;
-        image_test::integration_test_commit_container)
-            echo "needs POST /commit (skiffd answers 501)" ;;
-        image_test::integration_test_build_image)
-            echo "needs POST /build (a builder; skiffd answers 501)" ;;
         image_test::integration_test_issue_55)
             echo "#[ignore] upstream (flaky); builds ubuntu:24.04 with apt-get from the Internet" ;;
         container_test::integration_test_image_push)

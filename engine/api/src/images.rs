@@ -121,6 +121,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 references,
                 dangling,
                 labels: filters.get("label").to_vec(),
+                all: q.bool("all"),
             }))
         }
         (&Method::POST, "create") => {
@@ -389,25 +390,17 @@ where
 {
     let (sink, mut events) = ProgressSink::channel();
     let mut task = tokio::spawn(operation(sink));
-    let join_err = |e: tokio::task::JoinError| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("image task failed: {e}"),
-        )
-    };
-    let mut finished = None;
-    let first = tokio::select! {
-        ev = events.recv() => ev,
-        res = &mut task => {
-            finished = Some(res.map_err(join_err)?);
-            events.recv().await
-        }
-    };
+    let (first, finished) = response::first_event(&mut events, &mut task, "image").await?;
     let Some(first) = first else {
         // No progress at all: the operation ended before saying anything.
         let outcome = match finished {
             Some(r) => r,
-            None => task.await.map_err(join_err)?,
+            None => task.await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("image task failed: {e}"),
+                )
+            })?,
         };
         outcome?;
         return Ok(response::json_lines(futures_util::stream::empty::<
@@ -449,7 +442,12 @@ where
 pub(crate) fn summary(view: &ImageView) -> ImageSummary {
     ImageSummary {
         id: view.record.id.to_string(),
-        parent_id: String::new(),
+        parent_id: view
+            .record
+            .parent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         repo_tags: view.repo_tags.clone(),
         repo_digests: view.repo_digests.clone(),
         created: view

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod build;
 pub mod call;
 pub mod containers;
 pub mod detach;

@@ -75,3 +75,28 @@ where
         }),
     )
 }
+
+/// The first event of a streaming operation running as `task`, or its
+/// result when it ended first (then with whatever event it left): so an
+/// error before any progress can still be the HTTP answer, as docker
+/// answers pulls and builds. `what` names the task in a join error.
+pub async fn first_event<E, T>(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<E>,
+    task: &mut tokio::task::JoinHandle<T>,
+    what: &str,
+) -> Result<(Option<E>, Option<T>), crate::error::ApiError> {
+    let mut finished = None;
+    let first = tokio::select! {
+        ev = events.recv() => ev,
+        res = &mut *task => {
+            finished = Some(res.map_err(|e| {
+                crate::error::ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{what} task failed: {e}"),
+                )
+            })?);
+            events.recv().await
+        }
+    };
+    Ok((first, finished))
+}

@@ -10,7 +10,9 @@ use crate::call::Call;
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::response::Response;
-use crate::{containers, distribution, events, exec, images, networks, system, version, volumes};
+use crate::{
+    build, containers, distribution, events, exec, images, networks, system, version, volumes,
+};
 use skiff_engine::daemon::Daemon;
 
 /// Route one request.
@@ -46,10 +48,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: http::Request<Incoming>) -> Respon
                 "exec" => exec::handle(&daemon.containers, &call, body, upgrade).await,
                 "distribution" => distribution::handle(daemon, &call).await,
                 "volumes" => volumes::handle(daemon, &call, body).await,
-                "build" | "commit" => Err(ApiError::new(
-                    http::StatusCode::NOT_IMPLEMENTED,
-                    format!("/{group} is not supported by this engine yet"),
-                )),
+                "build" | "commit" => build::handle(daemon, &call, body).await,
                 _ => Err(ApiError::not_found("page not found")),
             };
             result.unwrap_or_else(ApiError::into_response)

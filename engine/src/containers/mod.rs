@@ -20,6 +20,7 @@ pub mod cgroups;
 pub mod changes;
 pub mod config;
 pub mod create;
+pub mod diff_export;
 pub mod error;
 pub mod exec;
 pub mod export;

@@ -49,6 +49,9 @@ pub struct ListFilter {
     pub dangling: Option<bool>,
     /// `label=key` or `label=key=value` (all must match).
     pub labels: Vec<String>,
+    /// `all`: also the intermediate images (untagged parents of another
+    /// image, as builds leave them), which are hidden otherwise.
+    pub all: bool,
 }
 
 /// One `docker history` row.
@@ -147,9 +150,17 @@ impl ImageService {
     /// List images matching `filter`, newest first.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<ImageView>, ImageError> {
         let ix = self.stores.images.read(Clone::clone);
+        let parents: std::collections::BTreeSet<&skiff_oci::Digest> = ix
+            .images
+            .values()
+            .filter_map(|r| r.parent.as_ref())
+            .collect();
         let mut out = Vec::new();
         for record in ix.images.values() {
             let mut view = self.view(&ix, record)?;
+            if !filter.all && view.repo_tags.is_empty() && parents.contains(&record.id) {
+                continue;
+            }
             if let Some(dangling) = filter.dangling {
                 if view.repo_tags.is_empty() != dangling {
                     continue;
@@ -267,6 +278,26 @@ impl ImageService {
         if let Some(top) = rows.first_mut() {
             top.id = view.record.id.to_string();
             top.tags = view.repo_tags.clone();
+        }
+        // Images made here (commits, build steps) name their parents: the
+        // row where a parent's history ends is that parent, as dockerd shows.
+        let total = rows.len();
+        let mut parent = view.record.parent.clone();
+        while let Some(id) = parent {
+            let Some(record) = self.record(&id) else {
+                break;
+            };
+            let len = self.config_of(&id)?.history.len();
+            if len == 0 || len > total {
+                break;
+            }
+            let row = &mut rows[total - len];
+            row.id = id.to_string();
+            row.tags = self
+                .stores
+                .images
+                .read(|ix| ix.tags_of(&id).iter().map(|k| familiar(k)).collect());
+            parent = record.parent;
         }
         Ok(rows)
     }

@@ -7,6 +7,7 @@
 //! results, errors carry an [`ErrorKind`](crate::errdefs::ErrorKind).
 
 pub mod archive;
+pub mod compose;
 pub mod distribution;
 pub mod error;
 pub mod import;

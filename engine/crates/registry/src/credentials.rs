@@ -61,6 +61,28 @@ fn redacted(present: bool) -> &'static str {
     if present { "<redacted>" } else { "<none>" }
 }
 
+/// The JSON of a base64url header (padding optional, the standard
+/// alphabet accepted too); `None` for an empty header.
+fn decode_header(header: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+    let trimmed = header.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let normalised: String = trimmed
+        .chars()
+        .filter(|c| *c != '=')
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            other => other,
+        })
+        .collect();
+    URL_SAFE_NO_PAD
+        .decode(normalised.as_bytes())
+        .map(Some)
+        .map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))
+}
+
 /// docker's `AuthConfig` (`registry.AuthConfig` in the Engine API). Field
 /// names are matched case-insensitively, as Go's JSON decoder does.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -86,23 +108,32 @@ impl AuthConfig {
     /// the standard base64 alphabet is accepted too. An empty header is an
     /// empty config.
     pub fn from_header(header: &str) -> Result<Self, RegistryError> {
-        let trimmed = header.trim();
-        if trimmed.is_empty() {
-            return Ok(Self::default());
+        match decode_header(header)? {
+            None => Ok(Self::default()),
+            Some(json) => Self::from_json(&json),
         }
-        let normalised: String = trimmed
-            .chars()
-            .filter(|c| *c != '=')
-            .map(|c| match c {
-                '+' => '-',
-                '/' => '_',
-                other => other,
-            })
-            .collect();
-        let json = URL_SAFE_NO_PAD
-            .decode(normalised.as_bytes())
+    }
+
+    /// Decode an `X-Registry-Config` header (`docker build`): base64url
+    /// JSON of registry → auth config; the credentials of each registry
+    /// that has some. An empty header is an empty map.
+    pub fn registry_config(
+        header: &str,
+    ) -> Result<std::collections::BTreeMap<String, Credentials>, RegistryError> {
+        let Some(json) = decode_header(header)? else {
+            return Ok(Default::default());
+        };
+        let map: Map<String, Value> = serde_json::from_slice(&json)
             .map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))?;
-        Self::from_json(&json)
+        let mut out = std::collections::BTreeMap::new();
+        for (registry, config) in map {
+            let bytes = serde_json::to_vec(&config)
+                .map_err(|e| RegistryError::InvalidAuthConfig(e.to_string()))?;
+            if let Some(c) = Self::from_json(&bytes)?.credentials() {
+                out.insert(registry, c);
+            }
+        }
+        Ok(out)
     }
 
     /// Decode the JSON form (the `POST /auth` body, or a decoded header).
@@ -171,6 +202,17 @@ impl fmt::Debug for AuthConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn registry_config_maps_registries_to_credentials() {
+        let json = r#"{"127.0.0.1:5000":{"username":"u","password":"p"},"https://index.docker.io/v1/":{},"x":{"auth":"YTpi"}}"#;
+        let header = URL_SAFE_NO_PAD.encode(json);
+        let map = AuthConfig::registry_config(&header).expect("decode");
+        assert_eq!(map.len(), 2, "{map:?}");
+        assert_eq!(map["127.0.0.1:5000"].username, "u");
+        assert_eq!(map["x"].password, "b");
+        assert!(AuthConfig::registry_config("").expect("empty").is_empty());
+    }
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE};
 
     use super::*;

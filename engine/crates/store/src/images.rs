@@ -55,6 +55,10 @@ pub struct ImageRecord {
     /// When a name last pointed at it (RFC 3339), docker's `LastTagTime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tag_time: Option<String>,
+    /// The image it was made from (`docker commit`, a build step): docker's
+    /// `Parent`, which the builder's cache follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 impl ImageRecord {
@@ -67,6 +71,7 @@ impl ImageRecord {
             size,
             manifest: None,
             last_tag_time: None,
+            parent: None,
         }
     }
 }
