@@ -60,3 +60,6 @@ cargo build --workspace --bins --locked
 
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast "$@"
+
+echo "==> fuzzing (scripts/fuzz.sh: every target 30 s, 2 at a time, after a release build of its own)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} "$root/scripts/fuzz.sh"

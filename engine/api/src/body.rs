@@ -1,20 +1,81 @@
 //! Request bodies: read whole (JSON documents), or as a blocking reader for
 //! consumers in `spawn_blocking` (tar readers).
+//!
+//! Limits against hostile clients: a whole-read body is capped at
+//! [`JSON_BODY_LIMIT`] (413 beyond, refused by its `Content-Length` before
+//! anything is read when it declares one); every body, whole-read or
+//! streamed, must keep sending: no byte for [`BODY_IDLE_TIMEOUT`] ends the
+//! request (408 for a whole-read body, an I/O error for a streamed one).
+//! Streamed bodies (tars) have no size cap: their consumers write them to
+//! disk as they arrive. JSON nesting is capped by `serde_json` (128 levels:
+//! deeper is a 400 "recursion limit exceeded").
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use skiff_engine::streams::ChannelReader;
 
 use crate::error::ApiError;
 
-/// The whole body (a client that breaks off sending it gets a 400).
+/// Largest body read whole (a JSON document): 16 MiB, as a container
+/// config with its environment and labels is a few KiB.
+pub const JSON_BODY_LIMIT: usize = 16 << 20;
+
+/// How long a client may send nothing while a body is still due.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The whole body, at most [`JSON_BODY_LIMIT`] bytes: 413 beyond, 408 when
+/// the client stops sending for [`BODY_IDLE_TIMEOUT`], 400 when it breaks
+/// off.
 pub async fn collect(body: Incoming) -> Result<Bytes, ApiError> {
-    Ok(body
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?
-        .to_bytes())
+    collect_limited(body, JSON_BODY_LIMIT, BODY_IDLE_TIMEOUT).await
+}
+
+/// [`collect`] with explicit limits, for any body.
+pub async fn collect_limited<B>(
+    mut body: B,
+    limit: usize,
+    idle: Duration,
+) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let too_large = || {
+        ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large: the limit is {} MiB", limit >> 20),
+        )
+    };
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let frame = tokio::time::timeout(idle, body.frame())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    http::StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "timed out reading the request body: nothing received for {} seconds",
+                        idle.as_secs()
+                    ),
+                )
+            })?;
+        let Some(frame) = frame else {
+            return Ok(out.freeze());
+        };
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&data);
+        }
+    }
 }
 
 /// A JSON body, or `T::default()` when the body is empty or blank (docker
@@ -66,7 +127,8 @@ pub fn auth_config(bytes: &[u8]) -> Result<skiff_registry::AuthConfig, String> {
 /// stopped reading (see [`reader`]).
 const DRAIN_LIMIT: usize = 1 << 20;
 
-/// A blocking reader over a request body, fed by a task that pulls frames.
+/// A blocking reader over a request body, fed by a task that pulls frames;
+/// a client silent for [`BODY_IDLE_TIMEOUT`] makes it fail (`TimedOut`).
 ///
 /// A consumer may stop before the body ends: a tar reader stops at the first
 /// end-of-archive block, while the client still sends the second one and the
@@ -78,7 +140,19 @@ pub fn reader(body: Incoming) -> ChannelReader {
     let (tx, reader) = ChannelReader::new();
     tokio::spawn(async move {
         let mut body = body;
-        while let Some(frame) = body.frame().await {
+        loop {
+            let Ok(frame) = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await else {
+                let _ = tx
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "timed out reading the request body",
+                    )))
+                    .await;
+                break;
+            };
+            let Some(frame) = frame else {
+                break;
+            };
             match frame {
                 Ok(frame) => {
                     if let Ok(data) = frame.into_data() {
@@ -98,10 +172,11 @@ pub fn reader(body: Incoming) -> ChannelReader {
     reader
 }
 
-/// Read and drop what remains of `body`, up to [`DRAIN_LIMIT`] bytes.
+/// Read and drop what remains of `body`, up to [`DRAIN_LIMIT`] bytes (and
+/// while the client keeps sending).
 async fn drain(mut body: Incoming) {
     let mut left = DRAIN_LIMIT;
-    while let Some(Ok(frame)) = body.frame().await {
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -115,6 +190,81 @@ async fn drain(mut body: Incoming) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::{Full, StreamBody};
+    use hyper::body::Frame;
+
+    type Chunk = Result<Frame<Bytes>, std::io::Error>;
+
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Chunk>>> {
+        let frames: Vec<Chunk> = parts
+            .iter()
+            .map(|p| Ok(Frame::data(Bytes::from_static(p))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413() {
+        let second = Duration::from_secs(1);
+        let got = collect_limited(chunks(&[b"ab", b"cd"]), 4, second)
+            .await
+            .expect("at the limit");
+        assert_eq!(&got[..], b"abcd");
+        let e = collect_limited(chunks(&[b"ab", b"cd", b"e"]), 4, second)
+            .await
+            .expect_err("chunked, over the limit");
+        assert_eq!(e.status, http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            e.message.starts_with("request body too large"),
+            "{}",
+            e.message
+        );
+        // A declared length over the limit is refused before reading.
+        let e = collect_limited(Full::new(Bytes::from_static(b"abcde")), 4, second)
+            .await
+            .expect_err("declared length over the limit");
+        assert_eq!(e.status, http::StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_is_408() {
+        let silent = StreamBody::new(futures_util::stream::pending::<Chunk>());
+        let e = collect_limited(silent, 4, Duration::from_millis(20))
+            .await
+            .expect_err("silent");
+        assert_eq!(e.status, http::StatusCode::REQUEST_TIMEOUT);
+        assert!(
+            e.message.starts_with("timed out reading the request body"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_is_400() {
+        let broken = StreamBody::new(futures_util::stream::iter(vec![Err::<Frame<Bytes>, _>(
+            std::io::Error::other("connection reset"),
+        )]));
+        let e = collect_limited(broken, 4, Duration::from_secs(1))
+            .await
+            .expect_err("broken");
+        assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "reading body: connection reset");
+    }
+
+    #[test]
+    fn json_nesting_is_capped() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = json_or_default::<serde_json::Value>(deep.as_bytes()).expect_err("too deep");
+        assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+        assert!(
+            e.message.contains("recursion limit exceeded"),
+            "{}",
+            e.message
+        );
+    }
 
     #[derive(Debug, Default, PartialEq, serde::Deserialize)]
     struct Options {

@@ -33,12 +33,12 @@ pub struct Request {
 pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, ApiError> {
     let bad = || ApiError::bad_request(format!("invalid timestamp {value:?}"));
     if let Some(d) = parse_duration(value) {
-        return Ok(now - d);
+        return now.checked_sub(d).ok_or_else(bad);
     }
     if let Ok(t) =
         time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
     {
-        return Ok(t.unix_timestamp_nanos() as i64);
+        return i64::try_from(t.unix_timestamp_nanos()).map_err(|_| bad());
     }
     let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
     let secs: i64 = secs.parse().map_err(|_| bad())?;
@@ -49,7 +49,10 @@ pub fn parse_timestamp(value: &str, now: i64) -> Result<i64, ApiError> {
         let n: i64 = frac.parse().map_err(|_| bad())?;
         (n as f64 * 10f64.powi(9 - frac.len() as i32)) as i64
     };
-    Ok(secs * 1_000_000_000 + nanos)
+    // Beyond ±292 years from 1970 nanoseconds overflow an i64.
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or_else(bad)
 }
 
 /// A Go duration (`90s`, `1h30m`, `500ms`), in nanoseconds.
@@ -256,6 +259,26 @@ mod tests {
             10_000_000_000
         );
         assert!(parse_timestamp("yesterday", now).is_err());
+    }
+
+    /// Timestamps whose nanoseconds overflow an i64 panicked
+    /// (`/events?since=9999999999999` dropped the connection, found by
+    /// tests/tests/hostile_input.rs) or wrapped; they are refused with a 400.
+    #[test]
+    fn timestamps_out_of_range_are_refused() {
+        let now = 1_700_000_000_000_000_000;
+        for bad in [
+            "9999999999999",
+            "-9999999999999",
+            "9223372036.999999999",
+            "9999-12-31T23:59:59Z",
+            "99999999999h",
+        ] {
+            let e = parse_timestamp(bad, now).expect_err(bad);
+            assert_eq!(e.status, http::StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(e.message, format!("invalid timestamp {bad:?}"));
+        }
+        assert!(parse_timestamp("1s", i64::MIN).is_err());
     }
 
     #[test]

@@ -51,7 +51,20 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use skiff_engine::daemon::Daemon;
 
-/// Serve the API on an accepted stream until the client closes it.
+/// How long a client has to send a request's head (request line and
+/// headers), counted from the first byte it may send — also the longest a
+/// kept-alive connection may stay idle between requests. A slow-drip
+/// client (slowloris) or an idle one is disconnected then. Streams that
+/// last (a `logs -f` or `/events` answer, a hijacked attach or exec) are
+/// not affected: the clock only runs while a request head is awaited.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Largest request head (request line and headers): 256 KiB, room for the
+/// largest `X-Registry-Auth`/`X-Registry-Config`; beyond, hyper answers 431.
+pub const MAX_HEADER_SIZE: usize = 256 << 10;
+
+/// Serve the API on an accepted stream until the client closes it (or is
+/// silent for [`HEADER_READ_TIMEOUT`] where a request is due).
 pub async fn serve_connection<S>(daemon: Arc<Daemon>, stream: S)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -61,6 +74,9 @@ where
         async move { Ok::<_, std::convert::Infallible>(router::route(&daemon, req).await) }
     });
     if let Err(e) = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEADER_SIZE)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await

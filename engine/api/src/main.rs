@@ -10,6 +10,7 @@ use skiffd_api as api;
 
 fn main() -> anyhow::Result<()> {
     skiff_engine::memory::limit_arenas();
+    raise_open_files_limit();
     let config = Config::load(Flags::parse())?;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -27,6 +28,31 @@ fn main() -> anyhow::Result<()> {
     // outlive skiffd by design, so do not wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result
+}
+
+/// Raise the soft limit on open files to the hard one (as Go's runtime does
+/// for dockerd): every API connection is a descriptor, and a thousand idle
+/// clients must not make `accept` fail for the others.
+fn raise_open_files_limit() {
+    use nix::libc;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a valid pointer to a local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur >= lim.rlim_max
+    {
+        return;
+    }
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads one `rlimit` through a valid pointer to a local.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        eprintln!(
+            "skiffd: raising the open files limit: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -125,15 +125,17 @@ impl Filters {
     }
 }
 
-/// Percent-decode a URL path segment.
+/// Percent-decode a URL path segment (a `%` not followed by two hex digits
+/// stays as it is).
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
+        if bytes[i] == b'%' {
+            if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
@@ -174,5 +176,10 @@ mod tests {
         assert_eq!(percent_decode("a%2Fb%3Ac"), "a/b:c");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("a%2F"), "a/");
+        // A `%` before a multi-byte character sliced it in two (a panic),
+        // and `%+f` decoded as 0x0f.
+        assert_eq!(percent_decode("%aé"), "%aé");
+        assert_eq!(percent_decode("%+f"), "%+f");
     }
 }

@@ -11,10 +11,17 @@ use super::error::ContainerError;
 use super::record::Status;
 use super::runtime::ShimRef;
 
-/// Parse a signal as docker accepts it: `SIGTERM`, `TERM`, `15`.
+/// Parse a signal as docker accepts it: `SIGTERM`, `TERM`, `15` (a number
+/// from 1 to `SIGRTMAX`, 64; others are refused rather than failing later in
+/// `kill(2)`).
 pub fn parse_signal(s: &str) -> Result<i32, ContainerError> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Ok(n);
+    if let Ok(n) = s.parse::<i64>() {
+        return match i32::try_from(n) {
+            Ok(n) if (1..=64).contains(&n) => Ok(n),
+            _ => Err(ContainerError::InvalidArgument(format!(
+                "Invalid signal: {s}"
+            ))),
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -130,5 +137,12 @@ mod tests {
         assert_eq!(parse_signal("9").expect("number"), 9);
         assert_eq!(parse_signal("SIGUSR1").expect("usr1"), 10);
         assert!(parse_signal("SIGNOPE").is_err());
+        // Numbers outside 1..=SIGRTMAX were passed on to kill(2), whose
+        // EINVAL became a 500 (tests/tests/hostile_input.rs).
+        for bad in ["0", "-9", "65", "99999", "99999999999"] {
+            let e = parse_signal(bad).expect_err(bad);
+            assert_eq!(e.to_string(), format!("Invalid signal: {bad}"));
+        }
+        assert_eq!(parse_signal("64").expect("SIGRTMAX"), 64);
     }
 }

@@ -76,8 +76,14 @@ impl From<ImageStoreError> for ImageError {
 }
 
 impl From<UnpackError> for ImageError {
+    /// A malformed or hostile tar is the client's (or the image's) error, a
+    /// 400; a failing disk is a 500.
     fn from(e: UnpackError) -> Self {
-        Self::Layer(e.to_string())
+        if e.is_bad_input() {
+            Self::InvalidArgument(e.to_string())
+        } else {
+            Self::Layer(e.to_string())
+        }
     }
 }
 

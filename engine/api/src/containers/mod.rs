@@ -28,6 +28,7 @@ use skiff_engine::containers::exec::ExecOptions;
 use skiff_engine::containers::list::ListFilter;
 use skiff_engine::containers::logs::LogOptions;
 use skiff_engine::containers::start::Started;
+use skiff_engine::containers::stop::parse_signal;
 use skiff_engine::containers::wait::WaitCondition;
 use skiff_engine::daemon::Daemon;
 use skiff_engine::events::now_nanos;
@@ -38,6 +39,7 @@ pub use render::summary;
 use crate::call::Call;
 use crate::error::ApiError;
 use crate::events::parse_timestamp;
+use crate::query::Query;
 use crate::query::percent_decode;
 use crate::response::{self, Response};
 use crate::{body, stdcopy};
@@ -184,15 +186,9 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             match (m, op) {
                 (&Method::GET, "json") => Ok(Action::Inspect(id)),
                 (&Method::POST, "start") => Ok(Action::Start(id)),
-                (&Method::POST, "stop") => Ok(Action::Stop(
-                    id,
-                    q.int("t")?,
-                    q.non_empty("signal").map(str::to_owned),
-                )),
+                (&Method::POST, "stop") => Ok(Action::Stop(id, q.int("t")?, signal(q)?)),
                 (&Method::POST, "restart") => Ok(Action::Restart(id, q.int("t")?)),
-                (&Method::POST, "kill") => {
-                    Ok(Action::Kill(id, q.non_empty("signal").map(str::to_owned)))
-                }
+                (&Method::POST, "kill") => Ok(Action::Kill(id, signal(q)?)),
                 (&Method::POST, "wait") => {
                     let condition = match q.non_empty("condition") {
                         None | Some("not-running") => WaitCondition::NotRunning,
@@ -274,6 +270,15 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     }
 }
 
+/// The `signal` parameter of stop and kill, checked before the container
+/// is looked at (dockerd's order: a bad signal is a 400 whatever its state).
+fn signal(q: &Query) -> Result<Option<String>, ApiError> {
+    q.non_empty("signal")
+        .map(|s| parse_signal(s).map(|_| s.to_owned()))
+        .transpose()
+        .map_err(ApiError::from)
+}
+
 /// The part of a create body checked before it is parsed: the typed
 /// `HostConfig` would reject an unknown `CgroupnsMode` with a serde error
 /// instead of dockerd's message.
@@ -304,6 +309,19 @@ fn check_cgroupns_mode(bytes: &[u8]) -> Result<(), ApiError> {
     }
 }
 
+/// The service request of a `POST /containers/create` body (a 400 with
+/// dockerd's words for a body that is not a container config).
+pub fn create_request(name: Option<String>, bytes: &[u8]) -> Result<CreateRequest, ApiError> {
+    check_cgroupns_mode(bytes)?;
+    let (config, host_config) = create_body::parse(bytes)?;
+    Ok(CreateRequest {
+        name,
+        config,
+        host_config,
+        networks: net::endpoints_config(bytes)?,
+    })
+}
+
 /// Handle a container request.
 pub async fn handle(
     daemon: &Arc<Daemon>,
@@ -314,15 +332,7 @@ pub async fn handle(
     let svc = &daemon.containers;
     match parse(call)? {
         Action::Create(name) => {
-            let bytes = body::collect(body).await?;
-            check_cgroupns_mode(&bytes)?;
-            let (config, host_config) = create_body::parse(&bytes)?;
-            let req = CreateRequest {
-                name,
-                config,
-                host_config,
-                networks: net::endpoints_config(&bytes)?,
-            };
+            let req = create_request(name, &body::collect(body).await?)?;
             let s = svc.clone();
             let (id, warnings) = tokio::task::spawn_blocking(move || s.create(req))
                 .await

@@ -397,10 +397,21 @@ fn arm_v7_implied(architecture: &str, variant: String) -> Option<String> {
 }
 
 /// The numeric level of a `vN[.M]` variant.
+/// The major level of a variant (`v7` → 7, `v8.2` → 8), at most
+/// [`MAX_VARIANT_LEVEL`]: [`Platform::compatible`] lists every level below
+/// it, and a client's `linux/arm/v99999999` must not make that list
+/// (and the memory it takes) unbounded.
 fn variant_major(variant: Option<&str>) -> Option<u32> {
     let v = variant?.strip_prefix('v')?;
-    v.split('.').next()?.parse().ok()
+    v.split('.')
+        .next()?
+        .parse::<u32>()
+        .ok()
+        .map(|l| l.min(MAX_VARIANT_LEVEL))
 }
+
+/// Above every variant level defined (amd64 v4, arm v8, arm64 v9).
+const MAX_VARIANT_LEVEL: u32 = 16;
 
 /// containerd's `normalizeOS`.
 fn normalize_os(os: &str) -> String {
@@ -673,6 +684,22 @@ mod tests {
             select(&[sneaky, amd.clone()], &p("linux/amd64")),
             Some(&amd)
         );
+    }
+
+    #[test]
+    fn huge_variant_levels_list_a_bounded_set() {
+        // Found by fuzzing (target `reference`): `lux/arm/v030000006` made
+        // `compatible` build thirty million platforms (out of memory).
+        for spec in [
+            "linux/arm/v030000006",
+            "linux/amd64/v4294967295",
+            "linux/arm64/v99999999",
+        ] {
+            let p = Platform::parse(spec).expect(spec);
+            let list = p.compatible();
+            assert!(list.len() <= 32, "{spec}: {}", list.len());
+            assert_eq!(list[0], p.normalized(), "{spec}");
+        }
     }
 
     #[test]

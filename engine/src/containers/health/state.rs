@@ -166,7 +166,8 @@ pub fn parse_go_duration(s: &str) -> Option<i64> {
         total += n * scale;
         rest = &rest[unit_end..];
     }
-    Some(total as i64)
+    // Go's ParseDuration refuses what does not fit an int64 of nanoseconds.
+    (total < i64::MAX as f64).then_some(total as i64)
 }
 
 /// A duration as Go's `time.Duration.String` writes it (`30s`, `1m30s`,

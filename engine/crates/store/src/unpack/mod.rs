@@ -270,6 +270,22 @@ pub enum UnpackError {
     },
 }
 
+impl UnpackError {
+    /// Whether the tar is at fault (a malformed or hostile archive, or a
+    /// stream that broke off), rather than the disk: everything but
+    /// [`Self::Io`], [`Self::Dest`] and read errors the OS reported (e.g.
+    /// `ENOSPC` from a tee writing the blob while it is read).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Io { .. } | Self::Dest { .. } => false,
+            Self::Archive { source } | Self::ArchiveEntry { source, .. } => {
+                source.raw_os_error().is_none()
+            }
+            _ => true,
+        }
+    }
+}
+
 use unpacker::Unpacker;
 
 /// Unpack the (already decompressed) layer tar `archive` into `dest`.

@@ -1076,3 +1076,22 @@ fn unpack_roots_absolute_names_in_the_layer() {
         "wrote the host's {ETC_SENTINEL}"
     );
 }
+
+/// A garbage tar is the input's fault (a 400 for `docker import`, found by
+/// tests/tests/hostile_input.rs), a disk error is not.
+#[test]
+fn garbage_tars_are_bad_input_and_disk_errors_are_not() {
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = run(&garbage, dir.path()).expect_err("garbage is no tar");
+    assert!(matches!(err, UnpackError::Archive { .. }), "{err}");
+    assert!(err.is_bad_input(), "{err}");
+    let disk = UnpackError::Archive {
+        source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+    };
+    assert!(!disk.is_bad_input());
+    let missing = run(&[], &dir.path().join("missing")).expect_err("no dest");
+    assert!(!missing.is_bad_input(), "{missing}");
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seeds of fuzz/corpus/ (the fuzzer's own finds are
+added by `cargo fuzz cmin`). Structured targets take `arbitrary` input: the
+4 bytes ff ff ff ff pick an enum's last variant (`Raw`), whose bytes follow."""
+import hashlib, io, json, os, tarfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+RAW = b"\xff\xff\xff\xff"
+
+
+def put(target, name, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def tar(members):
+    """members: (name, kind, data-or-linkname, mode)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, data, mode in members:
+            info = tarfile.TarInfo(name)
+            info.mode = mode
+            info.mtime = 1700000000
+            if kind == "file":
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
+                         "link": tarfile.LNKTYPE, "fifo": tarfile.FIFOTYPE}[kind]
+            if kind in ("sym", "link"):
+                info.linkname = data
+            t.addfile(info)
+    return buf.getvalue()
+
+
+for i, s in enumerate([
+    "busybox", "busybox:latest", "docker.io/library/busybox:1.36",
+    "localhost:5000/a/b:tag", "ghcr.io/org/img@sha256:" + "a" * 64,
+    "registry.example.com:443/x/y/z:v1@sha256:" + "0" * 64, "UPPER/case",
+    "a" * 64, "linux/amd64", "linux/arm64/v8", "linux/arm/v7", "windows/amd64",
+    "sha256:" + "f" * 64, "sha512:abc", "[::1]:5000/img", "x:-bad",
+]):
+    put("reference", f"seed-{i:02}", s)
+
+layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+         "digest": "sha256:" + "1" * 64, "size": 10}
+docs = [
+    {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+     "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + "2" * 64, "size": 5}, "layers": [layer],
+     "annotations": {"a": "b"}},
+    {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+     "manifests": [dict(layer, mediaType="application/vnd.oci.image.manifest.v1+json",
+                        platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
+                   dict(layer, mediaType="application/vnd.oci.image.manifest.v1+json",
+                        platform={"os": "unknown", "architecture": "unknown"},
+                        annotations={"vnd.docker.reference.type": "attestation-manifest"})]},
+    {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "3" * 64]},
+     "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "x", "empty_layer": True}]},
+]
+for i, d in enumerate(docs):
+    put("documents", f"seed-{i}", json.dumps(d))
+
+for i, d in enumerate([
+    {}, {"hosts": ["unix:///run/x.sock", "tcp://127.0.0.1:2375"], "debug": True},
+    {"data-root": "/var/lib/x", "registry-mirrors": ["https://m"], "insecure-registries": ["10.0.0.0/8"],
+     "log-level": "warn", "init": True, "init-path": "/bin/tini", "default-cgroupns-mode": "host", "group": "docker"},
+    {"default-cgroupns-mode": "bogus"}, {"hosts": ["fd://"]}, {"unknown-key": 1},
+]):
+    put("daemon_json", f"seed-{i}", json.dumps(d))
+
+put("unpack", "seed-layer", RAW + tar([
+    ("etc", "dir", b"", 0o755), ("etc/passwd", "file", b"root:x:0:0::/root:/bin/sh\n", 0o644),
+    ("bin", "dir", b"", 0o755), ("bin/sh", "file", b"\x7fELF", 0o4755),
+    ("bin/ash", "link", "bin/sh", 0o755), ("lib", "sym", "/usr/lib", 0o777),
+    ("etc/.wh.old", "file", b"", 0o644), ("var/.wh..wh..opq", "file", b"", 0o644),
+    ("tmp/fifo", "fifo", b"", 0o644)]))
+put("unpack", "seed-escapes", RAW + tar([
+    ("../escape", "file", b"x", 0o644), ("/abs", "file", b"x", 0o644),
+    ("s", "sym", "/", 0o777), ("s/etc/x", "file", b"x", 0o644),
+    ("h", "link", "../../etc/passwd", 0o644), ("d/.wh..", "file", b"", 0o644)]))
+
+# docker-archive and OCI-archive: one layer with one file.
+layer_tar = tar([("hello", "file", b"hi\n", 0o644)])
+diff_id = "sha256:" + hashlib.sha256(layer_tar).hexdigest()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/hello"]},
+                     "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+chex = hashlib.sha256(config).hexdigest()
+lhex = hashlib.sha256(layer_tar).hexdigest()
+put("image_load", "seed-docker-archive", RAW + tar([
+    (f"{chex}.json", "file", config, 0o644), (f"{lhex}/layer.tar", "file", layer_tar, 0o644),
+    ("manifest.json", "file", json.dumps([{"Config": f"{chex}.json", "RepoTags": ["fuzz:latest"],
+                                           "Layers": [f"{lhex}/layer.tar"]}]).encode(), 0o644)]))
+manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + chex, "size": len(config)},
+                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                   "digest": "sha256:" + lhex, "size": len(layer_tar)}]}).encode()
+mhex = hashlib.sha256(manifest).hexdigest()
+put("image_load", "seed-oci-archive", RAW + tar([
+    ("oci-layout", "file", b'{"imageLayoutVersion":"1.0.0"}', 0o644),
+    (f"blobs/sha256/{chex}", "file", config, 0o644), (f"blobs/sha256/{lhex}", "file", layer_tar, 0o644),
+    (f"blobs/sha256/{mhex}", "file", manifest, 0o644),
+    ("index.json", "file", json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + mhex,
+         "size": len(manifest), "annotations": {"io.containerd.image.name": "docker.io/library/fuzz:oci"}}]}).encode(),
+     0o644)]))
