@@ -8,7 +8,7 @@
 //! inspect has `State.Health.Log`; an image's `HEALTHCHECK` runs unless
 //! `--no-healthcheck`. Update: new limits reach the running container's
 //! cgroup files and inspect; dockerd's refusals. Compose: `docker compose
-//! version`; `up`/`ps`/`down` is ignored until inspect has NetworkSettings.
+//! version`; `up`/`ps`/`down` of a one-service project.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -425,12 +425,10 @@ fn compose_v2_answers_its_version() {
     has_compose(&d, "compose_v2_answers_its_version");
 }
 
-/// Compose v2 reads `NetworkSettings.Networks` of the container it just
-/// created (convergence.go, `createMobyContainer`) and panics on a nil
-/// map: skiffd's inspect has no `NetworkSettings` until networking lands.
-/// With `NetworkSettings: {Networks: {}}` in inspect this test passed.
+/// Compose v2 on its project's default network: `up` creates the network
+/// and the container (Compose reads `NetworkSettings.Networks` of the
+/// container it just created), `ps` lists it, `down` removes both.
 #[test]
-#[ignore = "needs NetworkSettings.Networks in container inspect (networking)"]
 fn compose_v2_up_ps_down() {
     let d = with_busybox();
     if !has_compose(&d, "compose_v2_up_ps_down") {
@@ -440,7 +438,7 @@ fn compose_v2_up_ps_down() {
     let file = dir.path().join("compose.yaml");
     std::fs::write(
         &file,
-        "services:\n  box:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n    network_mode: none\n",
+        "services:\n  box:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n",
     )
     .expect("compose file");
     let f = file.to_str().expect("utf-8 path");
@@ -454,7 +452,18 @@ fn compose_v2_up_ps_down() {
     let ps = compose(&["ps", "--format", "{{.Name}} {{.State}}"]);
     assert_eq!(ps.code, 0, "compose ps: {ps:?}");
     assert_eq!(ps.stdout.trim(), "smoke-box-1 running");
+    let networks = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(networks.lines().any(|n| n == "smoke_default"), "{networks}");
+    let attached = d.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+        "smoke-box-1",
+    ]);
+    assert_eq!(attached.trim(), "smoke_default");
     let down = compose(&["down"]);
     assert_eq!(down.code, 0, "compose down: {down:?}");
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
+    let networks = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!networks.lines().any(|n| n == "smoke_default"), "{networks}");
 }
