@@ -465,5 +465,8 @@ fn compose_v2_up_ps_down() {
     assert_eq!(down.code, 0, "compose down: {down:?}");
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
     let networks = d.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
-    assert!(!networks.lines().any(|n| n == "smoke_default"), "{networks}");
+    assert!(
+        !networks.lines().any(|n| n == "smoke_default"),
+        "{networks}"
+    );
 }

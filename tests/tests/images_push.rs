@@ -5,13 +5,20 @@
 
 use skiff_e2e::{Registry, Skiffd, SkiffdOpts, seed};
 
-/// skiffd with no mirror, talking to `registry` (loopback: insecure).
-fn against(registry: &Registry) -> Skiffd {
-    Skiffd::start(
-        SkiffdOpts::default()
-            .no_mirror()
-            .insecure_registry(registry.host()),
-    )
+/// skiffd with no mirror, talking to `registry` (loopback: insecure) and
+/// to `others` (relayed into the daemon's network namespace, as its
+/// registry and token server are).
+fn against(registry: &Registry, others: &[&Registry]) -> Skiffd {
+    let mut opts = SkiffdOpts::default()
+        .no_mirror()
+        .insecure_registry(registry.host());
+    if let Some(tokens) = registry.token_server() {
+        opts = opts.forward(tokens.addr().port());
+    }
+    for other in others {
+        opts = opts.forward(other.port());
+    }
+    Skiffd::start(opts)
 }
 
 /// The digest `docker push` printed for `tag` (`<tag>: digest: <d> size: <n>`).
@@ -58,7 +65,7 @@ fn registry_digest(registry: &Registry, repo: &str, tag: &str) -> String {
 fn push_to_an_anonymous_registry_mounts_reuses_and_round_trips() {
     let fx = seed();
     let source = Registry::start();
-    let d = against(&source);
+    let d = against(&source, &[]);
     let busybox = source.image("library/busybox:latest");
     d.docker_ok(&["pull", &busybox]);
 
@@ -125,7 +132,7 @@ fn push_to_an_anonymous_registry_mounts_reuses_and_round_trips() {
 fn push_uploads_to_an_empty_registry_then_mounts_across_repositories() {
     let source = Registry::start();
     let empty = Registry::start_empty();
-    let d = Skiffd::start(SkiffdOpts::default().no_mirror());
+    let d = against(&source, &[&empty]);
     let whiteout = source.image("library/whiteout:latest");
     let busybox = source.image("library/busybox:latest");
     d.docker_ok(&["pull", &busybox]);
@@ -192,7 +199,7 @@ fn push_uploads_to_an_empty_registry_then_mounts_across_repositories() {
     assert_eq!(pushed_digest(&again, "1"), made);
 
     // Pushed images come back with the same digests in a fresh engine.
-    let fresh = Skiffd::start(SkiffdOpts::default().no_mirror());
+    let fresh = against(&empty, &[]);
     let pulled = fresh.docker_ok(&["pull", &first]);
     assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
     fresh.docker_ok(&["run", "--rm", &first, "true"]);
@@ -204,7 +211,8 @@ fn push_uploads_to_an_empty_registry_then_mounts_across_repositories() {
 #[test]
 fn push_of_an_unknown_image_fails_as_docker() {
     let empty = Registry::start_empty();
-    let d = against(&empty);
+    let source = Registry::start();
+    let d = against(&empty, &[&source]);
     let name = empty.image("nope");
     let out = d.docker().run(&["push", &format!("{name}:1")]);
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -223,7 +231,6 @@ fn push_of_an_unknown_image_fails_as_docker() {
     );
 
     // A repository with other tags only: dockerd's "tag does not exist".
-    let source = Registry::start();
     let busybox = source.image("library/busybox:latest");
     d.docker_ok(&["pull", &busybox]);
     d.docker_ok(&["tag", &busybox, &format!("{name}:1")]);
@@ -238,7 +245,7 @@ fn push_of_an_unknown_image_fails_as_docker() {
 /// login, push (mounted from the seeded repository), rmi, pull back with the
 /// same digest, logout, pull refused.
 fn login_push_pull_logout(registry: &Registry) -> Skiffd {
-    let d = against(registry);
+    let d = against(registry, &[]);
     let (user, pass) = registry.credentials().expect("auth registry");
     let private = registry.image("private/busybox:latest");
     let mine = registry.image("mine/busybox:1");

@@ -113,12 +113,36 @@ pub fn auth_config(bytes: &[u8]) -> Result<skiff_registry::AuthConfig, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err("EOF".to_owned());
     }
-    if let Err(e) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes) {
-        return Err(if e.is_eof() {
-            "unexpected EOF".to_owned()
-        } else {
-            e.to_string()
-        });
+    let map = match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes) {
+        Ok(map) => map,
+        Err(e) if e.is_eof() => return Err("unexpected EOF".to_owned()),
+        Err(e) => return Err(e.to_string()),
+    };
+    // Go refuses a field of the wrong type (every AuthConfig field is a
+    // string) rather than reading it as empty.
+    const FIELDS: [&str; 7] = [
+        "username",
+        "password",
+        "auth",
+        "email",
+        "serveraddress",
+        "identitytoken",
+        "registrytoken",
+    ];
+    for (key, value) in &map {
+        let known = FIELDS.iter().any(|f| f.eq_ignore_ascii_case(key));
+        let kind = match value {
+            serde_json::Value::String(_) | serde_json::Value::Null => continue,
+            serde_json::Value::Bool(_) => "bool",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        };
+        if known {
+            return Err(format!(
+                "json: cannot unmarshal {kind} into Go struct field AuthConfig.{key} of type string"
+            ));
+        }
     }
     skiff_registry::AuthConfig::from_json(bytes).map_err(|e| e.to_string())
 }
@@ -299,6 +323,11 @@ mod tests {
         assert_eq!(auth_config(b" \n").expect_err("blank"), "EOF");
         assert_eq!(auth_config(b"{").expect_err("cut"), "unexpected EOF");
         assert!(auth_config(b"[1]").is_err());
+        assert_eq!(
+            auth_config(br#"{"username":1}"#).expect_err("wrong type"),
+            "json: cannot unmarshal number into Go struct field AuthConfig.username of type string"
+        );
+        auth_config(br#"{"username":null,"other":1}"#).expect("null and unknown keys pass");
         let auth =
             auth_config(br#"{"Username":"u","password":"p","serveraddress":"r"}"#).expect("valid");
         assert_eq!((auth.username.as_str(), auth.password.as_str()), ("u", "p"));
