@@ -1,7 +1,8 @@
 //! What SDKs and the docker CLI read, answered as dockerd answers it
 //! (issue 11; the field-by-field comparison is `differential.rs`): inspect
-//! keys read through `--format`, `--group-add`, refused creates, `ps -n`,
-//! an attach that only replays the log, and the detach keys of an attach.
+//! keys read through `--format`, `--group-add` (also of execs), refused
+//! creates, `ps -n`, an attach that only replays the log, and the detach
+//! keys of an attach.
 
 use std::io::{Read, Write};
 
@@ -100,6 +101,30 @@ fn group_add_and_refused_creates() {
         groups.contains(&gid.as_str()),
         "{name} is {gid}: {groups:?}"
     );
+    // Execs get the container's groups too, as its own user or another
+    // (dockerd adds GroupAdd to every process of the container).
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "grouped",
+        "--group-add",
+        "1234",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    for user in [&[][..], &["-u", "nobody"][..]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(user);
+        args.extend_from_slice(&["grouped", "id", "-G"]);
+        let groups = d.docker_ok(&args);
+        assert!(
+            groups.split_whitespace().any(|g| g == "1234"),
+            "exec {user:?}: {groups:?}"
+        );
+    }
+    d.docker_ok(&["rm", "-f", "grouped"]);
     let (code, err) = d.docker_fail(&["run", "--rm", "--group-add", "nope", "busybox", "true"]);
     assert_ne!(code, 0);
     assert!(err.contains("Unable to find group nope"), "{err}");

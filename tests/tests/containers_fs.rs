@@ -326,6 +326,25 @@ fn export_is_the_merged_rootfs() {
     d.docker_ok(&["create", "--name", "fresh", "busybox"]);
     let fresh = names(&docker_bytes(&d, &["export", "fresh"]));
     assert!(fresh.contains(&"bin/ls".to_owned()));
+    // dockerd's init layer, made at create: `/.dockerenv` and the runtime's
+    // mount points, also in a never started container (and in `ls /`).
+    for init in [
+        ".dockerenv",
+        "dev/console",
+        "dev/pts/",
+        "dev/shm/",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/mtab",
+        "etc/resolv.conf",
+        "proc/",
+        "sys/",
+    ] {
+        assert!(fresh.contains(&init.to_owned()), "{init}: {fresh:?}");
+        assert!(running.contains(&init.to_owned()), "{init}: {running:?}");
+    }
+    let root = d.docker_ok(&["run", "--rm", "busybox", "ls", "-a", "/"]);
+    assert!(root.lines().any(|l| l == ".dockerenv"), "{root}");
     assert!(mounts_under(d.data_root()).is_empty());
     let (_, err) = d.docker_fail(&["export", "nope"]);
     assert!(err.contains("No such container: nope"), "{err}");

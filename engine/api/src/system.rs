@@ -125,13 +125,7 @@ pub async fn handle(
                 .collect();
             let containers: Vec<_> = containers
                 .iter()
-                .map(|(r, size)| {
-                    let mut s = crate::containers::summary(r);
-                    // dockerd omits an empty writable layer's size.
-                    s.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
-                    s.size_root_fs = Some(size.root_fs as i64);
-                    s
-                })
+                .map(|(r, size)| crate::containers::sized_row(r, &daemon.networks, size))
                 .collect();
             let images = if crate::zero::version_below(call.version.as_deref(), 44) {
                 serde_json::json!(crate::images::with_virtual_size(&images))

@@ -212,6 +212,11 @@ impl ContainerService {
             self.release_mounts(&record, true);
             return Err(e);
         }
+        // dockerd makes the init layer at create: `docker export` of a
+        // created container holds it. Else it is made at the first start.
+        if let Err(e) = super::init_layer::ensure(&self.store.dir(&id)) {
+            tracing::warn!("init layer of container {id}: {e}");
+        }
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);
         self.prepare(&id);
         Ok((id, warnings))

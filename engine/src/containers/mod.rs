@@ -25,6 +25,7 @@ pub mod error;
 pub mod exec;
 pub mod export;
 pub mod health;
+pub mod init_layer;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod list;
@@ -178,9 +179,16 @@ impl ContainerService {
         self.store.resolve(what)
     }
 
-    /// The layer directories of a container's image, top first (the
-    /// overlay's lowerdir); an error if the image record is gone.
+    /// The layers under a container's writable layer, top first (the
+    /// overlay's lowerdir): its [init layer](init_layer) when it has one
+    /// (containers made before it have none), then its image's layers; an
+    /// error if the image record is gone.
     fn image_lower_dirs(&self, record: &ContainerRecord) -> Result<Vec<PathBuf>, ContainerError> {
+        let init = init_layer::path(&self.store.dir(&record.id));
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        if init.is_dir() {
+            dirs.push(init);
+        }
         let image = self
             .images
             .stores()
@@ -193,7 +201,8 @@ impl ContainerService {
                     record.short_id()
                 ))
             })?;
-        Ok(self.images.lower_dirs(&image))
+        dirs.extend(self.images.lower_dirs(&image));
+        Ok(dirs)
     }
 
     /// The shim state directory of a container.

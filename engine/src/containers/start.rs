@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 
 use super::ContainerService;
 use super::error::ContainerError;
+use super::init_layer;
 use super::record::Status;
 use super::rootfs::Rootfs;
 use super::runtime::ShimRef;
@@ -115,6 +116,9 @@ impl ContainerService {
             .get(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_owned()))?;
         let dir = self.store.dir(id);
+        // Containers made before init layers get theirs at their next start.
+        init_layer::ensure(&dir)
+            .map_err(|e| ContainerError::io(format!("init layer of container {id}"), e))?;
         let lower = self.image_lower_dirs(&record)?;
         // An --rm container's writable layer is never synced (see rootfs).
         let rootfs = Rootfs::new(&dir).volatile(record.host_config.auto_remove.unwrap_or(false));

@@ -340,7 +340,12 @@ impl ImageService {
     pub fn plan_save(&self, names: &[String]) -> Result<SavePlan, ImageError> {
         let mut images: Vec<(ImageRecord, Vec<String>)> = Vec::new();
         for name in names {
-            let id = self.resolve(name)?;
+            // dockerd's save names the image as given (`No such image:
+            // nope`), without the default tag other endpoints add.
+            let id = self.resolve(name).map_err(|e| match e {
+                ImageError::NotFound(_) => ImageError::NotFound(name.clone()),
+                e => e,
+            })?;
             let tags: Vec<String> = self.stores.images.read(|ix| {
                 match Reference::parse(name) {
                     // A bare repository name saves all of its tags, as docker does.

@@ -34,7 +34,7 @@ use skiff_engine::daemon::Daemon;
 use skiff_engine::events::now_nanos;
 use skiff_engine::streams::receiver_stream;
 
-pub use render::summary;
+pub(crate) use render::sized_row;
 
 use crate::call::Call;
 use crate::error::ApiError;
@@ -376,13 +376,7 @@ pub async fn handle(
                 StatusCode::OK,
                 &sized
                     .iter()
-                    .map(|(r, size)| {
-                        let mut e = ListEntry::of(r).with_network(r, &daemon.networks);
-                        // dockerd omits an empty writable layer's size.
-                        e.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
-                        e.size_root_fs = Some(size.root_fs as i64);
-                        e
-                    })
+                    .map(|(r, size)| sized_row(r, &daemon.networks, size))
                     .collect::<Vec<_>>(),
             ))
         }

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use bollard_stubs::models::{
-    ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
-};
+use bollard_stubs::models::{ContainerInspectResponse, ContainerState, ContainerStateStatusEnum};
 use serde_json::json;
 use skiff_engine::containers::paths::ContainerPaths;
 use skiff_engine::containers::record::{ContainerRecord, Status};
@@ -68,31 +66,11 @@ fn command_line(r: &ContainerRecord) -> String {
     command
 }
 
-/// The `docker ps` row of a container, as a typed summary (`/system/df`).
-pub fn summary(r: &ContainerRecord) -> ContainerSummary {
-    let command = command_line(r);
-    serde_json::from_value(json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.image,
-        "ImageID": r.image_id.to_string(),
-        "Command": command,
-        "Created": unix_seconds(&r.created),
-        "Ports": [],
-        "Labels": r.config.labels.clone().unwrap_or_default(),
-        "State": r.state.status.as_str(),
-        "Status": status_text(r),
-        "HostConfig": { "NetworkMode": network_mode(r) },
-        "NetworkSettings": { "Networks": {} },
-        "Mounts": [],
-    }))
-    .unwrap_or_default()
-}
-
-/// One row of `GET /containers/json`: what [`summary`] gives, borrowed
-/// from the record and serialised directly (same keys, same order).
+/// One row of `GET /containers/json` (and of `/system/df`'s
+/// `Containers`), borrowed from the record and serialised directly in
+/// dockerd's key order.
 #[derive(serde::Serialize)]
-pub(super) struct ListEntry<'a> {
+pub(crate) struct ListEntry<'a> {
     #[serde(rename = "Id")]
     id: &'a str,
     #[serde(rename = "Names")]
@@ -200,6 +178,20 @@ impl ListEntry<'_> {
         self.network_settings.networks = nets;
         self
     }
+}
+
+/// The `docker ps --size` row of `r` — with its ports, networks and the
+/// sizes of its layers — as `GET /containers/json?size=1` and
+/// `/system/df` give it (dockerd omits an empty writable layer's size).
+pub(crate) fn sized_row<'a>(
+    r: &'a ContainerRecord,
+    networks: &skiff_engine::networks::NetworkService,
+    size: &skiff_engine::containers::list::ContainerSize,
+) -> ListEntry<'a> {
+    let mut e = ListEntry::of(r).with_network(r, networks);
+    e.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
+    e.size_root_fs = Some(size.root_fs as i64);
+    e
 }
 
 /// The inspect status of a record's status.
@@ -352,7 +344,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn list_entries_are_the_summary() {
+    fn list_entries_are_container_summaries() {
         use skiff_engine::containers::record::State;
         let mut labels = HashMap::new();
         labels.insert("a".to_owned(), "1".to_owned());
@@ -382,16 +374,18 @@ mod tests {
             cgroup_parent: None,
             mounts: Vec::new(),
         };
+        // A row is the swagger's ContainerSummary, key for key, in its order.
         let same = |r: &ContainerRecord| {
             let fast = serde_json::to_value(ListEntry::of(r)).expect("entry");
-            let slow = serde_json::to_value(summary(r)).expect("summary");
-            assert_eq!(fast, slow);
+            let typed: bollard_stubs::models::ContainerSummary =
+                serde_json::from_value(fast.clone()).expect("a ContainerSummary");
+            assert_eq!(fast, serde_json::to_value(&typed).expect("summary"));
             assert_eq!(
                 serde_json::to_string(&ListEntry::of(r))
                     .expect("entry")
                     .split("\"Labels\"")
                     .next(),
-                serde_json::to_string(&summary(r))
+                serde_json::to_string(&typed)
                     .expect("summary")
                     .split("\"Labels\"")
                     .next(),

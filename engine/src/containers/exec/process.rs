@@ -17,13 +17,17 @@ fn all_capabilities() -> HashSet<Capability> {
 
 /// The OCI process of an exec in a container whose root filesystem is
 /// mounted at `rootfs`: its argv, env (+ `HOME` of its user), working
-/// directory and user; capabilities and `noNewPrivileges` are the
-/// container's (the shim fills them in) unless privileged.
+/// directory and user, whose supplementary groups include the
+/// container's `HostConfig.GroupAdd` (`group_add`) as its main process's
+/// do (dockerd: `getUser` adds them); capabilities and `noNewPrivileges`
+/// are the container's (the shim fills them in) unless privileged.
 pub fn exec_process(
     exec: &ExecRecord,
     rootfs: &std::path::Path,
+    group_add: &[String],
 ) -> Result<Process, ContainerError> {
-    let user = user::resolve(rootfs, &exec.user)?;
+    let mut user = user::resolve(rootfs, &exec.user)?;
+    user::group_add(rootfs, group_add, user.gid, &mut user.additional_gids)?;
     let mut env = exec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));

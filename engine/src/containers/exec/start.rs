@@ -103,8 +103,9 @@ impl ContainerService {
         });
         let container_dir = self.store.dir(&container.id);
         let exec2 = exec.clone();
+        let group_add = container.host_config.group_add.clone().unwrap_or_default();
         let spawned = tokio::task::spawn_blocking(move || {
-            let process = exec_process(&exec2, &Rootfs::new(&container_dir).target)
+            let process = exec_process(&exec2, &Rootfs::new(&container_dir).target, &group_add)
                 .map_err(|e| StartFailure::Setup(e.to_string()))?;
             let req = ExecRequest {
                 exec_id: Some(exec2.id.clone()),
