@@ -570,7 +570,7 @@ fn exec_until_ok(d: &Skiffd, container: &str, args: &[&str]) -> String {
 /// forwarded out of the test's namespaces.
 #[test]
 fn embedded_dns_resolves_container_names_on_user_networks() {
-    let d = with_busybox();
+    let mut d = with_busybox();
     d.docker_ok(&["network", "create", "--subnet", "10.97.0.0/24", "dnsnet"]);
     let web = d
         .docker_ok(&[
@@ -644,6 +644,11 @@ fn embedded_dns_resolves_container_names_on_user_networks() {
     d.docker_ok(&["restart", "-t", "0", "client"]);
     let out = exec_until_ok(&d, "client", &["nslookup", "webalias"]);
     assert!(out.contains(&ip), "after restart: {out}");
+    // …and after skiffd is killed and restarted, for running containers.
+    d.kill9();
+    d.restart();
+    let out = exec_until_ok(&d, "client", &["nslookup", "web"]);
+    assert!(out.contains(&ip), "after a daemon restart: {out}");
 
     // Disconnected: the name is gone (and the query goes nowhere).
     d.docker_ok(&["network", "disconnect", "dnsnet", "web"]);
