@@ -544,3 +544,165 @@ fn published_ports_survive_a_daemon_kill_9() {
     let links = links(&d);
     assert!(!links.iter().any(|l| l.starts_with("veth")), "{links:?}");
 }
+
+/// `docker exec CONTAINER ARGS…` until it succeeds (a server starting),
+/// for up to 20 s; its output.
+fn exec_until_ok(d: &Skiffd, container: &str, args: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut full = vec!["exec", container];
+    full.extend_from_slice(args);
+    loop {
+        let out = d.docker_run(&full);
+        if out.success() {
+            return out.stdout;
+        }
+        assert!(Instant::now() < deadline, "{full:?}: {}", out.stdout);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Embedded DNS (issue 12): containers on a user-defined network resolve
+/// each other's names, aliases and short ids through `127.0.0.11`; not
+/// after a disconnect, never on the default bridge. `--dns`,
+/// `--dns-search`, `--add-host`, `--domainname` land in the files. Every
+/// container that queries has `--dns 127.0.0.1` (its own loopback, where
+/// nothing listens), so a name that is not a container's is never
+/// forwarded out of the test's namespaces.
+#[test]
+fn embedded_dns_resolves_container_names_on_user_networks() {
+    let mut d = with_busybox();
+    d.docker_ok(&["network", "create", "--subnet", "10.97.0.0/24", "dnsnet"]);
+    let web = d
+        .docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "dnsnet",
+            "--network-alias",
+            "webalias",
+            "-e",
+            "BODY=hello-dns",
+            "busybox",
+            "sh",
+            "-c",
+            HTTPD,
+        ])
+        .trim()
+        .to_owned();
+    // `--dns-search .`: no search domain (busybox's nslookup would try
+    // only NAME.DOMAIN).
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "dnsnet",
+        "--dns",
+        "127.0.0.1",
+        "--dns-search",
+        ".",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let ip = inspect(&d, "web", "{{.NetworkSettings.Networks.dnsnet.IPAddress}}");
+    assert!(ip.starts_with("10.97.0."), "{ip}");
+
+    let resolv = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "--dns",
+        "127.0.0.1",
+        "--dns-search",
+        "example.test",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    let lines: Vec<&str> = resolv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(lines.contains(&"nameserver 127.0.0.11"), "{resolv}");
+    assert!(!lines.contains(&"nameserver 127.0.0.1"), "{resolv}");
+    assert!(lines.contains(&"search example.test"), "{resolv}");
+    assert!(lines.contains(&"options ndots:0"), "{resolv}");
+    assert!(resolv.contains("# ExtServers: [127.0.0.1]"), "{resolv}");
+
+    for name in ["web", "webalias", &web[..12]] {
+        let out = exec_until_ok(&d, "client", &["nslookup", name]);
+        assert!(out.contains(&ip), "{name}: {out}");
+    }
+    d.docker_ok(&["exec", "client", "ping", "-c1", "-W", "5", "web"]);
+    for name in ["web", "webalias"] {
+        let page = exec_until_ok(&d, "client", &["wget", "-qO-", &format!("http://{name}/")]);
+        assert_eq!(page, "hello-dns\n", "{name}");
+    }
+    // The server is made again when the container restarts.
+    d.docker_ok(&["restart", "-t", "0", "client"]);
+    let out = exec_until_ok(&d, "client", &["nslookup", "webalias"]);
+    assert!(out.contains(&ip), "after restart: {out}");
+    // …and after skiffd is killed and restarted, for running containers.
+    d.kill9();
+    d.restart();
+    let out = exec_until_ok(&d, "client", &["nslookup", "web"]);
+    assert!(out.contains(&ip), "after a daemon restart: {out}");
+
+    // Disconnected: the name is gone (and the query goes nowhere).
+    d.docker_ok(&["network", "disconnect", "dnsnet", "web"]);
+    let out = d.docker_run(&["exec", "client", "timeout", "10", "nslookup", "web"]);
+    assert!(!out.success(), "disconnected web resolves: {}", out.stdout);
+
+    // The default bridge: no names; the file is the host's with --dns.
+    d.docker_ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "600"]);
+    let out = d.docker_run(&[
+        "run",
+        "--rm",
+        "--dns",
+        "127.0.0.1",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; timeout 10 nslookup plain",
+    ]);
+    assert!(
+        !out.success(),
+        "default bridge resolves names: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("nameserver 127.0.0.1\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("127.0.0.11"), "{}", out.stdout);
+
+    // --add-host (host-gateway: the network's gateway), --domainname.
+    let hosts = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "--add-host",
+        "x:1.2.3.4",
+        "--add-host",
+        "gw:host-gateway",
+        "--hostname",
+        "box",
+        "--domainname",
+        "example.test",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(hosts.contains("1.2.3.4\tx\n"), "{hosts}");
+    assert!(hosts.contains("10.97.0.1\tgw\n"), "{hosts}");
+    assert!(hosts.contains("\tbox.example.test box\n"), "{hosts}");
+    let (_, err) = d.docker_fail(&["run", "--rm", "--link", "web:w", "busybox", "true"]);
+    assert!(err.contains("--link"), "{err}");
+
+    d.docker_ok(&["rm", "-f", "web", "client", "plain"]);
+    d.docker_ok(&["network", "rm", "dnsnet"]);
+}

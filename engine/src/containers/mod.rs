@@ -22,6 +22,7 @@ pub mod config;
 pub mod create;
 pub mod diff_export;
 pub mod error;
+pub mod etc_files;
 pub mod exec;
 pub mod export;
 pub mod health;

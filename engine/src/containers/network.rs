@@ -26,6 +26,10 @@ pub struct NetJoin {
     pub netns: Option<PathBuf>,
     /// The container's addresses, for `/etc/hosts`.
     pub addresses: Vec<std::net::Ipv4Addr>,
+    /// The first network's gateway (`host-gateway`).
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// On a user-defined network: the embedded DNS server.
+    pub embedded_dns: bool,
 }
 
 impl ContainerService {
@@ -119,6 +123,8 @@ impl ContainerService {
             host: false,
             netns: joined.netns,
             addresses: joined.addresses,
+            gateway: joined.gateway,
+            embedded_dns: joined.embedded_dns,
         })
     }
 

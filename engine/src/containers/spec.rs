@@ -236,29 +236,6 @@ pub fn write_etc_files(dir: &Path, hostname: &str) -> Result<(), ContainerError>
     Ok(())
 }
 
-/// Append the container's addresses to its `/etc/hosts` (in `dir`), one
-/// line each with its hostname, as dockerd writes them.
-pub fn add_hosts(
-    dir: &Path,
-    hostname: &str,
-    addresses: &[std::net::Ipv4Addr],
-) -> Result<(), ContainerError> {
-    if addresses.is_empty() {
-        return Ok(());
-    }
-    use std::io::Write;
-    let path = dir.join("hosts");
-    let io = |e| ContainerError::io(format!("writing {}", path.display()), e);
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
-    for ip in addresses {
-        writeln!(f, "{ip}\t{hostname}").map_err(io)?;
-    }
-    Ok(())
-}
-
 /// Build the bundle config of `record`, whose root filesystem is mounted at
 /// `rootfs` (users are resolved in it; the working directory is created).
 pub fn bundle(

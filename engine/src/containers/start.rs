@@ -128,12 +128,13 @@ impl ContainerService {
             let mut bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
             let net = self.network_join(&record)?;
             bundle.host_network = net.host;
-            bundle.network_ns = net.netns;
-            spec::add_hosts(
+            self.network_files(
+                &record,
                 &dir,
                 bundle.hostname.as_deref().unwrap_or_default(),
-                &net.addresses,
+                &net,
             )?;
+            bundle.network_ns = net.netns;
             bundle
                 .mounts
                 .extend(self.oci_mounts(&record, &rootfs.target)?);

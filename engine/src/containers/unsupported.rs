@@ -32,10 +32,6 @@ const fn field(key: &'static str, flag: &'static str) -> Field {
 
 /// `HostConfig` fields skiffd does not honour yet.
 const HOST_CONFIG: &[Field] = &[
-    field("Dns", "--dns"),
-    field("DnsOptions", "--dns-option"),
-    field("DnsSearch", "--dns-search"),
-    field("ExtraHosts", "--add-host"),
     field("Links", "--link"),
     Field {
         key: "IpcMode",
@@ -99,7 +95,7 @@ const HOST_CONFIG: &[Field] = &[
 ];
 
 /// `Config` fields skiffd does not honour yet.
-const CONFIG: &[Field] = &[field("Domainname", "--domainname")];
+const CONFIG: &[Field] = &[];
 
 /// Whether `v` is an unset value for `f`.
 fn is_unset(v: &Value, f: &Field) -> bool {
@@ -197,8 +193,8 @@ mod tests {
         let (c, _) = cli_defaults();
         let cases = [
             (
-                serde_json::json!({"ExtraHosts": ["a:10.0.0.1"]}),
-                "--add-host (HostConfig.ExtraHosts)",
+                serde_json::json!({"Links": ["a:b"]}),
+                "--link (HostConfig.Links)",
             ),
             (
                 serde_json::json!({"MemorySwappiness": 10}),
@@ -231,16 +227,17 @@ mod tests {
     }
 
     #[test]
-    fn config_fields() {
-        // Several at once: all named.
-        let err = check(
-            &config(serde_json::json!({"Domainname": "x"})),
-            &host(serde_json::json!({"Dns": ["10.0.0.1"], "Links": ["a:b"]})),
+    fn dns_flags_pass_links_do_not() {
+        let c = config(serde_json::json!({"Domainname": "x"}));
+        check(
+            &c,
+            &host(serde_json::json!({"Dns": ["10.0.0.1"], "DnsSearch": ["a"],
+                "DnsOptions": ["ndots:2"], "ExtraHosts": ["a:1.2.3.4"]})),
         )
-        .expect_err("three")
-        .to_string();
-        for name in ["--domainname", "--dns", "--link"] {
-            assert!(err.contains(name), "{err}");
-        }
+        .expect("honoured");
+        let err = check(&c, &host(serde_json::json!({"Links": ["a:b"]})))
+            .expect_err("links")
+            .to_string();
+        assert!(err.contains("--link"), "{err}");
     }
 }

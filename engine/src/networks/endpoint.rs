@@ -21,6 +21,11 @@ pub struct Joined {
     pub netns: Option<PathBuf>,
     /// The container's addresses (for `/etc/hosts`), first network first.
     pub addresses: Vec<Ipv4Addr>,
+    /// The first network's gateway (`--add-host NAME:host-gateway`).
+    pub gateway: Option<Ipv4Addr>,
+    /// On a user-defined network: resolv.conf points at the embedded DNS
+    /// server ([`NetworkService::start_dns`]).
+    pub embedded_dns: bool,
 }
 
 /// The container end's name inside the namespace, per network in order.
@@ -80,6 +85,8 @@ impl NetworkService {
                 Ok(Joined {
                     netns: Some(path),
                     addresses,
+                    gateway: bridges.first().and_then(|(net, _)| net.gateway),
+                    embedded_dns: super::dns::on_user_network(&st, id),
                 })
             }
             Err(e) => {
@@ -213,6 +220,7 @@ impl NetworkService {
         let proxies = {
             let mut live = self.live();
             live.netns.remove(id);
+            live.dns.remove(id);
             live.proxies.remove(id).unwrap_or_default()
         };
         drop(proxies);
@@ -222,6 +230,7 @@ impl NetworkService {
         let Some(c) = st.containers.get_mut(id) else {
             return false;
         };
+        c.dns = None;
         let endpoints = std::mem::take(&mut c.endpoints);
         let ports = std::mem::take(&mut c.ports);
         let had = !endpoints.is_empty() || !ports.is_empty();
@@ -253,6 +262,12 @@ impl NetworkService {
         for id in ids {
             if running(&id) {
                 self.reserve_ports(&st, &id);
+                let setup = st.containers.get(&id).and_then(|c| c.dns.clone());
+                if let Some(setup) = setup
+                    && let Err(e) = self.spawn_dns(&id, &self.sandbox_key(&id), &setup)
+                {
+                    tracing::warn!("container {id}: embedded DNS server: {e}");
+                }
             } else {
                 changed |= self.release(&mut st, &id);
             }

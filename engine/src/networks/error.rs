@@ -75,6 +75,9 @@ pub enum NetworkError {
     /// A network namespace operation.
     #[error("network namespace: {0}")]
     Netns(#[from] NetNsError),
+    /// Starting a container's embedded DNS server.
+    #[error(transparent)]
+    Dns(#[from] skiff_net::dns::DnsError),
     /// Applying skiff's nftables table.
     #[error("{0}")]
     Nft(#[from] NftError),
@@ -122,6 +125,7 @@ impl NetworkError {
             Self::Publish { .. }
             | Self::Link(_)
             | Self::Netns(_)
+            | Self::Dns(_)
             | Self::Nft(_)
             | Self::Store { .. } => ErrorKind::Internal,
         }

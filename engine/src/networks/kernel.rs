@@ -8,9 +8,11 @@
 //! instead of applied). Proxies run on that runtime too.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Mutex;
 
 use ipnet::Ipv4Net;
+use skiff_net::dns::{self, DnsConfig, DnsHandle};
 use skiff_net::link::{self, BridgeConfig, EndpointConfig, Link, Netlink};
 use skiff_net::netns::NetNs;
 use skiff_net::nft::{self, Firewall};
@@ -46,6 +48,11 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     fn apply_firewall(&self, fw: &Firewall) -> Result<(), NetworkError>;
     /// Binds a published port's host address and starts its proxy.
     fn proxy(&self, spec: ProxySpec) -> Result<ProxyHandle, PublishError>;
+    /// Starts an embedded DNS server in the namespace at `netns`
+    /// ([`dns::start`]); `None` when the kernel makes no real namespaces
+    /// (tests: nothing started).
+    fn start_dns(&self, netns: &Path, config: DnsConfig)
+    -> Result<Option<DnsHandle>, NetworkError>;
 }
 
 /// [`Kernel`] over a [`Netlink`] on a tokio runtime.
@@ -181,5 +188,17 @@ impl<N: Netlink> Kernel for LinkKernel<N> {
 
     fn proxy(&self, spec: ProxySpec) -> Result<ProxyHandle, PublishError> {
         Ok(self.rt.block_on(proxy::start(spec))?)
+    }
+
+    fn start_dns(
+        &self,
+        netns: &Path,
+        config: DnsConfig,
+    ) -> Result<Option<DnsHandle>, NetworkError> {
+        if !self.real_netns {
+            return Ok(None);
+        }
+        let ns = NetNs::open(netns)?;
+        Ok(Some(self.rt.block_on(dns::start(Some(&ns), config))?))
     }
 }

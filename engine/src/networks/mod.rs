@@ -33,6 +33,7 @@
 
 pub mod connect;
 pub mod create;
+pub mod dns;
 pub mod endpoint;
 pub mod error;
 pub mod kernel;
@@ -82,6 +83,8 @@ struct Live {
     netns: HashMap<String, NetNs>,
     /// Host ports in use.
     ports: Option<PortAllocator>,
+    /// Running embedded DNS servers, per container.
+    dns: HashMap<String, skiff_net::dns::DnsHandle>,
 }
 
 /// The network service.
@@ -99,6 +102,8 @@ pub struct NetworkService {
     /// wait for those.
     view: Mutex<Arc<record::NetState>>,
     live: Mutex<Live>,
+    /// What the embedded DNS servers answer ([`dns`]).
+    names: Arc<dns::LiveNames>,
 }
 
 impl std::fmt::Debug for NetworkService {
@@ -145,6 +150,7 @@ impl NetworkService {
             view: Mutex::new(Arc::new(state.clone())),
             state: Mutex::new(state),
             live: Mutex::new(Live::default()),
+            names: Arc::new(dns::LiveNames::default()),
         };
         {
             let mut st = svc.lock();
@@ -181,6 +187,7 @@ impl NetworkService {
     /// Writes the state atomically, and publishes it to readers.
     fn save(&self, st: &record::NetState) -> Result<(), NetworkError> {
         *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(st.clone());
+        self.refresh_names(st);
         skiff_store::atomic::write_json(&self.path, st)
             .map_err(|e| NetworkError::store(format!("writing {}", self.path.display()), e))
     }

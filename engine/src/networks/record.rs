@@ -144,6 +144,9 @@ pub struct ContainerNet {
     /// While it runs: its published ports (on its first bridge network).
     #[serde(default)]
     pub ports: Vec<PortMapping>,
+    /// While it runs with an embedded DNS server: how it was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<super::dns::DnsSetup>,
 }
 
 /// The whole persisted state (`<data-root>/network/state.json`).

@@ -321,3 +321,81 @@ fn docker_port_bindings_parse() {
     .expect("host");
     assert!(ports::requested(&sctp, &config).is_err());
 }
+
+#[test]
+fn names_follow_user_network_endpoints_only() {
+    use std::net::IpAddr;
+    let w = world();
+    w.svc
+        .create(CreateRequest {
+            name: "app".into(),
+            ..CreateRequest::default()
+        })
+        .expect("create");
+    let alias = record::Attachment {
+        aliases: vec!["db".into()],
+        ..Default::default()
+    };
+    for (id, att) in [
+        ("aaaaaaaaaaaaaaaa1", alias),
+        ("bbbbbbbbbbbbbbbb2", Default::default()),
+    ] {
+        w.svc
+            .attach_container(
+                id,
+                &format!("/{}", &id[..1]),
+                &NetMode::parse(Some("app")),
+                vec![("app".into(), att)],
+            )
+            .expect("attach");
+    }
+    w.container("plain", "bridge");
+    let names = w.svc.names();
+    assert_eq!(names.lookup("bbbbbbbbbbbbbbbb2", "a"), None, "not running");
+    let ja = w.svc.join("aaaaaaaaaaaaaaaa1", &[]).expect("join a");
+    let jb = w.svc.join("bbbbbbbbbbbbbbbb2", &[]).expect("join b");
+    let jp = w.svc.join("plain", &[]).expect("join plain");
+    assert!(ja.embedded_dns && jb.embedded_dns && !jp.embedded_dns);
+    assert_eq!(ja.gateway, w.svc.get("app").expect("app").gateway);
+    let a_ip = vec![IpAddr::V4(ja.addresses[0])];
+    for name in ["a", "db", "aaaaaaaaaaaa"] {
+        assert_eq!(
+            names.lookup("bbbbbbbbbbbbbbbb2", name),
+            Some(a_ip.clone()),
+            "{name}"
+        );
+    }
+    // The default bridge gives no names, and its containers resolve none.
+    assert_eq!(names.lookup("bbbbbbbbbbbbbbbb2", "plain"), None);
+    assert_eq!(names.lookup("plain", "a"), None);
+    // The server's setup is kept while it runs (the fake starts none).
+    let netns = ja.netns.clone().expect("netns");
+    let setup = dns::DnsSetup {
+        upstreams: vec![("127.0.0.1:53".parse().expect("addr"), false)],
+        ndots_set: false,
+    };
+    assert!(
+        w.svc
+            .start_dns("aaaaaaaaaaaaaaaa1", &netns, setup.clone())
+            .expect("dns")
+    );
+    assert!(
+        !w.svc
+            .start_dns("plain", &netns, setup.clone())
+            .expect("no dns")
+    );
+    assert_eq!(
+        w.svc.view().containers["aaaaaaaaaaaaaaaa1"].dns,
+        Some(setup)
+    );
+    // Disconnect and leave drop the names.
+    w.svc
+        .disconnect("app", "aaaaaaaaaaaaaaaa1", "a")
+        .expect("disconnect");
+    assert_eq!(names.lookup("bbbbbbbbbbbbbbbb2", "db"), None);
+    w.svc.leave("bbbbbbbbbbbbbbbb2");
+    assert_eq!(names.lookup("bbbbbbbbbbbbbbbb2", "bbbbbbbbbbbb"), None);
+    assert!(w.svc.view().containers["aaaaaaaaaaaaaaaa1"].dns.is_some());
+    w.svc.leave("aaaaaaaaaaaaaaaa1");
+    assert_eq!(w.svc.view().containers["aaaaaaaaaaaaaaaa1"].dns, None);
+}
