@@ -125,11 +125,12 @@ if [ "$update_lock" = 1 ]; then
     # The libraries the binaries need, by soname, and the packages that
     # ship them (dpkg -S on this machine: the names are the same on every
     # architecture). mke2fs is e2fsprogs'.
-    sonames=$(for f in "$bindir/skiffd" "$bindir/skiff-shim" "$bindir/skiff-init" /sbin/mke2fs; do
+    sonames=$(for f in "$bindir/skiffd" "$bindir/skiff-shim" "$bindir/skiff-init" /sbin/mke2fs /usr/sbin/nft; do
         readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
     # e2fsprogs: mke2fs; tini: tini-static is `docker run --init`'s docker-init;
-    # busybox-static: the shell of `skiff machine shell` and its tools.
-    pkgs="e2fsprogs tini busybox-static"
+    # busybox-static: the shell of `skiff machine shell` and its tools;
+    # nftables: `nft`, which skiffd's networking drives (its own table).
+    pkgs="e2fsprogs tini busybox-static nftables"
     seen=""
     ldcache=$(ldconfig -p)
     while [ -n "$sonames" ]; do
@@ -229,6 +230,10 @@ install -m 0755 "$tini_dir/usr/bin/tini-static" "$stage/usr/bin/docker-init"
 busybox_dir=$(printf '%s\n' "${unpacked[@]}" | grep '/busybox-static_' | head -1)
 [ -n "$busybox_dir" ] || { say "$lock names no busybox-static package: run --update-lock"; exit 1; }
 install -m 0755 "$busybox_dir/bin/busybox" "$stage/usr/bin/busybox"
+# skiffd's networking writes its nftables table with `nft -j`.
+nft_dir=$(printf '%s\n' "${unpacked[@]}" | grep '/nftables_' | head -1)
+[ -n "$nft_dir" ] || { say "$lock names no nftables package: run --update-lock"; exit 1; }
+install -m 0755 "$nft_dir/usr/sbin/nft" "$stage/usr/sbin/nft"
 ln -s busybox "$stage/usr/bin/sh"
 # Its applets, where the image has nothing of that name. A cross build
 # cannot run the target's busybox to ask: it asks this machine's
