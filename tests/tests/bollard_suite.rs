@@ -53,6 +53,8 @@ const MODES: &[&str] = &["mirror", "registry"];
 /// bollard tests (`binary::test`) that must pass against skiffd in every
 /// mode.
 const EXPECTED_PASS: &[&str] = &[
+    "image_test::integration_test_build_image",
+    "image_test::integration_test_commit_container",
     "image_test::integration_test_create_image",
     "image_test::integration_test_export_image",
     "image_test::integration_test_export_images",
