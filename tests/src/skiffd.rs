@@ -618,7 +618,7 @@ impl Drop for Skiffd {
 
 /// SIGKILLs every process (but this one) whose root, cwd or command line
 /// mentions `dir`.
-pub(crate) fn kill_processes_under(dir: &Path) {
+pub fn kill_processes_under(dir: &Path) {
     let me = std::process::id();
     let needle = dir.as_os_str().as_encoded_bytes();
     let Ok(entries) = fs::read_dir("/proc") else {

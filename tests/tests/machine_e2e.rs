@@ -66,6 +66,21 @@ struct Env {
     bin: PathBuf,
 }
 
+/// A test that fails half-way leaves no VM behind: the machine is stopped
+/// and whatever still runs from the test's directory (the supervisor,
+/// QEMU) is killed.
+impl Drop for Env {
+    fn drop(&mut self) {
+        // Not `self.skiff`: nothing here may panic (this may run while
+        // unwinding).
+        let _ = Command::new(&self.bin)
+            .args(["machine", "stop"])
+            .env("SKIFF_HOME", &self.home)
+            .output();
+        skiff_e2e::skiffd::kill_processes_under(&self.home);
+    }
+}
+
 impl Env {
     fn new() -> Env {
         let tmp = util::tempdir("skm-").expect("tempdir");
