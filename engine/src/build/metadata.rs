@@ -92,35 +92,12 @@ fn go_quoted(list: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
+/// A Go duration (`30s`, `1m30s`, `500ms`, or `0`) in nanoseconds.
 pub fn go_duration(s: &str) -> Option<i64> {
     if s == "0" {
         return Some(0);
     }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    Some(total as i64)
+    crate::containers::health::state::parse_go_duration(s)
 }
 
 /// Apply metadata step `step`; returns its history comment. `None`: not a
