@@ -52,6 +52,9 @@ run=$CARGO_TARGET_DIR/run
 rm -rf "$run"
 mkdir -p "$run/sandbox"
 export SKIFF_FUZZ_SANDBOX=$run/sandbox
+# libFuzzer ends a run with exit(), so no destructor removes a target's
+# temp dirs: they go in the sandbox too (the host guard caught one in /tmp).
+export TMPDIR=$run/sandbox
 cleanup() {
     # Crash inputs stay for a look; the rest (sandboxes made as root) goes,
     # the scratch corpora too unless FUZZ_KEEP_CORPUS=1 (to merge them into
