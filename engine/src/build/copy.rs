@@ -73,6 +73,32 @@ impl<W: Write> LayerWriter<W> {
         Ok((out, self.hash.finish().hex().to_owned()))
     }
 
+    /// A writer for a `COPY`/`ADD` of `sources` sources to `dest`, its
+    /// parent directories written first as the image has them (and `dest`
+    /// itself when it ends with `/`); whether `dest` is a directory.
+    /// Several sources need a directory destination, as docker says.
+    pub fn for_dest(
+        out: W,
+        owner: Owner,
+        dest: &str,
+        sources: usize,
+        lower: &[PathBuf],
+    ) -> Result<(Self, bool), BuildError> {
+        let dest_is_dir = dest.ends_with('/');
+        if sources > 1 && !dest_is_dir {
+            return Err(BuildError::InvalidArgument(
+                "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
+            ));
+        }
+        let mut w = LayerWriter::new(out, owner);
+        w.parents(dest.trim_end_matches('/'), lower)?;
+        if dest_is_dir {
+            // The destination directory itself, as the image has it.
+            w.parents(&format!("{dest}_"), lower)?;
+        }
+        Ok((w, dest_is_dir))
+    }
+
     /// The parent directories of `path` (absolute), with the metadata the
     /// image's layers (`lower`, top first) have for them.
     pub fn parents(&mut self, path: &str, lower: &[PathBuf]) -> Result<(), BuildError> {
@@ -368,18 +394,7 @@ pub fn from_context<W: Write>(
         }
         matched.extend(ctx.glob(s)?);
     }
-    let dest_is_dir = dest.ends_with('/');
-    if matched.len() > 1 && !dest_is_dir {
-        return Err(BuildError::InvalidArgument(
-            "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
-        ));
-    }
-    let mut w = LayerWriter::new(out, owner);
-    w.parents(dest.trim_end_matches('/'), lower)?;
-    if dest_is_dir {
-        // The destination directory itself, as the image has it.
-        w.parents(&format!("{dest}_"), lower)?;
-    }
+    let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, matched.len(), lower)?;
     for rel in matched {
         let path = ctx.resolve(&rel)?;
         let md = std::fs::metadata(&path).map_err(io_err("reading the build context"))?;
@@ -457,17 +472,7 @@ impl super::BuildService {
         lower: &[PathBuf],
         out: W,
     ) -> Result<(W, String), BuildError> {
-        let dest_is_dir = dest.ends_with('/');
-        if srcs.len() > 1 && !dest_is_dir {
-            return Err(BuildError::InvalidArgument(
-                "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
-            ));
-        }
-        let mut w = LayerWriter::new(out, owner);
-        w.parents(dest.trim_end_matches('/'), lower)?;
-        if dest_is_dir {
-            w.parents(&format!("{dest}_"), lower)?;
-        }
+        let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, srcs.len(), lower)?;
         for src in srcs {
             let (stat, rx) = self.containers.archive_get(cid, src).await?;
             let reader = crate::streams::ChannelReader::from_receiver(rx);
