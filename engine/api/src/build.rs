@@ -131,12 +131,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             let labels: BTreeMap<String, String> = json_map(q, "labels")?;
             Ok(Action::Build(Box::new(BuildRequest {
                 dockerfile: q.non_empty("dockerfile").map(str::to_owned),
-                tags: q
-                    .all("t")
-                    .into_iter()
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                tags: q.all_non_empty("t"),
                 build_args,
                 labels,
                 target: q.non_empty("target").map(str::to_owned),

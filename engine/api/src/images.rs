@@ -140,12 +140,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     repo: q.non_empty("repo").map(str::to_owned),
                     tag: q.non_empty("tag").map(str::to_owned),
                     message: q.non_empty("message").map(str::to_owned),
-                    changes: q
-                        .all("changes")
-                        .into_iter()
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
+                    changes: q.all_non_empty("changes"),
                 })),
                 Some(src) => Err(ApiError::new(
                     StatusCode::NOT_IMPLEMENTED,

@@ -41,6 +41,15 @@ impl Query {
             .collect()
     }
 
+    /// Every non-empty value of `key`, in order, owned (`t=`, `changes=`).
+    pub fn all_non_empty(&self, key: &str) -> Vec<String> {
+        self.all(key)
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// moby's `BoolValue`: false for absent, "", "0", "no", "false", "none".
     pub fn bool(&self, key: &str) -> bool {
         match self.get(key) {
