@@ -33,6 +33,15 @@ pub(super) struct Harness {
     pub(super) _root: tempfile::TempDir,
 }
 
+impl Drop for Harness {
+    /// Background preparations (of `--rm` containers) write into the data
+    /// root: they end before the root is removed, or the removal races them
+    /// and leaves the directory behind.
+    fn drop(&mut self) {
+        self.svc.settle_preparations();
+    }
+}
+
 /// A service over the fake runtime, with one image, `fake:latest`, whose
 /// command is `/bin/app`.
 pub(super) async fn harness(

@@ -99,6 +99,25 @@ impl ContainerService {
 }
 
 #[cfg(test)]
+impl ContainerService {
+    /// Blocking: waits for every preparation still running and deletes its
+    /// shim, so that a test's data root can be removed without a
+    /// background preparation writing into it meanwhile.
+    pub(crate) fn settle_preparations(&self) {
+        let ids: Vec<String> = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            self.discard_prepared(&id);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use std::time::Duration;
 

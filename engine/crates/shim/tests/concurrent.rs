@@ -13,10 +13,11 @@ fn run_many(threads: usize, per_thread: usize, deadline: Duration) -> Duration {
     let w = Arc::new(World::new());
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
+    let mut workers = Vec::with_capacity(threads);
     for t in 0..threads {
         let w = Arc::clone(&w);
         let tx = tx.clone();
-        std::thread::spawn(move || {
+        workers.push(std::thread::spawn(move || {
             for i in 0..per_thread {
                 let id = format!("c{t}-{i}");
                 let result = std::panic::catch_unwind(|| {
@@ -31,7 +32,7 @@ fn run_many(threads: usize, per_thread: usize, deadline: Duration) -> Duration {
                 });
                 let _ = tx.send(result.map_err(|_| id));
             }
-        });
+        }));
     }
     drop(tx);
     let total = threads * per_thread;
@@ -43,7 +44,14 @@ fn run_many(threads: usize, per_thread: usize, deadline: Duration) -> Duration {
             Err(_) => panic!("hung: only {n} of {total} containers finished in {deadline:?}"),
         }
     }
-    started.elapsed()
+    let took = started.elapsed();
+    // Every worker's clone of the world must be dropped before this test
+    // returns: the last test of the binary ends the process, and a world
+    // never dropped leaves its directory and cgroup parent on the host.
+    for worker in workers {
+        let _ = worker.join();
+    }
+    took
 }
 
 #[test]
