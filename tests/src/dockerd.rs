@@ -16,6 +16,12 @@
 //! it from the host namespace. The namespaces disappear with the last of
 //! these processes.
 //!
+//! [`Dockerd::start_beside`] runs it instead as a user's own Docker runs:
+//! inside an existing network namespace (a test skiffd's, standing in for
+//! a host that runs both engines) with dockerd's defaults — `docker0`,
+//! iptables rules, IP forwarding, masquerade, the userland proxy. Only its
+//! mount namespace is its own.
+//!
 //! On drop: SIGTERM to dockerd (SIGKILL after [`STOP_GRACE`]), SIGKILL to
 //! every process left in its cgroup parent or naming its directory
 //! (containerd, the registry, shims), the cgroup parent removed in every
@@ -34,6 +40,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{HarnessError, IoContext, Result};
+use crate::netns::{self, TestNetns};
 use crate::{cgroups, fixtures, registry, skiffd, util};
 
 /// Time dockerd gets to answer `/_ping` after starting.
@@ -87,6 +94,19 @@ impl Dockerd {
 
     /// Like [`Dockerd::start`], returning the error.
     pub fn try_start() -> Result<Dockerd> {
+        Self::try_start_in(None)
+    }
+
+    /// Starts dockerd with its default networking inside `netns` (see the
+    /// module docs). Panics (with the log tails) on failure.
+    pub fn start_beside(netns: &TestNetns) -> Dockerd {
+        match Self::try_start_in(Some(netns)) {
+            Ok(dockerd) => dockerd,
+            Err(err) => panic!("starting dockerd beside skiffd: {err}"),
+        }
+    }
+
+    fn try_start_in(netns: Option<&TestNetns>) -> Result<Dockerd> {
         let seed = fixtures::try_seed()?;
         let dir = util::tempdir("skiff-dkd-")?;
         let root = dir.path().to_path_buf();
@@ -115,7 +135,7 @@ impl Dockerd {
                     root.join("key.json").display()
                 ),
             ),
-            ("run.sh", run_script(&root, &cgroup_parent)),
+            ("run.sh", run_script(&root, &cgroup_parent, netns.is_none())),
         ];
         for (file, text) in files {
             let path = root.join(file);
@@ -125,8 +145,13 @@ impl Dockerd {
         let err = out
             .try_clone()
             .io_context(|| format!("duplicating the handle of {}", log.display()))?;
-        let child = Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "slave", "--", "sh"])
+        let mut cmd = Command::new("unshare");
+        match netns {
+            None => cmd.arg("--net"),
+            Some(ns) => netns::enter_before_exec(&mut cmd, ns),
+        };
+        let child = cmd
+            .args(["--mount", "--propagation", "slave", "--", "sh"])
             .arg(root.join("run.sh"))
             .stdin(Stdio::null())
             .stdout(out)
@@ -261,9 +286,15 @@ fn containerd_config(root: &Path) -> String {
 }
 
 /// The script run inside the new namespaces; it execs dockerd, so the
-/// child's pid is dockerd's.
-fn run_script(root: &Path, cgroup_parent: &str) -> String {
+/// child's pid is dockerd's. `private_net`: the namespace is dockerd's
+/// alone, so it needs no iptables rules or forwarding.
+fn run_script(root: &Path, cgroup_parent: &str, private_net: bool) -> String {
     let r = root.display();
+    let networking = if private_net {
+        "--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false"
+    } else {
+        "--iptables=true --ip-forward=true --ip-masq=true"
+    };
     format!(
         r#"set -eu
 ip link set lo up
@@ -281,7 +312,7 @@ exec {dockerd} -H unix://{r}/docker.sock --config-file {r}/daemon.json \
     --containerd {r}/ctr.sock --containerd-namespace skiff-diff \
     --containerd-plugins-namespace skiff-diff-plugins \
     --registry-mirror http://{mirror} --insecure-registry {mirror} \
-    --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    {networking} \
     --cgroup-parent {cgroup_parent} --exec-opt native.cgroupdriver=cgroupfs \
     --storage-driver overlay2 --shutdown-timeout 2
 "#,

@@ -26,6 +26,24 @@ use skiff_net::netns::NetNs;
 
 use crate::error::{HarnessError, IoContext, Result};
 
+/// Makes `cmd`'s child enter `ns` before it execs. The caller keeps `ns`
+/// alive until the child has been spawned.
+pub fn enter_before_exec<'c>(cmd: &'c mut Command, ns: &TestNetns) -> &'c mut Command {
+    let fd = ns.raw_fd();
+    // SAFETY: between fork and exec only async-signal-safe calls are made:
+    // setns(2) on a descriptor the parent keeps open until the child has
+    // exec'd (the caller holds `ns` across the spawn).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        })
+    }
+}
+
 /// A network namespace of one test daemon, and the relays into it.
 #[derive(Debug)]
 pub struct TestNetns {
@@ -76,6 +94,11 @@ impl TestNetns {
             Ok(v) => v,
             Err(e) => panic!("entering the test network namespace: {e}"),
         }
+    }
+
+    /// A descriptor of the namespace, for `setns` in a child.
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&self.ns))
     }
 
     /// A TCP connection, made inside the namespace, to `addr`.

@@ -78,6 +78,10 @@ pub struct SkiffdOpts {
     pub start_timeout: Duration,
     /// More host loopback ports to relay into the daemon's namespace.
     pub forward: Vec<u16>,
+    /// Set up everything (directory, registry, namespace) but leave the
+    /// daemon stopped: the test starts it with [`Skiffd::restart`], e.g.
+    /// after it put something else in [`Skiffd::netns`] first.
+    pub stopped: bool,
 }
 
 impl Default for SkiffdOpts {
@@ -90,11 +94,18 @@ impl Default for SkiffdOpts {
             env: Vec::new(),
             start_timeout: DEFAULT_START_TIMEOUT,
             forward: Vec::new(),
+            stopped: false,
         }
     }
 }
 
 impl SkiffdOpts {
+    /// Leaves the daemon stopped (see [`SkiffdOpts::stopped`]).
+    pub fn stopped(mut self) -> Self {
+        self.stopped = true;
+        self
+    }
+
     /// Uses exactly these mirrors (no private registry is started).
     pub fn mirrors<I: IntoIterator<Item = S>, S: Into<String>>(mut self, urls: I) -> Self {
         self.mirrors = Some(urls.into_iter().map(Into::into).collect());
@@ -307,7 +318,9 @@ impl Skiffd {
             netns,
             cgroup_parent,
         };
-        skiffd.spawn()?;
+        if !opts.stopped {
+            skiffd.spawn()?;
+        }
         Ok(skiffd)
     }
 
@@ -344,19 +357,8 @@ impl Skiffd {
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
-        let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(self.netns.handle()));
-        // SAFETY: between fork and exec only async-signal-safe calls are
-        // made: setns(2) on a descriptor the parent keeps open until the
-        // child has exec'd (the TestNetns lives as long as `self`).
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                if libc::setns(ns_fd, libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
+        // The TestNetns lives as long as `self`, past the spawn.
+        crate::netns::enter_before_exec(&mut cmd, &self.netns);
         let child = cmd
             .spawn()
             .io_context(|| format!("running {}", bin.display()))?;

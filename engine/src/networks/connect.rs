@@ -168,7 +168,9 @@ impl NetworkService {
         c.attachments.insert(net.id.clone(), att.clone());
         if let Some(pid) = pid {
             let ns = NetNs::open(format!("/proc/{pid}/ns/net"))?;
-            match self.plug(&mut st, &ns, &net, &att, index, index == 0) {
+            let moved = self.reelect_default_bridge(&mut st, &net)?;
+            let target = moved.as_ref().unwrap_or(&net);
+            match self.plug(&mut st, &ns, target, &att, index, index == 0) {
                 Ok(ep) => {
                     if let Some(c) = st.containers.get_mut(id) {
                         c.endpoints.insert(net.id.clone(), ep);

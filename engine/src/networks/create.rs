@@ -188,6 +188,60 @@ impl NetworkService {
     }
 }
 
+impl NetworkService {
+    /// The default bridge's subnet, elected anew when another interface
+    /// now routes it. dockerd elects docker0's subnet when it starts; our
+    /// bridge device exists only while containers use it, so meanwhile
+    /// another engine beside skiffd (a user's dockerd and its `docker0`)
+    /// may have taken the subnet. At the bridge's first join (no endpoint
+    /// on it) such a subnet is given up for the first free pool, as dockerd
+    /// would have chosen at its start; the record is updated in `st` (the
+    /// caller persists it) and returned. `None`: `net` is kept as it is.
+    pub(super) fn reelect_default_bridge(
+        &self,
+        st: &mut NetState,
+        net: &NetworkRecord,
+    ) -> Result<Option<NetworkRecord>, NetworkError> {
+        let Some(subnet) = net.subnet else {
+            return Ok(None);
+        };
+        if !net.predefined || net.name != BRIDGE || net.user_ipam {
+            return Ok(None);
+        }
+        let in_use = st
+            .ipam
+            .subnet(subnet)
+            .is_some_and(|s| s.endpoints().next().is_some());
+        if in_use {
+            return Ok(None);
+        }
+        let routes = self.kernel.routes()?;
+        let taken = routes
+            .iter()
+            .filter(|r| r.prefix_len() > 0)
+            .any(|r| skiff_net::ipam::pools::overlaps(r, &subnet));
+        if !taken {
+            return Ok(None);
+        }
+        st.ipam.release_pool(subnet);
+        let fresh = st
+            .ipam
+            .request_pool(&PoolRequest::default(), &routes)?
+            .clone();
+        let Some(record) = st.networks.get_mut(&net.id) else {
+            return Ok(None);
+        };
+        tracing::warn!(
+            "the default bridge's subnet {subnet} is routed by another interface now; \
+             the bridge moves to {}",
+            fresh.subnet
+        );
+        record.subnet = Some(fresh.subnet);
+        record.gateway = Some(fresh.gateway);
+        Ok(Some(record.clone()))
+    }
+}
+
 fn predefined(name: &str, driver: Driver, options: HashMap<String, String>) -> NetworkRecord {
     NetworkRecord {
         id: new_id(),

@@ -53,6 +53,7 @@ impl NetworkService {
                 .cloned()
                 .ok_or_else(|| NetworkError::NotFound(net_id.clone()))?;
             if net.driver == Driver::Bridge {
+                let net = self.reelect_default_bridge(&mut st, &net)?.unwrap_or(net);
                 bridges.push((net, att.clone()));
             }
         }

@@ -102,6 +102,36 @@ fn predefined_networks_persist_and_skip_routed_pools() {
 }
 
 #[test]
+fn the_default_bridge_moves_off_a_subnet_routed_while_it_was_down() {
+    let mut w = world();
+    let net = |s: &str| -> ipnet::Ipv4Net { s.parse().expect("net") };
+    assert_eq!(
+        w.svc.get("bridge").expect("bridge").subnet,
+        Some(net("172.17.0.0/16"))
+    );
+    // A user's dockerd starts beside us and takes 172.17/16 for docker0
+    // before our first container.
+    w.nl.set_routes(&[net("172.17.0.0/16"), net("0.0.0.0/0")]);
+    w.container("c1", "default");
+    let j1 = w.svc.join("c1", &[]).expect("join c1");
+    assert_eq!(j1.addresses, [Ipv4Addr::new(172, 18, 0, 2)]);
+    assert_eq!(j1.gateway, Some(Ipv4Addr::new(172, 18, 0, 1)));
+    let bridge = w.svc.get("bridge").expect("bridge");
+    assert_eq!(bridge.subnet, Some(net("172.18.0.0/16")));
+    assert_eq!(bridge.gateway, Some(Ipv4Addr::new(172, 18, 0, 1)));
+    // While in use it stays, whatever the routes say.
+    w.nl.set_routes(&[net("172.17.0.0/16"), net("172.18.0.0/16")]);
+    w.container("c2", "default");
+    w.svc.join("c2", &[]).expect("join c2");
+    assert_eq!(w.ip("c2", "bridge"), Some(Ipv4Addr::new(172, 18, 0, 3)));
+    w.reopen();
+    assert_eq!(
+        w.svc.get("bridge").expect("bridge").subnet,
+        Some(net("172.18.0.0/16"))
+    );
+}
+
+#[test]
 fn create_and_remove_follow_dockerd() {
     let w = world();
     let id = w
