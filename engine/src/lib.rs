@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod build;
+pub mod check;
 pub mod config;
 pub mod containers;
 pub mod daemon;

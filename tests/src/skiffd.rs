@@ -449,6 +449,30 @@ impl Skiffd {
         }
     }
 
+    /// Runs `skiffd check` on the data root (the daemon may be running but
+    /// should be idle) and panics with its report unless it is clean: no
+    /// problem and no interrupted work left (a start sweeps that).
+    pub fn assert_consistent(&self) {
+        let out = Command::new(skiffd_bin())
+            .arg("check")
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .output()
+            .unwrap_or_else(|e| panic!("running skiffd check: {e}"));
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && report.lines().last() == Some("clean"),
+            "skiffd check {}: {}\n{report}{}",
+            self.data_root.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !report.contains("\nnote: "),
+            "interrupted work left after a start: {report}"
+        );
+    }
+
     /// Sends a signal to the running daemon (e.g. SIGHUP to reload).
     pub fn signal(&self, signal: Signal) {
         if let Some(child) = &self.child {

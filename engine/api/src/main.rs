@@ -8,7 +8,66 @@ use skiff_engine::config::{Config, Flags, Listen};
 use skiff_engine::daemon::Daemon;
 use skiffd_api as api;
 
+/// `skiffd check`: the consistency checker (see `skiff_engine::check`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "skiffd check",
+    about = "Check a data root's stores for consistency (read-only; best with the daemon stopped)"
+)]
+struct CheckFlags {
+    /// Root directory of persistent state (default: as the daemon resolves it).
+    #[arg(long = "data-root")]
+    data_root: Option<std::path::PathBuf>,
+    /// Daemon configuration file (for its `data-root`).
+    #[arg(long = "config-file")]
+    config_file: Option<std::path::PathBuf>,
+}
+
+/// Runs `skiffd check`; exit status 0 when clean, 1 when a problem is
+/// found, 2 when the data root cannot be read.
+fn check_main(args: impl Iterator<Item = std::ffi::OsString>) -> anyhow::Result<()> {
+    let flags = CheckFlags::parse_from(args);
+    let config = Config::load(Flags {
+        data_root: flags.data_root,
+        config_file: flags.config_file,
+        ..Flags::default()
+    })?;
+    let root = &config.data_root;
+    let report = match skiff_engine::check::check(root) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("skiffd check: {e}");
+            std::process::exit(2);
+        }
+    };
+    println!("skiffd check: {}", root.display());
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+    println!("checked: {}", counts.join(", "));
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    if report.is_clean() {
+        println!("clean");
+        Ok(())
+    } else {
+        println!("{} problem(s)", report.problems.len());
+        std::process::exit(1);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    let args = std::env::args_os();
+    if std::env::args_os().nth(1).is_some_and(|a| a == "check") {
+        let program = std::ffi::OsString::from("skiffd check");
+        return check_main(std::iter::once(program).chain(args.skip(2)));
+    }
     skiff_engine::memory::limit_arenas();
     raise_open_files_limit();
     let config = Config::load(Flags::parse())?;

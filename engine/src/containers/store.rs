@@ -39,7 +39,7 @@ use super::error::ContainerError;
 use super::record::ContainerRecord;
 use super::trash::Trash;
 
-const RECORD: &str = "container.json";
+pub(crate) const RECORD: &str = "container.json";
 /// Where a record is written before it is renamed over [`RECORD`]; writes of
 /// one record are serialised, so one name is enough.
 const RECORD_TMP: &str = ".container.json.tmp";

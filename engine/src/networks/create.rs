@@ -194,7 +194,7 @@ impl NetworkService {
     /// bridge device exists only while containers use it, so meanwhile
     /// another engine beside skiffd (a user's dockerd and its `docker0`)
     /// may have taken the subnet. At the bridge's first join (no endpoint
-    /// on it) such a subnet is given up for the first free pool, as dockerd
+    /// on it, no device of ours) such a subnet is given up for the first free pool, as dockerd
     /// would have chosen at its start; the record is updated in `st` (the
     /// caller persists it) and returned. `None`: `net` is kept as it is.
     pub(super) fn reelect_default_bridge(
@@ -213,6 +213,12 @@ impl NetworkService {
             .subnet(subnet)
             .is_some_and(|s| s.endpoints().next().is_some());
         if in_use {
+            return Ok(None);
+        }
+        // While our device is there, the routes of the subnet are ours (and
+        // another engine starting meanwhile saw them and chose elsewhere).
+        let device = net.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE_DEVICE);
+        if self.kernel.links()?.iter().any(|l| l.name == device) {
             return Ok(None);
         }
         let routes = self.kernel.routes()?;

@@ -124,6 +124,23 @@ fn the_default_bridge_moves_off_a_subnet_routed_while_it_was_down() {
     w.container("c2", "default");
     w.svc.join("c2", &[]).expect("join c2");
     assert_eq!(w.ip("c2", "bridge"), Some(Ipv4Addr::new(172, 18, 0, 3)));
+    // No endpoint left but our device still up: its route is ours.
+    w.svc.leave("c1");
+    w.svc.leave("c2");
+    if !w.nl.links().iter().any(|l| l.name == DEFAULT_BRIDGE_DEVICE) {
+        w.kernel
+            .ensure_bridge(&skiff_net::link::BridgeConfig {
+                name: DEFAULT_BRIDGE_DEVICE.into(),
+                mtu: None,
+                address: net("172.18.0.1/16"),
+            })
+            .expect("device");
+    }
+    w.svc.join("c1", &[]).expect("rejoin c1");
+    assert_eq!(
+        w.svc.get("bridge").expect("bridge").subnet,
+        Some(net("172.18.0.0/16"))
+    );
     w.reopen();
     assert_eq!(
         w.svc.get("bridge").expect("bridge").subnet,
