@@ -449,27 +449,47 @@ impl Skiffd {
         }
     }
 
-    /// Runs `skiffd check` on the data root (the daemon may be running but
-    /// should be idle) and panics with its report unless it is clean: no
-    /// problem and no interrupted work left (a start sweeps that).
-    pub fn assert_consistent(&self) {
+    /// The report of `skiffd check` on the data root, and whether it found
+    /// no problem (notes — interrupted work a start removes — allowed).
+    pub fn check_report(&self) -> (bool, String) {
         let out = Command::new(skiffd_bin())
             .arg("check")
             .arg("--data-root")
             .arg(&self.data_root)
             .output()
             .unwrap_or_else(|e| panic!("running skiffd check: {e}"));
-        let report = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && report.lines().last() == Some("clean"),
-            "skiffd check {}: {}\n{report}{}",
-            self.data_root.display(),
-            out.status,
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let clean = out.status.success() && report.lines().any(|l| l == "clean");
+        (clean, report)
+    }
+
+    /// Panics with the report unless `skiffd check` finds the data root
+    /// consistent (the daemon may be running but should be idle).
+    pub fn assert_consistent(&self) {
+        let (clean, report) = self.check_report();
         assert!(
-            !report.contains("\nnote: "),
-            "interrupted work left after a start: {report}"
+            clean,
+            "skiffd check {}:\n{report}",
+            self.data_root.display()
+        );
+    }
+
+    /// [`Skiffd::assert_consistent`], and no interrupted work left either:
+    /// what a daemon start (or a failed operation's cleanup) must leave.
+    pub fn assert_consistent_and_swept(&self) {
+        let (clean, report) = self.check_report();
+        assert!(
+            clean,
+            "skiffd check {}:\n{report}",
+            self.data_root.display()
+        );
+        assert!(
+            !report.lines().any(|l| l.starts_with("note: ")),
+            "interrupted work left behind:\n{report}"
         );
     }
 

@@ -207,7 +207,7 @@ fn containers_survive_a_skiffd_kill9() {
     d.kill9();
     std::thread::sleep(Duration::from_millis(1500));
     d.restart();
-    d.assert_consistent();
+    d.assert_consistent_and_swept();
     let ps = d.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
     let mut rows: Vec<&str> = ps.lines().collect();
     rows.sort();

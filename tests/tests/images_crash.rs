@@ -68,7 +68,7 @@ fn kill9_during_pull_leaves_no_partial_image_and_the_next_pull_completes() {
                 "killed at {threshold} bytes: nothing may be listed"
             );
         }
-        d.assert_consistent();
+        d.assert_consistent_and_swept();
     }
 
     let out = d.docker_ok(&["pull", "big"]);
@@ -84,7 +84,7 @@ fn kill9_during_pull_leaves_no_partial_image_and_the_next_pull_completes() {
         "big",
     ]);
     assert_eq!(layers.trim(), "5");
-    d.assert_consistent();
+    d.assert_consistent_and_swept();
     // And it is all still there after one more crash.
     d.kill9();
     d.restart();
@@ -93,5 +93,5 @@ fn kill9_during_pull_leaves_no_partial_image_and_the_next_pull_completes() {
             .trim(),
         "big"
     );
-    d.assert_consistent();
+    d.assert_consistent_and_swept();
 }

@@ -647,7 +647,7 @@ fn embedded_dns_resolves_container_names_on_user_networks() {
     // …and after skiffd is killed and restarted, for running containers.
     d.kill9();
     d.restart();
-    d.assert_consistent();
+    d.assert_consistent_and_swept();
     let out = exec_until_ok(&d, "client", &["nslookup", "web"]);
     assert!(out.contains(&ip), "after a daemon restart: {out}");
 

@@ -438,7 +438,7 @@ fn a_kill_9_keeps_every_volume_and_its_data() {
         .to_owned();
     d.kill9();
     d.restart();
-    d.assert_consistent();
+    d.assert_consistent_and_swept();
     let mut names = volume_names(&d);
     names.sort();
     let mut want = vec![anon.clone(), "empty".into(), "kept".into(), "live".into()];

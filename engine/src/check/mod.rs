@@ -11,7 +11,7 @@
 //!   a blob whose content does not hash to its name, a record naming
 //!   something missing, an unreadable record, something no record owns) and
 //!   [`Report::notes`] (interrupted work the next start removes, which is
-//!   expected after a kill -9 and harmless);
+//!   expected after a kill -9 or a full disk, and harmless);
 //! - [`CheckError`] only when the data root itself cannot be read.
 //!
 //! What is checked: every blob of the content store hashes to its name; the
@@ -21,7 +21,8 @@
 //! every container directory has a parsable record of the same id whose
 //! image exists, and every volume it mounts exists; every volume has its
 //! data directory; the network state parses and names only existing
-//! containers and networks.
+//! networks (an entry of a removed container is a note: the next start
+//! drops it).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -337,7 +338,11 @@ fn check_network(root: &Path, containers: &BTreeSet<String>, report: &mut Report
     };
     for (id, c) in &state.containers {
         if !containers.contains(id) {
-            report.problem("network", format!("container {id} ({}) is missing", c.name));
+            // A removal whose network write failed; the next start drops it.
+            report.notes.push(format!(
+                "stale network entry of removed container {id} ({})",
+                c.name
+            ));
         }
         for net in c.attachments.keys().chain(c.endpoints.keys()) {
             if !state.networks.contains_key(net) {

@@ -34,7 +34,14 @@ pub struct NetJoin {
 
 impl ContainerService {
     /// Gives the service its network service (once, at daemon open).
+    ///
+    /// The network entries of containers that no longer exist are dropped
+    /// first: a removal whose network write failed (a full disk) or was cut
+    /// by a crash leaves one behind.
     pub fn set_networks(&self, networks: Arc<NetworkService>) {
+        let known: std::collections::HashSet<String> =
+            self.store.all().into_iter().map(|r| r.id).collect();
+        networks.retain_containers(|id| known.contains(id));
         let _ = self.networks.set(networks);
     }
 

@@ -374,13 +374,20 @@ impl ContainerStore {
         let bytes = serde_json::to_vec_pretty(record).map_err(|e| err(std::io::Error::other(e)))?;
         let sync = !ephemeral(record);
         let tmp = dir.join(RECORD_TMP);
-        let mut f = File::create(&tmp).map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        if sync {
-            f.sync_all().map_err(err)?;
+        let written = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            if sync {
+                f.sync_all()?;
+            }
+            drop(f);
+            std::fs::rename(&tmp, dir.join(RECORD))
+        })();
+        if let Err(e) = written {
+            // A full disk: the partial temporary would only hold space.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err(e));
         }
-        drop(f);
-        std::fs::rename(&tmp, dir.join(RECORD)).map_err(err)?;
         if sync && how == Durability::Create {
             // The record's name in its directory, and the directory's in the
             // store's.

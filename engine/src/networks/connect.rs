@@ -238,6 +238,23 @@ impl NetworkService {
         }
     }
 
+    /// Forgets (as [`Self::remove_container`]) every container `keep`
+    /// refuses: at start, the entries of containers removed while the
+    /// network state could not be written.
+    pub fn retain_containers(&self, keep: impl Fn(&str) -> bool) {
+        let gone: Vec<String> = self
+            .view()
+            .containers
+            .keys()
+            .filter(|id| !keep(id))
+            .cloned()
+            .collect();
+        for id in gone {
+            tracing::info!("dropping the network entry of removed container {id}");
+            self.remove_container(&id);
+        }
+    }
+
     /// Renames container `id` in its endpoint records.
     pub fn rename_container(&self, id: &str, name: &str) {
         let mut st = self.lock();

@@ -255,6 +255,9 @@ fn daemon_main(opts: Options, ready: OwnedFd) -> i32 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
+        // A failed write to the log (a full disk) must not turn into an
+        // `eprintln!` to the same full file, which panics.
+        .log_internal_errors(false)
         .with_writer(Arc::new(log_file))
         .try_init();
     let _ = std::env::set_current_dir("/");
