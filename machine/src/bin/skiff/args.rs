@@ -151,6 +151,11 @@ pub struct Settings {
     /// Guest networking: restricted (only the registry mirror) or nat.
     #[arg(long, value_enum)]
     pub network: Option<NetworkArg>,
+    /// Share a host folder into the VM (repeatable): HOST[:GUEST][:ro],
+    /// GUEST defaulting to HOST's path. Replaces the default (the user's
+    /// home); `--mount none` shares nothing.
+    #[arg(long = "mount", value_name = "HOST[:GUEST][:ro]")]
+    pub mounts: Vec<String>,
 }
 
 /// `--accel`.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use skiff_machine::config::{Accel, MirrorAddr, Network};
+use skiff_machine::shares::SharedFolder;
 use skiff_machine::shell_env::{self, Shell};
 use skiff_machine::{MachineConfig, MachineError, MachineInfo, Manager, StartProgress};
 
@@ -125,8 +126,26 @@ fn config_from(name: &str, s: &Settings) -> Result<MachineConfig> {
         Some(NetworkArg::Nat) => Network::Nat,
         Some(NetworkArg::Restricted) | None => Network::Restricted,
     };
+    if !s.mounts.is_empty() {
+        config.mounts = Some(mounts_from(&s.mounts)?);
+    }
     config.validate()?;
     Ok(config)
+}
+
+/// `--mount` values: `none` alone shares nothing; relative host paths are
+/// made absolute.
+fn mounts_from(args: &[String]) -> Result<Vec<SharedFolder>> {
+    if args.len() == 1 && args[0] == "none" {
+        return Ok(Vec::new());
+    }
+    args.iter()
+        .map(|arg| {
+            let mut folder = SharedFolder::parse(arg)?;
+            folder.host = std::path::absolute(&folder.host).context("--mount")?;
+            Ok(folder)
+        })
+        .collect()
 }
 
 async fn start(manager: &Manager, name: &str) -> Result<()> {
