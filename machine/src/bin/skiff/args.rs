@@ -52,6 +52,23 @@ pub enum MachineCommand {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Change a machine's CPUs, memory or shared folders (from its next
+    /// start).
+    Set {
+        /// The machine.
+        #[arg(default_value = skiff_machine::DEFAULT_MACHINE)]
+        name: String,
+        /// vCPUs.
+        #[arg(long)]
+        cpus: Option<u32>,
+        /// Memory: MiB, or with a unit (2G, 512M).
+        #[arg(long)]
+        memory: Option<String>,
+        /// The shared folders, replacing the current ones (repeatable):
+        /// HOST[:GUEST][:ro]; `--mount none` shares nothing.
+        #[arg(long = "mount", value_name = "HOST[:GUEST][:ro]")]
+        mounts: Vec<String>,
+    },
     /// Start a machine; returns when the engine answers.
     Start {
         /// The machine.

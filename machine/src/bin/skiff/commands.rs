@@ -169,6 +169,45 @@ async fn machine(manager: &Manager, cmd: MachineCommand) -> Result<ExitCode> {
                 info.name, info.cpus, info.memory_mib, info.disk_gib
             );
         }
+        MachineCommand::Set {
+            name,
+            cpus,
+            memory,
+            mounts,
+        } => {
+            let memory = memory
+                .map(|m| parse_mib(&m, 1).context("--memory"))
+                .transpose()?;
+            let mounts = if mounts.is_empty() {
+                None
+            } else {
+                Some(mounts_from(&mounts)?)
+            };
+            if cpus.is_none() && memory.is_none() && mounts.is_none() {
+                bail!("nothing to change: give --cpus, --memory or --mount");
+            }
+            let info = manager.set(&name, |c| {
+                if let Some(cpus) = cpus {
+                    c.cpus = cpus;
+                }
+                if let Some(memory) = memory {
+                    c.memory_mib = memory;
+                }
+                if mounts.is_some() {
+                    c.mounts = mounts;
+                }
+            })?;
+            println!(
+                "machine {} set: {} CPUs, {} MiB",
+                info.name, info.cpus, info.memory_mib
+            );
+            if info.state != skiff_machine::MachineState::Stopped {
+                println!(
+                    "it is {}: the change applies from its next start (skiff machine stop {name} && skiff machine start {name})",
+                    format!("{:?}", info.state).to_lowercase()
+                );
+            }
+        }
         MachineCommand::Start { name } => {
             start(manager, &name).await?;
             println!("machine {name} is running: {}", manager.docker_host(&name));
