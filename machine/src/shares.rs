@@ -312,6 +312,8 @@ mod tests {
         }
     }
 
+    // Unix host paths (absolute only with a drive on Windows).
+    #[cfg(unix)]
     #[test]
     fn validation_refuses_the_vms_own_paths_and_duplicates() {
         assert!(
@@ -351,6 +353,8 @@ mod tests {
         assert!(validate(&[folder("/x", Some("/usr/src/app"), false)]).is_ok());
     }
 
+    // Unix host paths (absolute only with a drive on Windows).
+    #[cfg(unix)]
     #[test]
     fn defaults_are_the_home_and_a_per_user_temp_dir() {
         let d = default_folders(Some(Path::new("/home/me")), Path::new("/tmp"));
@@ -395,6 +399,8 @@ mod tests {
         assert_eq!(odd.cmdline_arg(), "skiff.share=skiff0:/a%20b/c%3Ad%25e%22f");
     }
 
+    // Unix host paths (absolute only with a drive on Windows).
+    #[cfg(unix)]
     #[test]
     fn host_paths_map_to_guest_paths_through_the_deepest_share() {
         let (devs, _) = devices(
