@@ -149,8 +149,14 @@ async fn run_vm(
         tracing::warn!("{warning}");
     }
     // Alive (and killed on return) as long as QEMU runs.
-    let _virtiofsd = crate::qemu::virtiofs::spawn_all(dir, &shares).await?;
-    let devices = qemu::Devices { vsock_cid, shares };
+    let virtiofsd = crate::qemu::virtiofs::spawn_all(dir, &shares).await?;
+    for warning in &virtiofsd.warnings {
+        tracing::warn!("{warning}");
+    }
+    let devices = qemu::Devices {
+        vsock_cid,
+        shares: virtiofsd.shares.clone(),
+    };
     let cmd = qemu::command(config, dir, &image, accel, skiff_bin, now, &devices)?;
     // This boot's console; the previous one is kept beside it.
     supervision::rotate_console(dir);

@@ -36,15 +36,19 @@ pub fn find() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("SKIFF_VIRTIOFSD").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(path));
     }
-    CANDIDATES
+    find_in(CANDIDATES)
+}
+
+/// The first of `candidates` that exists.
+fn find_in(candidates: &[&str]) -> Result<PathBuf> {
+    candidates
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
         .ok_or_else(|| MachineError::Unsupported {
             backend: "qemu (shared folders)".into(),
             reason: format!(
-                "no virtiofsd found ({}; Debian: apt install qemu-system-common, or set SKIFF_VIRTIOFSD); \
-                 or share no folder: skiff machine create --mount none",
+                "no virtiofsd found ({}; Debian: apt install qemu-system-common, or set SKIFF_VIRTIOFSD)",
                 CANDIDATES.join(", ")
             ),
         })
@@ -61,18 +65,47 @@ pub fn args(share: &ShareDevice, socket: &Path) -> Vec<String> {
     ]
 }
 
+/// The virtiofsd daemons of a run.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// The daemons (killed when dropped).
+    pub children: Vec<Child>,
+    /// The shares they serve: the ones QEMU and the guest get.
+    pub shares: Vec<ShareDevice>,
+    /// Why the other shares are not served (no virtiofsd, one that exited:
+    /// the C virtiofsd refuses to run as a user other than root).
+    pub warnings: Vec<String>,
+}
+
 /// Starts a virtiofsd per share and waits for their sockets. Their output
 /// goes to `<dir>/virtiofsd.log`. The children die with the supervisor
-/// (`PR_SET_PDEATHSIG`) and when dropped.
-pub async fn spawn_all(dir: &MachineDir, shares: &[ShareDevice]) -> Result<Vec<Child>> {
+/// (`PR_SET_PDEATHSIG`) and when dropped. A share whose virtiofsd cannot
+/// run is left out with a warning rather than failing the start: the
+/// engine then refuses binds from it, naming the folders it does have.
+pub async fn spawn_all(dir: &MachineDir, shares: &[ShareDevice]) -> Result<Served> {
     if shares.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Served::default());
     }
-    let program = find()?;
+    spawn_with(find(), dir, shares).await
+}
+
+/// [`spawn_all`] with `program` (or why there is none).
+async fn spawn_with(
+    program: Result<PathBuf>,
+    dir: &MachineDir,
+    shares: &[ShareDevice],
+) -> Result<Served> {
+    let mut served = Served::default();
+    let program = match program {
+        Ok(program) => program,
+        Err(err) => {
+            served.warnings.push(format!("no folder is shared: {err}"));
+            return Ok(served);
+        }
+    };
     let log_path = dir.dir().join("virtiofsd.log");
     let log =
         std::fs::File::create(&log_path).ctx(|| format!("creating {}", log_path.display()))?;
-    let mut children = Vec::new();
     for share in shares {
         let socket = super::virtiofs_socket(dir, &share.tag);
         let _ = std::fs::remove_file(&socket);
@@ -84,52 +117,87 @@ pub async fn spawn_all(dir: &MachineDir, shares: &[ShareDevice]) -> Result<Vec<C
             .stderr(log.try_clone().ctx(|| "virtiofsd's log".to_string())?)
             .kill_on_drop(true);
         super::supervisor::die_with_supervisor(&mut command);
-        tracing::info!(
-            "sharing {} as {} at {}",
-            share.host.display(),
-            share.tag,
-            share.guest
-        );
-        let mut child = command
-            .spawn()
-            .ctx(|| format!("starting {}", program.display()))?;
-        let started = Instant::now();
-        while !socket.exists() {
-            if let Some(status) = child
-                .try_wait()
-                .ctx(|| "waiting for virtiofsd".to_string())?
-            {
-                let tail = crate::fsutil::tail_lines(&log_path, 5).unwrap_or_default();
-                return Err(MachineError::Unsupported {
-                    backend: "qemu (shared folders)".into(),
-                    reason: format!(
-                        "{} for {} exited ({status}): {}",
-                        program.display(),
-                        share.host.display(),
-                        tail.join(" | ")
-                    ),
-                });
+        match serve_one(command, &socket, &log_path).await {
+            Ok(child) => {
+                tracing::info!(
+                    "sharing {} as {} at {}",
+                    share.host.display(),
+                    share.tag,
+                    share.guest
+                );
+                served.children.push(child);
+                served.shares.push(share.clone());
             }
-            if started.elapsed() > SOCKET_TIMEOUT {
-                return Err(MachineError::Unsupported {
-                    backend: "qemu (shared folders)".into(),
-                    reason: format!(
-                        "{} created no socket within {} s",
-                        program.display(),
-                        SOCKET_TIMEOUT.as_secs()
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(why) => served.warnings.push(format!(
+                "{} is not shared: {} {why}",
+                share.host.display(),
+                program.display()
+            )),
         }
-        children.push(child);
     }
-    Ok(children)
+    Ok(served)
+}
+
+/// Runs one virtiofsd until its socket exists.
+async fn serve_one(
+    mut command: tokio::process::Command,
+    socket: &Path,
+    log_path: &Path,
+) -> std::result::Result<Child, String> {
+    let mut child = command.spawn().map_err(|e| format!("did not start: {e}"))?;
+    let started = Instant::now();
+    while !socket.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = crate::fsutil::tail_lines(log_path, 3).unwrap_or_default();
+            return Err(format!("exited ({status}): {}", tail.join(" | ")));
+        }
+        if started.elapsed() > SOCKET_TIMEOUT {
+            return Err(format!(
+                "created no socket within {} s",
+                SOCKET_TIMEOUT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(child)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_virtiofsd_that_cannot_run_leaves_its_share_out() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let home = crate::paths::Home::at(tmp.path().to_path_buf());
+        let dir = home.machine("default").expect("name");
+        std::fs::create_dir_all(dir.dir()).expect("mkdir");
+        let share = ShareDevice {
+            tag: "skiff0".into(),
+            host: tmp.path().to_path_buf(),
+            guest: "/home/me".into(),
+            read_only: false,
+        };
+        let served = spawn_with(Ok("/bin/false".into()), &dir, std::slice::from_ref(&share))
+            .await
+            .expect("spawn");
+        assert!(served.shares.is_empty() && served.children.is_empty());
+        assert_eq!(served.warnings.len(), 1);
+        assert!(
+            served.warnings[0].contains("is not shared: /bin/false exited"),
+            "{:?}",
+            served.warnings
+        );
+        let none = spawn_with(find_in(&[]), &dir, &[share])
+            .await
+            .expect("spawn");
+        assert!(none.shares.is_empty());
+        assert!(
+            none.warnings[0].starts_with("no folder is shared: "),
+            "{:?}",
+            none.warnings
+        );
+    }
 
     #[test]
     fn arguments() {
