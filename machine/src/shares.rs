@@ -65,7 +65,12 @@ impl SharedFolder {
     /// made absolute against the current directory by the caller).
     pub fn parse(arg: &str) -> Result<SharedFolder> {
         let bad = |why: &str| invalid(format!("{arg:?}: {why}"));
-        let mut parts: Vec<&str> = arg.split(':').collect();
+        // A Windows drive (`C:\x`, `C:/x`) is part of the host path.
+        let drive = match arg.as_bytes() {
+            [d, b':', b'\\' | b'/', ..] if d.is_ascii_alphabetic() => 2,
+            _ => 0,
+        };
+        let mut parts: Vec<&str> = arg[drive..].split(':').collect();
         let mut read_only = false;
         if let Some(last) = parts.last().copied() {
             if parts.len() > 1 && (last == "ro" || last == "rw") {
@@ -78,7 +83,8 @@ impl SharedFolder {
             [host, guest] => (*host, Some((*guest).to_owned())),
             _ => return Err(bad("expected HOST[:GUEST][:ro]")),
         };
-        if host.is_empty() {
+        let host = format!("{}{host}", &arg[..drive]);
+        if host.is_empty() || guest.as_deref() == Some("") {
             return Err(bad("expected HOST[:GUEST][:ro]"));
         }
         Ok(SharedFolder {
@@ -307,7 +313,15 @@ mod tests {
             SharedFolder::parse("/data:ro").expect("ro"),
             folder("/data", None, true)
         );
-        for bad in ["", ":/x", "/a:/b:/c", "/a:/b:ro:x"] {
+        assert_eq!(
+            SharedFolder::parse(r"C:\Users\me:/home/me:ro").expect("drive"),
+            folder(r"C:\Users\me", Some("/home/me"), true)
+        );
+        assert_eq!(
+            SharedFolder::parse("D:/work").expect("drive"),
+            folder("D:/work", None, false)
+        );
+        for bad in ["", ":/x", "/a:/b:/c", "/a:/b:ro:x", "C:"] {
             assert!(SharedFolder::parse(bad).is_err(), "{bad}");
         }
     }
