@@ -61,6 +61,13 @@ pub struct Flags {
     /// The parent cgroup of containers that name none (default `/skiff`).
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
+    /// Skiff's VM (set by skiff-init): bind sources come from the host, so
+    /// one outside every --host-share that does not exist here is refused.
+    #[arg(long = "vm")]
+    pub vm: bool,
+    /// A host folder shared into the VM at this path (repeatable; with --vm).
+    #[arg(long = "host-share", requires = "vm")]
+    pub host_shares: Vec<PathBuf>,
 }
 
 /// The keys of `daemon.json` skiffd understands. Unknown keys are rejected, as dockerd does.
@@ -176,6 +183,9 @@ pub struct Config {
     /// The parent cgroup of containers (`--cgroup-parent`, normalised to
     /// an absolute path; `None`: [`crate::containers::cgroups::DEFAULT_PARENT`]).
     pub cgroup_parent: Option<String>,
+    /// In Skiff's VM (`--vm`): the host folders shared into it
+    /// (`--host-share`). `None` on any other host.
+    pub host_shares: Option<Vec<PathBuf>>,
 }
 
 /// A setting as a flag or the config file holds it: whether it was given
@@ -316,6 +326,7 @@ impl Config {
             init_path: flags.init_path.or(file.init_path),
             default_cgroupns_private,
             cgroup_parent,
+            host_shares: flags.vm.then_some(flags.host_shares),
         })
     }
 }
@@ -453,6 +464,22 @@ mod tests {
         let err = Config::merge(flags(&["--init-path", "/y"]), file, Path::new("f"))
             .expect_err("conflict");
         assert!(err.to_string().contains("init-path"), "{err}");
+    }
+
+    #[test]
+    fn host_shares_only_in_the_vm() {
+        let merge =
+            |args: &[&str]| Config::merge(flags(args), FileConfig::default(), Path::new("f"));
+        assert_eq!(merge(&[]).expect("plain host").host_shares, None);
+        assert_eq!(merge(&["--vm"]).expect("vm").host_shares, Some(vec![]));
+        let c =
+            merge(&["--vm", "--host-share", "/home/me", "--host-share", "/tmp/x"]).expect("shares");
+        assert_eq!(
+            c.host_shares,
+            Some(vec![PathBuf::from("/home/me"), PathBuf::from("/tmp/x")])
+        );
+        let err = Flags::try_parse_from(["skiffd", "--host-share", "/x"]).expect_err("no --vm");
+        assert!(err.to_string().contains("--vm"), "{err}");
     }
 
     #[test]

@@ -91,6 +91,12 @@ impl Daemon {
             Some(parent) => container_config.with_cgroup_parent(parent.clone()),
             None => container_config,
         };
+        let container_config = match &config.host_shares {
+            Some(folders) => {
+                container_config.with_host_shares(crate::mounts::HostShares::new(folders.clone()))
+            }
+            None => container_config,
+        };
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),

@@ -101,6 +101,11 @@ pub struct MachineConfig {
     /// Guest networking.
     #[serde(default)]
     pub network: Network,
+    /// The host folders shared into the VM (`--mount`); unset: the
+    /// defaults of [`crate::shares::default_folders`] (the user's home),
+    /// decided at each start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<crate::shares::SharedFolder>>,
     /// Creation time, unix seconds.
     pub created: u64,
 }
@@ -118,6 +123,7 @@ impl MachineConfig {
             image_dir: None,
             accel: Accel::Auto,
             network: Network::Restricted,
+            mounts: None,
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -149,7 +155,25 @@ impl MachineConfig {
         if let Some(mirror) = &self.registry_mirror {
             MirrorAddr::parse(mirror)?;
         }
+        if let Some(mounts) = &self.mounts {
+            crate::shares::validate(mounts)?;
+        }
         Ok(())
+    }
+
+    /// The folders shared into the VM: `mounts`, else the defaults for
+    /// this user (`$HOME`, or `%USERPROFILE%`, and the temp directory).
+    pub fn folders(&self) -> Vec<crate::shares::SharedFolder> {
+        match &self.mounts {
+            Some(mounts) => mounts.clone(),
+            None => {
+                let home = std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| std::env::var_os("USERPROFILE").filter(|v| !v.is_empty()))
+                    .map(PathBuf::from);
+                crate::shares::default_folders(home.as_deref(), &std::env::temp_dir())
+            }
+        }
     }
 
     /// Reads `config.json` of `dir`.

@@ -33,6 +33,7 @@ pub mod paths;
 pub mod ping;
 pub mod ports;
 pub mod qemu;
+pub mod shares;
 pub mod shell_env;
 pub mod state;
 #[cfg(unix)]

@@ -114,6 +114,19 @@ impl Manager {
         self.info(&config.name)
     }
 
+    /// Changes the settings of machine `name` with `change` (validated,
+    /// saved atomically); a running machine keeps its old ones until its
+    /// next start.
+    pub fn set(&self, name: &str, change: impl FnOnce(&mut MachineConfig)) -> Result<MachineInfo> {
+        let dir = self.dir(name)?;
+        let mut config = MachineConfig::load(&dir)?;
+        change(&mut config);
+        config.name = name.to_string();
+        config.validate()?;
+        config.save(&dir)?;
+        self.info(name)
+    }
+
     /// The config of machine `name`.
     pub fn config(&self, name: &str) -> Result<MachineConfig> {
         MachineConfig::load(&self.dir(name)?)
@@ -318,6 +331,29 @@ mod tests {
     // The QEMU backend's create; other platforms' backends need their
     // hypervisor.
     #[cfg(target_os = "linux")]
+    #[test]
+    fn set_changes_validated_settings() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let manager = Manager::with_home(tmp.path().to_path_buf());
+        let mut config = MachineConfig::new("dev");
+        config.disk_gib = 1;
+        manager.create(&config).expect("create");
+        let info = manager
+            .set("dev", |c| {
+                c.cpus = 3;
+                c.memory_mib = 4096;
+            })
+            .expect("set");
+        assert_eq!((info.cpus, info.memory_mib), (3, 4096));
+        let err = manager.set("dev", |c| c.cpus = 0).expect_err("range");
+        assert!(err.to_string().contains("cpus"), "{err}");
+        assert_eq!(manager.config("dev").expect("config").cpus, 3);
+        assert!(matches!(
+            manager.set("nope", |_| {}),
+            Err(MachineError::NotFound { .. })
+        ));
+    }
+
     #[test]
     fn create_list_info_and_remove() {
         let tmp = tempfile::tempdir().expect("tempdir");

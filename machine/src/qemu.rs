@@ -13,15 +13,18 @@ pub mod qmp;
 pub mod supervisor;
 pub mod tcp_proxy;
 #[cfg(target_os = "linux")]
+pub mod virtiofs;
+#[cfg(target_os = "linux")]
 pub mod vsock;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cmdline::{self, GUEST_MIRROR_IP, GUEST_MIRROR_PORT};
 use crate::config::{MachineConfig, MirrorAddr, Network};
 use crate::error::Result;
 use crate::image::VmImage;
 use crate::paths::MachineDir;
+use crate::shares::ShareDevice;
 
 /// The accelerator QEMU is started with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +79,29 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The optional devices of a run, decided by the supervisor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Devices {
+    /// The guest CID of a `vhost-vsock-pci` device (the host's vhost-vsock
+    /// works, see [`vsock`]).
+    pub vsock_cid: Option<u32>,
+    /// The shared folders: a `vhost-user-fs-pci` device each, served by a
+    /// virtiofsd on [`virtiofs_socket`] ([`virtiofs`]); the guest's memory
+    /// is then a shared memfd, as vhost-user requires.
+    pub shares: Vec<ShareDevice>,
+}
+
+/// The vhost-user socket of the virtiofsd serving share `tag` of `dir`.
+pub fn virtiofs_socket(dir: &MachineDir, tag: &str) -> PathBuf {
+    dir.dir().join(format!("virtiofs-{tag}.sock"))
+}
+
 /// The command line of the contract for `config` in `dir`, booting
 /// `image` with `accel`. `skiff_bin` runs `machine connect-tcp` for the
 /// registry mirror's guestfwd; `now` seeds the guest clock. With
-/// `vsock_cid` (the host's vhost-vsock works, see [`vsock`])
-/// a `vhost-vsock-pci` device gets that guest CID; the virtio-serial ports
-/// stay either way.
+/// `devices.vsock_cid` a `vhost-vsock-pci` device gets that guest CID (the
+/// virtio-serial ports stay either way); each of `devices.shares` gets a
+/// `vhost-user-fs-pci` device and a `skiff.share=` key.
 pub fn command(
     config: &MachineConfig,
     dir: &MachineDir,
@@ -89,7 +109,7 @@ pub fn command(
     accel: Accelerator,
     skiff_bin: &Path,
     now: u64,
-    vsock_cid: Option<u32>,
+    devices: &Devices,
 ) -> Result<QemuCommand> {
     let arch = image.manifest.arch.as_str();
     let mut args: Vec<String> = Vec::new();
@@ -109,6 +129,7 @@ pub fn command(
         config,
         if arch == "arm64" { "ttyAMA0" } else { "ttyS0" },
         now,
+        &devices.shares,
     );
     push(&["-append", &cmdline]);
     push(&["-serial", &format!("file:{}", opt(&dir.console()))]);
@@ -155,8 +176,32 @@ pub fn command(
         "-device",
         "virtserialport,chardev=control,name=skiff.control",
     ]);
-    if let Some(cid) = vsock_cid {
+    if let Some(cid) = devices.vsock_cid {
         push(&["-device", &format!("vhost-vsock-pci,guest-cid={cid}")]);
+    }
+    if !devices.shares.is_empty() {
+        // vhost-user: virtiofsd maps the guest's memory, so it is a shared
+        // memfd (works with TCG as with KVM).
+        push(&[
+            "-object",
+            &format!(
+                "memory-backend-memfd,id=mem,size={}M,share=on",
+                config.memory_mib
+            ),
+            "-numa",
+            "node,memdev=mem",
+        ]);
+        for (i, share) in devices.shares.iter().enumerate() {
+            push(&[
+                "-chardev",
+                &format!(
+                    "socket,id=fs{i},path={}",
+                    opt(&virtiofs_socket(dir, &share.tag))
+                ),
+                "-device",
+                &format!("vhost-user-fs-pci,chardev=fs{i},tag={}", share.tag),
+            ]);
+        }
     }
     push(&[
         "-qmp",
@@ -189,7 +234,7 @@ mod tests {
             Accelerator::Tcg,
             Path::new("/usr/bin/skiff"),
             42,
-            None,
+            &Devices::default(),
         )
         .expect("command");
         assert_eq!(cmd.program, "qemu-system-x86_64");
@@ -227,7 +272,7 @@ mod tests {
         let home = Home::at("/h".into());
         let dir = home.machine("default").expect("name");
         let config = MachineConfig::new("default");
-        let args = |cid| {
+        let args = |vsock_cid| {
             command(
                 &config,
                 &dir,
@@ -235,7 +280,10 @@ mod tests {
                 Accelerator::Kvm,
                 Path::new("/usr/bin/skiff"),
                 42,
-                cid,
+                &Devices {
+                    vsock_cid,
+                    ..Devices::default()
+                },
             )
             .expect("command")
             .args
@@ -277,7 +325,7 @@ mod tests {
             Accelerator::Kvm,
             Path::new("/opt/my apps/skiff"),
             1,
-            None,
+            &Devices::default(),
         )
         .expect("command");
         let line = cmd.args.join("\u{1}");
@@ -292,5 +340,49 @@ mod tests {
         );
         assert!(!line.contains("restrict"), "{line}");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn shared_folders_add_shared_memory_a_device_each_and_their_keys() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let image = crate::image::tests::fake_image(&tmp.path().join("img"));
+        let home = Home::at("/h".into());
+        let dir = home.machine("default").expect("name");
+        let config = MachineConfig::new("default");
+        let (shares, _) = crate::shares::devices(
+            &[
+                crate::shares::SharedFolder::parse("/home/me").expect("share"),
+                crate::shares::SharedFolder::parse("/data:/srv/data:ro").expect("share"),
+            ],
+            |_| true,
+        );
+        let args = |devices: &Devices| {
+            let skiff = Path::new("/usr/bin/skiff");
+            command(&config, &dir, &image, Accelerator::Tcg, skiff, 42, devices)
+                .expect("command")
+                .args
+        };
+        let plain = args(&Devices::default());
+        let shared = args(&Devices {
+            shares,
+            ..Devices::default()
+        });
+        let line = shared.join(" ");
+        assert!(
+            line.contains(
+                " -object memory-backend-memfd,id=mem,size=2048M,share=on -numa node,memdev=mem \
+                 -chardev socket,id=fs0,path=/h/machines/default/virtiofs-skiff0.sock \
+                 -device vhost-user-fs-pci,chardev=fs0,tag=skiff0 \
+                 -chardev socket,id=fs1,path=/h/machines/default/virtiofs-skiff1.sock \
+                 -device vhost-user-fs-pci,chardev=fs1,tag=skiff1 -qmp "
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("skiff.gw=10.0.2.2 skiff.share=skiff0:/home/me skiff.share=skiff1:/srv/data:ro -serial"),
+            "{line}"
+        );
+        // Nothing else changes.
+        assert_eq!(shared.len(), plain.len() + 12);
     }
 }

@@ -5,7 +5,8 @@
 //! The graph: `VZLinuxBootLoader` (kernel, initrd, command line with
 //! `console=hvc0`), a `VZVirtioBlockDevice` over `disk.img`, NAT networking
 //! (`VZNATNetworkDeviceAttachment` on a virtio-net device), a virtio console
-//! whose output is appended to `console.log`, and a `VZVirtioSocketDevice`.
+//! whose output is appended to `console.log`, a `VZVirtioSocketDevice`,
+//! and a `VZVirtioFileSystemDeviceConfiguration` per shared folder.
 //! Under VZ the engine and control ports are **vsock** ports, not
 //! virtio-serial ports: the guest listens on vsock port
 //! [`ENGINE_VSOCK_PORT`] (the relay's guest half on each accepted
@@ -28,6 +29,7 @@ use crate::cmdline;
 use crate::config::MachineConfig;
 use crate::image::VmImage;
 use crate::paths::MachineDir;
+use crate::shares::ShareDevice;
 
 /// The guest's vsock port for the engine relay.
 pub const ENGINE_VSOCK_PORT: u32 = 1024;
@@ -56,6 +58,10 @@ pub struct VzMachine {
     /// The `VZVirtioSocketDevice` and the guest ports the host connects to
     /// through it.
     pub socket_device: VirtioSocketDevice,
+    /// One `VZVirtioFileSystemDeviceConfiguration` per shared folder (tag,
+    /// a `VZSingleDirectoryShare` of the host folder, read-only or not);
+    /// the guest mounts each tag where `skiff.share=` says.
+    pub shares: Vec<ShareDevice>,
 }
 
 /// A `VZVirtioSocketDeviceConfiguration` on the VM: the host reaches the
@@ -77,18 +83,26 @@ impl VirtioSocketDevice {
     };
 }
 
-/// The device graph for `config` in `dir`, booting `image`.
-pub fn describe(config: &MachineConfig, dir: &MachineDir, image: &VmImage, now: u64) -> VzMachine {
+/// The device graph for `config` in `dir`, booting `image`, sharing
+/// `shares` (see [`crate::shares::devices`]).
+pub fn describe(
+    config: &MachineConfig,
+    dir: &MachineDir,
+    image: &VmImage,
+    now: u64,
+    shares: &[ShareDevice],
+) -> VzMachine {
     VzMachine {
         cpus: config.cpus,
         memory_bytes: config.memory_mib << 20,
         kernel: image.kernel(),
         initrd: image.initrd(),
-        cmdline: cmdline::kernel_cmdline(config, "hvc0", now),
+        cmdline: cmdline::kernel_cmdline(config, "hvc0", now, shares),
         disk: dir.disk(),
         console_log: dir.console(),
         nat: true,
         socket_device: VirtioSocketDevice::SKIFF,
+        shares: shares.to_vec(),
     }
 }
 
@@ -105,7 +119,19 @@ mod tests {
             .expect("name");
         let mut config = MachineConfig::new("default");
         config.memory_mib = 4096;
-        let vz = describe(&config, &dir, &image, 9);
+        let share = ShareDevice {
+            tag: "skiff0".into(),
+            host: "/Users/me".into(),
+            guest: "/Users/me".into(),
+            read_only: false,
+        };
+        let vz = describe(&config, &dir, &image, 9, std::slice::from_ref(&share));
+        assert_eq!(vz.shares, vec![share]);
+        assert!(
+            vz.cmdline.ends_with(" skiff.share=skiff0:/Users/me"),
+            "{}",
+            vz.cmdline
+        );
         assert_eq!(vz.memory_bytes, 4 << 30);
         assert_eq!(vz.disk, PathBuf::from("/h/machines/default/disk.img"));
         assert!(

@@ -2,7 +2,11 @@
 //! probe says no on machines where guests hang), the real docker CLI on
 //! the forwarded socket, images pulled inside the VM from the test registry
 //! on the host's loopback (through QEMU's guestfwd), stop/start with the
-//! data disk kept, a QEMU killed with SIGKILL and recovered, and `rm`.
+//! data disk kept, a QEMU killed with SIGKILL and recovered, and `rm`;
+//! in the same boot, a host folder shared into the VM (virtiofs) bound
+//! with `-v` both ways and a folder outside the shares refused, a port
+//! published in the VM answering on the host's 127.0.0.1, and `skiff
+//! machine set --memory` applied at the next start.
 //!
 //! Needs the VM image (`vm-image/build.sh` → `target/vm-image/amd64/`); the
 //! test builds it when it is missing. `SKIFF_BIN` overrides the `skiff`
@@ -210,6 +214,95 @@ fn concurrent_pings(socket: &Path) {
     }
 }
 
+/// `-v HOST:/src` of a shared folder binds the host's own files (read and
+/// written both ways); a folder outside every share is refused (docker's
+/// exit code 125), not created empty in the VM.
+fn host_folders_through_the_vm(docker: &DockerCli, share: &Path, outside: &Path) {
+    std::fs::write(share.join("in.txt"), "written on the host\n").expect("write in.txt");
+    let bind = format!("{}:/src", share.display());
+    let out = docker.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /src/in.txt && echo written-in-the-container > /src/out.txt",
+    ]);
+    assert_eq!(out, "written on the host\n");
+    assert_eq!(
+        std::fs::read_to_string(share.join("out.txt")).expect("out.txt on the host"),
+        "written-in-the-container\n"
+    );
+    // A missing source inside the share is created there, on the host.
+    let new = share.join("made/by/docker");
+    let bind = format!("{}:/x", new.display());
+    docker.ok(&["run", "--rm", "-v", &bind, "busybox", "touch", "/x/f"]);
+    assert!(new.join("f").is_file(), "{} not on the host", new.display());
+
+    let bind = format!("{}:/x", outside.display());
+    let (code, stderr) = docker.fail(&["run", "--rm", "-v", &bind, "busybox", "true"]);
+    assert_eq!(code, 125, "{stderr}");
+    let want = format!(
+        "bind source path {} is not shared with the Skiff VM (shared folders: {})",
+        outside.display(),
+        share.display()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(
+        !outside.exists(),
+        "the refused source was created on the host"
+    );
+}
+
+/// `-p 127.0.0.1:H:80` of a busybox httpd in the VM answers on the host's
+/// 127.0.0.1:H; removing the container closes the host's listener.
+fn published_port_on_the_hosts_loopback(docker: &DockerCli) {
+    let port = util::free_port().expect("free port");
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = docker.ok(&[
+        "run",
+        "-d",
+        "-e",
+        "BODY=served-from-the-vm",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo $BODY > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let id = id.trim();
+    let addr = format!("127.0.0.1:{port}");
+    let mut last = String::new();
+    util::wait_until(
+        "the published port on the host",
+        Duration::from_secs(60),
+        || match util::http_get(&addr, "/", &[]) {
+            Ok(resp) if resp.status == 200 => {
+                last = resp.text();
+                true
+            }
+            Ok(resp) => {
+                last = format!("HTTP {}", resp.status);
+                false
+            }
+            Err(e) => {
+                last = e.to_string();
+                false
+            }
+        },
+    );
+    assert_eq!(last, "served-from-the-vm\n");
+    docker.ok(&["rm", "-f", id]);
+    util::wait_until(
+        "the host's listener to close",
+        Duration::from_secs(30),
+        || std::net::TcpStream::connect(&addr).is_err(),
+    );
+}
+
 #[test]
 fn machine_lifecycle_with_the_docker_cli() {
     let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
@@ -218,6 +311,12 @@ fn machine_lifecycle_with_the_docker_cli() {
     let env = Env::new();
     let image_arg = image.display().to_string();
     let mirror = registry.url();
+    // The one host folder shared into the VM (instead of the default, the
+    // user's home), and a folder beside it that is not shared.
+    let share = env.home.with_file_name("share");
+    let outside = env.home.with_file_name("outside");
+    std::fs::create_dir_all(&share).expect("mkdir share");
+    let share_arg = format!("{}", share.display());
 
     // create + start (TCG where KVM does not really work).
     let out = env.skiff_ok(&[
@@ -233,6 +332,8 @@ fn machine_lifecycle_with_the_docker_cli() {
         &mirror,
         "--image-dir",
         &image_arg,
+        "--mount",
+        &share_arg,
     ]);
     assert!(out.contains("created machine default"), "{out}");
     assert_eq!(env.status(), "default: stopped");
@@ -340,6 +441,9 @@ fn machine_lifecycle_with_the_docker_cli() {
     assert_eq!(out.stdout, "exec in\ndone\n", "{}", out.stderr);
     docker.ok(&["rm", "-f", id]);
 
+    host_folders_through_the_vm(&docker, &share, &outside);
+    published_port_on_the_hosts_loopback(&docker);
+
     // A shell in the guest, through the relay (the image's busybox sh):
     // a command's output and exit status come back, and so does piped
     // stdin's.
@@ -392,6 +496,9 @@ fn machine_lifecycle_with_the_docker_cli() {
     assert_eq!(env.status(), "default: stopped");
     assert!(!env.socket().exists(), "docker.sock outlived the machine");
     env.skiff_ok(&["machine", "stop"]); // idempotent
+    // `skiff machine set` while stopped: the next boot has the new memory.
+    let out = env.skiff_ok(&["machine", "set", "--memory", "1792"]);
+    assert!(out.contains("2 CPUs, 1792 MiB"), "{out}");
     // Two starts at once: both return when the engine answers, and the
     // instance lock lets only one of them boot a VM.
     let started = Instant::now();
@@ -424,6 +531,24 @@ fn machine_lifecycle_with_the_docker_cli() {
         String::from_utf8_lossy(&qemus.stdout).lines().count(),
         1,
         "QEMU processes"
+    );
+    let out = env.skiff(&[
+        "machine",
+        "shell",
+        "--",
+        "grep",
+        "MemTotal",
+        "/proc/meminfo",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("MemTotal in {text:?}"));
+    assert!(
+        kib > 1600 * 1024,
+        "the guest has {kib} KiB after set --memory 1792"
     );
     let images = docker.ok(&["images", "--format", "{{.Repository}}"]);
     assert!(images.lines().any(|l| l == "busybox"), "{images}");

@@ -19,6 +19,10 @@ pub struct ContainerConfig {
     /// The parent cgroup of containers that name none (`--cgroup-parent`,
     /// normalised; [`super::cgroups::DEFAULT_PARENT`] by default).
     pub cgroup_parent: String,
+    /// In Skiff's VM (`--vm`): the host folders shared into it
+    /// (`--host-share`); a bind outside them is checked by
+    /// [`crate::mounts::HostShares::check`]. `None` on any other host.
+    pub host_shares: Option<crate::mounts::HostShares>,
 }
 
 impl ContainerConfig {
@@ -35,6 +39,7 @@ impl ContainerConfig {
             init,
             default_cgroupns,
             cgroup_parent: super::cgroups::DEFAULT_PARENT.to_owned(),
+            host_shares: None,
         }
     }
 
@@ -42,6 +47,12 @@ impl ContainerConfig {
     /// name none.
     pub fn with_cgroup_parent(mut self, parent: String) -> Self {
         self.cgroup_parent = parent;
+        self
+    }
+
+    /// Running in Skiff's VM with `shares` shared from the host.
+    pub fn with_host_shares(mut self, shares: crate::mounts::HostShares) -> Self {
+        self.host_shares = Some(shares);
         self
     }
 }

@@ -294,6 +294,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
         init: InitConfig::default(),
         default_cgroupns: HostConfigCgroupnsModeEnum::PRIVATE,
         cgroup_parent: "/skiff-a".into(),
+        host_shares: None,
     })
     .await?;
     let missing = a._root.path().join("no-init");
@@ -304,6 +305,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
         },
         default_cgroupns: HostConfigCgroupnsModeEnum::HOST,
         cgroup_parent: "/skiff-b".into(),
+        host_shares: None,
     })
     .await?;
     let (id_a, _) = a.svc.create(request(HostConfig::default()))?;

@@ -113,6 +113,11 @@ impl ContainerService {
             volume_driver: host.volume_driver.as_deref().unwrap_or_default(),
         };
         let mut mounts = plan(inherited, &cfg, &HostFs)?;
+        if let Some(shares) = &self.config.host_shares {
+            for m in mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+                shares.check(&m.source, &HostFs)?;
+            }
+        }
         let mut image_targets = Vec::new();
         for path in config.volumes.iter().flatten() {
             let image = MountSpec::image_volume(path);

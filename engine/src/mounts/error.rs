@@ -44,6 +44,18 @@ pub enum MountError {
     /// tmpfs data key.
     #[error("invalid tmpfs option {0:?}")]
     TmpfsOption(String),
+    /// In Skiff's VM: a bind source outside every host folder shared into
+    /// the VM that does not exist there (see [`super::shares`]).
+    #[error(
+        "bind source path {path} is not shared with the Skiff VM (shared folders: {shared}): \
+         a folder of the host is seen in the VM only when shared (skiff machine create --mount HOST_PATH)"
+    )]
+    NotShared {
+        /// The bind source as given.
+        path: String,
+        /// The shared folders, comma-separated (`none`).
+        shared: String,
+    },
 }
 
 impl MountError {

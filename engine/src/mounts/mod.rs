@@ -19,6 +19,7 @@
 pub mod api;
 pub mod binds;
 pub mod error;
+pub mod shares;
 pub mod tmpfs;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ pub(crate) use crate::containers::archive::pathstat::clean as clean_path;
 pub use api::{FileInfo, HostFs, MountRequest, parse_mount};
 pub use binds::{inherit, parse_bind, parse_volumes_from};
 pub use error::{ConfigError, MountError};
+pub use shares::HostShares;
 pub use tmpfs::{parse_tmpfs, tmpfs_options};
 
 /// What a mount is.

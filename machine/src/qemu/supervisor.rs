@@ -73,6 +73,16 @@ fn remove_sockets(dir: &MachineDir) {
     ] {
         let _ = std::fs::remove_file(path);
     }
+    // The shared folders' vhost-user sockets (`virtiofs-<tag>.sock`).
+    if let Ok(entries) = std::fs::read_dir(dir.dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("virtiofs-") && name.ends_with(".sock") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// The accelerator for `config`: KVM only when the probe shows it works.
@@ -134,7 +144,20 @@ async fn run_vm(
     record.accel = Some(accel.as_str().to_string());
     let now = supervision::unix_now();
     let vsock_cid = choose_vsock(dir, Path::new(vsock::VHOST_VSOCK_DEVICE));
-    let cmd = qemu::command(config, dir, &image, accel, skiff_bin, now, vsock_cid)?;
+    let (shares, skipped) = crate::shares::devices(&config.folders(), |p| p.is_dir());
+    for warning in skipped {
+        tracing::warn!("{warning}");
+    }
+    // Alive (and killed on return) as long as QEMU runs.
+    let virtiofsd = crate::qemu::virtiofs::spawn_all(dir, &shares).await?;
+    for warning in &virtiofsd.warnings {
+        tracing::warn!("{warning}");
+    }
+    let devices = qemu::Devices {
+        vsock_cid,
+        shares: virtiofsd.shares.clone(),
+    };
+    let cmd = qemu::command(config, dir, &image, accel, skiff_bin, now, &devices)?;
     // This boot's console; the previous one is kept beside it.
     supervision::rotate_console(dir);
     let qemu_log = dir.dir().join("qemu.log");
@@ -148,15 +171,7 @@ async fn run_vm(
         .stdout(Stdio::null())
         .stderr(stderr)
         .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe and takes no pointers here.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    die_with_supervisor(&mut command);
     let mut child = command
         .spawn()
         .ctx(|| format!("starting {} (is QEMU installed?)", cmd.program))?;
@@ -259,6 +274,20 @@ async fn run_vm(
     control_task.abort();
     ready_task.abort();
     Ok(outcome)
+}
+
+/// Makes `command`'s process get SIGKILL when the supervisor dies
+/// (`PR_SET_PDEATHSIG`): QEMU and the virtiofsd daemons never outlive it.
+pub(super) fn die_with_supervisor(command: &mut tokio::process::Command) {
+    // SAFETY: prctl is async-signal-safe and takes no pointers here.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The graceful stop: control `poweroff`, the ACPI power button, SIGKILL.

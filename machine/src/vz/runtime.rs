@@ -15,12 +15,14 @@ use objc2::AllocAnyThread;
 use objc2::rc::Retained;
 use objc2_foundation::{NSArray, NSError, NSString, NSURL};
 use objc2_virtualization::{
-    VZBootLoader, VZDiskImageStorageDeviceAttachment, VZEntropyDeviceConfiguration,
-    VZFileSerialPortAttachment, VZLinuxBootLoader, VZNATNetworkDeviceAttachment,
-    VZNetworkDeviceAttachment, VZNetworkDeviceConfiguration, VZSerialPortAttachment,
-    VZSerialPortConfiguration, VZSocketDeviceConfiguration, VZStorageDeviceConfiguration,
-    VZVirtioBlockDeviceConfiguration, VZVirtioConsoleDeviceSerialPortConfiguration,
-    VZVirtioEntropyDeviceConfiguration, VZVirtioNetworkDeviceConfiguration,
+    VZBootLoader, VZDirectoryShare, VZDirectorySharingDeviceConfiguration,
+    VZDiskImageStorageDeviceAttachment, VZEntropyDeviceConfiguration, VZFileSerialPortAttachment,
+    VZLinuxBootLoader, VZNATNetworkDeviceAttachment, VZNetworkDeviceAttachment,
+    VZNetworkDeviceConfiguration, VZSerialPortAttachment, VZSerialPortConfiguration,
+    VZSharedDirectory, VZSingleDirectoryShare, VZSocketDeviceConfiguration,
+    VZStorageDeviceConfiguration, VZVirtioBlockDeviceConfiguration,
+    VZVirtioConsoleDeviceSerialPortConfiguration, VZVirtioEntropyDeviceConfiguration,
+    VZVirtioFileSystemDeviceConfiguration, VZVirtioNetworkDeviceConfiguration,
     VZVirtioSocketConnection, VZVirtioSocketDevice, VZVirtioSocketDeviceConfiguration,
     VZVirtualMachine, VZVirtualMachineConfiguration, VZVirtualMachineState,
 };
@@ -110,6 +112,32 @@ fn configuration(desc: &VzMachine) -> Result<Retained<VZVirtualMachineConfigurat
         let entropy: Retained<VZEntropyDeviceConfiguration> =
             Retained::into_super(VZVirtioEntropyDeviceConfiguration::new());
         config.setEntropyDevices(&NSArray::from_retained_slice(&[entropy]));
+
+        // The host's shared folders: one virtio-fs device per folder, its
+        // tag mounted by the guest where `skiff.share=` says.
+        let mut shares: Vec<Retained<VZDirectorySharingDeviceConfiguration>> = Vec::new();
+        for share in &desc.shares {
+            let tag = NSString::from_str(&share.tag);
+            VZVirtioFileSystemDeviceConfiguration::validateTag_error(&tag)
+                .map_err(|e| format!("virtio-fs tag {}: {}", share.tag, describe_error(&e)))?;
+            let device = VZVirtioFileSystemDeviceConfiguration::initWithTag(
+                VZVirtioFileSystemDeviceConfiguration::alloc(),
+                &tag,
+            );
+            let directory = VZSharedDirectory::initWithURL_readOnly(
+                VZSharedDirectory::alloc(),
+                &url(&share.host),
+                share.read_only,
+            );
+            let single = VZSingleDirectoryShare::initWithDirectory(
+                VZSingleDirectoryShare::alloc(),
+                &directory,
+            );
+            let single: &VZDirectoryShare = &single;
+            device.setShare(Some(single));
+            shares.push(Retained::into_super(device));
+        }
+        config.setDirectorySharingDevices(&NSArray::from_retained_slice(&shares));
 
         config
             .validateWithError()

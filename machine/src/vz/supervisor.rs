@@ -47,7 +47,11 @@ async fn run_vm(
 ) -> Result<Option<String>> {
     let image = VmImage::locate(config.image_dir.as_deref())?;
     image.verify(true)?;
-    let desc = vz::describe(config, dir, &image, supervision::unix_now());
+    let (shares, skipped) = crate::shares::devices(&config.folders(), |p| p.is_dir());
+    for warning in skipped {
+        tracing::warn!("{warning}");
+    }
+    let desc = vz::describe(config, dir, &image, supervision::unix_now(), &shares);
     supervision::rotate_console(dir);
     std::fs::File::create(dir.console()).ctx(|| format!("creating {}", dir.console().display()))?;
     let failed = |reason: String| MachineError::StartFailed {

@@ -1,6 +1,6 @@
 //! The `skiff.*` keys of the kernel command line (see docs/vm.md):
 //! `skiff.data`, `skiff.mirror`, `skiff.insecure`, `skiff.time`, `skiff.ip`,
-//! `skiff.gw`, `skiff.debug`. Every key is optional; unknown keys are ignored
+//! `skiff.gw`, `skiff.debug`, `skiff.share` (repeated). Every key is optional; unknown keys are ignored
 //! so that an older guest boots with a newer host.
 
 use std::net::Ipv4Addr;
@@ -69,6 +69,11 @@ pub struct Settings {
     pub gw: Ipv4Addr,
     /// Verbose guest (`skiff.debug` or `skiff.debug=1`): skiffd logs at debug.
     pub debug: bool,
+    /// The host's shared folders (`skiff.share`, one per folder).
+    pub shares: Vec<crate::shares::Share>,
+    /// In the VM: the shared folders mounted (`Some`, possibly empty),
+    /// passed to skiffd as `--vm --host-share PATH…`; `None` elsewhere.
+    pub host_shares: Option<Vec<PathBuf>>,
 }
 
 impl Default for Settings {
@@ -81,6 +86,8 @@ impl Default for Settings {
             ip: DEFAULT_IP,
             gw: DEFAULT_GW,
             debug: false,
+            shares: Vec::new(),
+            host_shares: None,
         }
     }
 }
@@ -122,6 +129,10 @@ pub fn parse(cmdline: &str) -> (Settings, Vec<CmdlineError>) {
                 Err(_) => errors.push(invalid("expected an IPv4 address")),
             },
             "debug" => settings.debug = !matches!(value, Some("0" | "false" | "no" | "off")),
+            "share" => match crate::shares::parse(value_str) {
+                Some(share) => settings.shares.push(share),
+                None => errors.push(invalid("expected <tag>:<absolute path>[:ro]")),
+            },
             _ => {}
         }
     }
@@ -190,6 +201,26 @@ mod tests {
         assert_eq!(s.ip.prefix, 16);
         assert_eq!(s.gw, Ipv4Addr::new(192, 168, 0, 1));
         assert!(!s.debug);
+        assert!(s.shares.is_empty());
+    }
+
+    #[test]
+    fn shares_repeat() {
+        let (s, errors) =
+            parse("skiff.share=skiff0:/home/me skiff.share=skiff1:/tmp/a%20b:ro skiff.share=x");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let paths: Vec<_> = s
+            .shares
+            .iter()
+            .map(|s| (s.path.clone(), s.read_only))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                (PathBuf::from("/home/me"), false),
+                (PathBuf::from("/tmp/a b"), true)
+            ]
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod ports;
 pub mod power;
 pub mod reaper;
 pub mod rootfs;
+pub mod shares;
 pub mod supervisor;
 pub mod vport;
 pub mod vsock;

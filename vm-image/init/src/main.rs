@@ -12,7 +12,7 @@ use skiff_init::reaper::{self, Reaper};
 use skiff_init::supervisor::ENGINE_SOCKET;
 use skiff_init::{
     clock, control_port, disk, engine_port, kmod, log, mounts, net, ping, power, rootfs, say,
-    supervisor, vport, vsock,
+    shares, supervisor, vport, vsock,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -74,7 +74,7 @@ fn boot() -> anyhow::Result<()> {
         say!("ctrl-alt-del to SIGINT: {e}");
     }
     let text = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let (settings, errors) = cmdline::parse(&text);
+    let (mut settings, errors) = cmdline::parse(&text);
     if settings.debug {
         log::enable_timestamps();
         if let Some(how) = &switched {
@@ -119,6 +119,10 @@ fn boot() -> anyhow::Result<()> {
             disk::mount_tmpfs_fallback().context("mounting the fallback data root")?;
         }
     }
+
+    // The host's folders, before skiffd: it is told which it has.
+    let mounted = shares::mount_all(&modules_dir, &settings.shares);
+    settings.host_shares = Some(mounted.into_iter().map(|s| s.path).collect());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -38,6 +38,12 @@ pub fn skiffd_args(settings: &Settings) -> Vec<String> {
     if settings.debug {
         args.extend(["--log-level".to_string(), "debug".to_string()]);
     }
+    if let Some(shares) = &settings.host_shares {
+        args.push("--vm".to_string());
+        for path in shares {
+            args.extend(["--host-share".to_string(), path.display().to_string()]);
+        }
+    }
     args
 }
 
@@ -170,5 +176,24 @@ mod tests {
                 "debug"
             ]
         );
+        let vm = skiffd_args(&Settings {
+            host_shares: Some(vec!["/home/me".into(), "/tmp/a b".into()]),
+            ..Settings::default()
+        });
+        assert_eq!(
+            &vm[4..],
+            &[
+                "--vm",
+                "--host-share",
+                "/home/me",
+                "--host-share",
+                "/tmp/a b"
+            ]
+        );
+        let none = skiffd_args(&Settings {
+            host_shares: Some(vec![]),
+            ..Settings::default()
+        });
+        assert_eq!(&none[4..], &["--vm"]);
     }
 }

@@ -89,7 +89,13 @@ async fn run(started_ms: u64, input: File, output: File) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let supervisor = tokio::spawn(supervisor::supervise(
         reaper.clone(),
-        supervisor::skiffd_args(&Settings::default()),
+        supervisor::skiffd_args(&Settings {
+            // Binds come from Windows: only the drives WSL mounts hold them.
+            host_shares: Some(skiff_init::shares::wsl_drives(
+                &skiff_mountinfo::read_self().unwrap_or_default(),
+            )),
+            ..Settings::default()
+        }),
         stop_rx,
     ));
     tokio::spawn(async move {

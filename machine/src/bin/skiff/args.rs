@@ -52,6 +52,23 @@ pub enum MachineCommand {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Change a machine's CPUs, memory or shared folders (from its next
+    /// start).
+    Set {
+        /// The machine.
+        #[arg(default_value = skiff_machine::DEFAULT_MACHINE)]
+        name: String,
+        /// vCPUs.
+        #[arg(long)]
+        cpus: Option<u32>,
+        /// Memory: MiB, or with a unit (2G, 512M).
+        #[arg(long)]
+        memory: Option<String>,
+        /// The shared folders, replacing the current ones (repeatable):
+        /// HOST[:GUEST][:ro]; `--mount none` shares nothing.
+        #[arg(long = "mount", value_name = "HOST[:GUEST][:ro]")]
+        mounts: Vec<String>,
+    },
     /// Start a machine; returns when the engine answers.
     Start {
         /// The machine.
@@ -151,6 +168,11 @@ pub struct Settings {
     /// Guest networking: restricted (only the registry mirror) or nat.
     #[arg(long, value_enum)]
     pub network: Option<NetworkArg>,
+    /// Share a host folder into the VM (repeatable): HOST[:GUEST][:ro],
+    /// GUEST defaulting to HOST's path. Replaces the default (the user's
+    /// home); `--mount none` shares nothing.
+    #[arg(long = "mount", value_name = "HOST[:GUEST][:ro]")]
+    pub mounts: Vec<String>,
 }
 
 /// `--accel`.

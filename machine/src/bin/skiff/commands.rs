@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use skiff_machine::config::{Accel, MirrorAddr, Network};
+use skiff_machine::shares::SharedFolder;
 use skiff_machine::shell_env::{self, Shell};
 use skiff_machine::{MachineConfig, MachineError, MachineInfo, Manager, StartProgress};
 
@@ -125,8 +126,26 @@ fn config_from(name: &str, s: &Settings) -> Result<MachineConfig> {
         Some(NetworkArg::Nat) => Network::Nat,
         Some(NetworkArg::Restricted) | None => Network::Restricted,
     };
+    if !s.mounts.is_empty() {
+        config.mounts = Some(mounts_from(&s.mounts)?);
+    }
     config.validate()?;
     Ok(config)
+}
+
+/// `--mount` values: `none` alone shares nothing; relative host paths are
+/// made absolute.
+fn mounts_from(args: &[String]) -> Result<Vec<SharedFolder>> {
+    if args.len() == 1 && args[0] == "none" {
+        return Ok(Vec::new());
+    }
+    args.iter()
+        .map(|arg| {
+            let mut folder = SharedFolder::parse(arg)?;
+            folder.host = std::path::absolute(&folder.host).context("--mount")?;
+            Ok(folder)
+        })
+        .collect()
 }
 
 async fn start(manager: &Manager, name: &str) -> Result<()> {
@@ -149,6 +168,45 @@ async fn machine(manager: &Manager, cmd: MachineCommand) -> Result<ExitCode> {
                 "created machine {} ({} CPUs, {} MiB, {} GiB disk)",
                 info.name, info.cpus, info.memory_mib, info.disk_gib
             );
+        }
+        MachineCommand::Set {
+            name,
+            cpus,
+            memory,
+            mounts,
+        } => {
+            let memory = memory
+                .map(|m| parse_mib(&m, 1).context("--memory"))
+                .transpose()?;
+            let mounts = if mounts.is_empty() {
+                None
+            } else {
+                Some(mounts_from(&mounts)?)
+            };
+            if cpus.is_none() && memory.is_none() && mounts.is_none() {
+                bail!("nothing to change: give --cpus, --memory or --mount");
+            }
+            let info = manager.set(&name, |c| {
+                if let Some(cpus) = cpus {
+                    c.cpus = cpus;
+                }
+                if let Some(memory) = memory {
+                    c.memory_mib = memory;
+                }
+                if mounts.is_some() {
+                    c.mounts = mounts;
+                }
+            })?;
+            println!(
+                "machine {} set: {} CPUs, {} MiB",
+                info.name, info.cpus, info.memory_mib
+            );
+            if info.state != skiff_machine::MachineState::Stopped {
+                println!(
+                    "it is {}: the change applies from its next start (skiff machine stop {name} && skiff machine start {name})",
+                    format!("{:?}", info.state).to_lowercase()
+                );
+            }
         }
         MachineCommand::Start { name } => {
             start(manager, &name).await?;
