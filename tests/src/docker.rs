@@ -77,6 +77,13 @@ impl DockerCli {
         self
     }
 
+    /// The same environment running another program, e.g. Compose v1's
+    /// `docker-compose`, which reads the same `DOCKER_HOST`.
+    pub fn with_program(mut self, bin: impl Into<PathBuf>) -> DockerCli {
+        self.bin = bin.into();
+        self
+    }
+
     /// The `DOCKER_HOST` value.
     pub fn host(&self) -> &str {
         &self.host
