@@ -478,3 +478,171 @@ fn compose_v1_runs_the_sample_project() {
         "{volumes}"
     );
 }
+
+/// What should not depend on the engine, for every container of `c`'s
+/// project: `compose ps`'s row and the parts of inspect Compose asked for
+/// (its labels, networks and aliases, mounts, ports, health, init, DNS),
+/// plus the project's networks and volumes. Ids, addresses, times and
+/// host paths are left out; an anonymous volume's name becomes `<anon>`.
+fn engine_independent_facts(c: &Compose) -> Value {
+    let cli = &c.cli;
+    let mut containers = serde_json::Map::new();
+    for (name, row) in c.ps() {
+        let i = inspect(cli, &name);
+        let labels: BTreeMap<String, Value> = i["Config"]["Labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !k.ends_with(".image") && k.as_str() != "com.docker.compose.version")
+            .map(|(k, v)| {
+                // Compose writes its dependencies in Go's map order.
+                if k == "com.docker.compose.depends_on" {
+                    let mut deps: Vec<&str> = v.as_str().unwrap_or_default().split(',').collect();
+                    deps.sort_unstable();
+                    return (k.clone(), serde_json::json!(deps.join(",")));
+                }
+                (k.clone(), v.clone())
+            })
+            .collect();
+        let networks: BTreeMap<String, Value> = i["NetworkSettings"]["Networks"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(net, ep)| {
+                let mut aliases: Vec<String> = ep["Aliases"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    // dockerd 20.10 adds the short id itself.
+                    .filter(|a| !i["Id"].as_str().unwrap_or_default().starts_with(a.as_str()))
+                    .collect();
+                aliases.sort();
+                (net.clone(), serde_json::json!(aliases))
+            })
+            .collect();
+        let mut mounts: Vec<Value> = i["Mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let name = m["Name"].as_str().map(|n| {
+                    if n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        "<anon>".to_owned()
+                    } else {
+                        n.to_owned()
+                    }
+                });
+                serde_json::json!({
+                    "Type": m["Type"], "Name": name, "Destination": m["Destination"],
+                    "RW": m["RW"], "Driver": m["Driver"],
+                })
+            })
+            .collect();
+        mounts.sort_by_key(|m| m["Destination"].to_string());
+        let publishers: Vec<Value> = row["Publishers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["PublishedPort"] != 0)
+            .cloned()
+            .collect();
+        containers.insert(
+            name,
+            serde_json::json!({
+                "ps": {
+                    "Service": row["Service"], "State": row["State"], "Health": row["Health"],
+                    "ExitCode": row["ExitCode"], "Publishers": publishers,
+                },
+                "Labels": labels,
+                "Networks": networks,
+                "Mounts": mounts,
+                "PortBindings": i["HostConfig"]["PortBindings"],
+                "Init": i["HostConfig"]["Init"],
+                "Dns": i["HostConfig"]["Dns"],
+                "DnsSearch": i["HostConfig"]["DnsSearch"],
+                "Healthcheck": i["Config"]["Healthcheck"],
+                "HealthStatus": i["State"]["Health"]["Status"],
+                "Env": i["Config"]["Env"],
+                "Cmd": i["Config"]["Cmd"],
+            }),
+        );
+    }
+    let listed = |kind: &str| -> Vec<Value> {
+        let out = cli.ok(&[kind, "ls", "-q", "--filter", &c.label()]);
+        let mut all: Vec<Value> = out
+            .lines()
+            .map(|id| {
+                let i = inspect(cli, id);
+                serde_json::json!({"Name": i["Name"], "Labels": i["Labels"], "Driver": i["Driver"]})
+            })
+            .collect();
+        all.sort_by_key(|v| v["Name"].to_string());
+        all
+    };
+    serde_json::json!({
+        "containers": containers,
+        "networks": listed("network"),
+        "volumes": listed("volume"),
+    })
+}
+
+/// The same Compose v2 commands against skiffd and a private dockerd
+/// 20.10 (`skiff_e2e::Dockerd`, in namespaces of its own): after `up -d
+/// --build --wait` and after `down -v`, the engine-independent facts
+/// ([`engine_independent_facts`]) are the same.
+#[test]
+fn compose_v2_matches_dockerd() {
+    let d = daemon();
+    if !has_compose_v2(d.docker(), "compose_v2_matches_dockerd") {
+        return;
+    }
+    if !skiff_e2e::dockerd::dockerd_bin().is_file() {
+        eprintln!("compose_v2_matches_dockerd: skipped: no dockerd");
+        return;
+    }
+    let reference = skiff_e2e::Dockerd::start();
+    let config = skiff_e2e::util::tempdir("skiff-compose-cli-").expect("temp dir");
+    let dockerd_cli = DockerCli::new(
+        format!("unix://{}", reference.socket().display()),
+        config.path(),
+    );
+    let project = "samplediff";
+    let engines = [
+        (
+            "skiffd",
+            Compose::new(&d.docker().clone().with_env("WEB_PORT", "8082"), project),
+        ),
+        (
+            "dockerd",
+            Compose::new(&dockerd_cli.with_env("WEB_PORT", "8082"), project),
+        ),
+    ];
+    let mut facts = Vec::new();
+    for (engine, c) in &engines {
+        let out = c.run(&["up", "-d", "--build", "--wait"]);
+        assert_eq!(out.code, 0, "{engine}: compose up: {out:?}");
+        facts.push(engine_independent_facts(c));
+    }
+    assert_same(&facts[0], &facts[1], "after up");
+    let mut after = Vec::new();
+    for (engine, c) in &engines {
+        let out = c.run(&["down", "-v"]);
+        assert_eq!(out.code, 0, "{engine}: compose down: {out:?}");
+        after.push(engine_independent_facts(c));
+    }
+    assert_same(&after[0], &after[1], "after down -v");
+    assert_eq!(after[0]["containers"], serde_json::json!({}));
+}
+
+/// Panics with both sides pretty-printed when they differ.
+fn assert_same(skiffd: &Value, dockerd: &Value, when: &str) {
+    if skiffd != dockerd {
+        let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+        panic!(
+            "{when}: skiffd and dockerd differ\n--- skiffd ---\n{}\n--- dockerd ---\n{}",
+            pretty(skiffd),
+            pretty(dockerd)
+        );
+    }
+}
