@@ -172,11 +172,12 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
         "{filtered}"
     );
 
-    // A stopped container keeps its health in inspect, and is not shown
-    // with it in ps.
+    // A stopped container keeps its health in inspect, `unhealthy` as
+    // dockerd's stopped monitor leaves it (compose.rs compares it with
+    // dockerd's), and is not shown with it in ps.
     d.docker_ok(&["stop", "-t", "1", "ok"]);
     assert!(ps_status(&d, "ok").starts_with("Exited"));
-    assert_eq!(health_status(&d, "ok"), "healthy");
+    assert_eq!(health_status(&d, "ok"), "unhealthy");
 
     // After a skiffd restart the running containers are probed again,
     // from `starting` (as dockerd's restore): `bad` turns unhealthy anew
