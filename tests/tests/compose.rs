@@ -589,8 +589,9 @@ fn engine_independent_facts(c: &Compose) -> Value {
 
 /// The same Compose v2 commands against skiffd and a private dockerd
 /// 20.10 (`skiff_e2e::Dockerd`, in namespaces of its own): after `up -d
-/// --build --wait` and after `down -v`, the engine-independent facts
-/// ([`engine_independent_facts`]) are the same.
+/// --build --wait`, `stop` and `down -v`, the engine-independent facts
+/// ([`engine_independent_facts`]) are the same, and so are the db's and
+/// the init job's `logs`.
 #[test]
 fn compose_v2_matches_dockerd() {
     let d = daemon();
@@ -625,6 +626,35 @@ fn compose_v2_matches_dockerd() {
         facts.push(engine_independent_facts(c));
     }
     assert_same(&facts[0], &facts[1], "after up");
+    // The db's and the init job's logs, but httpd's request lines (they
+    // hold the client's address).
+    let logs: Vec<Value> = engines
+        .iter()
+        .map(|(_, c)| {
+            let mut lines: Vec<String> = c
+                .ok(&["logs", "--no-color", "db", "init"])
+                .lines()
+                .filter(|l| !l.contains("[::ffff:"))
+                // The prefixes' padding depends on which container Compose
+                // attached first.
+                .map(|l| match l.split_once('|') {
+                    Some((name, text)) => format!("{} |{text}", name.trim_end()),
+                    None => l.to_owned(),
+                })
+                .collect();
+            lines.sort();
+            serde_json::json!(lines)
+        })
+        .collect();
+    assert_same(&logs[0], &logs[1], "logs db init");
+    // stop: every container exited, with the same codes.
+    let mut stopped = Vec::new();
+    for (engine, c) in &engines {
+        let out = c.run(&["stop"]);
+        assert_eq!(out.code, 0, "{engine}: compose stop: {out:?}");
+        stopped.push(engine_independent_facts(c));
+    }
+    assert_same(&stopped[0], &stopped[1], "after stop");
     let mut after = Vec::new();
     for (engine, c) in &engines {
         let out = c.run(&["down", "-v"]);
