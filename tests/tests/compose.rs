@@ -589,7 +589,8 @@ fn engine_independent_facts(c: &Compose) -> Value {
 
 /// The same Compose v2 commands against skiffd and a private dockerd
 /// 20.10 (`skiff_e2e::Dockerd`, in namespaces of its own): after `up -d
-/// --build --wait`, `stop` and `down -v`, the engine-independent facts
+/// --build --wait`, `stop`, `up -d --wait --scale api=3` (the name `api`
+/// resolving to 3 addresses on both) and `down -v`, the engine-independent facts
 /// ([`engine_independent_facts`]) are the same, and so are the db's and
 /// the init job's `logs`.
 #[test]
@@ -655,6 +656,17 @@ fn compose_v2_matches_dockerd() {
         stopped.push(engine_independent_facts(c));
     }
     assert_same(&stopped[0], &stopped[1], "after stop");
+    // up again, scaled: the stopped containers started, two more api
+    // containers, the service name resolving to the three.
+    let mut scaled = Vec::new();
+    for (engine, c) in &engines {
+        let out = c.run(&["up", "-d", "--wait", "--scale", "api=3"]);
+        assert_eq!(out.code, 0, "{engine}: compose up --scale: {out:?}");
+        let answer = c.ok(&["exec", "-T", "web", "nslookup", "api"]);
+        assert_eq!(resolved(&answer).len(), 3, "{engine}: {answer}");
+        scaled.push(engine_independent_facts(c));
+    }
+    assert_same(&scaled[0], &scaled[1], "after up --scale api=3");
     let mut after = Vec::new();
     for (engine, c) in &engines {
         let out = c.run(&["down", "-v"]);
