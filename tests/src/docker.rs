@@ -84,6 +84,22 @@ impl DockerCli {
         self
     }
 
+    /// Whether the Compose v2 plugin (`docker compose`,
+    /// scripts/install-compose.sh) answers `version` with a v2 version;
+    /// when it is missing, prints that `test` is skipped.
+    pub fn has_compose_v2(&self, test: &str) -> bool {
+        let version = self.run(&["compose", "version"]);
+        if version.code != 0 {
+            eprintln!(
+                "{test}: skipped: no `docker compose` (scripts/install-compose.sh): {}",
+                version.stderr
+            );
+            return false;
+        }
+        assert!(version.stdout.contains("v2."), "{}", version.stdout);
+        true
+    }
+
     /// The `DOCKER_HOST` value.
     pub fn host(&self) -> &str {
         &self.host

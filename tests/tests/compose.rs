@@ -161,19 +161,6 @@ fn http_get(d: &Skiffd, port: u16, path: &str) -> String {
     }
 }
 
-/// Whether the Compose v2 plugin is installed; prints why a test skips.
-fn has_compose_v2(cli: &DockerCli, test: &str) -> bool {
-    let version = cli.run(&["compose", "version"]);
-    if version.code != 0 {
-        eprintln!(
-            "{test}: skipped: no `docker compose` (scripts/install-compose.sh): {}",
-            version.stderr
-        );
-        return false;
-    }
-    true
-}
-
 /// The `Address:` lines of a busybox `nslookup` answer (the server's own
 /// address comes first, as `Address: 127.0.0.11:53`, and is left out).
 fn resolved(nslookup: &str) -> BTreeSet<String> {
@@ -188,7 +175,10 @@ fn resolved(nslookup: &str) -> BTreeSet<String> {
 #[test]
 fn compose_v2_runs_the_sample_project() {
     let d = daemon();
-    if !has_compose_v2(d.docker(), "compose_v2_runs_the_sample_project") {
+    if !d
+        .docker()
+        .has_compose_v2("compose_v2_runs_the_sample_project")
+    {
         return;
     }
     let c = Compose::new(d.docker(), "sample");
@@ -596,7 +586,7 @@ fn engine_independent_facts(c: &Compose) -> Value {
 #[test]
 fn compose_v2_matches_dockerd() {
     let d = daemon();
-    if !has_compose_v2(d.docker(), "compose_v2_matches_dockerd") {
+    if !d.docker().has_compose_v2("compose_v2_matches_dockerd") {
         return;
     }
     if !skiff_e2e::dockerd::dockerd_bin().is_file() {

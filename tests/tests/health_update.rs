@@ -406,24 +406,10 @@ fn update_reaches_the_running_cgroup_and_inspect() {
     d.docker_ok(&["rm", "-f", "gone-soon"]);
 }
 
-/// Whether `docker compose` (v2) is installed; prints why a test skips.
-fn has_compose(d: &Skiffd, test: &str) -> bool {
-    let version = d.docker_run(&["compose", "version"]);
-    if version.code != 0 {
-        eprintln!(
-            "{test}: skipped: no `docker compose` (scripts/install-compose.sh): {}",
-            version.stderr
-        );
-        return false;
-    }
-    assert!(version.stdout.contains("v2."), "{}", version.stdout);
-    true
-}
-
 #[test]
 fn compose_v2_answers_its_version() {
     let d = Skiffd::start(SkiffdOpts::default());
-    has_compose(&d, "compose_v2_answers_its_version");
+    d.docker().has_compose_v2("compose_v2_answers_its_version");
 }
 
 /// Compose v2 on its project's default network: `up` creates the network
@@ -432,7 +418,7 @@ fn compose_v2_answers_its_version() {
 #[test]
 fn compose_v2_up_ps_down() {
     let d = with_busybox();
-    if !has_compose(&d, "compose_v2_up_ps_down") {
+    if !d.docker().has_compose_v2("compose_v2_up_ps_down") {
         return;
     }
     let dir = skiff_e2e::util::tempdir("skiff-compose-").expect("temp dir");
