@@ -77,6 +77,29 @@ impl DockerCli {
         self
     }
 
+    /// The same environment running another program, e.g. Compose v1's
+    /// `docker-compose`, which reads the same `DOCKER_HOST`.
+    pub fn with_program(mut self, bin: impl Into<PathBuf>) -> DockerCli {
+        self.bin = bin.into();
+        self
+    }
+
+    /// Whether the Compose v2 plugin (`docker compose`,
+    /// scripts/install-compose.sh) answers `version` with a v2 version;
+    /// when it is missing, prints that `test` is skipped.
+    pub fn has_compose_v2(&self, test: &str) -> bool {
+        let version = self.run(&["compose", "version"]);
+        if version.code != 0 {
+            eprintln!(
+                "{test}: skipped: no `docker compose` (scripts/install-compose.sh): {}",
+                version.stderr
+            );
+            return false;
+        }
+        assert!(version.stdout.contains("v2."), "{}", version.stdout);
+        true
+    }
+
     /// The `DOCKER_HOST` value.
     pub fn host(&self) -> &str {
         &self.host

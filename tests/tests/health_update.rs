@@ -172,11 +172,12 @@ fn healthchecks_probe_report_and_filter_like_dockerd() {
         "{filtered}"
     );
 
-    // A stopped container keeps its health in inspect, and is not shown
-    // with it in ps.
+    // A stopped container keeps its health in inspect, `unhealthy` as
+    // dockerd's stopped monitor leaves it (compose.rs compares it with
+    // dockerd's), and is not shown with it in ps.
     d.docker_ok(&["stop", "-t", "1", "ok"]);
     assert!(ps_status(&d, "ok").starts_with("Exited"));
-    assert_eq!(health_status(&d, "ok"), "healthy");
+    assert_eq!(health_status(&d, "ok"), "unhealthy");
 
     // After a skiffd restart the running containers are probed again,
     // from `starting` (as dockerd's restore): `bad` turns unhealthy anew
@@ -405,24 +406,10 @@ fn update_reaches_the_running_cgroup_and_inspect() {
     d.docker_ok(&["rm", "-f", "gone-soon"]);
 }
 
-/// Whether `docker compose` (v2) is installed; prints why a test skips.
-fn has_compose(d: &Skiffd, test: &str) -> bool {
-    let version = d.docker_run(&["compose", "version"]);
-    if version.code != 0 {
-        eprintln!(
-            "{test}: skipped: no `docker compose` (scripts/install-compose.sh): {}",
-            version.stderr
-        );
-        return false;
-    }
-    assert!(version.stdout.contains("v2."), "{}", version.stdout);
-    true
-}
-
 #[test]
 fn compose_v2_answers_its_version() {
     let d = Skiffd::start(SkiffdOpts::default());
-    has_compose(&d, "compose_v2_answers_its_version");
+    d.docker().has_compose_v2("compose_v2_answers_its_version");
 }
 
 /// Compose v2 on its project's default network: `up` creates the network
@@ -431,7 +418,7 @@ fn compose_v2_answers_its_version() {
 #[test]
 fn compose_v2_up_ps_down() {
     let d = with_busybox();
-    if !has_compose(&d, "compose_v2_up_ps_down") {
+    if !d.docker().has_compose_v2("compose_v2_up_ps_down") {
         return;
     }
     let dir = skiff_e2e::util::tempdir("skiff-compose-").expect("temp dir");

@@ -125,7 +125,7 @@ pub async fn handle(
                 .collect();
             let containers: Vec<_> = containers
                 .iter()
-                .map(|(r, size)| crate::containers::sized_row(r, &daemon.networks, size))
+                .map(|(r, size)| crate::containers::sized_row(r, daemon, size))
                 .collect();
             let images = if crate::zero::version_below(call.version.as_deref(), 44) {
                 serde_json::json!(crate::images::with_virtual_size(&images))

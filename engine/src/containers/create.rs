@@ -52,12 +52,18 @@ pub fn merge(user: &mut ContainerConfig, image: &serde_json::Value) -> Result<()
     {
         user.entrypoint = Some(vec![]);
     }
-    let mut env = image.env.unwrap_or_default();
-    for e in user.env.take().unwrap_or_default() {
-        let key = e.split('=').next().unwrap_or_default().to_owned();
-        env.retain(|x| x.split('=').next() != Some(key.as_str()));
-        env.push(e);
-    }
+    // The user's variables as given, then the image's the user did not
+    // set (moby's order: `inspect` shows `-e` values before `PATH`).
+    let mut env = user.env.take().unwrap_or_default();
+    let key = |e: &str| e.split('=').next().unwrap_or_default().to_owned();
+    let set: std::collections::HashSet<String> = env.iter().map(|e| key(e)).collect();
+    env.extend(
+        image
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| !set.contains(&key(e))),
+    );
     user.env = Some(env);
     if user.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
         if user.cmd.as_ref().is_none_or(|c| c.is_empty()) {
@@ -261,7 +267,7 @@ mod tests {
         .expect("merge");
         assert_eq!(
             user.env,
-            Some(vec!["PATH=/bin".into(), "A=user".into(), "C=3".into()])
+            Some(vec!["A=user".into(), "C=3".into(), "PATH=/bin".into()])
         );
         assert_eq!(argv(&user), ["sh"]);
         assert_eq!(user.working_dir.as_deref(), Some("/srv"));

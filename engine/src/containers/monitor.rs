@@ -44,7 +44,7 @@ impl ContainerService {
         exit: Option<ExitStatus>,
         handle: Option<ShimRef>,
     ) {
-        self.stop_health(id);
+        let monitored = self.stop_health(id);
         let owned = id.to_owned();
         let cgroup = self.cgroup_of(id);
         let dir = self.store.dir(id);
@@ -80,6 +80,9 @@ impl ContainerService {
                 .as_ref()
                 .map(|e| e.finished_at.clone())
                 .unwrap_or_else(now_rfc3339);
+            if monitored {
+                super::health::mark_unmonitored(r);
+            }
         };
         let mut next = current;
         apply(&mut next);

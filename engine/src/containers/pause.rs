@@ -34,10 +34,9 @@ impl ContainerService {
                 )));
             }
         }
-        // A paused container is not probed (dockerd stops its monitor).
-        if pause {
-            self.stop_health(&record.id);
-        }
+        // A paused container is not probed (dockerd stops its monitor,
+        // which leaves it unhealthy once paused).
+        let monitored = pause && self.stop_health(&record.id);
         let shim = self.shim(&record.id);
         let done = tokio::task::spawn_blocking(move || {
             shim.state()?;
@@ -59,6 +58,9 @@ impl ContainerService {
                 Status::Paused
             } else {
                 Status::Running
+            };
+            if monitored {
+                super::health::mark_unmonitored(r);
             }
         })?;
         self.record_event(if pause { "pause" } else { "unpause" }, &record, &[]);

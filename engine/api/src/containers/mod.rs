@@ -356,7 +356,11 @@ pub async fn handle(
                     StatusCode::OK,
                     &list
                         .iter()
-                        .map(|r| ListEntry::of(r).with_network(r, &daemon.networks))
+                        .map(|r| {
+                            ListEntry::of(r)
+                                .with_network(r, &daemon.networks)
+                                .with_mounts(svc.mount_points(r))
+                        })
                         .collect::<Vec<_>>(),
                 ));
             }
@@ -376,7 +380,7 @@ pub async fn handle(
                 StatusCode::OK,
                 &sized
                     .iter()
-                    .map(|(r, size)| sized_row(r, &daemon.networks, size))
+                    .map(|(r, size)| sized_row(r, daemon, size))
                     .collect::<Vec<_>>(),
             ))
         }

@@ -100,7 +100,7 @@ pub(crate) struct ListEntry<'a> {
     #[serde(rename = "NetworkSettings")]
     network_settings: ListNetworks,
     #[serde(rename = "Mounts")]
-    mounts: [(); 0],
+    mounts: Vec<bollard_stubs::models::MountPoint>,
 }
 
 /// A record's labels, or `{}`.
@@ -161,7 +161,7 @@ impl<'a> ListEntry<'a> {
             network_settings: ListNetworks {
                 networks: json!({}),
             },
-            mounts: [],
+            mounts: Vec::new(),
         }
     }
 }
@@ -178,6 +178,14 @@ impl ListEntry<'_> {
         self.network_settings.networks = nets;
         self
     }
+
+    /// The row with its mounts, as inspect's `Mounts` (dockerd lists them
+    /// too; Compose compares a volume mount's `Name` with the project's
+    /// volume to decide whether `up` must recreate the container).
+    pub(super) fn with_mounts(mut self, mounts: Vec<bollard_stubs::models::MountPoint>) -> Self {
+        self.mounts = mounts;
+        self
+    }
 }
 
 /// The `docker ps --size` row of `r` — with its ports, networks and the
@@ -185,10 +193,12 @@ impl ListEntry<'_> {
 /// `/system/df` give it (dockerd omits an empty writable layer's size).
 pub(crate) fn sized_row<'a>(
     r: &'a ContainerRecord,
-    networks: &skiff_engine::networks::NetworkService,
+    daemon: &skiff_engine::daemon::Daemon,
     size: &skiff_engine::containers::list::ContainerSize,
 ) -> ListEntry<'a> {
-    let mut e = ListEntry::of(r).with_network(r, networks);
+    let mut e = ListEntry::of(r)
+        .with_network(r, &daemon.networks)
+        .with_mounts(daemon.containers.mount_points(r));
     e.size_rw = Some(size.rw as i64).filter(|n| *n != 0);
     e.size_root_fs = Some(size.root_fs as i64);
     e

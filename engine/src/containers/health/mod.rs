@@ -12,7 +12,8 @@
 //! and published as `health_status: <status>`, other results are kept in
 //! memory (as dockerd, which persists them only with the next state
 //! change). Exit, stop, pause and removal end the task; a result that
-//! arrives after that is dropped.
+//! arrives after that is dropped. A task ended by an exit, stop or pause
+//! leaves the status `unhealthy` ([`mark_unmonitored`], as dockerd).
 
 pub mod config;
 mod probe;
@@ -27,6 +28,16 @@ pub use state::{Health, HealthStatus, ProbeResult};
 pub(in crate::containers) use scheduler::Monitors;
 
 use super::record::ContainerRecord;
+
+/// What a monitor that stops with its container (exit, stop, pause)
+/// leaves: `unhealthy`, as dockerd's `CloseMonitorChannel` sets it "for
+/// compatibility" (no `health_status` event); the failing streak and the
+/// log are kept, and the next start resets it to `starting`.
+pub fn mark_unmonitored(r: &mut ContainerRecord) {
+    if let Some(health) = r.state.health.as_mut() {
+        health.status = HealthStatus::Unhealthy;
+    }
+}
 
 /// Reset `r`'s health for a start (in the start's record update): back to
 /// `starting` with no failing streak, or a new health if it has a

@@ -55,9 +55,9 @@ impl Monitors {
         Some((generation, rx))
     }
 
-    /// Stop `id`'s monitor, if one runs.
-    fn close(&self, id: &str) {
-        self.lock().remove(id);
+    /// Stop `id`'s monitor, if one runs; whether one did.
+    fn close(&self, id: &str) -> bool {
+        self.lock().remove(id).is_some()
     }
 
     /// Stop `id`'s monitor if it is monitor `generation`.
@@ -123,9 +123,10 @@ impl ContainerService {
 
     /// Stop the health monitor of container `id` (exit, stop, pause,
     /// removal); a probe running is left to end on its own and its result
-    /// dropped.
-    pub(in crate::containers) fn stop_health(&self, id: &str) {
-        self.health.close(id);
+    /// dropped. Whether a monitor ran (the caller then marks the health
+    /// with [`super::mark_unmonitored`], as dockerd).
+    pub(in crate::containers) fn stop_health(&self, id: &str) -> bool {
+        self.health.close(id)
     }
 
     /// The monitor's loop: sleep until the next probe, run it, record it.

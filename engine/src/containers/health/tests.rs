@@ -215,6 +215,9 @@ async fn the_monitor_stops_with_the_container_and_none_disables_it() -> TestResu
     assert_eq!(h.svc.health.count(), 1);
     h.svc.stop(&id, Some(1), None).await?;
     assert_eq!(h.svc.health.count(), 0, "stopped with the container");
+    // dockerd's stopped monitor leaves the container unhealthy.
+    let health = h.health(&id).ok_or("health")?;
+    assert_eq!(health.status, HealthStatus::Unhealthy);
     // A restart begins again from `starting`, the log kept.
     h.svc.start(&id).await?;
     let record = h.svc.store.get(&id).ok_or("record")?;
@@ -244,6 +247,8 @@ async fn pause_stops_the_probes_and_unpause_resumes_them() -> TestResult {
     h.svc.start(&id).await?;
     h.svc.set_paused(&id, true).await?;
     assert_eq!(h.svc.health.count(), 0);
+    let health = h.health(&id).ok_or("health")?;
+    assert_eq!(health.status, HealthStatus::Unhealthy, "as dockerd's");
     h.svc.set_paused(&id, false).await?;
     assert_eq!(h.svc.health.count(), 1);
     h.health_until(&id, "healthy", |x| x.status == HealthStatus::Healthy)
