@@ -417,13 +417,12 @@ pub async fn handle(
             }
             let att = body.endpoint_config.unwrap_or_default().attachment()?;
             let _ = body.force;
+            let containers = daemon.containers.clone();
             blocking(Box::new(move || {
-                let live = record.state.status.is_live() && record.state.pid > 0;
                 if connect {
-                    let pid = live.then_some(record.state.pid as i32);
-                    svc.connect(&net, &record.id, &record.name, att, pid)?;
+                    containers.network_connect(&net, &record, att)?;
                 } else {
-                    svc.disconnect(&net, &record.id, &record.name)?;
+                    containers.network_disconnect(&net, &record)?;
                 }
                 Ok(response::empty(StatusCode::OK))
             }))

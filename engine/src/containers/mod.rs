@@ -37,6 +37,7 @@ pub mod mounting;
 mod mounting_tests;
 pub mod names;
 pub mod network;
+pub mod network_live;
 #[cfg(test)]
 mod network_tests;
 pub mod paths;

@@ -30,6 +30,9 @@ pub struct NetJoin {
     pub gateway: Option<std::net::Ipv4Addr>,
     /// On a user-defined network: the embedded DNS server.
     pub embedded_dns: bool,
+    /// `container:<id>`: the container (id) whose namespace, hostname and
+    /// `/etc` files this one shares, as dockerd does.
+    pub shared_with: Option<String>,
 }
 
 impl ContainerService {
@@ -105,6 +108,7 @@ impl ContainerService {
                 }
                 return Ok(NetJoin {
                     netns: Some(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid))),
+                    shared_with: Some(other.id),
                     ..NetJoin::default()
                 });
             }
@@ -125,6 +129,7 @@ impl ContainerService {
             addresses: joined.addresses,
             gateway: joined.gateway,
             embedded_dns: joined.embedded_dns,
+            shared_with: None,
         })
     }
 

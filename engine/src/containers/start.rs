@@ -134,6 +134,7 @@ impl ContainerService {
                 bundle.hostname.as_deref().unwrap_or_default(),
                 &net,
             )?;
+            self.share_etc_files(&mut bundle, &net)?;
             bundle.network_ns = net.netns;
             bundle
                 .mounts
