@@ -80,7 +80,8 @@ pub fn hosts_file(
     hostname: &str,
     net: &NetJoin,
 ) -> Result<String, ContainerError> {
-    let extra = extra_hosts(h, net.gateway.map(IpAddr::V4))?;
+    let mut extra = extra_hosts(h, net.gateway.map(IpAddr::V4))?;
+    extra.extend(net.links.hosts.iter().cloned());
     if net.host {
         let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         return Ok(hosts::render_host_network(&host, &extra));

@@ -29,6 +29,7 @@ pub mod health;
 pub mod init_layer;
 #[cfg(test)]
 mod lifecycle_tests;
+pub mod links;
 pub mod list;
 pub mod logs;
 pub mod monitor;

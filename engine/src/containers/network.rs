@@ -33,6 +33,9 @@ pub struct NetJoin {
     /// `container:<id>`: the container (id) whose namespace, hostname and
     /// `/etc` files this one shares, as dockerd does.
     pub shared_with: Option<String>,
+    /// Legacy links on the default bridge: `/etc/hosts` records and
+    /// environment ([`super::links`]).
+    pub links: super::links::LinkSetup,
 }
 
 impl ContainerService {
@@ -123,6 +126,7 @@ impl ContainerService {
             ports::requested(&record.host_config, &record.config)?
         };
         let joined = networks.join(&record.id, &ports)?;
+        let links = self.legacy_links(record)?;
         Ok(NetJoin {
             host: false,
             netns: joined.netns,
@@ -130,6 +134,7 @@ impl ContainerService {
             gateway: joined.gateway,
             embedded_dns: joined.embedded_dns,
             shared_with: None,
+            links,
         })
     }
 

@@ -96,6 +96,7 @@ impl ContainerService {
             gateway: live.gateway,
             embedded_dns: live.on_user_network || live.dns_running,
             shared_with: None,
+            links: self.legacy_links(record).unwrap_or_default(),
         };
         let dir = self.store.dir(&record.id);
         let io = |e| ContainerError::io(format!("writing {}", dir.display()), e);

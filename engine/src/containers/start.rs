@@ -135,6 +135,7 @@ impl ContainerService {
                 &net,
             )?;
             self.share_etc_files(&mut bundle, &net)?;
+            super::links::merge_env(&mut bundle.env, &net.links.env);
             bundle.network_ns = net.netns;
             bundle
                 .mounts

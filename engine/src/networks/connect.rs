@@ -212,6 +212,7 @@ impl NetworkService {
             if let Some(subnet) = net.subnet {
                 let _ = st.ipam.release_address(subnet, ep.ip);
             }
+            self.remove_idle_bridge(&st, &net.id);
         }
         self.save(&st)?;
         if ep.is_some() {
