@@ -621,14 +621,22 @@ bench_cpu_cgroup_remove() {
 # Statistics over whitespace-separated numbers on stdin.
 # bench_side_by_side TOOL...: the usual start of a skiffd-vs-dockerd bench:
 # bench_init (with TOOLs), the fixtures, skiffd (built unless $SKIFFD), the
-# mirror registry, both engines, the client.
+# mirror registry, both engines, the client. With DOCKERD_NETWORK=1 dockerd
+# starts first: its docker0 takes 172.17.0.0/16 at once, and skiffd's IPAM
+# then skips that pool for its own bridge (as on a host whose dockerd
+# started at boot), so both engines' containers are reachable.
 bench_side_by_side() {
     bench_init "$@"
     bench_fixtures
     bench_build_skiffd skiffd skiff-shim
     bench_registry
-    bench_start_skiffd
-    bench_start_dockerd
+    if [ "${DOCKERD_NETWORK:-0}" = 1 ]; then
+        bench_start_dockerd
+        bench_start_skiffd
+    else
+        bench_start_skiffd
+        bench_start_dockerd
+    fi
     bench_client
 }
 

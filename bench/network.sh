@@ -114,7 +114,9 @@ for ((i = 0; i < THRU_RUNS; i++)); do
         dk "$e" run -d --name benchthru -p "127.0.0.1:$port:80" busybox \
             sh -c "head -c $bytes /dev/zero | nc -l -p 80" >/dev/null
         mbps[$e]+=" $(in_netns python3 -c "$receive_py" "$port" "$bytes")" || die "$e: throughput"
-        dk "$e" rm -f benchthru >/dev/null
+        # The sender exits once it has sent everything (rm -f could race it).
+        dk "$e" wait benchthru >/dev/null
+        dk "$e" rm benchthru >/dev/null
     done
 done
 thru_s=$(median <<<"${mbps[skiffd]}")

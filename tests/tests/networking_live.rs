@@ -105,6 +105,43 @@ fn connect_and_disconnect_of_running_containers_follow_in_their_files() {
     let out = d.docker_run(&["exec", "srv", "timeout", "10", "nslookup", "cli"]);
     assert!(!out.success(), "resolves after disconnect: {}", out.stdout);
 
+    // `--link` on a user network: an alias only the linking container
+    // resolves (through the embedded server), shown in inspect.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "linker",
+        "--network",
+        "livenet",
+        "--link",
+        "srv:backend",
+        "--dns",
+        "127.0.0.1",
+        "--dns-search",
+        ".",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let out = exec_until_ok(&d, "linker", &["nslookup", "backend"]);
+    assert!(out.contains(&srv_ip), "{out}");
+    assert_eq!(
+        inspect(
+            &d,
+            "linker",
+            "{{json .NetworkSettings.Networks.livenet.Links}}"
+        ),
+        r#"["srv:backend"]"#
+    );
+    let out = d.docker_run(&["exec", "srv", "timeout", "10", "nslookup", "backend"]);
+    assert!(
+        !out.success(),
+        "another container resolves the link: {}",
+        out.stdout
+    );
+    d.docker_ok(&["rm", "-f", "linker"]);
+
     // `container:` shares the other's hostname, hosts and resolv.conf.
     d.docker_ok(&[
         "run",

@@ -321,6 +321,11 @@ fn check_attachment(net: &NetworkRecord, att: &Attachment) -> Result<(), Network
             ));
         }
     }
+    if !att.links.is_empty() && (net.predefined || net.driver != Driver::Bridge) {
+        return Err(NetworkError::Invalid(
+            "links are only supported for user-defined networks".into(),
+        ));
+    }
     if !att.aliases.is_empty() && net.predefined {
         return Err(NetworkError::Invalid(
             "network-scoped aliases are only supported for user-defined networks".into(),
