@@ -483,8 +483,12 @@ EOF
 # start_dockerd DRIVER: starts dockerd with that storage driver; 0 if it answers.
 # --bridge=none is safe only because dockerd runs in the run's network
 # namespace: there it deletes no one's docker0.
+# DOCKERD_NETWORK=1 (bench/network.sh): dockerd keeps its networking (its
+# docker0, iptables rules, forwarding), all of it inside the run's namespace.
 start_dockerd() {
     local driver=$1
+    local net=(--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none)
+    [ "${DOCKERD_NETWORK:-0}" = 1 ] && net=()
     rm -rf "$tmp/dockerd-data" "$tmp/dockerd-exec"
     "${dockerns_exec[@]}" "$DOCKERD" -H "unix://$dockerd_sock" \
         --config-file "$tmp/daemon.json" \
@@ -494,8 +498,7 @@ start_dockerd() {
         --containerd "$ctr_sock" --containerd-namespace skiff-bench \
         --containerd-plugins-namespace skiff-bench-plugins \
         --registry-mirror "$mirror" \
-        --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-        --bridge=none --storage-driver="$driver" >"$tmp/dockerd-$driver.log" 2>&1 </dev/null 3>&- &
+        "${net[@]}" --storage-driver="$driver" >"$tmp/dockerd-$driver.log" 2>&1 </dev/null 3>&- &
     dockerd_pid=$!
     pids+=("dockerd:$dockerd_pid")
     if wait_ping "$dockerd_pid" "$dockerd_sock"; then
@@ -616,6 +619,49 @@ bench_cpu_cgroup_remove() {
 }
 
 # Statistics over whitespace-separated numbers on stdin.
+# bench_side_by_side TOOL...: the usual start of a skiffd-vs-dockerd bench:
+# bench_init (with TOOLs), the fixtures, skiffd (built unless $SKIFFD), the
+# mirror registry, both engines, the client. With DOCKERD_NETWORK=1 dockerd
+# starts first: its docker0 takes 172.17.0.0/16 at once, and skiffd's IPAM
+# then skips that pool for its own bridge (as on a host whose dockerd
+# started at boot), so both engines' containers are reachable.
+bench_side_by_side() {
+    bench_init "$@"
+    bench_fixtures
+    bench_build_skiffd skiffd skiff-shim
+    bench_registry
+    if [ "${DOCKERD_NETWORK:-0}" = 1 ]; then
+        bench_start_dockerd
+        bench_start_skiffd
+    else
+        bench_start_skiffd
+        bench_start_dockerd
+    fi
+    bench_client
+}
+
+# bench_ratio A B: A / B with three decimals, "-" when B is 0.
+bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
+
+# bench_series WARMUP RUNS ARGS...: WARMUP + RUNS rounds of `docker ARGS`
+# against each engine of ${engines[@]}, interleaved; sets
+# series_median[ENGINE] to the median wall ms of the last RUNS.
+bench_series() {
+    local warmup=$1 runs=$2 i e t0 t1
+    shift 2
+    declare -gA series_median=()
+    declare -A got=()
+    for ((i = 0; i < warmup + runs; i++)); do
+        for e in "${engines[@]}"; do
+            t0=${EPOCHREALTIME/./}
+            dk "$e" "$@" >/dev/null || die "$e: docker $* failed"
+            t1=${EPOCHREALTIME/./}
+            ((i < warmup)) || got[$e]+=" $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1000 }')"
+        done
+    done
+    for e in "${engines[@]}"; do series_median[$e]=$(median <<<"${got[$e]}"); done
+}
+
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 max() { tr ' ' '\n' | grep . | sort -g | tail -n1; }
 

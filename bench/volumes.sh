@@ -25,13 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 engines=(skiffd dockerd)
 bench_numbers RUNS=20 WARMUP=2 DD_MIB=1024 DD_RUNS=3
 
-bench_init curl flock
-bench_fixtures
-bench_build_skiffd skiffd skiff-shim
-bench_registry
-bench_start_skiffd
-bench_start_dockerd
-bench_client
+bench_side_by_side curl flock
 
 bench_before_stop() { bench_rm_containers --volumes "${engines[@]}"; }
 

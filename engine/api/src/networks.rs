@@ -248,16 +248,19 @@ struct EndpointIpam {
 }
 
 impl EndpointBody {
-    /// The typed attachment; links, driver options, IPv6 refused, named.
+    /// The typed attachment; driver options, IPv6 refused, named.
     pub(crate) fn attachment(self) -> Result<Attachment, ApiError> {
-        if self.links.is_some_and(|l| !l.is_empty()) {
-            return Err(unsupported("--link"));
+        let links = self.links.unwrap_or_default();
+        for l in &links {
+            skiff_engine::containers::links::parse_link(l)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         if self.driver_opts.is_some_and(|o| !o.is_empty()) {
             return Err(unsupported("endpoint driver options"));
         }
         let mut att = Attachment {
             aliases: self.aliases.unwrap_or_default(),
+            links,
             ..Attachment::default()
         };
         if let Some(ipam) = self.ipam_config {
@@ -417,13 +420,12 @@ pub async fn handle(
             }
             let att = body.endpoint_config.unwrap_or_default().attachment()?;
             let _ = body.force;
+            let containers = daemon.containers.clone();
             blocking(Box::new(move || {
-                let live = record.state.status.is_live() && record.state.pid > 0;
                 if connect {
-                    let pid = live.then_some(record.state.pid as i32);
-                    svc.connect(&net, &record.id, &record.name, att, pid)?;
+                    containers.network_connect(&net, &record, att)?;
                 } else {
-                    svc.disconnect(&net, &record.id, &record.name)?;
+                    containers.network_disconnect(&net, &record)?;
                 }
                 Ok(response::empty(StatusCode::OK))
             }))
@@ -474,12 +476,19 @@ mod tests {
             .expect("ok");
         assert_eq!(ok.subnet, Some("10.9.0.0/24".parse().expect("net")));
         assert_eq!(ok.gateway, Some(Ipv4Addr::new(10, 9, 0, 1)));
-        let err = EndpointBody {
-            links: Some(vec!["a".into()]),
+        let att = EndpointBody {
+            links: Some(vec!["a:b".into()]),
             ..EndpointBody::default()
         }
         .attachment()
-        .expect_err("links");
-        assert_eq!(err.message, "--link is not supported by this engine");
+        .expect("links");
+        assert_eq!(att.links, ["a:b"]);
+        let err = EndpointBody {
+            links: Some(vec!["a:b:c".into()]),
+            ..EndpointBody::default()
+        }
+        .attachment()
+        .expect_err("bad link");
+        assert_eq!(err.message, "bad format for links: a:b:c");
     }
 }

@@ -139,7 +139,10 @@ pub async fn handle(
             }
             Ok(response::json(StatusCode::OK, &df))
         }
-        Action::Info => Ok(response::json(StatusCode::OK, &info_json(daemon))),
+        Action::Info => Ok(response::json(
+            StatusCode::OK,
+            &info_json(daemon, call.version.as_deref()),
+        )),
         Action::Auth => {
             let bytes = crate::body::collect(body).await?;
             let auth = crate::body::auth_config(&bytes).map_err(ApiError::bad_request)?;
@@ -313,8 +316,11 @@ fn version_json(daemon: &Daemon) -> serde_json::Value {
 /// true values: the limits it applies where the kernel has them
 /// ([`skiff_engine::host::HostFeatures`]), its one runtime and log
 /// driver, docker's seccomp profile, and live counts (open descriptors,
-/// threads for `NGoroutines`, event listeners).
-fn info_json(daemon: &Daemon) -> serde_json::Value {
+/// threads for `NGoroutines`, event listeners). Networking: the network
+/// drivers skiffd has (`Plugins.Network`: `bridge`, `host`, `null` — not
+/// dockerd's `ipvlan`, `macvlan`, `overlay`) and, from API 1.49 on (as
+/// dockerd), its firewall backend (`nftables`: one table of its own).
+fn info_json(daemon: &Daemon, api_version: Option<&str>) -> serde_json::Value {
     use serde_json::json;
     let f = skiff_engine::host::HostFeatures::read();
     let mut v = serde_json::to_value(info(daemon)).unwrap_or_default();
@@ -346,7 +352,7 @@ fn info_json(daemon: &Daemon) -> serde_json::Value {
     let extra = json!({
         "Plugins": {
             "Volume": ["local"],
-            "Network": ["null"],
+            "Network": ["bridge", "host", "null"],
             "Authorization": null,
             "Log": ["json-file"],
         },
@@ -393,6 +399,9 @@ fn info_json(daemon: &Daemon) -> serde_json::Value {
         },
     });
     crate::zero::fill(&mut v, &extra);
+    if !crate::zero::version_below(api_version, 49) {
+        v["FirewallBackend"] = json!({ "Driver": "nftables" });
+    }
     v
 }
 

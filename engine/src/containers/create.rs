@@ -152,6 +152,7 @@ impl ContainerService {
         };
         // What skiffd does not honour is refused by name, never ignored.
         super::unsupported::check(&config, &host_config)?;
+        self.register_links(&name, &mut host_config)?;
         // What start would refuse is refused now: capabilities, security
         // options, and a missing init for `--init`.
         super::validate::host_config(&host_config)?;

@@ -80,7 +80,8 @@ pub fn hosts_file(
     hostname: &str,
     net: &NetJoin,
 ) -> Result<String, ContainerError> {
-    let extra = extra_hosts(h, net.gateway.map(IpAddr::V4))?;
+    let mut extra = extra_hosts(h, net.gateway.map(IpAddr::V4))?;
+    extra.extend(net.links.hosts.iter().cloned());
     if net.host {
         let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         return Ok(hosts::render_host_network(&host, &extra));
@@ -106,6 +107,9 @@ impl ContainerService {
         hostname: &str,
         net: &NetJoin,
     ) -> Result<(), ContainerError> {
+        if net.shared_with.is_some() {
+            return Ok(());
+        }
         let io = |e| ContainerError::io(format!("writing {}", dir.display()), e);
         let overrides = overrides(&record.host_config)?;
         let host = std::fs::read_to_string(resolvconf::HOST_PATH).ok();
@@ -127,19 +131,60 @@ impl ContainerService {
         let (Some(networks), Some(netns)) = (self.networks(), net.netns.as_deref()) else {
             return Ok(());
         };
-        let setup = DnsSetup {
-            upstreams: rendered
-                .upstreams
-                .iter()
-                .map(|u| {
-                    let up = u.upstream();
-                    (up.addr, up.from_host)
-                })
-                .collect(),
-            ndots_set: rendered.ndots_set,
-        };
-        networks.start_dns(&record.id, netns, setup)?;
+        networks.start_dns(&record.id, netns, dns_setup(&rendered))?;
         Ok(())
+    }
+}
+
+impl ContainerService {
+    /// A `container:<other>` container (`net.shared_with`): its bundle
+    /// takes `other`'s hostname and bind-mounts `other`'s `/etc/hostname`,
+    /// `/etc/hosts` and `/etc/resolv.conf` (dockerd's
+    /// `initializeNetworking`), so both see one set of files.
+    pub(super) fn share_etc_files(
+        &self,
+        bundle: &mut skiff_shim::bundle::BundleConfig,
+        net: &NetJoin,
+    ) -> Result<(), ContainerError> {
+        let Some(other) = net.shared_with.as_deref() else {
+            return Ok(());
+        };
+        let record = self.store.resolve(other)?;
+        let dir = self.store.dir(&record.id);
+        bundle.hostname = Some(
+            record
+                .config
+                .hostname
+                .clone()
+                .unwrap_or_else(|| record.short_id().to_owned()),
+        );
+        bundle.domainname = record.config.domainname.clone().filter(|d| !d.is_empty());
+        for m in &mut bundle.mounts {
+            let file = match m.destination().to_str() {
+                Some("/etc/hostname") => "hostname",
+                Some("/etc/hosts") => "hosts",
+                Some("/etc/resolv.conf") => "resolv.conf",
+                _ => continue,
+            };
+            m.set_source(Some(dir.join(file)));
+        }
+        Ok(())
+    }
+}
+
+/// What the embedded DNS server of a container whose resolv.conf is
+/// `rendered` forwards to.
+pub fn dns_setup(rendered: &resolvconf::Rendered) -> DnsSetup {
+    DnsSetup {
+        upstreams: rendered
+            .upstreams
+            .iter()
+            .map(|u| {
+                let up = u.upstream();
+                (up.addr, up.from_host)
+            })
+            .collect(),
+        ndots_set: rendered.ndots_set,
     }
 }
 

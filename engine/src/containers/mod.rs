@@ -29,6 +29,7 @@ pub mod health;
 pub mod init_layer;
 #[cfg(test)]
 mod lifecycle_tests;
+pub mod links;
 pub mod list;
 pub mod logs;
 pub mod monitor;
@@ -37,6 +38,7 @@ pub mod mounting;
 mod mounting_tests;
 pub mod names;
 pub mod network;
+pub mod network_live;
 #[cfg(test)]
 mod network_tests;
 pub mod paths;

@@ -30,6 +30,12 @@ pub struct NetJoin {
     pub gateway: Option<std::net::Ipv4Addr>,
     /// On a user-defined network: the embedded DNS server.
     pub embedded_dns: bool,
+    /// `container:<id>`: the container (id) whose namespace, hostname and
+    /// `/etc` files this one shares, as dockerd does.
+    pub shared_with: Option<String>,
+    /// Legacy links on the default bridge: `/etc/hosts` records and
+    /// environment ([`super::links`]).
+    pub links: super::links::LinkSetup,
 }
 
 impl ContainerService {
@@ -112,6 +118,7 @@ impl ContainerService {
                 }
                 return Ok(NetJoin {
                     netns: Some(PathBuf::from(format!("/proc/{}/ns/net", other.state.pid))),
+                    shared_with: Some(other.id),
                     ..NetJoin::default()
                 });
             }
@@ -126,12 +133,15 @@ impl ContainerService {
             ports::requested(&record.host_config, &record.config)?
         };
         let joined = networks.join(&record.id, &ports)?;
+        let links = self.legacy_links(record)?;
         Ok(NetJoin {
             host: false,
             netns: joined.netns,
             addresses: joined.addresses,
             gateway: joined.gateway,
             embedded_dns: joined.embedded_dns,
+            shared_with: None,
+            links,
         })
     }
 

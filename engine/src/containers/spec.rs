@@ -313,6 +313,7 @@ pub fn bundle(
         &mut b.additional_gids,
     )?;
     b.hostname = Some(hostname.clone());
+    b.domainname = c.domainname.clone().filter(|d| !d.is_empty());
     b.tty = c.tty.unwrap_or(false);
     // The same limits `docker update` writes to a running container.
     let limits = super::update::CgroupLimits::of(h);

@@ -134,6 +134,8 @@ impl ContainerService {
                 bundle.hostname.as_deref().unwrap_or_default(),
                 &net,
             )?;
+            self.share_etc_files(&mut bundle, &net)?;
+            super::links::merge_env(&mut bundle.env, &net.links.env);
             bundle.network_ns = net.netns;
             bundle
                 .mounts

@@ -32,7 +32,6 @@ const fn field(key: &'static str, flag: &'static str) -> Field {
 
 /// `HostConfig` fields skiffd does not honour yet.
 const HOST_CONFIG: &[Field] = &[
-    field("Links", "--link"),
     Field {
         key: "IpcMode",
         flag: "--ipc",
@@ -193,10 +192,6 @@ mod tests {
         let (c, _) = cli_defaults();
         let cases = [
             (
-                serde_json::json!({"Links": ["a:b"]}),
-                "--link (HostConfig.Links)",
-            ),
-            (
                 serde_json::json!({"MemorySwappiness": 10}),
                 "--memory-swappiness",
             ),
@@ -227,17 +222,13 @@ mod tests {
     }
 
     #[test]
-    fn dns_flags_pass_links_do_not() {
+    fn dns_flags_and_links_pass() {
         let c = config(serde_json::json!({"Domainname": "x"}));
         check(
             &c,
             &host(serde_json::json!({"Dns": ["10.0.0.1"], "DnsSearch": ["a"],
-                "DnsOptions": ["ndots:2"], "ExtraHosts": ["a:1.2.3.4"]})),
+                "DnsOptions": ["ndots:2"], "ExtraHosts": ["a:1.2.3.4"], "Links": ["a:b"]})),
         )
         .expect("honoured");
-        let err = check(&c, &host(serde_json::json!({"Links": ["a:b"]})))
-            .expect_err("links")
-            .to_string();
-        assert!(err.contains("--link"), "{err}");
     }
 }

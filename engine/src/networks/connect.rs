@@ -214,6 +214,7 @@ impl NetworkService {
             if let Some(subnet) = net.subnet {
                 let _ = st.ipam.release_address(subnet, ep.ip);
             }
+            self.remove_idle_bridge(&st, &net.id);
         }
         self.save(&st)?;
         if ep.is_some() {
@@ -290,6 +291,36 @@ impl NetworkService {
     }
 }
 
+/// A running container's networking as its `/etc` files show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveFiles {
+    /// Its endpoints' addresses, in the order a start lists them.
+    pub addresses: Vec<std::net::Ipv4Addr>,
+    /// The first endpoint's gateway (`host-gateway`).
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// It is on a user-defined network now.
+    pub on_user_network: bool,
+    /// Its embedded DNS server runs.
+    pub dns_running: bool,
+}
+
+impl NetworkService {
+    /// What container `id`'s `/etc/hosts` and resolv.conf need after a
+    /// `connect`/`disconnect` while it runs (the state as last saved).
+    pub fn live_files(&self, id: &str) -> LiveFiles {
+        let st = self.view();
+        let Some(c) = st.containers.get(id) else {
+            return LiveFiles::default();
+        };
+        LiveFiles {
+            addresses: c.endpoints.values().map(|e| e.ip).collect(),
+            gateway: c.endpoints.values().next().map(|e| e.gateway),
+            on_user_network: super::dns::on_user_network(&st, id),
+            dns_running: c.dns.is_some(),
+        }
+    }
+}
+
 /// dockerd's checks of an endpoint's settings against its network.
 fn check_attachment(net: &NetworkRecord, att: &Attachment) -> Result<(), NetworkError> {
     if net.driver != Driver::Bridge && (!att.aliases.is_empty() || att.ipv4.is_some()) {
@@ -308,6 +339,11 @@ fn check_attachment(net: &NetworkRecord, att: &Attachment) -> Result<(), Network
                 "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
             ));
         }
+    }
+    if !att.links.is_empty() && (net.predefined || net.driver != Driver::Bridge) {
+        return Err(NetworkError::Invalid(
+            "links are only supported for user-defined networks".into(),
+        ));
     }
     if !att.aliases.is_empty() && net.predefined {
         return Err(NetworkError::Invalid(

@@ -65,18 +65,16 @@ impl LiveNames {
                 if net.predefined || net.driver != Driver::Bridge {
                     continue;
                 }
-                let aliases = c
-                    .attachments
-                    .get(net_id)
-                    .map(|a| a.aliases.clone())
-                    .unwrap_or_default();
+                let att = c.attachments.get(net_id);
+                let aliases = att.map(|a| a.aliases.clone()).unwrap_or_default();
+                let links = att.map(|a| link_pairs(&a.links)).unwrap_or_default();
                 let name = c.name.trim_start_matches('/').to_owned();
                 table.set(Endpoint {
                     network: net.name.clone(),
                     container: id.clone(),
                     names: Endpoint::dns_names(&name, &aliases, id),
                     name,
-                    links: Vec::new(),
+                    links,
                     addresses: vec![IpAddr::V4(ep.ip)],
                 });
             }
@@ -93,6 +91,16 @@ impl Names for LiveNames {
     fn reverse(&self, container: &str, ip: IpAddr) -> Option<String> {
         self.current().reverse(container, ip)
     }
+}
+
+/// `--link TARGET[:ALIAS]`s as `(alias, target)` pairs (dockerd's
+/// `ParseLink`; a malformed one, refused at create, is skipped).
+fn link_pairs(links: &[String]) -> Vec<(String, String)> {
+    links
+        .iter()
+        .filter_map(|l| crate::containers::links::parse_link(l).ok())
+        .map(|(target, alias)| (alias, target))
+        .collect()
 }
 
 /// Whether container `id` has a running endpoint on a user-defined bridge

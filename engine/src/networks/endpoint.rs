@@ -242,9 +242,24 @@ impl NetworkService {
             if let Some(subnet) = st.networks.get(&net_id).and_then(|n| n.subnet) {
                 let _ = st.ipam.release_address(subnet, ep.ip);
             }
+            self.remove_idle_bridge(st, &net_id);
         }
         self.release_ports(&ports);
         had
+    }
+
+    /// Removes network `net_id`'s bridge device when no endpoint is left on
+    /// it (the module contract: a bridge exists only while a container is
+    /// connected). The caller holds the state lock, so no join races it.
+    pub(super) fn remove_idle_bridge(&self, st: &NetState, net_id: &str) {
+        if st.endpoints_on(net_id).next().is_some() {
+            return;
+        }
+        if let Some(bridge) = st.networks.get(net_id).and_then(|n| n.bridge.as_deref())
+            && let Err(e) = self.kernel.remove_bridge(bridge)
+        {
+            tracing::warn!("removing bridge {bridge}: {e}");
+        }
     }
 
     /// After a skiffd restart: `running(id)` says whether a container with

@@ -99,6 +99,11 @@ pub struct Attachment {
     /// `--mac-address`.
     #[serde(default)]
     pub mac: Option<MacAddr>,
+    /// `--link TARGET[:ALIAS]` on a user-defined network, as given: `ALIAS`
+    /// resolves (for this container only) to `TARGET` through the embedded
+    /// DNS server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
 /// A published port as set up.

@@ -383,9 +383,13 @@ fn names_follow_user_network_endpoints_only() {
         aliases: vec!["db".into()],
         ..Default::default()
     };
+    let linked = record::Attachment {
+        links: vec!["a:backend".into()],
+        ..Default::default()
+    };
     for (id, att) in [
         ("aaaaaaaaaaaaaaaa1", alias),
-        ("bbbbbbbbbbbbbbbb2", Default::default()),
+        ("bbbbbbbbbbbbbbbb2", linked.clone()),
     ] {
         w.svc
             .attach_container(
@@ -412,6 +416,23 @@ fn names_follow_user_network_endpoints_only() {
             "{name}"
         );
     }
+    // A link alias is the linking container's own.
+    assert_eq!(
+        names.lookup("bbbbbbbbbbbbbbbb2", "backend"),
+        Some(a_ip.clone())
+    );
+    assert_eq!(names.lookup("aaaaaaaaaaaaaaaa1", "backend"), None);
+    let e = w
+        .svc
+        .attach_container("c", "/c", &NetMode::Bridge, vec![("bridge".into(), linked)])
+        .expect_err("links on the default bridge");
+    assert_eq!(
+        e.to_string(),
+        "links are only supported for user-defined networks"
+    );
+    let live = w.svc.live_files("aaaaaaaaaaaaaaaa1");
+    assert_eq!(live.addresses, ja.addresses);
+    assert!(live.on_user_network && !live.dns_running);
     // The default bridge gives no names, and its containers resolve none.
     assert_eq!(names.lookup("bbbbbbbbbbbbbbbb2", "plain"), None);
     assert_eq!(names.lookup("plain", "a"), None);
@@ -445,4 +466,10 @@ fn names_follow_user_network_endpoints_only() {
     assert!(w.svc.view().containers["aaaaaaaaaaaaaaaa1"].dns.is_some());
     w.svc.leave("aaaaaaaaaaaaaaaa1");
     assert_eq!(w.svc.view().containers["aaaaaaaaaaaaaaaa1"].dns, None);
+    // The last endpoint gone, the network's bridge device goes too.
+    let bridge = w.svc.get("app").expect("app").bridge.expect("bridge");
+    assert!(!w.nl.links().iter().any(|l| l.name == bridge));
+    assert!(w.nl.links().iter().any(|l| l.name == DEFAULT_BRIDGE_DEVICE));
+    w.svc.leave("plain");
+    assert!(!w.nl.links().iter().any(|l| l.name == DEFAULT_BRIDGE_DEVICE));
 }

@@ -61,7 +61,7 @@ fn endpoint_json(s: &NetworkSetting) -> Value {
         .unwrap_or(Value::Null);
     json!({
         "IPAMConfig": ipam,
-        "Links": null,
+        "Links": if s.attachment.links.is_empty() { Value::Null } else { json!(s.attachment.links) },
         "Aliases": if s.attachment.aliases.is_empty() { Value::Null } else { json!(s.attachment.aliases) },
         "NetworkID": s.network.id,
         "EndpointID": ep.map(|e| e.id.clone()).unwrap_or_default(),

@@ -231,6 +231,8 @@ pub struct BundleConfig {
     pub additional_gids: Vec<u32>,
     /// Hostname (needs the uts namespace, which is always new).
     pub hostname: Option<String>,
+    /// NIS domain name (`--domainname`; the uts namespace too).
+    pub domainname: Option<String>,
     /// Give the process a pty instead of pipes.
     pub tty: bool,
     /// Share the host's network namespace instead of a new one with `lo` only.
@@ -302,6 +304,7 @@ impl BundleConfig {
             gid: 0,
             additional_gids: Vec::new(),
             hostname: None,
+            domainname: None,
             tty: false,
             host_network: false,
             network_ns: None,
@@ -540,6 +543,7 @@ impl BundleConfig {
             .build()
             .map_err(|e| self.spec_err(e))?;
         spec.set_hostname(self.hostname.clone());
+        spec.set_domainname(self.domainname.clone());
         spec.set_annotations(if self.annotations.is_empty() {
             None
         } else {
@@ -677,6 +681,7 @@ mod tests {
         cfg.memory_limit = Some(64 << 20);
         cfg.pids_limit = Some(100);
         cfg.hostname = Some("box".into());
+        cfg.domainname = Some("example.test".into());
         let spec = cfg.to_spec()?;
         let json = serde_json::to_value(&spec).map_err(|e| cfg.spec_err(e))?;
         let process = &json["process"];
@@ -701,6 +706,7 @@ mod tests {
             .unwrap_or(0);
         assert_eq!(bounding, 14);
         assert_eq!(json["hostname"], "box");
+        assert_eq!(json["domainname"], "example.test");
         assert_eq!(json["linux"]["cgroupsPath"], "/skiff/c1");
         assert_eq!(json["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(json["linux"]["resources"]["pids"]["limit"], 100);

@@ -42,6 +42,11 @@ pub(super) async fn run(
     }
 }
 
+/// Each direction's copy buffer: 32 KiB, as docker-proxy's `io.Copy`.
+/// tokio's default (8 KiB) costs a read and a write per 8 KiB; a larger
+/// one would cost every open connection (two buffers each) memory.
+const BUFFER: usize = 32 * 1024;
+
 /// Copies both ways; an EOF from one side becomes a write shutdown on the
 /// other, and the other direction goes on until it ends too.
 async fn forward(mut client: TcpStream, container: SocketAddr) {
@@ -52,7 +57,9 @@ async fn forward(mut client: TcpStream, container: SocketAddr) {
             return;
         }
     };
-    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+    if let Err(e) =
+        tokio::io::copy_bidirectional_with_sizes(&mut client, &mut backend, BUFFER, BUFFER).await
+    {
         tracing::debug!(%container, error = %e, "port proxy: connection ended with an error");
     }
 }
