@@ -527,3 +527,95 @@ fn add_extracts_local_tars_and_refuses_urls() {
     );
     no_containers(&d);
 }
+
+#[test]
+fn bzip2_and_xz_contexts_build() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    write(c, "src/f.txt", "packed\n");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nCOPY src /src\nRUN cat /src/f.txt > /g\n",
+    );
+    let tar = std::process::Command::new("tar")
+        .args(["-cf", "-", "-C"])
+        .arg(c)
+        .args(["Dockerfile", "src"])
+        .output()
+        .expect("tar");
+    assert!(tar.status.success());
+    for (tool, tag) in [("bzip2", "ctx-bz2"), ("xz", "ctx-xz")] {
+        let mut child = std::process::Command::new(tool)
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect(tool);
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = tar.stdout.clone();
+        let feeder = std::thread::spawn(move || {
+            std::io::Write::write_all(&mut stdin, &data).expect("feed");
+        });
+        let packed = child.wait_with_output().expect(tool);
+        feeder.join().expect("feeder");
+        let out = cli(&d).run_with_stdin(&["build", "-t", tag, "-"], &packed.stdout);
+        assert!(out.success(), "{tool}: {}{}", out.stdout, out.stderr);
+        assert_eq!(d.docker_ok(&["run", "--rm", tag, "cat", "/g"]), "packed\n");
+    }
+    // The same context, however it was packed, hits the same cache.
+    let again = cli(&d).run_with_stdin(&["build", "-t", "ctx-plain", "-"], &tar.stdout);
+    assert!(again.success(), "{}{}", again.stdout, again.stderr);
+    assert!(!again.stdout.contains("Running in"), "{}", again.stdout);
+    no_containers(&d);
+}
+
+#[test]
+fn copy_cache_follows_content_and_mode_not_time() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    write(c, "dir/a.sh", "echo a\n");
+    write(c, "dir/sub/b", "b\n");
+    write(c, "other", "o\n");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nCOPY dir /dir\nRUN ls -lR /dir > /listing\n",
+    );
+    let path = c.to_str().expect("path").to_owned();
+    cli(&d).ok(&["build", "-t", "cc", &path]);
+    let build = || cli(&d).ok(&["build", "-t", "cc", &path]);
+    // A file outside the copied sources, and a new mtime: still cached.
+    write(c, "other", "changed\n");
+    let t = std::process::Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(c.join("dir/sub/b"))
+        .status()
+        .expect("touch");
+    assert!(t.success());
+    let out = build();
+    assert!(!out.contains("Running in"), "{out}");
+    // A mode change under the source: a miss.
+    let chmod = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(c.join("dir/a.sh"))
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let out = build();
+    assert_eq!(out.matches(" ---> Running in ").count(), 1, "{out}");
+    assert!(
+        d.docker_ok(&["run", "--rm", "cc", "cat", "/listing"])
+            .contains("-rwxr-xr-x"),
+    );
+    // A content change deep under it: a miss.
+    write(c, "dir/sub/b", "b2\n");
+    let out = build();
+    assert_eq!(out.matches(" ---> Running in ").count(), 1, "{out}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "cc", "cat", "/dir/sub/b"]),
+        "b2\n"
+    );
+}

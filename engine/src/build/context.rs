@@ -1,10 +1,12 @@
-//! The build context: the request body (a tar, plain, gzip or zstd
-//! compressed) extracted into the build's scratch directory, the
-//! Dockerfile read from it, and sources resolved inside it.
+//! The build context: the request body (a tar, plain or compressed with
+//! gzip, bzip2, xz or zstd, as dockerd accepts them) extracted into the
+//! build's scratch directory with each entry's checksum
+//! ([`super::tarsum`]), the Dockerfile read from it, and sources resolved
+//! inside it.
 //!
 //! `.dockerignore` is applied by the client (the CLI leaves ignored files
 //! out of the tar), so the engine does not read it. The extraction is
-//! `tar`'s `unpack`, which refuses entries that would land outside the
+//! `tar`'s `unpack_in`, which refuses entries that would land outside the
 //! directory (`..`, absolute names, through symlinks); every source a
 //! `COPY` names is resolved and then checked, after following symlinks, to
 //! be inside the context ([`Context::resolve`]).
@@ -12,45 +14,100 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use skiff_oci::Hasher;
+
 use super::error::BuildError;
+use super::tarsum::{self, Slot, Sums, Tee};
 
 /// An extracted build context.
 #[derive(Debug)]
 pub struct Context {
     /// Its root directory (canonical).
     pub root: PathBuf,
+    /// Its entries' checksums, computed while it was extracted.
+    pub sums: Sums,
 }
 
 impl Context {
-    /// Blocking: extract `body` into `dir` (which must exist).
-    pub fn extract(body: impl Read, dir: &Path) -> Result<Self, BuildError> {
-        let mut buffered = BufReader::with_capacity(256 * 1024, body);
-        let head = buffered
-            .fill_buf()
-            .map_err(|e| BuildError::io("reading the build context", e))?;
-        if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            return Err(BuildError::InvalidArgument(
-                "the build context is bzip2 or xz compressed: this engine reads plain, gzip and zstd tars".into(),
-            ));
-        }
-        let (_, plain) = skiff_store::compression::decompress(buffered)
-            .map_err(|e| BuildError::io("reading the build context", e))?;
-        let mut archive = tar::Archive::new(Terminated {
-            inner: plain,
-            count: 0,
-            tail: None,
-        });
+    /// Blocking: extract `body` (a tar: plain, gzip, bzip2, xz or zstd)
+    /// into `dir` (which must exist), computing each entry's checksum on
+    /// the way ([`Sums`]).
+    pub fn extract(body: impl Read + Send + 'static, dir: &Path) -> Result<Self, BuildError> {
+        let plain = decompressed(body)?;
+        let slot: Slot = Default::default();
+        let mut archive = tar::Archive::new(Tee::new(
+            Terminated {
+                inner: plain,
+                count: 0,
+                tail: None,
+            },
+            slot.clone(),
+        ));
         archive.set_preserve_permissions(true);
         archive.set_preserve_mtime(true);
         archive.set_overwrite(true);
         archive.set_unpack_xattrs(false);
-        archive
-            .unpack(dir)
-            .map_err(|e| BuildError::io("extracting the build context", e))?;
         let root = dir
             .canonicalize()
             .map_err(|e| BuildError::io("opening the build context", e))?;
-        Ok(Self { root })
+        let fail = |e| BuildError::io("extracting the build context", e);
+        let mut sums = Sums::default();
+        // As `tar::Archive::unpack`: directories last, deepest first, so
+        // their permissions and times are not disturbed by their contents.
+        let mut directories = Vec::new();
+        for entry in archive.entries().map_err(fail)? {
+            let mut entry = entry.map_err(fail)?;
+            let kind = entry.header().entry_type();
+            let name = tarsum::clean(&entry.path().map_err(fail)?);
+            let link = entry.link_name_bytes().map(|l| l.into_owned());
+            if kind == tar::EntryType::Directory {
+                sums.record(name, entry.header(), None, None);
+                directories.push(entry);
+                continue;
+            }
+            let regular = kind.is_file() || kind == tar::EntryType::Continuous;
+            if regular {
+                *slot.borrow_mut() = Some(Hasher::new());
+            }
+            let unpacked = entry.unpack_in(&root);
+            let data = slot.borrow_mut().take().map(Hasher::finish);
+            if unpacked.map_err(fail)? && !name.is_empty() {
+                sums.record(name, entry.header(), link.as_deref(), data);
+            }
+        }
+        directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
+        for mut d in directories {
+            d.unpack_in(&root).map_err(fail)?;
+        }
+        Ok(Self { root, sums })
+    }
+
+    /// A context already extracted at `root` (canonical), without sums:
+    /// for resolving and reading its paths only.
+    pub fn at(root: PathBuf) -> Self {
+        Self {
+            root,
+            sums: Sums::default(),
+        }
+    }
+
+    /// The checksum of a copy of context paths `srcs` (as `COPY`/`ADD`
+    /// name them: paths or globs), with `extra` (what else decides the
+    /// copy's result), from the entries' sums: no file is read.
+    pub fn checksum(&self, srcs: &[String], extra: &str) -> Result<String, BuildError> {
+        let mut sources = Vec::new();
+        for s in srcs {
+            for rel in self.glob(s)? {
+                let real = self
+                    .resolve(&rel)?
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.strip_prefix(&self.root).ok().map(tarsum::clean))
+                    .unwrap_or_default();
+                sources.push((rel, real));
+            }
+        }
+        Ok(self.sums.of_sources(&sources, extra))
     }
 
     /// The Dockerfile at `name` (default `Dockerfile`, then `dockerfile`).
@@ -153,6 +210,67 @@ impl Context {
     }
 }
 
+/// `body` decompressed as its magic bytes say: bzip2 and xz here (with
+/// the `bzip2` and `lzma-rs` crates), gzip, zstd and plain tars by the
+/// store's layer decompression.
+fn decompressed(body: impl Read + Send + 'static) -> Result<Box<dyn Read>, BuildError> {
+    let fail = |e| BuildError::io("reading the build context", e);
+    let mut buffered = BufReader::with_capacity(256 * 1024, body);
+    let head = buffered.fill_buf().map_err(fail)?;
+    if head.starts_with(b"BZh") {
+        return Ok(Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)));
+    }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok(Box::new(XzReader::spawn(buffered).map_err(fail)?));
+    }
+    let (_, plain) = skiff_store::compression::decompress(buffered).map_err(fail)?;
+    Ok(plain)
+}
+
+/// An xz stream decoded by `lzma-rs` (which writes its output) on a thread
+/// of its own into a pipe this reads; the decoder's error, if any, is the
+/// read error at the end, so a corrupt or truncated stream never looks
+/// like a complete one.
+struct XzReader {
+    pipe: std::fs::File,
+    decoder: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl XzReader {
+    fn spawn(mut input: impl BufRead + Send + 'static) -> std::io::Result<Self> {
+        let (pipe, out) = nix::unistd::pipe().map_err(std::io::Error::from)?;
+        let (pipe, mut out) = (std::fs::File::from(pipe), std::fs::File::from(out));
+        let decoder = std::thread::Builder::new()
+            .name("build-xz".into())
+            .spawn(move || {
+                lzma_rs::xz_decompress(&mut input, &mut out).map_err(|e| match e {
+                    lzma_rs::error::Error::IoError(e) => e,
+                    other => {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("xz: {other}"))
+                    }
+                })
+            })?;
+        Ok(Self {
+            pipe,
+            decoder: Some(decoder),
+        })
+    }
+}
+
+impl Read for XzReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.pipe.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(decoder) = self.decoder.take() {
+                decoder
+                    .join()
+                    .map_err(|_| std::io::Error::other("the xz decoder panicked"))??;
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// A tar stream completed at its end: the docker CLI sends a context whose
 /// last entry (`.dockerignore` after `-f -`) lacks its padding and the
 /// end-of-archive blocks, which Go's reader takes as a clean end; this
@@ -187,18 +305,9 @@ mod tests {
     use super::*;
 
     fn context_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Context) {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, data.as_bytes())
-                .expect("append");
-        }
-        let bytes = b.into_inner().expect("tar");
+        let bytes = tar_of(files);
         let dir = tempfile::tempdir().expect("tempdir");
-        let ctx = Context::extract(&bytes[..], dir.path()).expect("extract");
+        let ctx = Context::extract(std::io::Cursor::new(bytes), dir.path()).expect("extract");
         (dir, ctx)
     }
 
@@ -226,6 +335,61 @@ mod tests {
         assert!(ctx.glob("../../src/a.txt").is_err());
     }
 
+    fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data.as_bytes())
+                .expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    #[test]
+    fn bzip2_and_xz_contexts_extract_and_a_truncated_one_fails() {
+        let plain = tar_of(&[("Dockerfile", "FROM busybox\n"), ("a/b", "bee")]);
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        std::io::Write::write_all(&mut bz, &plain).expect("bzip2");
+        let bz = bz.finish().expect("bzip2");
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &plain[..], &mut xz).expect("xz");
+        for packed in [bz.clone(), xz.clone()] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ctx = Context::extract(std::io::Cursor::new(packed), dir.path()).expect("extract");
+            assert_eq!(ctx.dockerfile(None).expect("df"), "FROM busybox\n");
+            assert_eq!(
+                std::fs::read_to_string(ctx.root.join("a/b")).expect("read"),
+                "bee"
+            );
+        }
+        for mut packed in [bz, xz] {
+            packed.truncate(packed.len() / 2);
+            let dir = tempfile::tempdir().expect("tempdir");
+            assert!(Context::extract(std::io::Cursor::new(packed), dir.path()).is_err());
+        }
+    }
+
+    #[test]
+    fn checksums_come_from_the_extraction() {
+        let one = tar_of(&[("d/x", "1"), ("d/y", "2"), ("other", "o")]);
+        let two = tar_of(&[("d/x", "1"), ("d/y", "changed"), ("other", "o")]);
+        let three = tar_of(&[("d/x", "1"), ("d/y", "2"), ("other", "changed")]);
+        let sum = |bytes: Vec<u8>, src: &str| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let ctx = Context::extract(std::io::Cursor::new(bytes), dir.path()).expect("extract");
+            ctx.checksum(&[src.to_owned()], "").expect("checksum")
+        };
+        let d = sum(one.clone(), "d");
+        assert_ne!(d, sum(two.clone(), "d"), "content under d changed");
+        assert_eq!(d, sum(three.clone(), "d"), "only other changed");
+        assert_ne!(sum(one.clone(), "."), sum(three, "."));
+        assert_eq!(sum(one.clone(), "d/*"), sum(one.clone(), "d/*"));
+        assert_ne!(sum(one, "d/*"), sum(two, "d/*"));
+    }
+
     #[test]
     fn a_context_without_its_end_blocks_extracts() {
         // As the CLI sends it with `-f -`: the last entry unpadded, no end.
@@ -239,7 +403,7 @@ mod tests {
         let mut bytes = b.into_inner().expect("tar");
         bytes.truncate(512 + 14);
         let dir = tempfile::tempdir().expect("tempdir");
-        let ctx = Context::extract(&bytes[..], dir.path()).expect("extract");
+        let ctx = Context::extract(std::io::Cursor::new(bytes), dir.path()).expect("extract");
         assert_eq!(
             std::fs::read_to_string(ctx.root.join(".dockerignore")).expect("read"),
             ".dockerignore\n"

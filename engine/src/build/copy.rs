@@ -374,6 +374,19 @@ pub fn absolute_dest(dest: &str, workdir: &str) -> String {
     cleaned
 }
 
+/// `ADD <url>` (or a git address) is refused: remote sources are not
+/// fetched by this engine.
+pub fn refuse_remote(srcs: &[String], add: bool) -> Result<(), BuildError> {
+    match srcs.iter().find(|s| {
+        add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
+    }) {
+        Some(s) => Err(BuildError::InvalidArgument(format!(
+            "ADD {s}: remote sources are not fetched by this engine; download the file into the build context and ADD or COPY it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Blocking: the layer of `COPY`/`ADD` `srcs` from `ctx` to `dest`
 /// (absolute); returns the output and the checksum's hex.
 pub fn from_context<W: Write>(
@@ -385,13 +398,9 @@ pub fn from_context<W: Write>(
     lower: &[PathBuf],
     out: W,
 ) -> Result<(W, String), BuildError> {
+    refuse_remote(srcs, add)?;
     let mut matched = Vec::new();
     for s in srcs {
-        if add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
-            return Err(BuildError::InvalidArgument(format!(
-                "ADD {s}: remote sources are not fetched by this engine; download the file into the build context and ADD or COPY it"
-            )));
-        }
         matched.extend(ctx.glob(s)?);
     }
     let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, matched.len(), lower)?;
@@ -530,7 +539,11 @@ mod tests {
             b.append_data(&mut h, name, data.as_bytes())
                 .expect("append");
         }
-        let ctx = Context::extract(&b.into_inner().expect("tar")[..], dir.path()).expect("ctx");
+        let ctx = Context::extract(
+            std::io::Cursor::new(b.into_inner().expect("tar")),
+            dir.path(),
+        )
+        .expect("ctx");
         let lower = tempfile::tempdir().expect("lower");
         std::fs::create_dir(lower.path().join("tmp")).expect("tmp");
         std::fs::set_permissions(

@@ -416,6 +416,25 @@ impl BuildService {
                         None => None,
                     },
                 };
+                let what = if spec.add { "ADD" } else { "COPY" };
+                let kind = if srcs.len() > 1 { "multi" } else { "file" };
+                let history =
+                    |sum: &str| format!("/bin/sh -c #(nop) {what} {kind}:{sum} in {dest} ");
+                // From the context, the checksum comes from the entries'
+                // sums taken at extraction: a cache hit reads no file.
+                let early = match &spec.from {
+                    None => {
+                        copy::refuse_remote(&srcs, spec.add)?;
+                        let extra = format!("{what} {:?} {:?}", owner.ids, owner.chmod);
+                        let created_by = history(&ctx.checksum(&srcs, &extra)?);
+                        let key = cache::key(st.image.as_ref(), &created_by);
+                        if self.cached(st, &key, req, progress)? {
+                            return Ok(());
+                        }
+                        Some((created_by, key))
+                    }
+                    Some(_) => None,
+                };
                 let file = tempfile::tempfile_in(scratch)
                     .map_err(|e| BuildError::io("creating a layer file", e))?;
                 let (mut file, sum) = match &spec.from {
@@ -423,7 +442,7 @@ impl BuildService {
                         let (root, add) = (ctx.root.clone(), spec.add);
                         let (srcs, dest2, lower2) = (srcs.clone(), dest.clone(), lower.clone());
                         tokio::task::spawn_blocking(move || {
-                            let ctx = Context { root };
+                            let ctx = Context::at(root);
                             copy::from_context(&ctx, &srcs, &dest2, add, owner, &lower2, file)
                         })
                         .await??
@@ -446,13 +465,17 @@ impl BuildService {
                 };
                 file.rewind()
                     .map_err(|e| BuildError::io("reading a layer file", e))?;
-                let what = if spec.add { "ADD" } else { "COPY" };
-                let kind = if srcs.len() > 1 { "multi" } else { "file" };
-                let created_by = format!("/bin/sh -c #(nop) {what} {kind}:{sum} in {dest} ");
-                let key = cache::key(st.image.as_ref(), &created_by);
-                if self.cached(st, &key, req, progress)? {
-                    return Ok(());
-                }
+                let (created_by, key) = match early {
+                    Some(known) => known,
+                    None => {
+                        let created_by = history(&sum);
+                        let key = cache::key(st.image.as_ref(), &created_by);
+                        if self.cached(st, &key, req, progress)? {
+                            return Ok(());
+                        }
+                        (created_by, key)
+                    }
+                };
                 self.record(
                     st,
                     key,

@@ -25,7 +25,9 @@
 //! writes it (`empty_layer` for metadata steps). [`cache`]: a step whose
 //! (parent image, instruction — with the content checksum of `COPY`
 //! sources) was built before reuses that image (` ---> Using cache`); the
-//! table is persisted atomically, so the cache survives a restart.
+//! table is persisted atomically, so the cache survives a restart. The
+//! checksums of the context's entries are taken while it is extracted
+//! ([`tarsum`]), so a `COPY` that hits the cache reads no file.
 //!
 //! Progress is a stream of [`BuildEvent`]s; when its receiver is dropped
 //! (the client disconnected) the build stops and removes its container.
@@ -42,6 +44,7 @@ pub mod from;
 pub mod metadata;
 pub mod parse;
 pub mod run;
+pub mod tarsum;
 pub mod vars;
 
 use std::collections::BTreeMap;
