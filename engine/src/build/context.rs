@@ -14,88 +14,149 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use std::sync::Mutex;
+
 use skiff_oci::Hasher;
 
 use super::error::BuildError;
+use super::spool::{self, Spool, SpoolWriter, Spooling};
 use super::tarsum::{self, Slot, Sums, Tee};
 
-/// An extracted build context.
+/// A received build context: its entries' checksums and Dockerfile at
+/// once, its files extracted when a step first needs them.
 #[derive(Debug)]
 pub struct Context {
-    /// Its root directory (canonical).
+    /// Its root directory (canonical; empty until [`Context::materialize`]).
     pub root: PathBuf,
-    /// Its entries' checksums, computed while it was extracted.
+    /// Its entries' checksums, computed while it was received.
     pub sums: Sums,
+    /// The Dockerfile candidates found while receiving: (name, text).
+    dockerfiles: Vec<(String, String)>,
+    /// The tar, until it is extracted.
+    spool: Mutex<Option<Spool>>,
 }
 
+/// The Dockerfile names to look for: `name`, or `Dockerfile` then
+/// `dockerfile`.
+fn dockerfile_candidates(name: Option<&str>) -> Vec<&str> {
+    match name.filter(|n| !n.is_empty()) {
+        Some(n) => vec![n],
+        None => vec!["Dockerfile", "dockerfile"],
+    }
+}
+
+/// The largest Dockerfile kept while receiving (a larger one is read from
+/// the extracted context).
+const DOCKERFILE_LIMIT: u64 = 4 * 1024 * 1024;
+
 impl Context {
-    /// Blocking: extract `body` (a tar: plain, gzip, bzip2, xz or zstd)
-    /// into `dir` (which must exist), computing each entry's checksum on
-    /// the way ([`Sums`]).
-    pub fn extract(body: impl Read + Send + 'static, dir: &Path) -> Result<Self, BuildError> {
-        let plain = decompressed(body)?;
-        let slot: Slot = Default::default();
-        let mut archive = tar::Archive::new(Tee::new(
-            Terminated {
-                inner: plain,
-                count: 0,
-                tail: None,
-            },
-            slot.clone(),
-        ));
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_mtime(true);
-        archive.set_overwrite(true);
-        archive.set_unpack_xattrs(false);
+    /// Blocking: receive `body` (a tar: plain, gzip, bzip2, xz or zstd)
+    /// for a context rooted at `dir` (which must exist): each entry's
+    /// checksum ([`Sums`]) and the Dockerfile (`dockerfile`, as
+    /// [`Context::dockerfile`] names it) are taken on the way; the tar is
+    /// kept ([`super::spool`], spilling to a file in `scratch`) until
+    /// [`Context::materialize`] extracts it.
+    pub fn receive(
+        body: impl Read + Send + 'static,
+        dir: &Path,
+        scratch: &Path,
+        dockerfile: Option<&str>,
+    ) -> Result<Self, BuildError> {
         let root = dir
             .canonicalize()
             .map_err(|e| BuildError::io("opening the build context", e))?;
-        let fail = |e| BuildError::io("extracting the build context", e);
+        let wanted: Vec<String> = dockerfile_candidates(dockerfile)
+            .into_iter()
+            .map(|c| tarsum::clean(Path::new(c)))
+            .collect();
+        let fail = |e| BuildError::io("reading the build context", e);
+        let slot: Slot = Default::default();
+        let mut archive = tar::Archive::new(Tee::new(
+            Spooling::new(
+                Terminated::new(decompressed(body)?),
+                SpoolWriter::new(scratch.to_owned(), spool::MEMORY_LIMIT),
+            ),
+            slot.clone(),
+        ));
         let mut sums = Sums::default();
-        // As `tar::Archive::unpack`: directories last, deepest first, so
-        // their permissions and times are not disturbed by their contents.
-        let mut directories = Vec::new();
+        let mut dockerfiles = Vec::new();
         for entry in archive.entries().map_err(fail)? {
             let mut entry = entry.map_err(fail)?;
             let kind = entry.header().entry_type();
             let name = tarsum::clean(&entry.path().map_err(fail)?);
             let link = entry.link_name_bytes().map(|l| l.into_owned());
-            if kind == tar::EntryType::Directory {
-                sums.record(name, entry.header(), None, None);
-                directories.push(entry);
-                continue;
-            }
             let regular = kind.is_file() || kind == tar::EntryType::Continuous;
+            let mut data = None;
             if regular {
                 *slot.borrow_mut() = Some(Hasher::new());
+                let size = entry.header().size().unwrap_or(0);
+                if size <= DOCKERFILE_LIMIT && wanted.contains(&name) {
+                    let mut text = String::new();
+                    if entry.read_to_string(&mut text).is_ok() {
+                        dockerfiles.push((name.clone(), text));
+                    }
+                }
+                std::io::copy(&mut entry, &mut std::io::sink()).map_err(fail)?;
+                data = slot.borrow_mut().take().map(Hasher::finish);
             }
-            let unpacked = entry.unpack_in(&root);
-            let data = slot.borrow_mut().take().map(Hasher::finish);
-            if unpacked.map_err(fail)? && !name.is_empty() {
+            if !name.is_empty() && !kind.is_pax_global_extensions() {
                 sums.record(name, entry.header(), link.as_deref(), data);
             }
         }
-        directories.sort_by(|a, b| b.path_bytes().cmp(&a.path_bytes()));
-        for mut d in directories {
-            d.unpack_in(&root).map_err(fail)?;
-        }
-        Ok(Self { root, sums })
+        let spool = archive
+            .into_inner()
+            .into_inner()
+            .spool
+            .finish()
+            .map_err(fail)?;
+        Ok(Self {
+            root,
+            sums,
+            dockerfiles,
+            spool: Mutex::new(Some(spool)),
+        })
     }
 
-    /// A context already extracted at `root` (canonical), without sums:
-    /// for resolving and reading its paths only.
-    pub fn at(root: PathBuf) -> Self {
-        Self {
-            root,
-            sums: Sums::default(),
-        }
+    /// Blocking: [`Context::receive`] then [`Context::materialize`].
+    pub fn extract(body: impl Read + Send + 'static, dir: &Path) -> Result<Self, BuildError> {
+        let ctx = Self::receive(body, dir, dir, None)?;
+        ctx.materialize()?;
+        Ok(ctx)
+    }
+
+    /// Blocking: extract the context's files into its root, once (later
+    /// calls return at once).
+    pub fn materialize(&self) -> Result<(), BuildError> {
+        let mut spool = self.spool.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tar) = spool.take() else {
+            return Ok(());
+        };
+        let fail = |e| BuildError::io("extracting the build context", e);
+        let mut archive = tar::Archive::new(Terminated::new(tar.reader()));
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_mtime(true);
+        archive.set_overwrite(true);
+        archive.set_unpack_xattrs(false);
+        archive.unpack(&self.root).map_err(fail)
     }
 
     /// The checksum of a copy of context paths `srcs` (as `COPY`/`ADD`
     /// name them: paths or globs), with `extra` (what else decides the
-    /// copy's result), from the entries' sums: no file is read.
+    /// copy's result), from the entries' sums: no file is read. Paths are
+    /// matched on the entries' names, or, in a context with symbolic
+    /// links, on the extracted files.
     pub fn checksum(&self, srcs: &[String], extra: &str) -> Result<String, BuildError> {
         let mut sources = Vec::new();
+        if !self.sums.has_links() {
+            let names = self.sums.names();
+            for s in srcs {
+                for rel in self.glob_names(s, &names)? {
+                    sources.push((rel.clone(), rel));
+                }
+            }
+            return Ok(self.sums.of_sources(&sources, extra));
+        }
+        self.materialize()?;
         for s in srcs {
             for rel in self.glob(s)? {
                 let real = self
@@ -110,12 +171,52 @@ impl Context {
         Ok(self.sums.of_sources(&sources, extra))
     }
 
-    /// The Dockerfile at `name` (default `Dockerfile`, then `dockerfile`).
-    pub fn dockerfile(&self, name: Option<&str>) -> Result<String, BuildError> {
-        let candidates: Vec<&str> = match name.filter(|n| !n.is_empty()) {
-            Some(n) => vec![n],
-            None => vec!["Dockerfile", "dockerfile"],
+    /// As [`Context::glob`], on the entries' `names` (a context without
+    /// symbolic links).
+    fn glob_names(
+        &self,
+        pattern: &str,
+        names: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>, BuildError> {
+        let rel = self.resolve_lexically(pattern)?;
+        if rel.is_empty() {
+            return Ok(vec![String::new()]);
+        }
+        if !rel.contains(['*', '?', '[']) {
+            return match names.contains(&rel) {
+                true => Ok(vec![rel]),
+                false => Err(not_found(&rel)),
+            };
+        }
+        let pat = glob::Pattern::new(&rel)
+            .map_err(|e| BuildError::InvalidArgument(format!("invalid pattern {rel}: {e}")))?;
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
         };
+        let out: Vec<String> = names
+            .iter()
+            .filter(|n| pat.matches_with(n, options))
+            .cloned()
+            .collect();
+        if out.is_empty() {
+            return Err(no_match(&rel));
+        }
+        Ok(out)
+    }
+
+    /// The Dockerfile at `name` (default `Dockerfile`, then `dockerfile`):
+    /// as received, or read from the extracted context (a symbolic link).
+    pub fn dockerfile(&self, name: Option<&str>) -> Result<String, BuildError> {
+        let candidates = dockerfile_candidates(name);
+        for c in &candidates {
+            let clean = tarsum::clean(Path::new(c));
+            if let Some((_, text)) = self.dockerfiles.iter().rev().find(|(n, _)| *n == clean) {
+                return Ok(text.clone());
+            }
+        }
+        self.materialize()?;
         for c in &candidates {
             if let Ok(path) = self.resolve(c) {
                 if path.is_file() {
@@ -178,9 +279,7 @@ impl Context {
         }
         if !rel.contains(['*', '?', '[']) {
             self.resolve(rel).map_err(|e| match e {
-                BuildError::Io { .. } => BuildError::InvalidArgument(format!(
-                    "COPY failed: file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist"
-                )),
+                BuildError::Io { .. } => not_found(rel),
                 other => other,
             })?;
             return Ok(vec![rel.to_owned()]);
@@ -201,13 +300,25 @@ impl Context {
             }
         }
         if out.is_empty() {
-            return Err(BuildError::InvalidArgument(format!(
-                "COPY failed: no source files were specified (pattern {rel} matched nothing)"
-            )));
+            return Err(no_match(rel));
         }
         out.sort();
         Ok(out)
     }
+}
+
+/// A source that is not in the context, in docker's words.
+fn not_found(rel: &str) -> BuildError {
+    BuildError::InvalidArgument(format!(
+        "COPY failed: file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist"
+    ))
+}
+
+/// A pattern that matches nothing in the context.
+fn no_match(rel: &str) -> BuildError {
+    BuildError::InvalidArgument(format!(
+        "COPY failed: no source files were specified (pattern {rel} matched nothing)"
+    ))
 }
 
 /// `body` decompressed as its magic bytes say: bzip2 and xz here (with
@@ -279,6 +390,16 @@ struct Terminated<R> {
     inner: R,
     count: u64,
     tail: Option<u64>,
+}
+
+impl<R> Terminated<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            count: 0,
+            tail: None,
+        }
+    }
 }
 
 impl<R: Read> Read for Terminated<R> {
@@ -388,6 +509,70 @@ mod tests {
         assert_ne!(sum(one.clone(), "."), sum(three, "."));
         assert_eq!(sum(one.clone(), "d/*"), sum(one.clone(), "d/*"));
         assert_ne!(sum(one, "d/*"), sum(two, "d/*"));
+    }
+
+    #[test]
+    fn a_received_context_is_extracted_only_when_asked() {
+        let bytes = tar_of(&[("Dockerfile", "FROM x\n"), ("d/a", "1"), ("d/b.txt", "2")]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = Context::receive(
+            std::io::Cursor::new(bytes.clone()),
+            dir.path(),
+            dir.path(),
+            None,
+        )
+        .expect("receive");
+        assert_eq!(ctx.dockerfile(None).expect("df"), "FROM x\n");
+        let lazy = ctx
+            .checksum(&["d/*.txt".into(), "d".into()], "")
+            .expect("sum");
+        assert!(std::fs::read_dir(&ctx.root).expect("ls").next().is_none());
+        assert!(ctx.checksum(&["nope".into()], "").is_err());
+        assert!(ctx.checksum(&["d/*.md".into()], "").is_err());
+        ctx.materialize().expect("materialize");
+        assert_eq!(
+            std::fs::read_to_string(ctx.root.join("d/a")).expect("read"),
+            "1"
+        );
+        // The same sum as from the files (a context with a symbolic link
+        // is matched on them).
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [("d/a", "1"), ("d/b.txt", "2")] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data.as_bytes())
+                .expect("append");
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_cksum();
+        b.append_link(&mut h, "link", "d").expect("link");
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let linked = Context::receive(
+            std::io::Cursor::new(b.into_inner().expect("tar")),
+            dir2.path(),
+            dir2.path(),
+            None,
+        )
+        .expect("receive");
+        assert_eq!(
+            linked
+                .checksum(&["d/*.txt".into(), "d".into()], "")
+                .expect("sum"),
+            lazy
+        );
+        assert!(
+            linked.root.join("link/a").exists(),
+            "extracted to follow links"
+        );
+        assert_ne!(
+            linked.checksum(&["link/a".into()], "").expect("sum"),
+            linked.checksum(&["d/a".into()], "").expect("sum")
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use skiff_oci::Digest;
@@ -96,8 +97,13 @@ impl BuildService {
         let ctx_dir = dir.path().join("context");
         std::fs::create_dir(&ctx_dir)
             .map_err(|e| BuildError::io("creating the context directory", e))?;
-        let ctx = tokio::task::spawn_blocking(move || Context::extract(body, &ctx_dir)).await??;
-        let text = ctx.dockerfile(req.dockerfile.as_deref())?;
+        let (scratch, name) = (dir.path().to_owned(), req.dockerfile.clone());
+        let (ctx, text) = tokio::task::spawn_blocking(move || {
+            let ctx = Context::receive(body, &ctx_dir, &scratch, name.as_deref())?;
+            let text = ctx.dockerfile(name.as_deref())?;
+            Ok::<_, BuildError>((Arc::new(ctx), text))
+        })
+        .await??;
         let mut df = Dockerfile::parse(&text)?;
         let escape = escape_char(&text);
         if !req.labels.is_empty() {
@@ -266,7 +272,7 @@ impl BuildService {
     async fn triggers(
         &self,
         st: &mut StageState,
-        ctx: &Context,
+        ctx: &Arc<Context>,
         req: &BuildRequest,
         globals: &[(String, Option<String>)],
         escape: char,
@@ -304,7 +310,7 @@ impl BuildService {
         &self,
         st: &mut StageState,
         instr: &Instruction,
-        ctx: &Context,
+        ctx: &Arc<Context>,
         req: &BuildRequest,
         globals: &[(String, Option<String>)],
         used: &mut BTreeSet<String>,
@@ -426,7 +432,10 @@ impl BuildService {
                     None => {
                         copy::refuse_remote(&srcs, spec.add)?;
                         let extra = format!("{what} {:?} {:?}", owner.ids, owner.chmod);
-                        let created_by = history(&ctx.checksum(&srcs, &extra)?);
+                        let (c, s) = (ctx.clone(), srcs.clone());
+                        let sum =
+                            tokio::task::spawn_blocking(move || c.checksum(&s, &extra)).await??;
+                        let created_by = history(&sum);
                         let key = cache::key(st.image.as_ref(), &created_by);
                         if self.cached(st, &key, req, progress)? {
                             return Ok(());
@@ -439,10 +448,10 @@ impl BuildService {
                     .map_err(|e| BuildError::io("creating a layer file", e))?;
                 let (mut file, sum) = match &spec.from {
                     None => {
-                        let (root, add) = (ctx.root.clone(), spec.add);
+                        let (ctx, add) = (ctx.clone(), spec.add);
                         let (srcs, dest2, lower2) = (srcs.clone(), dest.clone(), lower.clone());
                         tokio::task::spawn_blocking(move || {
-                            let ctx = Context::at(root);
+                            ctx.materialize()?;
                             copy::from_context(&ctx, &srcs, &dest2, add, owner, &lower2, file)
                         })
                         .await??

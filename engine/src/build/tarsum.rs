@@ -10,7 +10,7 @@
 //! so touching a file does not invalidate the cache).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::rc::Rc;
 
@@ -33,6 +33,11 @@ impl<R> Tee<R> {
     pub fn new(inner: R, slot: Slot) -> Self {
         Self { inner, slot }
     }
+
+    /// The wrapped reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
 }
 
 impl<R: Read> Read for Tee<R> {
@@ -49,6 +54,7 @@ impl<R: Read> Read for Tee<R> {
 #[derive(Debug, Clone, Default)]
 pub struct Sums {
     entries: BTreeMap<String, String>,
+    links: usize,
 }
 
 /// `path` as a context-relative name: its normal components joined by `/`
@@ -68,6 +74,9 @@ impl Sums {
     /// and the digest of its data (regular files). A later entry of the
     /// same name replaces an earlier one, as extraction does.
     pub fn record(&mut self, path: String, h: &Header, link: Option<&[u8]>, data: Option<Digest>) {
+        if h.entry_type() == tar::EntryType::Symlink {
+            self.links += 1;
+        }
         let mut hash = Hasher::new();
         hash.update(
             format!(
@@ -86,6 +95,27 @@ impl Sums {
             hash.update(d.hex().as_bytes());
         }
         self.entries.insert(path, hash.finish().hex().to_owned());
+    }
+
+    /// Whether the context has symbolic links (then paths are resolved on
+    /// the extracted files, not on these names).
+    pub fn has_links(&self) -> bool {
+        self.links > 0
+    }
+
+    /// Every name in the context: the entries' and their parents'.
+    pub fn names(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for p in self.entries.keys() {
+            let mut cur = p.as_str();
+            while out.insert(cur.to_owned()) {
+                match cur.rsplit_once('/') {
+                    Some((parent, _)) => cur = parent,
+                    None => break,
+                }
+            }
+        }
+        out
     }
 
     /// The checksum of copying the context paths `sources` (each a pair of
