@@ -619,3 +619,86 @@ fn copy_cache_follows_content_and_mode_not_time() {
         "b2\n"
     );
 }
+
+#[test]
+fn system_df_lists_the_build_cache_and_builder_prune_counts_it() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    write(c, "f.txt", "x\n");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nCOPY f.txt /f.txt\nRUN echo hi > /hi\nENV A=1\n",
+    );
+    let path = c.to_str().expect("path").to_owned();
+    cli(&d).ok(&["build", "-t", "dfimg", &path]);
+    let df = d.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.lines().any(|l| l == "Build Cache 3"), "{df}");
+    let verbose = d.docker_ok(&["system", "df", "-v"]);
+    assert_eq!(verbose.matches(" regular ").count(), 3, "{verbose}");
+    let pruned = d.docker_ok(&["builder", "prune", "-f"]);
+    assert!(pruned.contains("Deleted build cache objects:"), "{pruned}");
+    let ids = pruned
+        .lines()
+        .filter(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .count();
+    assert_eq!(ids, 3, "{pruned}");
+    assert!(pruned.contains("Total reclaimed space: 0B"), "{pruned}");
+    let df = d.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.lines().any(|l| l == "Build Cache 0"), "{df}");
+    // Options the cache cannot honour are refused by name.
+    let (code, err) = d.docker_fail(&["builder", "prune", "-f", "--filter", "until=24h"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("until"), "{err}");
+}
+
+/// `FROM` an image of a registry that needs credentials: refused before
+/// `docker login`, built after (the CLI sends them in X-Registry-Config).
+fn from_an_authenticated_registry(registry: skiff_e2e::Registry) {
+    let mut opts = SkiffdOpts::default()
+        .no_mirror()
+        .insecure_registry(registry.host());
+    if let Some(tokens) = registry.token_server() {
+        opts = opts.forward(tokens.addr().port());
+    }
+    let d = Skiffd::start(opts);
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    let base = registry.image("private/busybox:latest");
+    write(
+        c,
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo built > /built\n"),
+    );
+    let path = c.to_str().expect("path").to_owned();
+    let denied = cli(&d).run(&["build", "-t", "authed", &path]);
+    assert_ne!(denied.code, 0, "{}", denied.stdout);
+    let said = format!("{}{}", denied.stdout, denied.stderr);
+    assert!(
+        said.contains("unauthorized") || said.contains("denied"),
+        "{said}"
+    );
+    let (user, pass) = registry.credentials().expect("auth registry");
+    let out = d.docker().run_with_stdin(
+        &["login", &registry.host(), "-u", user, "--password-stdin"],
+        pass.as_bytes(),
+    );
+    assert!(out.success(), "login: {}", out.stderr);
+    cli(&d).ok(&["build", "-t", "authed", &path]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "authed", "cat", "/built"]),
+        "built\n"
+    );
+    no_containers(&d);
+}
+
+#[test]
+fn from_an_htpasswd_registry_after_login() {
+    from_an_authenticated_registry(skiff_e2e::Registry::start_with_htpasswd("skiff", "s3cret"));
+}
+
+#[test]
+fn from_a_token_auth_registry_after_login() {
+    from_an_authenticated_registry(skiff_e2e::Registry::start_with_token_auth("skiff", "t0ken"));
+}
