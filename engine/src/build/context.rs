@@ -34,7 +34,12 @@ pub struct Context {
     dockerfiles: Vec<(String, String)>,
     /// The tar, until it is extracted.
     spool: Mutex<Option<Spool>>,
+    /// Names left out of the context ([`Context::drop_ignored_build_files`]).
+    excluded: Vec<String>,
 }
+
+/// The ignore file the CLI sends along.
+const DOCKERIGNORE: &str = ".dockerignore";
 
 /// The Dockerfile names to look for: `name`, or `Dockerfile` then
 /// `dockerfile`.
@@ -67,6 +72,7 @@ impl Context {
             .map_err(|e| BuildError::io("opening the build context", e))?;
         let wanted: Vec<String> = dockerfile_candidates(dockerfile)
             .into_iter()
+            .chain([DOCKERIGNORE])
             .map(|c| tarsum::clean(Path::new(c)))
             .collect();
         let fail = |e| BuildError::io("reading the build context", e);
@@ -114,6 +120,7 @@ impl Context {
             sums,
             dockerfiles,
             spool: Mutex::new(Some(spool)),
+            excluded: Vec::new(),
         })
     }
 
@@ -137,26 +144,85 @@ impl Context {
         archive.set_preserve_mtime(true);
         archive.set_overwrite(true);
         archive.set_unpack_xattrs(false);
-        archive.unpack(&self.root).map_err(fail)
+        archive.unpack(&self.root).map_err(fail)?;
+        for name in &self.excluded {
+            match std::fs::remove_file(self.root.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// As dockerd: the CLI always sends the Dockerfile (`dockerfile`) and
+    /// `.dockerignore`, and when `.dockerignore` excludes them they are
+    /// taken out of the context once the Dockerfile is read, so `COPY .`
+    /// does not copy them.
+    pub fn drop_ignored_build_files(&mut self, dockerfile: Option<&str>) {
+        let Some((_, rules)) = self.dockerfiles.iter().find(|(n, _)| n == DOCKERIGNORE) else {
+            return;
+        };
+        let mut names: Vec<String> = dockerfile_candidates(dockerfile)
+            .into_iter()
+            .map(|c| tarsum::clean(Path::new(c)))
+            .filter(|n| self.dockerfiles.iter().any(|(d, _)| d == n))
+            .take(1)
+            .collect();
+        names.push(DOCKERIGNORE.into());
+        for name in names {
+            if ignored(rules, &name) {
+                self.sums.remove(&name);
+                self.excluded.push(name);
+            }
+        }
     }
 
     /// The checksum of a copy of context paths `srcs` (as `COPY`/`ADD`
     /// name them: paths or globs), with `extra` (what else decides the
     /// copy's result), from the entries' sums: no file is read. Paths are
     /// matched on the entries' names, or, in a context with symbolic
-    /// links, on the extracted files.
+    /// links, on the extracted files. As dockerd's history names it:
+    /// `file:<hex>`, `dir:<hex>` (one directory) or `multi:<hex>`.
     pub fn checksum(&self, srcs: &[String], extra: &str) -> Result<String, BuildError> {
         let mut sources = Vec::new();
-        if !self.sums.has_links() {
+        let sum = if !self.sums.has_links() {
             let names = self.sums.names();
             for s in srcs {
                 for rel in self.glob_names(s, &names)? {
                     sources.push((rel.clone(), rel));
                 }
             }
-            return Ok(self.sums.of_sources(&sources, extra));
-        }
-        self.materialize()?;
+            let dir = match sources.as_slice() {
+                [(rel, _)] => {
+                    rel.is_empty()
+                        || names
+                            .range(format!("{rel}/")..)
+                            .next()
+                            .is_some_and(|n| n.starts_with(&format!("{rel}/")))
+                }
+                _ => false,
+            };
+            (self.sums.of_sources(&sources, extra), dir)
+        } else {
+            self.materialize()?;
+            self.checksum_on_files(srcs, extra, &mut sources)?
+        };
+        let kind = match (sources.len(), sum.1) {
+            (1, true) => "dir",
+            (1, false) => "file",
+            _ => "multi",
+        };
+        Ok(format!("{kind}:{}", sum.0))
+    }
+
+    /// [`Context::checksum`] on the extracted files (symbolic links
+    /// followed); also whether a single source is a directory.
+    fn checksum_on_files(
+        &self,
+        srcs: &[String],
+        extra: &str,
+        sources: &mut Vec<(String, String)>,
+    ) -> Result<(String, bool), BuildError> {
         for s in srcs {
             for rel in self.glob(s)? {
                 let real = self
@@ -168,7 +234,11 @@ impl Context {
                 sources.push((rel, real));
             }
         }
-        Ok(self.sums.of_sources(&sources, extra))
+        let dir = match sources.as_slice() {
+            [(rel, _)] => self.resolve(rel)?.is_dir(),
+            _ => false,
+        };
+        Ok((self.sums.of_sources(sources, extra), dir))
     }
 
     /// As [`Context::glob`], on the entries' `names` (a context without
@@ -305,6 +375,37 @@ impl Context {
         out.sort();
         Ok(out)
     }
+}
+
+/// Whether `.dockerignore` `rules` exclude context path `name`: the last
+/// matching pattern decides, `!` patterns re-include, a pattern matching a
+/// parent directory matches what is under it.
+fn ignored(rules: &str, name: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let mut hit = false;
+    for line in rules.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (keep, pattern) = match line.strip_prefix('!') {
+            Some(p) => (true, p.trim()),
+            None => (false, line),
+        };
+        let pattern = tarsum::clean(Path::new(pattern));
+        let Ok(p) = glob::Pattern::new(&pattern) else {
+            continue;
+        };
+        let mut prefixes = name.match_indices('/').map(|(i, _)| &name[..i]);
+        if p.matches_with(name, options) || prefixes.any(|d| p.matches_with(d, options)) {
+            hit = !keep;
+        }
+    }
+    hit
 }
 
 /// A source that is not in the context, in docker's words.
@@ -573,6 +674,32 @@ mod tests {
             linked.checksum(&["link/a".into()], "").expect("sum"),
             linked.checksum(&["d/a".into()], "").expect("sum")
         );
+    }
+
+    #[test]
+    fn dockerignore_rules_decide_the_build_files() {
+        assert!(ignored("Dockerfile\n", "Dockerfile"));
+        assert!(ignored("*\n!src\n", ".dockerignore"));
+        assert!(!ignored("*\n!Dockerfile\n", "Dockerfile"));
+        assert!(ignored("docs/\n", "docs/a.md"));
+        assert!(!ignored("# Dockerfile\nsrc\n", "Dockerfile"));
+        let bytes = tar_of(&[
+            ("Dockerfile", "FROM x\n"),
+            (".dockerignore", "Dockerfile\n.dockerignore\n"),
+            ("a", "1"),
+        ]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ctx = Context::receive(std::io::Cursor::new(bytes), dir.path(), dir.path(), None)
+            .expect("receive");
+        assert_eq!(ctx.dockerfile(None).expect("df"), "FROM x\n");
+        let before = ctx.checksum(&[".".into()], "").expect("sum");
+        ctx.drop_ignored_build_files(None);
+        assert_ne!(before, ctx.checksum(&[".".into()], "").expect("sum"));
+        assert!(ctx.checksum(&["Dockerfile".into()], "").is_err());
+        ctx.materialize().expect("materialize");
+        assert!(!ctx.root.join("Dockerfile").exists());
+        assert!(!ctx.root.join(".dockerignore").exists());
+        assert!(ctx.root.join("a").exists());
     }
 
     #[test]

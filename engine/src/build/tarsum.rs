@@ -97,6 +97,11 @@ impl Sums {
         self.entries.insert(path, hash.finish().hex().to_owned());
     }
 
+    /// Forget entry `path` (taken out of the context).
+    pub fn remove(&mut self, path: &str) {
+        self.entries.remove(path);
+    }
+
     /// Whether the context has symbolic links (then paths are resolved on
     /// the extracted files, not on these names).
     pub fn has_links(&self) -> bool {
