@@ -702,3 +702,25 @@ fn from_an_htpasswd_registry_after_login() {
 fn from_a_token_auth_registry_after_login() {
     from_an_authenticated_registry(skiff_e2e::Registry::start_with_token_auth("skiff", "t0ken"));
 }
+
+#[test]
+fn heredocs_are_refused_before_any_step_runs() {
+    let d = with_busybox();
+    for df in [
+        "FROM busybox\nRUN echo first\nRUN <<EOF\necho hi\nEOF\n",
+        "FROM busybox\nRUN echo first\nCOPY <<EOF /greeting\nhi\nEOF\n",
+    ] {
+        let ctx = tempfile::tempdir().expect("ctx");
+        write(ctx.path(), "Dockerfile", df);
+        let path = ctx.path().to_str().expect("path").to_owned();
+        let out = cli(&d).run(&["build", "-t", "heredoc", &path]);
+        assert_ne!(out.code, 0, "{}", out.stdout);
+        assert!(
+            out.stderr.contains("heredoc needs BuildKit"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stdout.contains("Running in"), "{}", out.stdout);
+    }
+    no_containers(&d);
+}
