@@ -527,3 +527,200 @@ fn add_extracts_local_tars_and_refuses_urls() {
     );
     no_containers(&d);
 }
+
+#[test]
+fn bzip2_and_xz_contexts_build() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    write(c, "src/f.txt", "packed\n");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nCOPY src /src\nRUN cat /src/f.txt > /g\n",
+    );
+    let tar = std::process::Command::new("tar")
+        .args(["-cf", "-", "-C"])
+        .arg(c)
+        .args(["Dockerfile", "src"])
+        .output()
+        .expect("tar");
+    assert!(tar.status.success());
+    for (tool, tag) in [("bzip2", "ctx-bz2"), ("xz", "ctx-xz")] {
+        let mut child = std::process::Command::new(tool)
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect(tool);
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = tar.stdout.clone();
+        let feeder = std::thread::spawn(move || {
+            std::io::Write::write_all(&mut stdin, &data).expect("feed");
+        });
+        let packed = child.wait_with_output().expect(tool);
+        feeder.join().expect("feeder");
+        let out = cli(&d).run_with_stdin(&["build", "-t", tag, "-"], &packed.stdout);
+        assert!(out.success(), "{tool}: {}{}", out.stdout, out.stderr);
+        assert_eq!(d.docker_ok(&["run", "--rm", tag, "cat", "/g"]), "packed\n");
+    }
+    // The same context, however it was packed, hits the same cache.
+    let again = cli(&d).run_with_stdin(&["build", "-t", "ctx-plain", "-"], &tar.stdout);
+    assert!(again.success(), "{}{}", again.stdout, again.stderr);
+    assert!(!again.stdout.contains("Running in"), "{}", again.stdout);
+    no_containers(&d);
+}
+
+#[test]
+fn copy_cache_follows_content_and_mode_not_time() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    write(c, "dir/a.sh", "echo a\n");
+    write(c, "dir/sub/b", "b\n");
+    write(c, "other", "o\n");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nCOPY dir /dir\nRUN ls -lR /dir > /listing\n",
+    );
+    let path = c.to_str().expect("path").to_owned();
+    cli(&d).ok(&["build", "-t", "cc", &path]);
+    let build = || cli(&d).ok(&["build", "-t", "cc", &path]);
+    // A file outside the copied sources, and a new mtime: still cached.
+    write(c, "other", "changed\n");
+    let t = std::process::Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(c.join("dir/sub/b"))
+        .status()
+        .expect("touch");
+    assert!(t.success());
+    let out = build();
+    assert!(!out.contains("Running in"), "{out}");
+    // A mode change under the source: a miss.
+    let chmod = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(c.join("dir/a.sh"))
+        .status()
+        .expect("chmod");
+    assert!(chmod.success());
+    let out = build();
+    assert_eq!(out.matches(" ---> Running in ").count(), 1, "{out}");
+    assert!(
+        d.docker_ok(&["run", "--rm", "cc", "cat", "/listing"])
+            .contains("-rwxr-xr-x"),
+    );
+    // A content change deep under it: a miss.
+    write(c, "dir/sub/b", "b2\n");
+    let out = build();
+    assert_eq!(out.matches(" ---> Running in ").count(), 1, "{out}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "cc", "cat", "/dir/sub/b"]),
+        "b2\n"
+    );
+}
+
+#[test]
+fn system_df_lists_the_build_cache_and_builder_prune_counts_it() {
+    let d = with_busybox();
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    write(c, "f.txt", "x\n");
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nCOPY f.txt /f.txt\nRUN echo hi > /hi\nENV A=1\n",
+    );
+    let path = c.to_str().expect("path").to_owned();
+    cli(&d).ok(&["build", "-t", "dfimg", &path]);
+    let df = d.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.lines().any(|l| l == "Build Cache 3"), "{df}");
+    let verbose = d.docker_ok(&["system", "df", "-v"]);
+    assert_eq!(verbose.matches(" regular ").count(), 3, "{verbose}");
+    let pruned = d.docker_ok(&["builder", "prune", "-f"]);
+    assert!(pruned.contains("Deleted build cache objects:"), "{pruned}");
+    let ids = pruned
+        .lines()
+        .filter(|l| l.len() == 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+        .count();
+    assert_eq!(ids, 3, "{pruned}");
+    assert!(pruned.contains("Total reclaimed space: 0B"), "{pruned}");
+    let df = d.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.lines().any(|l| l == "Build Cache 0"), "{df}");
+    // Options the cache cannot honour are refused by name.
+    let (code, err) = d.docker_fail(&["builder", "prune", "-f", "--filter", "until=24h"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("until"), "{err}");
+}
+
+/// `FROM` an image of a registry that needs credentials: refused before
+/// `docker login`, built after (the CLI sends them in X-Registry-Config).
+fn from_an_authenticated_registry(registry: skiff_e2e::Registry) {
+    let mut opts = SkiffdOpts::default()
+        .no_mirror()
+        .insecure_registry(registry.host());
+    if let Some(tokens) = registry.token_server() {
+        opts = opts.forward(tokens.addr().port());
+    }
+    let d = Skiffd::start(opts);
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    let base = registry.image("private/busybox:latest");
+    write(
+        c,
+        "Dockerfile",
+        &format!("FROM {base}\nRUN echo built > /built\n"),
+    );
+    let path = c.to_str().expect("path").to_owned();
+    let denied = cli(&d).run(&["build", "-t", "authed", &path]);
+    assert_ne!(denied.code, 0, "{}", denied.stdout);
+    let said = format!("{}{}", denied.stdout, denied.stderr);
+    assert!(
+        said.contains("unauthorized") || said.contains("denied"),
+        "{said}"
+    );
+    let (user, pass) = registry.credentials().expect("auth registry");
+    let out = d.docker().run_with_stdin(
+        &["login", &registry.host(), "-u", user, "--password-stdin"],
+        pass.as_bytes(),
+    );
+    assert!(out.success(), "login: {}", out.stderr);
+    cli(&d).ok(&["build", "-t", "authed", &path]);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "authed", "cat", "/built"]),
+        "built\n"
+    );
+    no_containers(&d);
+}
+
+#[test]
+fn from_an_htpasswd_registry_after_login() {
+    from_an_authenticated_registry(skiff_e2e::Registry::start_with_htpasswd("skiff", "s3cret"));
+}
+
+#[test]
+fn from_a_token_auth_registry_after_login() {
+    from_an_authenticated_registry(skiff_e2e::Registry::start_with_token_auth("skiff", "t0ken"));
+}
+
+#[test]
+fn heredocs_are_refused_before_any_step_runs() {
+    let d = with_busybox();
+    for df in [
+        "FROM busybox\nRUN echo first\nRUN <<EOF\necho hi\nEOF\n",
+        "FROM busybox\nRUN echo first\nCOPY <<EOF /greeting\nhi\nEOF\n",
+    ] {
+        let ctx = tempfile::tempdir().expect("ctx");
+        write(ctx.path(), "Dockerfile", df);
+        let path = ctx.path().to_str().expect("path").to_owned();
+        let out = cli(&d).run(&["build", "-t", "heredoc", &path]);
+        assert_ne!(out.code, 0, "{}", out.stdout);
+        assert!(
+            out.stderr.contains("heredoc needs BuildKit"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stdout.contains("Running in"), "{}", out.stdout);
+    }
+    no_containers(&d);
+}

@@ -151,7 +151,27 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 },
             })))
         }
-        (&Method::POST, "/build/prune") => Ok(Action::Prune),
+        (&Method::POST, "/build/prune") => {
+            for key in [
+                "keep-storage",
+                "reserved-space",
+                "max-used-space",
+                "min-free-space",
+            ] {
+                if q.int(key)?.unwrap_or(0) != 0 {
+                    return Err(ApiError::bad_request(format!(
+                        "{key} is not supported by this engine's build cache prune"
+                    )));
+                }
+            }
+            let filters: BTreeMap<String, serde_json::Value> = json_map(q, "filters")?;
+            if let Some(name) = filters.keys().next() {
+                return Err(ApiError::bad_request(format!(
+                    "filter {name} is not supported by this engine's build cache prune"
+                )));
+            }
+            Ok(Action::Prune)
+        }
         (&Method::POST, "/commit") => {
             let container = q
                 .non_empty("container")
@@ -198,14 +218,40 @@ pub async fn handle(
             ))
         }
         Action::Prune => {
-            daemon.build.prune()?;
+            // Nothing is freed: the steps' images stay (see BuildService::prune).
+            let deleted = daemon.build.prune()?;
             Ok(response::json(
                 StatusCode::OK,
-                &json!({ "CachesDeleted": [], "SpaceReclaimed": 0 }),
+                &json!({ "CachesDeleted": deleted, "SpaceReclaimed": 0 }),
             ))
         }
         Action::Build(req) => build(daemon, *req, body).await,
     }
+}
+
+/// The build cache as `/system/df` lists it (`BuildCache`): each cached
+/// step, `Shared` with the image it made (so `docker system df` counts
+/// none of it reclaimable, as a prune frees nothing).
+pub fn disk_usage(daemon: &Daemon) -> Vec<serde_json::Value> {
+    daemon
+        .build
+        .disk_usage()
+        .into_iter()
+        .map(|u| {
+            json!({
+                "ID": u.id,
+                "Parents": null,
+                "Type": "regular",
+                "Description": u.description,
+                "InUse": false,
+                "Shared": true,
+                "Size": u.size,
+                "CreatedAt": u.created,
+                "LastUsedAt": null,
+                "UsageCount": 0,
+            })
+        })
+        .collect()
 }
 
 fn line(v: serde_json::Value) -> Result<Bytes, std::io::Error> {
@@ -339,6 +385,24 @@ mod tests {
             let err = parse(&test_call(Method::POST, "/build", q)).expect_err(q);
             assert!(err.message.contains(word), "{q}: {}", err.message);
         }
+        for (q, word) in [
+            ("keep-storage=1000", "keep-storage"),
+            (
+                "filters=%7B%22until%22%3A%7B%2224h%22%3Atrue%7D%7D",
+                "until",
+            ),
+        ] {
+            let err = parse(&test_call(Method::POST, "/build/prune", q)).expect_err(q);
+            assert!(err.message.contains(word), "{q}: {}", err.message);
+        }
+        assert!(
+            parse(&test_call(
+                Method::POST,
+                "/build/prune",
+                "all=1&filters=%7B%7D"
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

@@ -132,10 +132,15 @@ pub async fn handle(
             } else {
                 serde_json::json!(images)
             };
-            let mut df = serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [] });
+            let d = daemon.clone();
+            let build_cache = tokio::task::spawn_blocking(move || crate::build::disk_usage(&d))
+                .await
+                .map_err(ApiError::internal)?;
+            let builder_size: u64 = build_cache.iter().filter_map(|c| c["Size"].as_u64()).sum();
+            let mut df = serde_json::json!({ "LayersSize": layers_size, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": build_cache });
             if crate::zero::version_below(call.version.as_deref(), 42) {
-                // Removed in API 1.42; skiffd has no build cache.
-                df["BuilderSize"] = serde_json::json!(0);
+                // Removed in API 1.42.
+                df["BuilderSize"] = serde_json::json!(builder_size);
             }
             Ok(response::json(StatusCode::OK, &df))
         }

@@ -61,13 +61,20 @@ impl Cache {
         self.persist(&table)
     }
 
-    /// Drop every entry (`docker builder prune`); returns how many there were.
-    pub fn clear(&self) -> Result<usize, BuildError> {
+    /// Drop every entry (`docker builder prune`); returns them.
+    pub fn clear(&self) -> Result<Vec<(String, Digest)>, BuildError> {
         let mut table = self.lock();
-        let n = table.len();
-        table.clear();
+        let gone = std::mem::take(&mut *table);
         self.persist(&table)?;
-        Ok(n)
+        Ok(gone.into_iter().collect())
+    }
+
+    /// Every entry: (key, image).
+    pub fn entries(&self) -> Vec<(String, Digest)> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Drop entries whose image `exists` says is gone.
@@ -117,6 +124,7 @@ mod tests {
         }
         let c = Cache::open(&path).expect("reopen");
         assert_eq!(c.get("k"), Some(id.clone()));
+        assert_eq!(c.entries(), [("k".to_owned(), id.clone())]);
         c.prune(|_| false).expect("prune");
         assert_eq!(c.get("k"), None);
     }

@@ -100,7 +100,8 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// The parent directories of `path` (absolute), with the metadata the
-    /// image's layers (`lower`, top first) have for them.
+    /// image's layers (`lower`, top first) have for them; those the image
+    /// lacks are created 0755, owned by the copy's owner.
     pub fn parents(&mut self, path: &str, lower: &[PathBuf]) -> Result<(), BuildError> {
         let mut cur = String::new();
         let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
@@ -130,8 +131,12 @@ impl<W: Write> LayerWriter<W> {
                 }
                 // A symlink or file there: leave it to the image.
                 Some(_) => return Ok(()),
+                // Created, as dockerd creates it: owned by `--chown`'s
+                // user (root without it).
                 None => {
                     h.set_mode(0o755);
+                    h.set_uid(self.owner.ids.0.into());
+                    h.set_gid(self.owner.ids.1.into());
                     h.set_mtime(0);
                 }
             }
@@ -374,6 +379,19 @@ pub fn absolute_dest(dest: &str, workdir: &str) -> String {
     cleaned
 }
 
+/// `ADD <url>` (or a git address) is refused: remote sources are not
+/// fetched by this engine.
+pub fn refuse_remote(srcs: &[String], add: bool) -> Result<(), BuildError> {
+    match srcs.iter().find(|s| {
+        add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
+    }) {
+        Some(s) => Err(BuildError::InvalidArgument(format!(
+            "ADD {s}: remote sources are not fetched by this engine; download the file into the build context and ADD or COPY it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Blocking: the layer of `COPY`/`ADD` `srcs` from `ctx` to `dest`
 /// (absolute); returns the output and the checksum's hex.
 pub fn from_context<W: Write>(
@@ -385,13 +403,9 @@ pub fn from_context<W: Write>(
     lower: &[PathBuf],
     out: W,
 ) -> Result<(W, String), BuildError> {
+    refuse_remote(srcs, add)?;
     let mut matched = Vec::new();
     for s in srcs {
-        if add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
-            return Err(BuildError::InvalidArgument(format!(
-                "ADD {s}: remote sources are not fetched by this engine; download the file into the build context and ADD or COPY it"
-            )));
-        }
         matched.extend(ctx.glob(s)?);
     }
     let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, matched.len(), lower)?;
@@ -423,7 +437,8 @@ pub fn from_context<W: Write>(
 impl super::BuildService {
     /// `COPY --from=<stage|image>`: each source read from the stage's (or
     /// image's) filesystem through a container's archive (created, never
-    /// started, removed after), written under `dest`.
+    /// started, removed after), written under `dest`; the checksum comes
+    /// back as dockerd's history names it (`file:…`, `dir:…`, `multi:…`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn copy_from_stage<W: Write + Send + 'static>(
         &self,
@@ -473,10 +488,14 @@ impl super::BuildService {
         out: W,
     ) -> Result<(W, String), BuildError> {
         let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, srcs.len(), lower)?;
+        let mut kind = if srcs.len() > 1 { "multi" } else { "file" };
         for src in srcs {
             let (stat, rx) = self.containers.archive_get(cid, src).await?;
             let reader = crate::streams::ChannelReader::from_receiver(rx);
             let is_dir = crate::containers::archive::pathstat::is_dir(stat.mode);
+            if is_dir && srcs.len() == 1 {
+                kind = "dir";
+            }
             let target = if is_dir {
                 dest.trim_end_matches('/').to_owned()
             } else if dest_is_dir {
@@ -490,7 +509,8 @@ impl super::BuildService {
             })
             .await??;
         }
-        w.finish()
+        let (w, sum) = w.finish()?;
+        Ok((w, format!("{kind}:{sum}")))
     }
 }
 
@@ -530,7 +550,11 @@ mod tests {
             b.append_data(&mut h, name, data.as_bytes())
                 .expect("append");
         }
-        let ctx = Context::extract(&b.into_inner().expect("tar")[..], dir.path()).expect("ctx");
+        let ctx = Context::extract(
+            std::io::Cursor::new(b.into_inner().expect("tar")),
+            dir.path(),
+        )
+        .expect("ctx");
         let lower = tempfile::tempdir().expect("lower");
         std::fs::create_dir(lower.path().join("tmp")).expect("tmp");
         std::fs::set_permissions(

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use skiff_oci::Digest;
@@ -21,7 +22,7 @@ use super::copy::{self, Owner};
 use super::error::BuildError;
 use super::from::Base;
 use super::metadata::{self, Meta};
-use super::parse::{Dockerfile, Instruction, Step};
+use super::parse::{Dockerfile, Instruction, Step, escape_char};
 use super::run::RunStep;
 use super::{BuildEvent, BuildRequest, BuildService, Progress, cache, vars};
 use crate::images::compose::NewImage;
@@ -96,8 +97,14 @@ impl BuildService {
         let ctx_dir = dir.path().join("context");
         std::fs::create_dir(&ctx_dir)
             .map_err(|e| BuildError::io("creating the context directory", e))?;
-        let ctx = tokio::task::spawn_blocking(move || Context::extract(body, &ctx_dir)).await??;
-        let text = ctx.dockerfile(req.dockerfile.as_deref())?;
+        let (scratch, name) = (dir.path().to_owned(), req.dockerfile.clone());
+        let (ctx, text) = tokio::task::spawn_blocking(move || {
+            let mut ctx = Context::receive(body, &ctx_dir, &scratch, name.as_deref())?;
+            let text = ctx.dockerfile(name.as_deref())?;
+            ctx.drop_ignored_build_files(name.as_deref());
+            Ok::<_, BuildError>((Arc::new(ctx), text))
+        })
+        .await??;
         let mut df = Dockerfile::parse(&text)?;
         let escape = escape_char(&text);
         if !req.labels.is_empty() {
@@ -266,7 +273,7 @@ impl BuildService {
     async fn triggers(
         &self,
         st: &mut StageState,
-        ctx: &Context,
+        ctx: &Arc<Context>,
         req: &BuildRequest,
         globals: &[(String, Option<String>)],
         escape: char,
@@ -304,7 +311,7 @@ impl BuildService {
         &self,
         st: &mut StageState,
         instr: &Instruction,
-        ctx: &Context,
+        ctx: &Arc<Context>,
         req: &BuildRequest,
         globals: &[(String, Option<String>)],
         used: &mut BTreeSet<String>,
@@ -385,11 +392,6 @@ impl BuildService {
                     .iter()
                     .map(|s| word(s))
                     .collect::<Result<Vec<_>, _>>()?;
-                if !spec.heredocs.is_empty() {
-                    return Err(BuildError::InvalidArgument(
-                        "COPY/ADD with a heredoc needs BuildKit; the legacy builder does not run it".into(),
-                    ));
-                }
                 let workdir = st
                     .runtime
                     .get("WorkingDir")
@@ -416,14 +418,43 @@ impl BuildService {
                         None => None,
                     },
                 };
+                let what = if spec.add { "ADD" } else { "COPY" };
+                // As dockerd writes it: `--chown=…` glued to the checksum.
+                let chown_text = match &spec.chown {
+                    Some(c) => format!("--chown={}", word(c)?),
+                    None => String::new(),
+                };
+                // The shell of the stage and the destination as written.
+                let (shell, written) =
+                    (metadata::shell_of(&st.runtime).join(" "), word(&spec.dest)?);
+                let history =
+                    |sum: &str| format!("{shell} #(nop) {what} {chown_text}{sum} in {written} ");
+                // From the context, the checksum comes from the entries'
+                // sums taken at extraction: a cache hit reads no file.
+                let early = match &spec.from {
+                    None => {
+                        copy::refuse_remote(&srcs, spec.add)?;
+                        let extra = format!("{what} {:?} {:?}", owner.ids, owner.chmod);
+                        let (c, s) = (ctx.clone(), srcs.clone());
+                        let sum =
+                            tokio::task::spawn_blocking(move || c.checksum(&s, &extra)).await??;
+                        let created_by = history(&sum);
+                        let key = cache::key(st.image.as_ref(), &created_by);
+                        if self.cached(st, &key, req, progress)? {
+                            return Ok(());
+                        }
+                        Some((created_by, key))
+                    }
+                    Some(_) => None,
+                };
                 let file = tempfile::tempfile_in(scratch)
                     .map_err(|e| BuildError::io("creating a layer file", e))?;
                 let (mut file, sum) = match &spec.from {
                     None => {
-                        let (root, add) = (ctx.root.clone(), spec.add);
+                        let (ctx, add) = (ctx.clone(), spec.add);
                         let (srcs, dest2, lower2) = (srcs.clone(), dest.clone(), lower.clone());
                         tokio::task::spawn_blocking(move || {
-                            let ctx = Context { root };
+                            ctx.materialize()?;
                             copy::from_context(&ctx, &srcs, &dest2, add, owner, &lower2, file)
                         })
                         .await??
@@ -446,13 +477,17 @@ impl BuildService {
                 };
                 file.rewind()
                     .map_err(|e| BuildError::io("reading a layer file", e))?;
-                let what = if spec.add { "ADD" } else { "COPY" };
-                let kind = if srcs.len() > 1 { "multi" } else { "file" };
-                let created_by = format!("/bin/sh -c #(nop) {what} {kind}:{sum} in {dest} ");
-                let key = cache::key(st.image.as_ref(), &created_by);
-                if self.cached(st, &key, req, progress)? {
-                    return Ok(());
-                }
+                let (created_by, key) = match early {
+                    Some(known) => known,
+                    None => {
+                        let created_by = history(&sum);
+                        let key = cache::key(st.image.as_ref(), &created_by);
+                        if self.cached(st, &key, req, progress)? {
+                            return Ok(());
+                        }
+                        (created_by, key)
+                    }
+                };
                 self.record(
                     st,
                     key,
@@ -473,7 +508,7 @@ impl BuildService {
                         .get(&k)
                         .cloned()
                         .flatten()
-                        .or(default)
+                        .or(default.clone())
                         .or_else(|| {
                             globals
                                 .iter()
@@ -484,6 +519,11 @@ impl BuildService {
                     used.insert(k.clone());
                     comment.push(' ');
                     comment.push_str(&k);
+                    // dockerd's history keeps the default as written.
+                    if let Some(d) = &default {
+                        comment.push('=');
+                        comment.push_str(d);
+                    }
                     st.args.push((k, value));
                 }
                 self.metadata_step(st, comment, req, progress).await
@@ -505,7 +545,12 @@ impl BuildService {
                 )?
                 .unwrap_or_default();
                 st.config.author = author;
-                self.metadata_step(st, comment, req, progress).await
+                let layer = match other {
+                    Step::Workdir(_) => self.workdir_layer(st, scratch)?,
+                    _ => None,
+                };
+                self.metadata_step_with(st, comment, layer, req, progress)
+                    .await
             }
         }
     }
@@ -518,7 +563,63 @@ impl BuildService {
         req: &BuildRequest,
         progress: &Progress,
     ) -> Result<(), BuildError> {
-        let created_by = format!("/bin/sh -c #(nop)  {comment}");
+        self.metadata_step_with(st, comment, None, req, progress)
+            .await
+    }
+
+    /// As dockerd's `WORKDIR`: a directory the image lacks is created, in
+    /// a layer of its own (missing parents too, 0755 root); `None` when it
+    /// exists (or on `scratch`).
+    fn workdir_layer(
+        &self,
+        st: &StageState,
+        scratch: &std::path::Path,
+    ) -> Result<Option<std::fs::File>, BuildError> {
+        let Some(id) = &st.image else {
+            return Ok(None);
+        };
+        let rel = st
+            .runtime
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim_matches('/')
+            .to_owned();
+        let lower = match self.images.record(id) {
+            Some(r) => self.images.lower_dirs(&r),
+            None => return Ok(None),
+        };
+        if rel.is_empty() || lower.iter().any(|l| l.join(&rel).is_dir()) {
+            return Ok(None);
+        }
+        let file = tempfile::tempfile_in(scratch)
+            .map_err(|e| BuildError::io("creating a layer file", e))?;
+        let mut w = copy::LayerWriter::new(file, Owner::default());
+        w.parents(&format!("/{rel}/_"), &lower)?;
+        let (mut file, _) = w.finish()?;
+        file.rewind()
+            .map_err(|e| BuildError::io("reading a layer file", e))?;
+        Ok(Some(file))
+    }
+
+    /// Record a step that changes the config, and adds `layer` if any.
+    async fn metadata_step_with(
+        &self,
+        st: &mut StageState,
+        comment: String,
+        layer: Option<std::fs::File>,
+        req: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<(), BuildError> {
+        // dockerd commits WORKDIR with its comment in one word
+        // (`#(nop) WORKDIR /x`), every other metadata step in two
+        // (`#(nop)  ENV …`).
+        let shell = metadata::shell_of(&st.runtime).join(" ");
+        let created_by = if comment.starts_with("WORKDIR ") {
+            format!("{shell} #(nop) {comment}")
+        } else {
+            format!("{shell} #(nop)  {comment}")
+        };
         // The runtime config is part of the key (a metadata step's result
         // depends on it, e.g. ENV with a substituted value).
         let key = cache::key(
@@ -532,9 +633,9 @@ impl BuildService {
             st,
             key,
             Pending {
-                layer: None,
+                empty_layer: layer.is_none(),
+                layer,
                 created_by,
-                empty_layer: true,
             },
             progress,
         )
@@ -637,20 +738,6 @@ fn chown(spec: &str, lower: &[std::path::PathBuf]) -> Result<(u32, u32), BuildEr
         ))
     })?;
     Ok((user.uid, user.gid))
-}
-
-/// The `# escape=` directive's character (default `\`).
-fn escape_char(text: &str) -> char {
-    for line in text.lines() {
-        let l = line.trim();
-        let Some(d) = l.strip_prefix('#') else { break };
-        if let Some((k, v)) = d.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("escape") {
-                return v.trim().chars().next().unwrap_or('\\');
-            }
-        }
-    }
-    '\\'
 }
 
 /// A label key or value quoted for a `LABEL` line.

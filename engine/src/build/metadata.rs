@@ -92,6 +92,102 @@ fn go_quoted(list: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// A health check as dockerd's history text prints it: Go's `%q` of its
+/// config struct (`&{["CMD-SHELL" "…"] "30s" "3s" "0s" '\x03'}`: the
+/// test, interval, timeout, start period, the start interval only when
+/// set, and the retries quoted as a rune).
+fn go_health(hc: &Value) -> String {
+    let test: Vec<String> = hc["Test"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let dur = |k: &str| format!("{:?}", go_duration_string(hc[k].as_i64().unwrap_or(0)));
+    let mut fields = vec![
+        go_quoted(&test),
+        dur("Interval"),
+        dur("Timeout"),
+        dur("StartPeriod"),
+    ];
+    if hc["StartInterval"].as_i64().unwrap_or(0) != 0 {
+        fields.push(dur("StartInterval"));
+    }
+    fields.push(go_rune(hc["Retries"].as_i64().unwrap_or(0)));
+    format!("&{{{}}}", fields.join(" "))
+}
+
+/// Go's `time.Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.
+fn go_duration_string(ns: i64) -> String {
+    fn frac(v: u64, div: u64, digits: usize) -> String {
+        let (int, rem) = (v / div, v % div);
+        if rem == 0 {
+            return int.to_string();
+        }
+        let rem = format!("{rem:0digits$}");
+        format!("{int}.{}", rem.trim_end_matches('0'))
+    }
+    if ns == 0 {
+        return "0s".into();
+    }
+    let sign = if ns < 0 { "-" } else { "" };
+    let u = ns.unsigned_abs();
+    let body = if u < 1_000 {
+        format!("{u}ns")
+    } else if u < 1_000_000 {
+        format!("{}µs", frac(u, 1_000, 3))
+    } else if u < 1_000_000_000 {
+        format!("{}ms", frac(u, 1_000_000, 6))
+    } else {
+        let secs = u / 1_000_000_000;
+        let (h, m) = (secs / 3600, (secs / 60) % 60);
+        let s = format!(
+            "{}s",
+            frac(
+                (secs % 60) * 1_000_000_000 + u % 1_000_000_000,
+                1_000_000_000,
+                9
+            )
+        );
+        match (h, m) {
+            (0, 0) => s,
+            (0, m) => format!("{m}m{s}"),
+            (h, m) => format!("{h}h{m}m{s}"),
+        }
+    };
+    format!("{sign}{body}")
+}
+
+/// Go's `%q` of an integer: a quoted rune (`'\x03'`, `'A'`).
+fn go_rune(n: i64) -> String {
+    let special = match n {
+        7 => Some("\\a"),
+        8 => Some("\\b"),
+        9 => Some("\\t"),
+        10 => Some("\\n"),
+        11 => Some("\\v"),
+        12 => Some("\\f"),
+        13 => Some("\\r"),
+        39 => Some("\\'"),
+        92 => Some("\\\\"),
+        _ => None,
+    };
+    if let Some(s) = special {
+        return format!("'{s}'");
+    }
+    match u32::try_from(n).ok().and_then(char::from_u32) {
+        Some(c) if (' '..='~').contains(&c) => format!("'{c}'"),
+        Some(c) if (c as u32) < 0x80 => format!("'\\x{:02x}'", c as u32),
+        Some(c) if !c.is_control() => format!("'{c}'"),
+        Some(c) if (c as u32) <= 0xffff => format!("'\\u{:04x}'", c as u32),
+        Some(c) => format!("'\\U{:08x}'", c as u32),
+        None => "'\\ufffd'".into(),
+    }
+}
+
 /// A Go duration (`30s`, `1m30s`, `500ms`, or `0`) in nanoseconds.
 pub fn go_duration(s: &str) -> Option<i64> {
     if s == "0" {
@@ -130,13 +226,17 @@ pub fn apply(
             c
         }
         Step::Expose(ports) => {
+            // dockerd's history keeps the ports as written (expanded),
+            // sorted.
             let mut out = Vec::new();
             for p in ports {
-                for port in expand_ports(&word(p)?)? {
-                    obj(meta.runtime, "ExposedPorts").insert(port.clone(), json!({}));
-                    out.push(port);
+                let p = word(p)?;
+                for port in expand_ports(&p)? {
+                    obj(meta.runtime, "ExposedPorts").insert(port, json!({}));
                 }
+                out.push(p);
             }
+            out.sort();
             format!("EXPOSE {}", out.join(" "))
         }
         Step::Volume(list) => {
@@ -228,7 +328,7 @@ pub fn apply(
                     hc
                 }
             };
-            let comment = format!("HEALTHCHECK {value}");
+            let comment = format!("HEALTHCHECK {}", go_health(&value));
             meta.runtime.insert("Healthcheck".into(), value);
             comment
         }
@@ -407,7 +507,15 @@ mod tests {
         assert_eq!(rt["User"], json!("nobody"));
         assert_eq!(comments[0], "ENV A=1 B=x y");
         assert_eq!(comments[6], r#"CMD ["/bin/sh" "-c" "echo hi"]"#);
-        assert_eq!(comments[3], "EXPOSE 80/tcp 53/udp");
+        assert_eq!(comments[3], "EXPOSE 53/udp 80");
+        assert_eq!(
+            comments[8],
+            r#"HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" '\x02'}"#
+        );
+        assert_eq!(go_duration_string(90_000_000_000), "1m30s");
+        assert_eq!(go_duration_string(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration_string(1_500_000), "1.5ms");
+        assert_eq!(go_duration_string(2_250_000_000), "2.25s");
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //! writes it (`empty_layer` for metadata steps). [`cache`]: a step whose
 //! (parent image, instruction — with the content checksum of `COPY`
 //! sources) was built before reuses that image (` ---> Using cache`); the
-//! table is persisted atomically, so the cache survives a restart.
+//! table is persisted atomically, so the cache survives a restart. The
+//! checksums of the context's entries are taken while it is extracted
+//! ([`tarsum`]), so a `COPY` that hits the cache reads no file.
 //!
 //! Progress is a stream of [`BuildEvent`]s; when its receiver is dropped
 //! (the client disconnected) the build stops and removes its container.
@@ -42,6 +44,8 @@ pub mod from;
 pub mod metadata;
 pub mod parse;
 pub mod run;
+pub mod spool;
+pub mod tarsum;
 pub mod vars;
 
 use std::collections::BTreeMap;
@@ -142,6 +146,26 @@ impl Progress {
     }
 }
 
+/// A cached build step, as `/system/df` reports build cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// The entry's id (its cache key, hex).
+    pub id: String,
+    /// The image the step made.
+    pub image: Digest,
+    /// The step's instruction (history text).
+    pub description: String,
+    /// When the step ran (RFC 3339).
+    pub created: Option<String>,
+    /// Bytes of the layer the step added (0 for a metadata step).
+    pub size: u64,
+}
+
+/// A cache key (`sha256:…`) as an entry id: its hex.
+fn key_id(key: &str) -> String {
+    key.strip_prefix("sha256:").unwrap_or(key).to_owned()
+}
+
 /// The build service.
 #[derive(Debug)]
 pub struct BuildService {
@@ -176,10 +200,51 @@ impl BuildService {
         })
     }
 
-    /// `docker builder prune`: forget every cached step (the images stay
-    /// until `docker image prune` removes them); returns how many there were.
-    pub fn prune(&self) -> Result<usize, BuildError> {
-        self.cache.clear()
+    /// `docker builder prune`: forget every cached step; returns their
+    /// ids (cache keys, hex). No space is freed: a step's result is an
+    /// image, which stays until `docker image prune`/`rmi` removes it.
+    pub fn prune(&self) -> Result<Vec<String>, BuildError> {
+        Ok(self
+            .cache
+            .clear()?
+            .into_iter()
+            .map(|(key, _)| key_id(&key))
+            .collect())
+    }
+
+    /// The cached steps whose image still exists, as `/system/df` lists
+    /// them: the step's instruction (its history text), its creation time
+    /// and the size of the layer it added (shared with the image, so
+    /// nothing a prune would free).
+    pub fn disk_usage(&self) -> Vec<CacheUsage> {
+        let mut out = Vec::new();
+        for (key, image) in self.cache.entries() {
+            let Some(record) = self.images.record(&image) else {
+                continue;
+            };
+            let parent_size = record
+                .parent
+                .as_ref()
+                .and_then(|p| self.images.record(p))
+                .map(|p| p.size)
+                .unwrap_or(0);
+            let last = self
+                .images
+                .config_of(&image)
+                .ok()
+                .and_then(|c| c.history.last().cloned());
+            out.push(CacheUsage {
+                id: key_id(&key),
+                image,
+                description: last
+                    .as_ref()
+                    .and_then(|h| h.created_by.clone())
+                    .unwrap_or_default(),
+                created: last.and_then(|h| h.created),
+                size: record.size.saturating_sub(parent_size),
+            });
+        }
+        out
     }
 
     /// A fresh scratch directory for one build.

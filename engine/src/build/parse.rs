@@ -29,8 +29,6 @@ pub struct CopySpec {
     pub add: bool,
     /// Sources (context paths or globs; for `--from`, paths in the stage).
     pub srcs: Vec<String>,
-    /// Heredoc sources: (name, content).
-    pub heredocs: Vec<String>,
     /// Destination (relative to `WORKDIR`).
     pub dest: String,
     /// `--from=<stage|image>`.
@@ -128,6 +126,7 @@ pub struct Dockerfile {
 impl Dockerfile {
     /// Parse `text`.
     pub fn parse(text: &str) -> Result<Self, BuildError> {
+        let escape = escape_char(text);
         let df = pd::parse(text)
             .map_err(|e| BuildError::InvalidArgument(format!("dockerfile parse error: {e}")))?;
         let global_args = df
@@ -156,7 +155,7 @@ impl Dockerfile {
             };
             let mut instructions = Vec::new();
             for i in stage.instructions {
-                instructions.push(map(text, i)?);
+                instructions.push(map(text, escape, i)?);
             }
             stages.push(Stage {
                 from: from_instr,
@@ -206,12 +205,66 @@ fn flag(flags: &[pd::Flag<'_>], name: &str) -> Option<String> {
     })
 }
 
-fn command(c: &PdCommand<'_>) -> Command {
+fn command(c: &PdCommand<'_>, escape: char) -> Command {
     match c {
         PdCommand::Exec(v) => Command::Exec(v.value.iter().map(|s| s.value.to_string()).collect()),
-        PdCommand::Shell(s) => Command::Shell(s.value.to_string()),
+        PdCommand::Shell(s) => Command::Shell(join_continuations(s.value, escape)),
         _ => Command::Exec(vec![]),
     }
+}
+
+/// Heredocs (`RUN <<EOF`, `COPY <<EOF /path`) are refused: they are
+/// BuildKit's (Dockerfile frontend 1.4) and dockerd's legacy builder, whose
+/// behaviour this builder follows, does not run them; `parse-dockerfile`
+/// also recognises only a first, single heredoc of a `RUN` (`RUN python3
+/// <<EOF` would be misread), so BuildKit's semantics cannot be followed
+/// for every form.
+fn heredoc_refused(what: &str) -> BuildError {
+    BuildError::InvalidArgument(format!(
+        "dockerfile parse error: {what} with a heredoc needs BuildKit (Dockerfile frontend 1.4); the legacy builder does not run heredocs: write the script or file into the build context and COPY it"
+    ))
+}
+
+/// A shell-form command as dockerd's parser leaves it: each line
+/// continuation (the escape character, blanks, the newline) removed and
+/// the lines joined as they are; comment and empty lines inside the
+/// continuation dropped.
+fn join_continuations(raw: &str, escape: char) -> String {
+    let mut out = String::new();
+    let mut lines = raw.split('\n').peekable();
+    let mut first = true;
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if !first && (line.trim().is_empty() || line.trim_start().starts_with('#')) {
+            continue;
+        }
+        first = false;
+        let body = line.trim_end_matches([' ', '\t']);
+        match body.strip_suffix(escape) {
+            Some(head) if lines.peek().is_some() => out.push_str(head),
+            _ => {
+                out.push_str(line);
+                if lines.peek().is_some() {
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `# escape=` directive's character (default `\`).
+pub fn escape_char(text: &str) -> char {
+    for line in text.lines() {
+        let l = line.trim();
+        let Some(d) = l.strip_prefix('#') else { break };
+        if let Some((k, v)) = d.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("escape") {
+                return v.trim().chars().next().unwrap_or('\\');
+            }
+        }
+    }
+    '\\'
 }
 
 fn strings<const N: usize>(a: &pd::JsonOrStringArray<'_, N>) -> Vec<String> {
@@ -259,7 +312,9 @@ fn copy_spec(
     for s in src {
         match s {
             pd::Source::Path(p) => spec.srcs.push(p.value.to_string()),
-            pd::Source::HereDoc(h) => spec.heredocs.push(h.value.to_string()),
+            pd::Source::HereDoc(_) => {
+                return Err(heredoc_refused(if add { "ADD" } else { "COPY" }));
+            }
             _ => {
                 return Err(BuildError::InvalidArgument(
                     "dockerfile parse error: unknown COPY source".into(),
@@ -271,7 +326,7 @@ fn copy_spec(
 }
 
 /// Map one parsed instruction.
-fn map(text: &str, i: &Pd<'_>) -> Result<Instruction, BuildError> {
+fn map(text: &str, escape: char, i: &Pd<'_>) -> Result<Instruction, BuildError> {
     let (start, end, step) = match i {
         Pd::Add(a) => (
             a.add.span.start,
@@ -291,12 +346,12 @@ fn map(text: &str, i: &Pd<'_>) -> Result<Instruction, BuildError> {
         Pd::Cmd(c) => (
             c.cmd.span.start,
             cmd_end(&c.arguments),
-            Step::Cmd(command(&c.arguments)),
+            Step::Cmd(command(&c.arguments, escape)),
         ),
         Pd::Entrypoint(c) => (
             c.entrypoint.span.start,
             cmd_end(&c.arguments),
-            Step::Entrypoint(command(&c.arguments)),
+            Step::Entrypoint(command(&c.arguments, escape)),
         ),
         Pd::Env(e) => (
             e.env.span.start,
@@ -344,7 +399,10 @@ fn map(text: &str, i: &Pd<'_>) -> Result<Instruction, BuildError> {
                             )
                         })
                         .collect();
-                    (cmd_end(arguments), Health::Cmd(flags, command(arguments)))
+                    (
+                        cmd_end(arguments),
+                        Health::Cmd(flags, command(arguments, escape)),
+                    )
                 }
                 _ => {
                     return Err(BuildError::InvalidArgument(
@@ -365,7 +423,7 @@ fn map(text: &str, i: &Pd<'_>) -> Result<Instruction, BuildError> {
             Step::Maintainer(m.name.value.to_string()),
         ),
         Pd::Onbuild(o) => {
-            let inner = map(text, &o.instruction)?;
+            let inner = map(text, escape, &o.instruction)?;
             let start = o.onbuild.span.start;
             let end = start
                 + text
@@ -377,14 +435,12 @@ fn map(text: &str, i: &Pd<'_>) -> Result<Instruction, BuildError> {
         Pd::Run(r) => {
             unsupported_flags("RUN", &r.options, &[])?;
             if !r.here_docs.is_empty() {
-                return Err(BuildError::InvalidArgument(
-                    "dockerfile parse error: RUN with a heredoc needs BuildKit; the legacy builder does not run it".into(),
-                ));
+                return Err(heredoc_refused("RUN"));
             }
             (
                 r.run.span.start,
                 cmd_end(&r.arguments),
-                Step::Run(command(&r.arguments)),
+                Step::Run(command(&r.arguments, escape)),
             )
         }
         Pd::Shell(s) => (
@@ -518,5 +574,23 @@ COPY --from=build /w /
             Dockerfile::parse("FROM busybox\nRUN --mount=type=cache,target=/x true\n").is_err()
         );
         assert!(Dockerfile::parse("RUN true\n").is_err());
+        let df = Dockerfile::parse(
+            "FROM b\nRUN a \\\n  # note\n\n && b \\  \n c\nRUN x\nRUN printf 'a\\\\n'\n",
+        )
+        .expect("parse");
+        for heredoc in [
+            "FROM b\nRUN <<EOF\necho hi\nEOF\n",
+            "FROM b\nCOPY <<EOF /f\nhi\nEOF\n",
+        ] {
+            let err = Dockerfile::parse(heredoc).expect_err(heredoc).to_string();
+            assert!(err.contains("heredoc needs BuildKit"), "{err}");
+        }
+        let runs: Vec<_> = df.stages[0]
+            .instructions
+            .iter()
+            .map(|i| i.step.clone())
+            .collect();
+        assert_eq!(runs[0], Step::Run(Command::Shell("a  && b  c".into())));
+        assert_eq!(runs[2], Step::Run(Command::Shell("printf 'a\\\\n'".into())));
     }
 }
