@@ -356,7 +356,11 @@ pub async fn handle(
                     StatusCode::OK,
                     &list
                         .iter()
-                        .map(|r| ListEntry::of(r).with_network(r, &daemon.networks))
+                        .map(|r| {
+                            ListEntry::of(r)
+                                .with_network(r, &daemon.networks)
+                                .with_mounts(daemon.containers.mount_points(r))
+                        })
                         .collect::<Vec<_>>(),
                 ));
             }

@@ -100,7 +100,7 @@ pub(crate) struct ListEntry<'a> {
     #[serde(rename = "NetworkSettings")]
     network_settings: ListNetworks,
     #[serde(rename = "Mounts")]
-    mounts: [(); 0],
+    mounts: Vec<bollard_stubs::models::MountPoint>,
 }
 
 /// A record's labels, or `{}`.
@@ -161,7 +161,7 @@ impl<'a> ListEntry<'a> {
             network_settings: ListNetworks {
                 networks: json!({}),
             },
-            mounts: [],
+            mounts: Vec::new(),
         }
     }
 }
@@ -176,6 +176,14 @@ impl ListEntry<'_> {
         let (ports, nets) = super::net::list_parts(r, networks);
         self.ports = ports;
         self.network_settings.networks = nets;
+        self
+    }
+
+    /// The row with its mounts (`Mounts`, as inspect lists them: what
+    /// `docker ps --format '{{.Mounts}}'` and clients that show a volume's
+    /// users read).
+    pub(super) fn with_mounts(mut self, mounts: Vec<bollard_stubs::models::MountPoint>) -> Self {
+        self.mounts = mounts;
         self
     }
 }
