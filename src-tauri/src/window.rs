@@ -59,6 +59,7 @@ pub fn open_main<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let window = match app.get_webview_window(MAIN_WINDOW) {
         Some(window) => window,
         None => {
+            // `main` is in tauri.conf.json; without it there is nothing to open.
             let config = app
                 .config()
                 .app
@@ -66,9 +67,7 @@ pub fn open_main<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
                 .iter()
                 .find(|w| w.label == MAIN_WINDOW)
                 .cloned()
-                .ok_or_else(|| {
-                    tauri::Error::WindowNotFound // no `main` in tauri.conf.json
-                })?;
+                .ok_or(tauri::Error::WindowNotFound)?;
             WebviewWindowBuilder::from_config(app, &config)?.build()?
         }
     };
