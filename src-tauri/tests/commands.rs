@@ -543,7 +543,9 @@ fn volumes_create_list_with_users_remove_and_prune() {
     assert_eq!(row["usedBy"], json!(["user"]), "{row}");
     assert_eq!(row["driver"], "local");
     assert!(
-        row["created"].as_str().is_some_and(|c| c.starts_with("20")),
+        row["created"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("20") && c.contains('T') && c.ends_with('Z')),
         "{row}"
     );
 

@@ -178,6 +178,13 @@ impl Engine {
     }
 }
 
+/// An engine timestamp (`CreatedAt`, `Created`) in RFC 3339, the form the
+/// UI reads; `None` when it cannot be written so.
+pub fn rfc3339(date: &bollard::models::BollardDate) -> Option<String> {
+    date.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 /// `KEY=value` entries as a label map (blank entries skipped; a value may
 /// be empty, a key may not).
 pub fn labels(entries: &[String]) -> Result<HashMap<String, String>> {

@@ -114,7 +114,7 @@ pub fn rows(networks: Vec<EngineNetwork>, containers: &[ContainerSummary]) -> Ve
                 gateways: configs.iter().filter_map(|c| c.gateway.clone()).collect(),
                 driver: n.driver.unwrap_or_default(),
                 internal: n.internal.unwrap_or_default(),
-                created: n.created.map(|c| c.to_string()),
+                created: n.created.as_ref().and_then(super::rfc3339),
                 predefined: PREDEFINED.contains(&name.as_str()),
                 labels: n.labels.unwrap_or_default().into_iter().collect(),
                 containers,

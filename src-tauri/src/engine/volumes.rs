@@ -78,7 +78,7 @@ pub fn rows(volumes: Vec<EngineVolume>, containers: &[ContainerSummary]) -> Vec<
         .into_iter()
         .map(|v| Volume {
             used_by: users.get(&v.name).cloned().unwrap_or_default(),
-            created: v.created_at.map(|c| c.to_string()),
+            created: v.created_at.as_ref().and_then(super::rfc3339),
             labels: v.labels.into_iter().collect(),
             name: v.name,
             driver: v.driver,
