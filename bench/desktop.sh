@@ -16,9 +16,13 @@
 #   - RSS and PSS, 3 s after the paint, of the app's process tree and of
 #     each part: the app (Rust + GTK + WebKit's UI side), WebKitWebProcess
 #     (the page: DOM, JavaScriptCore) and WebKitNetworkProcess. RSS counts
-#     shared libraries in every process that maps them; PSS splits them.
+#     shared libraries in every process that maps them; PSS splits them;
+#   - tray-only RSS and PSS: the probe then closes the window
+#     (SKIFF_DESKTOP_PROBE_CLOSE, a close request as the window's button
+#     makes); once the web process is gone and 3 s more, the app's tree
+#     (the app, and WebKit's network process, which outlives the window).
 # It prints each round, the medians and the targets (start < 1.5 s,
-# RSS < 120 MiB).
+# RSS < 120 MiB, tray-only RSS <= 40 MiB).
 #
 # Environment:
 #   ROUNDS=5                 rounds
@@ -45,6 +49,10 @@ RUNNING=10
 IMAGES=50
 START_TARGET_MS=1500
 RSS_TARGET_MIB=120
+TRAY_TARGET_MIB=40
+# Seconds after the paint the probe closes the window (after the
+# window-open measurement, taken 3 s after the paint).
+CLOSE_AFTER_S=6
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 bench_init Xvfb
@@ -146,9 +154,9 @@ bench_before_stop() {
 }
 
 # ---------------------------------------------------------------- rounds
-starts=() rsss=() psss=() mains=() webs=() nets=() mainps=() webps=() netps=()
-printf '%-6s %9s %11s %11s | RSS: %9s %9s %9s | PSS: %9s %9s %9s\n' \
-    round "paint ms" "tree RSS" "tree PSS" app web network app web network >&3
+starts=() rsss=() psss=() mains=() webs=() nets=() mainps=() webps=() netps=() trays=() trayps=() traynets=()
+printf '%-6s %9s %11s %11s | RSS: %9s %9s %9s | PSS: %9s %9s %9s | tray: %9s %9s\n' \
+    round "paint ms" "tree RSS" "tree PSS" app web network app web network RSS PSS >&3
 for r in $(seq 1 "$ROUNDS"); do
     if [ "${DROP_CACHES:-0}" = 1 ]; then
         sync
@@ -159,7 +167,7 @@ for r in $(seq 1 "$ROUNDS"); do
     t0=$(date +%s%3N)
     DISPLAY=$display SKIFF_DOCKER_HOST=unix://$skiffd_sock SKIFF_HOME=$tmp/skiff-home \
         XDG_CONFIG_HOME=$tmp/xdg/config XDG_DATA_HOME=$tmp/xdg/data XDG_CACHE_HOME=$tmp/xdg/cache \
-        SKIFF_DESKTOP_PROBE=$CONTAINERS NO_AT_BRIDGE=1 \
+        SKIFF_DESKTOP_PROBE=$CONTAINERS SKIFF_DESKTOP_PROBE_CLOSE=$CLOSE_AFTER_S NO_AT_BRIDGE=1 \
         RUST_LOG=warn "$app_bin" >>"$log" 2>&1 </dev/null 3>&- &
     app=$!
     painted=""
@@ -194,14 +202,33 @@ for r in $(seq 1 "$ROUNDS"); do
                 sort -rn | head -n 12 >&3
         done
     fi
+    # Tray only: the probe closes the window; wait until the page's web
+    # process is gone (the network process stays: counted, shown apart).
+    closed=""
+    for _ in $(seq 400); do
+        grep -q '^skiff-desktop: closed the window at ' "$log" && closed=1 && break
+        kill -0 "$app" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$closed" ] || die "round $r: the app never closed its window"
+    for _ in $(seq 200); do
+        [ "$(tree_kib VmRSS "$app" WebKitWebProces)" = 0 ] && break
+        sleep 0.05
+    done
+    [ "$(tree_kib VmRSS "$app" WebKitWebProces)" = 0 ] || die "round $r: the web process outlived the window"
+    kill -0 "$app" 2>/dev/null || die "round $r: the app quit with its window (no tray?)"
+    sleep 3
+    tray=$(tree_kib VmRSS "$app")
+    trayp=$(tree_kib Pss "$app")
+    traynet=$(tree_kib VmRSS "$app" WebKitNetworkPr)
     kill -TERM "$app" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.05; done
     kill -KILL "$app" 2>/dev/null || true
     wait "$app" 2>/dev/null || true
     app=""
-    printf '%-6s %9s %7s MiB %7s MiB | RSS: %9s %9s %9s | PSS: %9s %9s %9s\n' "$r" "$start_ms" \
+    printf '%-6s %9s %7s MiB %7s MiB | RSS: %9s %9s %9s | PSS: %9s %9s %9s | tray: %9s %9s\n' "$r" "$start_ms" \
         "$(mib "$rss")" "$(mib "$pss")" "$(mib "$main")" "$(mib "$web")" "$(mib "$net")" \
-        "$(mib "$mainp")" "$(mib "$webp")" "$(mib "$netp")" >&3
+        "$(mib "$mainp")" "$(mib "$webp")" "$(mib "$netp")" "$(mib "$tray")" "$(mib "$trayp")" >&3
     starts+=("$start_ms")
     rsss+=("$(mib "$rss")")
     psss+=("$(mib "$pss")")
@@ -211,6 +238,9 @@ for r in $(seq 1 "$ROUNDS"); do
     mainps+=("$(mib "$mainp")")
     webps+=("$(mib "$webp")")
     netps+=("$(mib "$netp")")
+    trays+=("$(mib "$tray")")
+    traynets+=("$(mib "$traynet")")
+    trayps+=("$(mib "$trayp")")
 done
 
 med() { echo "$@" | median; }
@@ -218,7 +248,10 @@ start_med=$(med "${starts[*]}")
 rss_med=$(med "${rsss[*]}")
 pss_med=$(med "${psss[*]}")
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v < t) ? "met" : "NOT met" }'; }
+verdict_le() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "met" : "NOT met" }'; }
+tray_med=$(med "${trays[*]}")
 echo "desktop: $CONTAINERS containers, $IMAGES images, $ROUNDS rounds, app $app_bin, skiffd $(git -C "$bench_root" describe --always --dirty 2>/dev/null || echo '?')"
 echo "median start to paint ${start_med} ms (target < ${START_TARGET_MS} ms: $(verdict "$start_med" "$START_TARGET_MS"))"
 echo "median RSS ${rss_med} MiB for the app and its WebKit processes (app $(med "${mains[*]}"), web $(med "${webs[*]}"), network $(med "${nets[*]}")); shared libraries count once per process"
 echo "median PSS ${pss_med} MiB (app $(med "${mainps[*]}"), web $(med "${webps[*]}"), network $(med "${netps[*]}")); shared pages split between processes (target < ${RSS_TARGET_MIB} MiB: RSS $(verdict "$rss_med" "$RSS_TARGET_MIB"), PSS $(verdict "$pss_med" "$RSS_TARGET_MIB"))"
+echo "median tray-only RSS ${tray_med} MiB, PSS $(med "${trayps[*]}") MiB: the app with its window closed, no web process; of it WebKit's network process $(med "${traynets[*]}") MiB RSS (target <= ${TRAY_TARGET_MIB} MiB with no WebKit process: $(verdict_le "$tray_med" "$TRAY_TARGET_MIB"))"

@@ -8,9 +8,13 @@ use tauri::{AppHandle, Emitter, Runtime, State};
 use crate::engine::containers::{self, Action, Container, RunRequest};
 use crate::engine::images::{self, Image};
 use crate::engine::logs::Followers;
+use crate::engine::networks::{self, CreateNetwork, Network};
+use crate::engine::projects;
+use crate::engine::volumes::{self, CreateVolume, Pruned, Volume};
 use crate::engine::{Engine, EngineStatus};
 use crate::error::Result;
 use crate::machine::{Machine, MachineInfo};
+use crate::window::ViewState;
 
 /// Most console lines `machine_console` returns.
 const MAX_CONSOLE_LINES: usize = 5000;
@@ -63,6 +67,24 @@ pub async fn list_containers(engine: State<'_, Engine>) -> Result<Vec<Container>
 #[tauri::command]
 pub async fn container_action(engine: State<'_, Engine>, id: String, action: Action) -> Result<()> {
     containers::act(&engine, &id, action).await
+}
+
+/// `start`, `stop`, `restart` or `remove` every container of compose
+/// project `project`.
+#[tauri::command]
+pub async fn project_action(
+    engine: State<'_, Engine>,
+    project: String,
+    action: Action,
+) -> Result<()> {
+    projects::act(&engine, &project, action).await
+}
+
+/// Opens `http://localhost:<port>` (a published port) in the default
+/// browser.
+#[tauri::command]
+pub fn open_port<R: Runtime>(app: AppHandle<R>, port: u16) -> Result<()> {
+    crate::browser::open_port(&app, port)
 }
 
 /// The container's inspect document.
@@ -125,6 +147,48 @@ pub async fn run_container(engine: State<'_, Engine>, request: RunRequest) -> Re
     containers::run(&engine, request).await
 }
 
+/// Every volume, with the containers that mount it.
+#[tauri::command]
+pub async fn list_volumes(engine: State<'_, Engine>) -> Result<Vec<Volume>> {
+    volumes::list(&engine).await
+}
+
+/// Creates a volume; returns its name.
+#[tauri::command]
+pub async fn create_volume(engine: State<'_, Engine>, request: CreateVolume) -> Result<String> {
+    volumes::create(&engine, request).await
+}
+
+/// Removes a volume (`force`: as `docker volume rm -f`).
+#[tauri::command]
+pub async fn remove_volume(engine: State<'_, Engine>, name: String, force: bool) -> Result<()> {
+    volumes::remove(&engine, &name, force).await
+}
+
+/// Removes unused volumes (`all`: named ones too).
+#[tauri::command]
+pub async fn prune_volumes(engine: State<'_, Engine>, all: bool) -> Result<Pruned> {
+    volumes::prune(&engine, all).await
+}
+
+/// Every network, with the containers attached and their addresses.
+#[tauri::command]
+pub async fn list_networks(engine: State<'_, Engine>) -> Result<Vec<Network>> {
+    networks::list(&engine).await
+}
+
+/// Creates a network; returns its id.
+#[tauri::command]
+pub async fn create_network(engine: State<'_, Engine>, request: CreateNetwork) -> Result<String> {
+    networks::create(&engine, request).await
+}
+
+/// Removes a network.
+#[tauri::command]
+pub async fn remove_network(engine: State<'_, Engine>, id: String) -> Result<()> {
+    networks::remove(&engine, &id).await
+}
+
 /// The machine, `null` when none exists.
 #[tauri::command]
 pub fn machine_info(machine: State<'_, Machine>) -> Result<Option<MachineInfo>> {
@@ -152,4 +216,19 @@ pub async fn machine_stop(machine: State<'_, Machine>) -> Result<()> {
 #[tauri::command]
 pub fn machine_console(machine: State<'_, Machine>, lines: usize) -> Result<Vec<String>> {
     machine.console(lines.min(MAX_CONSOLE_LINES))
+}
+
+/// What the page saved with `save_view_state` (`null` at first): how it
+/// comes back to the same view when the window is re-created.
+#[tauri::command]
+pub fn view_state(state: State<'_, ViewState>) -> serde_json::Value {
+    let state = state.get();
+    tracing::info!("a page asks for its view state: {state}");
+    state
+}
+
+/// Keeps `state` (small JSON) for the next page of the main window.
+#[tauri::command]
+pub fn save_view_state(view: State<'_, ViewState>, state: serde_json::Value) -> Result<()> {
+    view.set(state)
 }

@@ -42,6 +42,10 @@ pub enum Error {
     /// The machine manager failed.
     #[error("{0}")]
     Machine(String),
+    /// Some of the operations of one request failed (a compose project's
+    /// containers): each failure, named, in the message.
+    #[error("{0}")]
+    Partial(String),
     /// The app itself failed (an event could not be sent, ...).
     #[error("{0}")]
     Internal(String),
@@ -58,6 +62,7 @@ impl Error {
             Error::Engine { .. } => "engine_error",
             Error::MachineUnavailable(_) => "machine_unavailable",
             Error::Machine(_) => "machine_error",
+            Error::Partial(_) => "partial",
             Error::Internal(_) => "internal",
         }
     }

@@ -3,33 +3,39 @@
 //!
 //! - [`commands`]: what the UI invokes — one-line hand-offs to
 //! - [`engine`]: the container engine over bollard (endpoint discovery,
-//!   containers, images, logs, the `/events` follower),
+//!   containers, images, volumes, networks, logs, the `/events` follower),
 //! - [`machine`]: the Skiff machine behind a small trait,
 //! - [`tray`]: the tray icon and its menu,
+//! - [`browser`]: opening a published port in the default browser,
 //! - [`background`]: the tasks that turn engine and machine changes into
 //!   UI events,
 //! - [`probe`]: the startup probe `bench/desktop.sh` measures with,
+//! - [`window`]: the main window's lifecycle (closing destroys it, the tray
+//!   re-creates it),
 //! - [`error`]: the `{ kind, message }` error every command returns.
 
 #![warn(missing_docs)]
 
 pub mod background;
+pub mod browser;
 pub mod commands;
 pub mod engine;
 pub mod error;
 pub mod machine;
 pub mod probe;
 pub mod tray;
+pub mod window;
 
 use std::sync::Arc;
 
-use tauri::{Manager, Runtime, WindowEvent};
+use tauri::{Manager, RunEvent, Runtime};
 
 use crate::engine::Engine;
 use crate::engine::logs::Followers;
 use crate::machine::Machine;
 use crate::tray::Tray;
-use crate::tray::native::{MAIN_WINDOW, NativeTray};
+use crate::tray::native::NativeTray;
+use crate::window::ViewState;
 
 /// Whether the tray icon exists (without one, closing the window quits).
 #[derive(Debug, Clone, Copy)]
@@ -43,13 +49,17 @@ pub fn with_commands<R: Runtime>(
     machine: Machine,
 ) -> tauri::Builder<R> {
     builder
+        .plugin(tauri_plugin_opener::init())
         .manage(engine)
         .manage(machine)
         .manage(Followers::default())
+        .manage(ViewState::default())
         .invoke_handler(tauri::generate_handler![
             commands::engine_status,
             commands::list_containers,
             commands::container_action,
+            commands::project_action,
+            commands::open_port,
             commands::inspect_container,
             commands::follow_logs,
             commands::stop_logs,
@@ -57,10 +67,19 @@ pub fn with_commands<R: Runtime>(
             commands::pull_image,
             commands::remove_image,
             commands::run_container,
+            commands::list_volumes,
+            commands::create_volume,
+            commands::remove_volume,
+            commands::prune_volumes,
+            commands::list_networks,
+            commands::create_network,
+            commands::remove_network,
             commands::machine_info,
             commands::machine_start,
             commands::machine_stop,
             commands::machine_console,
+            commands::view_state,
+            commands::save_view_state,
         ])
 }
 
@@ -81,20 +100,21 @@ pub fn run() -> tauri::Result<()> {
             Ok(())
         })
         .on_page_load(|webview, payload| probe::on_page_load(webview, payload.event()))
-        .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                let tray = window
-                    .app_handle()
-                    .try_state::<TrayInstalled>()
-                    .is_some_and(|t| t.0);
-                // With a tray, closing only hides: the tray brings it back.
-                if window.label() == MAIN_WINDOW && tray {
-                    api.prevent_close();
-                    let _ = window.hide();
+        .build(tauri::generate_context!())?
+        .run(|app, event| {
+            // Closing the main window destroys it (and WebKit's processes);
+            // with a tray the app stays, and the tray re-creates the window.
+            // An explicit exit (Quit) carries a code and is not held.
+            if let RunEvent::ExitRequested {
+                code: None, api, ..
+            } = event
+            {
+                if window::keep_running_without_windows(app) {
+                    api.prevent_exit();
                 }
             }
-        })
-        .run(tauri::generate_context!())
+        });
+    Ok(())
 }
 
 /// Installs the tray and starts the background tasks.

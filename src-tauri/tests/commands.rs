@@ -504,3 +504,205 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+#[test]
+fn volumes_create_list_with_users_remove_and_prune() {
+    let d = Skiffd::start(SkiffdOpts::default());
+    d.docker_ok(&["pull", "-q", "busybox"]);
+    let app = TestApp::for_skiffd(&d);
+
+    let name = app.ok(
+        "create_volume",
+        json!({ "request": { "name": "app-data", "driver": null, "labels": ["team=web"] } }),
+    );
+    assert_eq!(name, "app-data");
+    assert_eq!(
+        d.docker_ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Driver}} {{.Labels.team}}",
+            "app-data"
+        ])
+        .trim(),
+        "local web"
+    );
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "-v",
+        "app-data:/data",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let list = app.ok("list_volumes", json!({}));
+    let row = find(&list, "name", "app-data").unwrap_or_else(|| panic!("app-data in {list:#}"));
+    assert_eq!(row["usedBy"], json!(["user"]), "{row}");
+    assert_eq!(row["driver"], "local");
+    assert!(
+        row["created"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("20") && c.contains('T') && c.ends_with('Z')),
+        "{row}"
+    );
+
+    // In use: the engine's refusal comes back as a conflict.
+    let err = app.err(
+        "remove_volume",
+        json!({ "name": "app-data", "force": false }),
+    );
+    assert_eq!(err["kind"], "conflict", "{err}");
+    d.docker_ok(&["rm", "-f", "user"]);
+    app.ok(
+        "remove_volume",
+        json!({ "name": "app-data", "force": false }),
+    );
+    assert!(find(&app.ok("list_volumes", json!({})), "name", "app-data").is_none());
+
+    // Prune: anonymous volumes only, unless `all`.
+    d.docker_ok(&["volume", "create", "kept"]);
+    let anonymous = d.docker_ok(&["volume", "create"]).trim().to_string();
+    let pruned = app.ok("prune_volumes", json!({ "all": false }));
+    assert_eq!(pruned["removed"], json!([anonymous]), "{pruned}");
+    let pruned = app.ok("prune_volumes", json!({ "all": true }));
+    assert_eq!(pruned["removed"], json!(["kept"]), "{pruned}");
+    let err = app.err(
+        "create_volume",
+        json!({ "request": { "name": "x", "labels": ["=v"] } }),
+    );
+    assert_eq!(err["kind"], "invalid_request");
+}
+
+#[test]
+fn networks_create_list_with_addresses_and_remove() {
+    let d = Skiffd::start(SkiffdOpts::default());
+    d.docker_ok(&["pull", "-q", "busybox"]);
+    let app = TestApp::for_skiffd(&d);
+    let _cleanup = RemoveNetwork(&d, "desk-net");
+
+    let id = app.ok(
+        "create_network",
+        json!({ "request": { "name": "desk-net", "subnet": "10.213.9.0/24", "gateway": "10.213.9.1" } }),
+    );
+    let id = id.as_str().expect("an id").to_string();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-net",
+        "--network",
+        "desk-net",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let list = app.ok("list_networks", json!({}));
+    let row = find(&list, "id", &id).unwrap_or_else(|| panic!("{id} in {list:#}"));
+    assert_eq!(row["name"], "desk-net");
+    assert_eq!(row["driver"], "bridge");
+    assert_eq!(row["subnets"], json!(["10.213.9.0/24"]));
+    assert_eq!(row["gateways"], json!(["10.213.9.1"]));
+    assert_eq!(row["predefined"], false);
+    let attached = &row["containers"][0];
+    assert_eq!(attached["name"], "on-net", "{row}");
+    assert!(
+        attached["ipv4"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.213.9.") && ip.ends_with("/24")),
+        "{row}"
+    );
+    assert_eq!(
+        find(&list, "name", "bridge").expect("bridge")["predefined"],
+        true
+    );
+
+    let err = app.err("remove_network", json!({ "id": "desk-net" }));
+    assert_ne!(err["kind"], "engine_unreachable", "{err}");
+    d.docker_ok(&["rm", "-f", "on-net"]);
+    app.ok("remove_network", json!({ "id": id }));
+    assert!(find(&app.ok("list_networks", json!({})), "name", "desk-net").is_none());
+}
+
+/// Removes a network when the test ends, passed or failed (a bridge on the
+/// host otherwise outlives the test).
+struct RemoveNetwork<'a>(&'a Skiffd, &'static str);
+
+impl Drop for RemoveNetwork<'_> {
+    fn drop(&mut self) {
+        let out = self.0.docker_run(&["ps", "-aq"]);
+        let mut args = vec!["rm", "-f"];
+        args.extend(out.stdout.split_whitespace());
+        if args.len() > 2 {
+            let _ = self.0.docker_run(&args);
+        }
+        let _ = self.0.docker_run(&["network", "rm", self.1]);
+    }
+}
+
+#[test]
+fn compose_projects_act_together_and_rows_carry_their_labels() {
+    let d = Skiffd::start(SkiffdOpts::default());
+    d.docker_ok(&["pull", "-q", "busybox"]);
+    let app = TestApp::for_skiffd(&d);
+    for service in ["web", "db"] {
+        let name = format!("shop-{service}-1");
+        let label = format!("com.docker.compose.service={service}");
+        d.docker_ok(&[
+            "create",
+            "--name",
+            &name,
+            "--label",
+            "com.docker.compose.project=shop",
+            "--label",
+            &label,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    }
+    d.docker_ok(&["create", "--name", "loner", "busybox", "sleep", "600"]);
+
+    let list = app.ok("list_containers", json!({}));
+    let web = find(&list, "name", "shop-web-1").expect("shop-web-1");
+    assert_eq!(
+        (&web["project"], &web["service"]),
+        (&json!("shop"), &json!("web"))
+    );
+    assert_eq!(web["health"], Value::Null);
+    assert_eq!(web["published"], json!([]));
+    assert_eq!(
+        find(&list, "name", "loner").expect("loner")["project"],
+        Value::Null
+    );
+
+    let running = |name: &str| {
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", name])
+            .trim()
+            == "true"
+    };
+    app.ok(
+        "project_action",
+        json!({ "project": "shop", "action": "start" }),
+    );
+    assert!(running("shop-web-1") && running("shop-db-1") && !running("loner"));
+    app.ok(
+        "project_action",
+        json!({ "project": "shop", "action": "stop" }),
+    );
+    assert!(!running("shop-web-1") && !running("shop-db-1"));
+    app.ok(
+        "project_action",
+        json!({ "project": "shop", "action": "remove" }),
+    );
+    let names = d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names.trim(), "loner");
+    let err = app.err(
+        "project_action",
+        json!({ "project": "shop", "action": "start" }),
+    );
+    assert_eq!(err["kind"], "invalid_request", "{err}");
+    d.docker_ok(&["rm", "-f", "loner"]);
+}

@@ -518,3 +518,42 @@ async fn bollard_volume_calls() {
         .await
         .expect("force rm of a missing volume");
 }
+
+/// `docker ps` lists each container's mounts (`Mounts` of the list, as
+/// dockerd gives them): the volume's name, and a bind's source.
+#[test]
+fn ps_lists_the_mounts() {
+    let d = with_images();
+    let host = d.dir().join("ps-bind");
+    std::fs::create_dir_all(&host).expect("bind source");
+    let bind = format!("{}:/host", host.display());
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "mounts-ps",
+        "-v",
+        "ps-data:/data",
+        "-v",
+        &bind,
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let mounts = d.docker_ok(&[
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "name=mounts-ps",
+        "--format",
+        "{{.Mounts}}",
+    ]);
+    d.docker_ok(&["rm", "-f", "mounts-ps"]);
+    let mut listed: Vec<&str> = mounts.trim().split(',').collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        [host.display().to_string().as_str(), "ps-data"],
+        "{mounts}"
+    );
+}

@@ -13,10 +13,10 @@ mkdir -p "$OUT"
 
 declare -A SCENES=(
   [containers]='?view=containers'
-  [containers-selected]='?view=containers&select=web,worker,migrate'
-  [containers-confirm]='?view=containers&confirm=web'
-  [logs]='?view=containers&details=web'
-  [inspect]='?view=containers&details=db&tab=inspect'
+  [containers-selected]='?view=containers&select=shop-web-1,worker,migrate'
+  [containers-confirm]='?view=containers&confirm=shop-web-1'
+  [logs]='?view=containers&details=shop-web-1'
+  [inspect]='?view=containers&details=shop-db-1&tab=inspect'
   [images]='?view=images'
   [pull]='?pull=node:22-alpine&speed=0.08'
   [run]='?run=nginx:1.27'

@@ -1,6 +1,9 @@
 //! Containers: list, start/stop/restart/remove, inspect, create + start.
 
-use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig, PortSummary};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, ContainerSummaryHealthStatusEnum, HostConfig,
+    PortSummary, PortSummaryTypeEnum,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
     RestartContainerOptions, StartContainerOptions, StopContainerOptions,
@@ -28,7 +31,21 @@ pub struct Container {
     pub created: i64,
     /// Published ports as `docker ps` shows them.
     pub ports: String,
+    /// The TCP ports published on the host, once each, sorted: what the UI
+    /// offers to open in a browser.
+    pub published: Vec<u16>,
+    /// The compose project (label `com.docker.compose.project`), if any.
+    pub project: Option<String>,
+    /// The compose service (label `com.docker.compose.service`), if any.
+    pub service: Option<String>,
+    /// `starting`, `healthy` or `unhealthy`; `null` without a healthcheck.
+    pub health: Option<String>,
 }
+
+/// The label compose puts its project name in.
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label compose puts the service name in.
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// What to do to a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -77,22 +94,74 @@ pub async fn list(engine: &Engine) -> Result<Vec<Container>> {
     Ok(list.into_iter().map(row).collect())
 }
 
-fn row(c: ContainerSummary) -> Container {
-    let name = c
-        .names
+/// The container's (first) name, without docker's leading `/`.
+pub fn display_name(c: &ContainerSummary) -> String {
+    c.names
         .as_ref()
         .and_then(|names| names.first())
         .map(|n| n.trim_start_matches('/').to_string())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn row(c: ContainerSummary) -> Container {
+    let name = display_name(&c);
+    let label = |key: &str| {
+        c.labels
+            .as_ref()
+            .and_then(|l| l.get(key))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    let ports = c.ports.as_deref().unwrap_or_default();
+    let status = c.status.clone().unwrap_or_default();
     Container {
+        project: label(PROJECT_LABEL),
+        service: label(SERVICE_LABEL),
+        health: health(c.health.as_ref().and_then(|h| h.status), &status),
         id: c.id.unwrap_or_default(),
         name,
         image: c.image.unwrap_or_default(),
         state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-        status: c.status.unwrap_or_default(),
+        status,
         created: c.created.unwrap_or_default(),
-        ports: format_ports(c.ports.as_deref().unwrap_or_default()),
+        ports: format_ports(ports),
+        published: published_tcp(ports),
     }
+}
+
+/// The health to show: the engine's `Health.Status` when it gives one,
+/// else what `docker ps`'s status text says (`Up 5 minutes (healthy)`).
+pub fn health(status: Option<ContainerSummaryHealthStatusEnum>, text: &str) -> Option<String> {
+    match status {
+        Some(
+            s @ (ContainerSummaryHealthStatusEnum::STARTING
+            | ContainerSummaryHealthStatusEnum::HEALTHY
+            | ContainerSummaryHealthStatusEnum::UNHEALTHY),
+        ) => Some(s.to_string()),
+        Some(ContainerSummaryHealthStatusEnum::NONE) => None,
+        _ => {
+            let (_, rest) = text.rsplit_once('(')?;
+            match rest.trim_end_matches(')') {
+                "healthy" => Some("healthy".into()),
+                "unhealthy" => Some("unhealthy".into()),
+                "health: starting" => Some("starting".into()),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The host ports of the TCP mappings, once each, sorted.
+pub fn published_tcp(ports: &[PortSummary]) -> Vec<u16> {
+    let mut published: Vec<u16> = ports
+        .iter()
+        .filter(|p| matches!(p.typ, None | Some(PortSummaryTypeEnum::TCP)))
+        .filter_map(|p| p.public_port)
+        .filter(|p| *p > 0)
+        .collect();
+    published.sort_unstable();
+    published.dedup();
+    published
 }
 
 /// `0.0.0.0:8080->80/tcp, 443/tcp`, sorted, each mapping once.
@@ -234,8 +303,6 @@ pub(crate) fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::PortSummaryTypeEnum;
-
     use super::*;
 
     fn request(cmd: Option<&str>) -> RunRequest {
@@ -302,6 +369,47 @@ mod tests {
             "0.0.0.0:8080->80/tcp, 53/udp, [::]:8080->80/tcp"
         );
         assert_eq!(format_ports(&[]), "");
+        assert_eq!(published_tcp(&ports), [8080]);
+    }
+
+    #[test]
+    fn health_comes_from_the_engine_or_the_status_text() {
+        use ContainerSummaryHealthStatusEnum as H;
+        assert_eq!(
+            health(Some(H::HEALTHY), "Up 1 second").as_deref(),
+            Some("healthy")
+        );
+        assert_eq!(health(Some(H::NONE), "Up (healthy)"), None);
+        assert_eq!(
+            health(None, "Up 5 minutes (unhealthy)").as_deref(),
+            Some("unhealthy")
+        );
+        assert_eq!(
+            health(Some(H::EMPTY), "Up 2 seconds (health: starting)").as_deref(),
+            Some("starting")
+        );
+        assert_eq!(health(None, "Exited (0) 2 minutes ago"), None);
+    }
+
+    #[test]
+    fn rows_carry_the_compose_project_and_service() {
+        let c = ContainerSummary {
+            names: Some(vec!["/shop-web-1".into()]),
+            labels: Some(
+                [
+                    (PROJECT_LABEL.to_string(), "shop".to_string()),
+                    (SERVICE_LABEL.to_string(), "web".to_string()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let r = row(c);
+        assert_eq!(
+            (r.name.as_str(), r.project.as_deref(), r.service.as_deref()),
+            ("shop-web-1", Some("shop"), Some("web"))
+        );
+        assert_eq!(row(ContainerSummary::default()).project, None);
     }
 
     #[test]

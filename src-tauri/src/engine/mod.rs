@@ -3,15 +3,20 @@
 //!
 //! [`Engine`] finds the endpoint ([`endpoint`]), keeps one connected client
 //! and drops it when a request finds the engine gone, so the next request
-//! looks again. The operations live in [`containers`], [`images`], [`logs`]
-//! and [`events`] (the background task following `/events`).
+//! looks again. The operations live in [`containers`], [`images`],
+//! [`projects`] (compose), [`volumes`], [`networks`], [`logs`] and [`events`] (the background task
+//! following `/events`).
 
 pub mod containers;
 pub mod endpoint;
 pub mod events;
 pub mod images;
 pub mod logs;
+pub mod networks;
+pub mod projects;
+pub mod volumes;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -171,6 +176,29 @@ impl Engine {
             Err(err) => unreachable(self.failed(Error::from_bollard(err, &conn.endpoint))),
         }
     }
+}
+
+/// An engine timestamp (`CreatedAt`, `Created`) in RFC 3339, the form the
+/// UI reads; `None` when it cannot be written so.
+pub fn rfc3339(date: &bollard::models::BollardDate) -> Option<String> {
+    date.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// `KEY=value` entries as a label map (blank entries skipped; a value may
+/// be empty, a key may not).
+pub fn labels(entries: &[String]) -> Result<HashMap<String, String>> {
+    let mut labels = HashMap::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+        if key.trim().is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "the label `{entry}` has no name"
+            )));
+        }
+        labels.insert(key.trim().to_string(), value.to_string());
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub const TRAY_ID: &str = "skiff";
 /// The id of the disabled status line.
 pub const STATUS_ID: &str = "status";
 /// The label of the main window.
-pub const MAIN_WINDOW: &str = "main";
+pub use crate::window::MAIN_WINDOW;
 
 /// The icon for a state.
 pub fn icon(kind: TrayIconKind) -> Image<'static> {
@@ -92,12 +92,11 @@ fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
     });
 }
 
-/// Shows, unminimises and focuses the main window.
+/// Shows, unminimises and focuses the main window, re-creating it when it
+/// was closed.
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = window.show();
-        let _ = window.unminimize();
-        let _ = window.set_focus();
+    if let Err(err) = crate::window::open_main(app) {
+        tracing::warn!("opening the main window: {err}");
     }
 }
 

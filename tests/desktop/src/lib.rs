@@ -11,6 +11,8 @@
 //! - [`screenshot_window`], [`screenshot_root`]: the app's window or the
 //!   whole screen, with ImageMagick's `import`.
 //! - [`throttle::Throttle`]: a TCP proxy that can slow a pull down.
+//! - [`procs`]: the app's processes (WebKit's under the app) and their
+//!   memory, from `/proc`.
 //!
 //! - [`preflight`]: every program the test needs, or one error naming
 //!   what is missing and how to install it (the test fails, never skips).
@@ -20,6 +22,7 @@
 //! `WEBKIT_WEBDRIVER` (default `WebKitWebDriver` on `PATH`),
 //! `SKIFF_SCREENSHOTS_DIR` (default `<target>/desktop-screenshots`).
 
+pub mod procs;
 pub mod throttle;
 
 use std::fs::{self, File};
@@ -436,6 +439,11 @@ impl Driver {
             problem,
             log: util::tail(&self.log, 40),
         }
+    }
+
+    /// The pid of `tauri-driver`: the app (`skiff-desktop`) runs below it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The WebDriver URL.

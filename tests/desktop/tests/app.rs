@@ -2,8 +2,10 @@
 //! through tauri-driver/WebKitWebDriver, against a native skiffd with its
 //! own seeded registry. Pulls an image through the UI, runs a container
 //! from it, sees it and its logs, stops and removes it — each step checked
-//! through the engine API — and takes screenshots of every view and of the
-//! tray menu.
+//! through the engine API — creates and removes a volume and a network,
+//! stops a compose project, closes the window to the tray (no WebKit
+//! process left) and reopens it from the tray menu, and takes screenshots
+//! of every view and of the tray menu.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,8 +14,8 @@ use bollard::query_parameters::InspectContainerOptions;
 use fantoccini::{Client, Locator};
 use skiff_desktop_e2e::throttle::Throttle;
 use skiff_desktop_e2e::{
-    Display, Driver, app_binary, preflight, screenshot_root, screenshot_window, screenshots_dir,
-    x_command,
+    Display, Driver, app_binary, preflight, procs, screenshot_root, screenshot_window,
+    screenshots_dir, x_command,
 };
 use skiff_e2e::{Registry, Skiffd, SkiffdOpts};
 
@@ -165,8 +167,8 @@ fn furnish(d: &Skiffd) {
     d.docker_ok(&["run", "--name", "hello", "hello-world"]);
 }
 
-/// Removes every container when the test ends, passed or failed: their
-/// processes would outlive skiffd.
+/// Removes every container (and the test's network) when the test ends,
+/// passed or failed: their processes and bridge would outlive skiffd.
 struct RemoveContainers<'a>(&'a Skiffd);
 
 impl Drop for RemoveContainers<'_> {
@@ -177,6 +179,8 @@ impl Drop for RemoveContainers<'_> {
         if args.len() > 2 {
             let _ = self.0.docker_run(&args);
         }
+        // The network the test creates is a bridge on the host.
+        let _ = self.0.docker_run(&["network", "rm", "e2e-net"]);
     }
 }
 
@@ -350,6 +354,10 @@ async fn pull_run_stop_and_remove_through_the_app() {
     })
     .await;
 
+    volumes_view(&c, &display, &shots, &d).await;
+    networks_view(&c, &display, &shots, &d).await;
+    compose_project(&c, &display, &shots, &d).await;
+
     // The machine view: the default machine, created and stopped.
     step("the machine view");
     click(&c, "[data-testid=nav-machine]").await;
@@ -362,12 +370,352 @@ async fn pull_run_stop_and_remove_through_the_app() {
     step("the tray menu");
     tray_menu_screenshot(&display, &shots);
 
-    c.close().await.expect("closing the session");
+    close_to_tray_and_reopen(&c, &display, &shots, &driver).await;
+    // The session's webview is gone with the window it drove.
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
+    drop(driver);
+
+    dark_screenshots(&display, &d, &app).await;
 }
 
-/// Opens the tray icon's menu in trayer and saves the screen's top right
-/// corner as `tray.png`.
-fn tray_menu_screenshot(display: &Display, dir: &Path) {
+/// The app again, in a dark GTK theme (WebKit then answers
+/// `prefers-color-scheme: dark`): screenshots of the views.
+async fn dark_screenshots(display: &Display, d: &Skiffd, app: &Path) {
+    step("dark theme");
+    let shots = screenshots_dir();
+    let driver = Driver::start(
+        display,
+        &[
+            ("SKIFF_DOCKER_HOST", d.docker_host()),
+            (
+                "SKIFF_HOME",
+                d.dir().join("skiff-home").display().to_string(),
+            ),
+            ("GTK_THEME", "Adwaita:dark".to_string()),
+        ],
+        &d.dir().join("app-state-dark"),
+        &d.dir().join("tauri-driver-dark.log"),
+    )
+    .expect("tauri-driver");
+    let c = driver.session(app).await.expect("a session with the app");
+    click(&c, "[data-testid=nav-containers]").await;
+    wait_for(&c, "[data-testid=project-row][data-project=shop]").await;
+    let dark = bounded(
+        "color scheme",
+        c.execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches;",
+            vec![],
+        ),
+    )
+    .await
+    .expect("asking the page");
+    assert_eq!(dark, serde_json::Value::Bool(true), "the page is not dark");
+    screenshot(display, &shots, "containers-dark.png").await;
+    click(&c, "[data-testid=nav-volumes]").await;
+    wait_for(&c, "[data-testid=volume-row][data-name=app-data]").await;
+    screenshot(display, &shots, "volumes-dark.png").await;
+    click(&c, "[data-testid=nav-networks]").await;
+    wait_for(&c, "[data-testid=network-row][data-name=bridge]").await;
+    screenshot(display, &shots, "networks-dark.png").await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
+}
+
+/// Creates a volume through the Volumes view, sees a container's volume
+/// marked in use, removes the new one; each step checked through the
+/// engine.
+async fn volumes_view(c: &Client, display: &Display, shots: &Path, d: &Skiffd) {
+    step("the volumes view");
+    let engine = d.bollard();
+    d.docker_ok(&["volume", "create", "app-data"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "vol-user",
+        "-v",
+        "app-data:/data",
+        "skiff/api:1.4",
+        "sleep",
+        "86400",
+    ]);
+    click(c, "[data-testid=nav-volumes]").await;
+    wait_for(c, "[data-testid=view-volumes]").await;
+    let used = "[data-testid=volume-row][data-name=app-data][data-in-use=true]";
+    wait_for(c, used).await;
+    assert!(
+        text_of(c, &format!("{used} [data-testid=volume-used-by]"))
+            .await
+            .contains("vol-user")
+    );
+
+    step("create volume e2e-data");
+    click(c, "[data-testid=volume-create]").await;
+    type_into(c, "[data-testid=volume-name]", "e2e-data").await;
+    type_into(c, "[data-testid=volume-labels]", "purpose=e2e").await;
+    click(c, "[data-testid=volume-submit]").await;
+    let row = "[data-testid=volume-row][data-name=e2e-data]";
+    wait_for(c, &format!("{row}[data-in-use=false]")).await;
+    let volume = engine
+        .inspect_volume("e2e-data")
+        .await
+        .expect("the engine has e2e-data");
+    assert_eq!(
+        volume.labels.get("purpose").map(String::as_str),
+        Some("e2e")
+    );
+    screenshot(display, shots, "volumes.png").await;
+
+    step("remove volume e2e-data");
+    click(c, &format!("{row} [data-testid=volume-remove]")).await;
+    click(c, "[data-testid=confirm-button]").await;
+    wait_gone(c, row).await;
+    engine_until("e2e-data removed", || async {
+        engine.inspect_volume("e2e-data").await.is_err()
+    })
+    .await;
+}
+
+/// Creates a network with a subnet through the Networks view, sees a
+/// container on it with its address, removes it; each step checked
+/// through the engine.
+async fn networks_view(c: &Client, display: &Display, shots: &Path, d: &Skiffd) {
+    step("the networks view");
+    let engine = d.bollard();
+    click(c, "[data-testid=nav-networks]").await;
+    wait_for(c, "[data-testid=view-networks]").await;
+    wait_for(c, "[data-testid=network-row][data-name=bridge]").await;
+
+    step("create network e2e-net");
+    click(c, "[data-testid=network-create]").await;
+    type_into(c, "[data-testid=network-name]", "e2e-net").await;
+    type_into(c, "[data-testid=network-subnet]", "10.213.7.0/24").await;
+    click(c, "[data-testid=network-submit]").await;
+    let row = "[data-testid=network-row][data-name=e2e-net]";
+    wait_for(c, row).await;
+    assert!(
+        text_of(c, &format!("{row} [data-testid=network-subnet-cell]"))
+            .await
+            .contains("10.213.7.0/24")
+    );
+    let net = engine
+        .inspect_network(
+            "e2e-net",
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .expect("the engine has e2e-net");
+    let subnet = net.ipam.and_then(|i| i.config).unwrap_or_default();
+    assert_eq!(
+        subnet.first().and_then(|s| s.subnet.as_deref()),
+        Some("10.213.7.0/24")
+    );
+
+    // A container on it shows with its address (the list follows /events).
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "net-user",
+        "--network",
+        "e2e-net",
+        "skiff/api:1.4",
+        "sleep",
+        "86400",
+    ]);
+    let attached = format!("{row} [data-testid=network-container][data-name=net-user]");
+    wait_for(c, &attached).await;
+    let deadline = Instant::now() + UI_TIMEOUT;
+    while !text_of(c, &attached).await.contains("10.213.7.") {
+        assert!(Instant::now() < deadline, "net-user's address never showed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    screenshot(display, shots, "networks.png").await;
+    d.docker_ok(&["rm", "-f", "net-user"]);
+    wait_gone(c, &attached).await;
+
+    step("remove network e2e-net");
+    click(c, &format!("{row} [data-testid=network-remove]")).await;
+    click(c, "[data-testid=confirm-button]").await;
+    wait_gone(c, row).await;
+    engine_until("e2e-net removed", || async {
+        engine
+            .inspect_network(
+                "e2e-net",
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_err()
+    })
+    .await;
+}
+
+/// Two containers labelled as compose project `shop` show as one group;
+/// stopping the group stops both (checked through the engine).
+async fn compose_project(c: &Client, display: &Display, shots: &Path, d: &Skiffd) {
+    step("a compose project");
+    let engine = d.bollard();
+    for service in ["web", "db"] {
+        let name = format!("shop-{service}-1");
+        let service_label = format!("com.docker.compose.service={service}");
+        d.docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "com.docker.compose.project=shop",
+            "--label",
+            &service_label,
+            "skiff/api:1.4",
+            "sleep",
+            "86400",
+        ]);
+    }
+    click(c, "[data-testid=nav-containers]").await;
+    let project = "[data-testid=project-row][data-project=shop]";
+    wait_for(c, &format!("{project}[data-state=running]")).await;
+    wait_for(
+        c,
+        "[data-testid=container-row][data-project=shop][data-name=shop-db-1]",
+    )
+    .await;
+    screenshot(display, shots, "containers-compose.png").await;
+
+    step("stop the project");
+    click(c, &format!("{project} [data-testid=project-stop]")).await;
+    wait_for(c, &format!("{project}[data-state=exited]")).await;
+    for name in ["shop-web-1", "shop-db-1"] {
+        engine_until(&format!("{name} stopped"), || async {
+            engine
+                .inspect_container(name, None::<InspectContainerOptions>)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.running)
+                == Some(false)
+        })
+        .await;
+    }
+}
+
+/// Closes the main window (as its close button would: a close request):
+/// the app keeps running in the tray, the window and its web process
+/// (the page) are gone; the tray's Open Dashboard re-creates the window,
+/// whose page restores the view. (WebKit's network process outlives the
+/// window: printed, not asserted — a gap of issue 17's footprint goal.)
+async fn close_to_tray_and_reopen(c: &Client, display: &Display, shots: &Path, driver: &Driver) {
+    step("close the window to the tray");
+    click(c, "[data-testid=nav-networks]").await;
+    wait_for(c, "[data-testid=view-networks]").await;
+    let app = procs::find_descendant(driver.pid(), "skiff-desktop").expect("the app's process");
+    assert!(
+        !procs::web_processes(app).is_empty(),
+        "no WebKit web process under the app"
+    );
+    // The page asks for its window to close: the close request a window
+    // manager's close button makes (Xvfb has no window manager).
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        c.execute(
+            "window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true;",
+            vec![],
+        ),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let web = procs::web_processes(app);
+        let window = x_command(display, "xwininfo", &["-name", "Skiff"]).is_some();
+        if web.is_empty() && !window {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after closing: window still there: {window}, web processes: {web:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Settle, then report the app's memory (no timed or size assertion:
+    // the figures are bench/desktop.sh's).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = procs::rss_kib(app).expect("the app still runs in the tray");
+    let rest: Vec<String> = procs::webkit_processes(app)
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {:.1} MiB",
+                p.comm,
+                procs::rss_kib(p.pid).unwrap_or(0) as f64 / 1024.0
+            )
+        })
+        .collect();
+    eprintln!(
+        "tray-only: app RSS {:.1} MiB; WebKit processes left: {rest:?}",
+        rss as f64 / 1024.0
+    );
+    assert!(procs::web_processes(app).is_empty());
+
+    step("reopen from the tray menu");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Up from no selection reaches Quit, Up again Open Dashboard (GTK
+        // skips separators and disabled items).
+        open_tray_menu(display);
+        for key in ["Up", "Up", "Return"] {
+            let _ = x_command(display, "xdotool", &["key", key]);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        let shown =
+            |display: &Display| x_command(display, "xwininfo", &["-name", "Skiff"]).is_some();
+        let until = Instant::now() + Duration::from_secs(15);
+        while !shown(display) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if shown(display) {
+            break;
+        }
+        let _ = x_command(display, "xdotool", &["key", "Escape"]);
+        assert!(
+            Instant::now() < deadline,
+            "Open Dashboard never brought the window back"
+        );
+    }
+    assert_eq!(
+        procs::find_descendant(driver.pid(), "skiff-desktop"),
+        Some(app),
+        "the same app process"
+    );
+    let deadline = Instant::now() + UI_TIMEOUT;
+    while !driver.log().contains(r#""view":"networks""#) {
+        assert!(
+            Instant::now() < deadline,
+            "the new page never restored its view:\n{}",
+            driver.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !procs::webkit_processes(app).is_empty(),
+        "the new window has no WebKit process"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    screenshot(display, shots, "reopened.png").await;
+}
+
+/// Clicks the tray icon (in trayer), which opens its menu.
+fn open_tray_menu(display: &Display) {
+    let (cx, cy) = tray_icon_center(display);
+    let _ = x_command(
+        display,
+        "xdotool",
+        &["mousemove", &cx.to_string(), &cy.to_string()],
+    );
+    let _ = x_command(display, "xdotool", &["click", "1"]);
+    std::thread::sleep(Duration::from_millis(800));
+}
+
+/// The centre of the app's icon in trayer's panel.
+fn tray_icon_center(display: &Display) -> (i64, i64) {
     let tree = x_command(display, "xwininfo", &["-root", "-tree"]).expect("xwininfo");
     // trayer's window is called "panel"; the icon sits inside it.
     let panel = tree
@@ -376,15 +724,14 @@ fn tray_menu_screenshot(display: &Display, dir: &Path) {
         .unwrap_or_else(|| panic!("no trayer panel in:\n{tree}"));
     let (x, y, w, h) = geometry(panel).unwrap_or_else(|| panic!("geometry of {panel}"));
     assert!(w >= 16, "the tray holds no icon: {panel}");
-    let (cx, cy) = (x + w / 2, y + h / 2);
+    (x + w / 2, y + h / 2)
+}
+
+/// Opens the tray icon's menu in trayer and saves the screen's top right
+/// corner as `tray.png`.
+fn tray_menu_screenshot(display: &Display, dir: &Path) {
     let full = dir.join("tray-full.png");
-    let _ = x_command(
-        display,
-        "xdotool",
-        &["mousemove", &cx.to_string(), &cy.to_string()],
-    );
-    let _ = x_command(display, "xdotool", &["click", "1"]);
-    std::thread::sleep(Duration::from_millis(800));
+    open_tray_menu(display);
     screenshot_root(display, &full).expect("screenshot of the screen");
     let crop = dir.join("tray.png");
     let status = std::process::Command::new("convert")

@@ -36,6 +36,14 @@ export interface ContainerSummary {
   created: number;
   /** Published ports, e.g. "0.0.0.0:8080->80/tcp, 443/tcp"; empty when none. */
   ports: string;
+  /** TCP ports published on the host (once each, sorted): `openPort` opens them. */
+  published: number[];
+  /** The compose project (label com.docker.compose.project), or null. */
+  project: string | null;
+  /** The compose service (label com.docker.compose.service), or null. */
+  service: string | null;
+  /** "starting", "healthy" or "unhealthy"; null without a healthcheck. */
+  health: string | null;
 }
 
 /** What `container_action` does to a container. */
@@ -61,6 +69,74 @@ export interface RunRequest {
   /** Command line, split by the backend; null keeps the image's. */
   cmd: string | null;
   autoRemove: boolean;
+}
+
+/** One row of `list_volumes`. */
+export interface VolumeSummary {
+  name: string;
+  driver: string;
+  mountpoint: string;
+  /** RFC 3339, or null when the engine does not say. */
+  created: string | null;
+  /** Names of the containers (running or not) that mount it. */
+  usedBy: string[];
+  labels: Record<string, string>;
+}
+
+/** The argument of `create_volume`. */
+export interface CreateVolumeRequest {
+  /** Null: the engine picks a name. */
+  name: string | null;
+  /** Null: `local`. */
+  driver: string | null;
+  /** KEY=VALUE entries. */
+  labels: string[];
+}
+
+/** What `prune_volumes` removed. */
+export interface PruneResult {
+  removed: string[];
+  /** Bytes. */
+  spaceReclaimed: number;
+}
+
+/** A container on a network. */
+export interface AttachedContainer {
+  name: string;
+  id: string;
+  /** e.g. "172.18.0.2/16"; empty while the container is not running. */
+  ipv4: string;
+  ipv6: string;
+}
+
+/** One row of `list_networks`. */
+export interface NetworkSummary {
+  id: string;
+  name: string;
+  driver: string;
+  subnets: string[];
+  gateways: string[];
+  internal: boolean;
+  /** RFC 3339, or null. */
+  created: string | null;
+  /** bridge, host or none: cannot be removed. */
+  predefined: boolean;
+  containers: AttachedContainer[];
+  labels: Record<string, string>;
+}
+
+/** The argument of `create_network`. */
+export interface CreateNetworkRequest {
+  name: string;
+  /** Null: `bridge`. */
+  driver: string | null;
+  /** CIDR; null: the engine picks one. */
+  subnet: string | null;
+  /** Needs a subnet. */
+  gateway: string | null;
+  internal: boolean;
+  /** KEY=VALUE entries. */
+  labels: string[];
 }
 
 /** The VM's lifecycle state. */
@@ -226,6 +302,13 @@ export const listContainers = () => call<ContainerSummary[]>('list_containers');
 export const containerAction = (id: string, action: ContainerAction) =>
   call<null>('container_action', { id, action });
 
+/** Starts, stops, restarts or removes every container of a compose project. */
+export const projectAction = (project: string, action: ContainerAction) =>
+  call<null>('project_action', { project, action });
+
+/** Opens http://localhost:PORT in the default browser. */
+export const openPort = (port: number) => call<null>('open_port', { port });
+
 /** `docker inspect` of a container, as JSON. */
 export const inspectContainer = (id: string) => call<unknown>('inspect_container', { id });
 
@@ -248,6 +331,30 @@ export const removeImage = (id: string, force: boolean) =>
 /** Creates and starts a container; resolves to its id. */
 export const runContainer = (request: RunRequest) => call<string>('run_container', { request });
 
+/** Every volume, with the containers that mount it. */
+export const listVolumes = () => call<VolumeSummary[]>('list_volumes');
+
+/** Creates a volume; resolves to its name. */
+export const createVolume = (request: CreateVolumeRequest) =>
+  call<string>('create_volume', { request });
+
+/** Removes a volume; `force` as `docker volume rm -f`. */
+export const removeVolume = (name: string, force: boolean) =>
+  call<null>('remove_volume', { name, force });
+
+/** Removes unused volumes; `all` also named ones (else anonymous only). */
+export const pruneVolumes = (all: boolean) => call<PruneResult>('prune_volumes', { all });
+
+/** Every network, with its containers and their addresses. */
+export const listNetworks = () => call<NetworkSummary[]>('list_networks');
+
+/** Creates a network; resolves to its id. */
+export const createNetwork = (request: CreateNetworkRequest) =>
+  call<string>('create_network', { request });
+
+/** Removes a network (by id or name). */
+export const removeNetwork = (id: string) => call<null>('remove_network', { id });
+
 /** The VM, or null where the engine runs without one. */
 export const machineInfo = () => call<MachineInfo | null>('machine_info');
 
@@ -259,6 +366,12 @@ export const machineStop = () => call<null>('machine_stop');
 
 /** The last `lines` lines of the VM's serial console. */
 export const machineConsole = (lines: number) => call<string[]>('machine_console', { lines });
+
+/** What the page kept with `saveViewState` (null at first): a re-created window restores it. */
+export const viewState = () => call<unknown>('view_state');
+
+/** Keeps a small JSON value in the app for the next page of the main window. */
+export const saveViewState = (state: unknown) => call<null>('save_view_state', { state });
 
 // --------------------------------------------------------------- events
 

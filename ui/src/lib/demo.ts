@@ -5,7 +5,7 @@
  * contract and emits the events the real backend would.
  *
  * URL parameters set up a scene (for screenshots):
- *   ?view=containers|images|machine   open a view
+ *   ?view=containers|images|volumes|networks|machine  open a view
  *   ?details=<name>&tab=logs|inspect  open a container's details
  *   ?pull=<ref>                       start a pull
  *   ?run=<image>                      open the Run dialog of an image
@@ -22,6 +22,8 @@ import type {
   EventMap,
   ImageSummary,
   MachineInfo,
+  NetworkSummary,
+  VolumeSummary,
   RunRequest,
   Transport,
   Unsubscribe,
@@ -43,6 +45,9 @@ class DemoBackend implements Transport {
   #containers: ContainerSummary[];
   #images: ImageSummary[];
   #console: string[] = [];
+  #viewState: unknown = null;
+  #volumes: VolumeSummary[] = [];
+  #networks: NetworkSummary[] = [];
 
   constructor() {
     const p = this.#params;
@@ -78,14 +83,53 @@ class DemoBackend implements Transport {
     this.#containers = p.has('empty')
       ? []
       : [
-          this.#container('web', 'nginx:1.27', 'running', 'Up 2 hours', t - 7300, '0.0.0.0:8080->80/tcp'),
-          this.#container('db', 'postgres:16', 'running', 'Up 2 hours', t - 7400, '127.0.0.1:5432->5432/tcp'),
-          this.#container('cache', 'redis:7-alpine', 'running', 'Up 47 minutes', t - 2900, '6379/tcp'),
+          this.#container('shop-web-1', 'nginx:1.27', 'running', 'Up 2 hours (healthy)', t - 7300, '0.0.0.0:8080->80/tcp', 'shop', 'healthy'),
+          this.#container('shop-db-1', 'postgres:16', 'running', 'Up 2 hours (healthy)', t - 7400, '127.0.0.1:5432->5432/tcp', 'shop', 'healthy'),
+          this.#container('shop-cache-1', 'redis:7-alpine', 'running', 'Up 47 minutes', t - 2900, '6379/tcp', 'shop'),
           this.#container('worker', 'ghcr.io/acme/worker:2.3.1', 'exited', 'Exited (0) 12 minutes ago', t - 5000, ''),
           this.#container('migrate', 'ghcr.io/acme/worker:2.3.1', 'exited', 'Exited (1) 3 hours ago', t - 11000, ''),
           this.#container('hello', 'hello-world:latest', 'exited', 'Exited (0) 2 days ago', t - 86400 * 2, ''),
           this.#container('sleepy_turing', 'busybox:latest', 'created', 'Created', t - 86400 * 5, ''),
         ];
+    if (!p.has('empty')) {
+      const ago = (s: number) => new Date((t - s) * 1000).toISOString();
+      const vol = (name: string, usedBy: string[], age: number): VolumeSummary => ({
+        name,
+        driver: 'local',
+        mountpoint: `/var/lib/skiff/volumes/${name}/_data`,
+        created: ago(age),
+        usedBy,
+        labels: {},
+      });
+      this.#volumes = [
+        vol('shop_db-data', ['shop-db-1'], 86400 * 6),
+        vol('shop_cache', ['shop-cache-1'], 86400 * 6),
+        vol('worker-scratch', [], 3600 * 5),
+        vol(hex(64), [], 86400 * 2),
+      ];
+      const net = (name: string, driver: string, subnet: string | null, containers: [string, string][], age: number) => ({
+        id: hex(64),
+        name,
+        driver,
+        subnets: subnet ? [subnet] : [],
+        gateways: subnet ? [subnet.replace(/0\/\d+$/, '1')] : [],
+        internal: false,
+        created: ago(age),
+        predefined: ['bridge', 'host', 'none'].includes(name),
+        containers: containers.map(([n, ip]) => ({ name: n, id: hex(64), ipv4: ip, ipv6: '' })),
+        labels: {},
+      });
+      this.#networks = [
+        net('bridge', 'bridge', '172.17.0.0/16', [], 86400 * 30),
+        net('host', 'host', null, [], 86400 * 30),
+        net('none', 'null', null, [], 86400 * 30),
+        net('shop_default', 'bridge', '172.18.0.0/16', [
+          ['shop-cache-1', '172.18.0.4/16'],
+          ['shop-db-1', '172.18.0.2/16'],
+          ['shop-web-1', '172.18.0.3/16'],
+        ], 86400 * 6),
+      ].sort((a, b) => a.name.localeCompare(b.name));
+    }
     this.#console = bootLog();
     if (this.#machine.state === 'starting') {
       this.#console = this.#console.slice(0, 9);
@@ -99,8 +143,19 @@ class DemoBackend implements Transport {
     return { id: `sha256:${hex(64)}`, repoTags, size, created, inUse };
   }
 
-  #container(name: string, image: string, state: string, status: string, created: number, ports: string) {
-    return { id: hex(64), name, image, state, status, created, ports };
+  #container(
+    name: string,
+    image: string,
+    state: string,
+    status: string,
+    created: number,
+    ports: string,
+    project: string | null = null,
+    health: string | null = null,
+  ): ContainerSummary {
+    const published = [...ports.matchAll(/:(\d+)->\d+\/tcp/g)].map((m) => Number(m[1]));
+    const service = project ? name.replace(`${project}-`, '').replace(/-\d+$/, '') : null;
+    return { id: hex(64), name, image, state, status, created, ports, published, project, service, health };
   }
 
   // -------------------------------------------------------------- transport
@@ -148,6 +203,16 @@ class DemoBackend implements Transport {
       case 'container_action':
         this.#needEngine();
         return this.#action(String(a.id), String(a.action));
+      case 'project_action': {
+        this.#needEngine();
+        const members = this.#containers.filter((c) => c.project === a.project);
+        if (members.length === 0) throw { kind: 'invalid_request', message: `no container belongs to the compose project ${String(a.project)}` };
+        for (const c of members) await this.#action(c.id, String(a.action));
+        return null;
+      }
+      case 'open_port':
+        window.open(`http://localhost:${Number(a.port)}`, '_blank');
+        return null;
       case 'inspect_container':
         this.#needEngine();
         return inspectOf(this.#find(String(a.id)));
@@ -186,6 +251,62 @@ class DemoBackend implements Transport {
         return this.#machineStop();
       case 'machine_console':
         return this.#console.slice(-Number(a.lines ?? 100));
+      case 'list_volumes':
+        this.#needEngine();
+        return this.#volumes.map((v) => ({ ...v, usedBy: [...v.usedBy] }));
+      case 'create_volume': {
+        this.#needEngine();
+        const r = a.request as { name: string | null; driver: string | null };
+        const name = r.name ?? hex(64);
+        if (this.#volumes.some((v) => v.name === name)) return name;
+        this.#volumes.push({ name, driver: r.driver ?? 'local', mountpoint: `/var/lib/skiff/volumes/${name}/_data`, created: new Date().toISOString(), usedBy: [], labels: {} });
+        this.#volumes.sort((x, y) => x.name.localeCompare(y.name));
+        this.#engineEvent('volume', 'create', name);
+        return name;
+      }
+      case 'remove_volume': {
+        this.#needEngine();
+        const v = this.#volumes.find((x) => x.name === a.name);
+        if (!v) throw { kind: 'not_found', message: `get ${String(a.name)}: no such volume` };
+        if (v.usedBy.length) throw { kind: 'conflict', message: `remove ${v.name}: volume is in use - [${v.usedBy.join(', ')}]` };
+        this.#volumes = this.#volumes.filter((x) => x !== v);
+        this.#engineEvent('volume', 'destroy', v.name);
+        return null;
+      }
+      case 'prune_volumes': {
+        this.#needEngine();
+        const gone = this.#volumes.filter((v) => !v.usedBy.length && (a.all || /^[0-9a-f]{64}$/.test(v.name)));
+        this.#volumes = this.#volumes.filter((v) => !gone.includes(v));
+        for (const v of gone) this.#engineEvent('volume', 'destroy', v.name);
+        return { removed: gone.map((v) => v.name), spaceReclaimed: gone.length * 12_400_000 };
+      }
+      case 'list_networks':
+        this.#needEngine();
+        return this.#networks.map((n) => ({ ...n, containers: [...n.containers] }));
+      case 'create_network': {
+        this.#needEngine();
+        const r = a.request as { name: string; driver: string | null; subnet: string | null; gateway: string | null; internal: boolean };
+        if (this.#networks.some((n) => n.name === r.name)) throw { kind: 'conflict', message: `network with name ${r.name} already exists` };
+        const id = hex(64);
+        const subnet = r.subnet ?? `172.${19 + this.#networks.length}.0.0/16`;
+        this.#networks.push({ id, name: r.name, driver: r.driver ?? 'bridge', subnets: [subnet], gateways: [r.gateway ?? subnet.replace(/0\/\d+$/, '1')], internal: r.internal, created: new Date().toISOString(), predefined: false, containers: [], labels: {} });
+        this.#networks.sort((x, y) => x.name.localeCompare(y.name));
+        this.#engineEvent('network', 'create', id, { name: r.name });
+        return id;
+      }
+      case 'remove_network': {
+        this.#needEngine();
+        const n = this.#networks.find((x) => x.id === a.id || x.name === a.id);
+        if (!n) throw { kind: 'not_found', message: `network ${String(a.id)} not found` };
+        this.#networks = this.#networks.filter((x) => x !== n);
+        this.#engineEvent('network', 'destroy', n.id, { name: n.name });
+        return null;
+      }
+      case 'view_state':
+        return this.#viewState;
+      case 'save_view_state':
+        this.#viewState = a.state;
+        return null;
       default:
         throw { kind: 'unknown-command', message: `the demo backend has no command ${cmd}` };
     }

@@ -106,3 +106,10 @@ export function debounce(fn: () => void, ms: number): { (): void; cancel(): void
   };
   return d;
 }
+
+/** Unix seconds of an RFC 3339 time (the engine's `CreatedAt`); 0 when absent or unreadable. */
+export function unixFromRfc3339(time: string | null | undefined): number {
+  if (!time) return 0;
+  const ms = Date.parse(time);
+  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
+}

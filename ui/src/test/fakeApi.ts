@@ -10,7 +10,12 @@ import type {
   EventMap,
   ImageSummary,
   MachineInfo,
+  NetworkSummary,
+  PruneResult,
   RunRequest,
+  VolumeSummary,
+  CreateNetworkRequest,
+  CreateVolumeRequest,
   Subscription,
 } from '../lib/api';
 
@@ -69,6 +74,10 @@ export function container(over: Partial<ContainerSummary> = {}): ContainerSummar
     status: 'Up 5 minutes',
     created: Math.floor(Date.now() / 1000) - 300,
     ports: '0.0.0.0:8080->80/tcp',
+    published: [8080],
+    project: null,
+    service: null,
+    health: null,
     ...over,
   };
 }
@@ -85,9 +94,41 @@ export function image(over: Partial<ImageSummary> = {}): ImageSummary {
   };
 }
 
+/** A volume row; `over` replaces fields. */
+export function volume(over: Partial<VolumeSummary> = {}): VolumeSummary {
+  return {
+    name: 'app-data',
+    driver: 'local',
+    mountpoint: '/var/lib/skiff/volumes/app-data/_data',
+    created: new Date(Date.now() - 3600_000).toISOString(),
+    usedBy: [],
+    labels: {},
+    ...over,
+  };
+}
+
+/** A network row; `over` replaces fields. */
+export function network(over: Partial<NetworkSummary> = {}): NetworkSummary {
+  return {
+    id: 'ne70000000000000000000000000000000000000000000000000000000000001',
+    name: 'app-net',
+    driver: 'bridge',
+    subnets: ['172.18.0.0/16'],
+    gateways: ['172.18.0.1'],
+    internal: false,
+    created: new Date(Date.now() - 7200_000).toISOString(),
+    predefined: false,
+    containers: [],
+    labels: {},
+    ...over,
+  };
+}
+
 export const engineStatus = vi.fn<() => Promise<EngineStatus>>();
 export const listContainers = vi.fn<() => Promise<ContainerSummary[]>>();
 export const containerAction = vi.fn<(id: string, action: string) => Promise<null>>();
+export const projectAction = vi.fn<(project: string, action: string) => Promise<null>>();
+export const openPort = vi.fn<(port: number) => Promise<null>>();
 export const inspectContainer = vi.fn<(id: string) => Promise<unknown>>();
 export const followLogs = vi.fn<(id: string) => Promise<null>>();
 export const stopLogs = vi.fn<(id: string) => Promise<null>>();
@@ -99,6 +140,16 @@ export const machineInfo = vi.fn<() => Promise<MachineInfo | null>>();
 export const machineStart = vi.fn<() => Promise<null>>();
 export const machineStop = vi.fn<() => Promise<null>>();
 export const machineConsole = vi.fn<(lines: number) => Promise<string[]>>();
+
+export const listVolumes = vi.fn<() => Promise<VolumeSummary[]>>();
+export const createVolume = vi.fn<(request: CreateVolumeRequest) => Promise<string>>();
+export const removeVolume = vi.fn<(name: string, force: boolean) => Promise<null>>();
+export const pruneVolumes = vi.fn<(all: boolean) => Promise<PruneResult>>();
+export const listNetworks = vi.fn<() => Promise<NetworkSummary[]>>();
+export const createNetwork = vi.fn<(request: CreateNetworkRequest) => Promise<string>>();
+export const removeNetwork = vi.fn<(id: string) => Promise<null>>();
+export const viewState = vi.fn<() => Promise<unknown>>();
+export const saveViewState = vi.fn<(state: unknown) => Promise<null>>();
 
 export const onContainerLog = subscription('container-log');
 export const onPullProgress = subscription('pull-progress');
@@ -117,6 +168,8 @@ export function resetFake(): void {
   engineStatus.mockReset().mockResolvedValue(reachable());
   listContainers.mockReset().mockResolvedValue([]);
   containerAction.mockReset().mockResolvedValue(null);
+  projectAction.mockReset().mockResolvedValue(null);
+  openPort.mockReset().mockResolvedValue(null);
   inspectContainer.mockReset().mockResolvedValue({ Id: 'x' });
   followLogs.mockReset().mockResolvedValue(null);
   stopLogs.mockReset().mockResolvedValue(null);
@@ -128,4 +181,13 @@ export function resetFake(): void {
   machineStart.mockReset().mockResolvedValue(null);
   machineStop.mockReset().mockResolvedValue(null);
   machineConsole.mockReset().mockResolvedValue([]);
+  listVolumes.mockReset().mockResolvedValue([]);
+  createVolume.mockReset().mockImplementation(async (r) => r.name ?? 'f00d'.repeat(16));
+  removeVolume.mockReset().mockResolvedValue(null);
+  pruneVolumes.mockReset().mockResolvedValue({ removed: [], spaceReclaimed: 0 });
+  listNetworks.mockReset().mockResolvedValue([]);
+  createNetwork.mockReset().mockResolvedValue('ne70000000000000000000000000000000000000000000000000000000000002');
+  removeNetwork.mockReset().mockResolvedValue(null);
+  viewState.mockReset().mockResolvedValue(null);
+  saveViewState.mockReset().mockResolvedValue(null);
 }

@@ -69,7 +69,36 @@ class ContainersStore {
     if (ok > 1) toasts.push('success', `${ok} containers ${PAST[action]}`);
   }
 
+  /** Actions in flight, by compose project. */
+  projectPending = $state<Record<string, api.ContainerAction>>({});
+
+  /** Runs one action on every container of a compose project; failures become notices. */
+  async actProject(project: string, action: api.ContainerAction): Promise<boolean> {
+    this.projectPending[project] = action;
+    try {
+      await api.projectAction(project, action);
+      toasts.push('success', `Project ${project} ${PAST[action]}`);
+      return true;
+    } catch (err) {
+      toasts.error(`${project}: ${errorMessage(err)}`);
+      return false;
+    } finally {
+      delete this.projectPending[project];
+      this.refreshSoon();
+    }
+  }
+
+  /** Opens a published port in the default browser; failures become notices. */
+  async openPort(port: number): Promise<void> {
+    try {
+      await api.openPort(port);
+    } catch (err) {
+      toasts.error(`Could not open http://localhost:${port}: ${errorMessage(err)}`);
+    }
+  }
+
   reset(): void {
+    this.projectPending = {};
     this.refreshSoon.cancel();
     this.#seq++;
     this.items = [];

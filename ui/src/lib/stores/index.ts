@@ -5,10 +5,12 @@ import { engine } from './engine.svelte';
 import { images } from './images.svelte';
 import { machine } from './machine.svelte';
 import { nav } from './nav.svelte';
+import { networks } from './networks.svelte';
 import { pulls } from './pulls.svelte';
 import { toasts } from './toasts.svelte';
+import { volumes } from './volumes.svelte';
 
-export { clock, containers, engine, images, machine, nav, pulls, toasts };
+export { clock, containers, engine, images, machine, nav, networks, pulls, toasts, volumes };
 export { startLive, handleEngineEvent, handleEngineState } from './live';
 
 /** Puts every store back to its initial state (tests). */
@@ -18,6 +20,8 @@ export function resetStores(): void {
   images.reset();
   machine.reset();
   nav.reset();
+  networks.reset();
+  volumes.reset();
   pulls.reset();
   toasts.reset();
 }

@@ -8,13 +8,22 @@ import { containers } from './containers.svelte';
 import { engine } from './engine.svelte';
 import { images } from './images.svelte';
 import { machine } from './machine.svelte';
+import { nav } from './nav.svelte';
+import { networks } from './networks.svelte';
 import { pulls } from './pulls.svelte';
+import { volumes } from './volumes.svelte';
 
 /** Container actions that change nothing a list shows. */
 const QUIET_CONTAINER_ACTIONS = /^(exec_|attach|resize|top|export|archive-path|extract-to-dir|copy)/;
 
 /** Container actions after which an image's "in use" mark may change. */
 const IMAGE_USE_ACTIONS = new Set(['create', 'destroy']);
+
+/**
+ * Container actions after which the volumes' "in use by" and the networks'
+ * containers and addresses may change.
+ */
+const ATTACHMENT_ACTIONS = new Set(['create', 'destroy', 'start', 'die', 'rename']);
 
 /** Routes one engine event to the lists it changes. */
 export function handleEngineEvent(ev: api.EngineEvent): void {
@@ -23,9 +32,21 @@ export function handleEngineEvent(ev: api.EngineEvent): void {
       if (QUIET_CONTAINER_ACTIONS.test(ev.Action)) return;
       containers.refreshSoon();
       if (IMAGE_USE_ACTIONS.has(ev.Action)) images.refreshSoon();
+      if (ATTACHMENT_ACTIONS.has(ev.Action)) {
+        volumes.refreshSoon();
+        networks.refreshSoon();
+      }
       break;
     case 'image':
       images.refreshSoon();
+      break;
+    case 'volume':
+      // mount/unmount change nothing the list shows.
+      if (ev.Action === 'mount' || ev.Action === 'unmount') return;
+      volumes.refreshSoon();
+      break;
+    case 'network':
+      networks.refreshSoon();
       break;
   }
 }
@@ -37,6 +58,8 @@ export function handleEngineState(status: api.EngineStatus): void {
   if (status.reachable && !wasReachable) {
     containers.refreshSoon();
     images.refreshSoon();
+    volumes.refreshSoon();
+    networks.refreshSoon();
   }
 }
 
@@ -51,14 +74,19 @@ export function startLive(): api.Unsubscribe {
     api.onPullDone((d) => pulls.finish(d)),
   ];
   const stopClock = clock.start();
+  void nav.restore();
   void engine.load();
   void containers.load();
   void images.load();
+  void volumes.load();
+  void networks.load();
   void machine.load();
   return () => {
     for (const unsubscribe of subs) unsubscribe();
     stopClock();
     containers.refreshSoon.cancel();
     images.refreshSoon.cancel();
+    volumes.refreshSoon.cancel();
+    networks.refreshSoon.cancel();
   };
 }
