@@ -65,7 +65,21 @@ pub fn args(share: &ShareDevice, socket: &Path) -> Vec<String> {
     ]
 }
 
-/// The virtiofsd daemons of a run.
+/// Where QEMU's C virtiofsd keeps its lock/pid files (it creates the
+/// directory when missing).
+const PID_DIR: &str = "/run/virtiofsd";
+
+/// The pid file QEMU's C virtiofsd writes for the daemon serving `socket`:
+/// `/run/virtiofsd/<socket path, '/' → '.'>.pid`. A killed daemon leaves
+/// it behind, so [`Served`] removes it.
+fn pid_file(socket: &Path) -> PathBuf {
+    let name = socket.to_string_lossy().replace('/', ".");
+    Path::new(PID_DIR).join(format!("{name}.pid"))
+}
+
+/// The virtiofsd daemons of a run. Dropping it kills them and removes the
+/// pid files they leave on the host (and [`PID_DIR`] if this run made it
+/// and it is empty).
 #[derive(Debug, Default)]
 pub struct Served {
     /// The daemons (killed when dropped).
@@ -75,6 +89,25 @@ pub struct Served {
     /// Why the other shares are not served (no virtiofsd, one that exited:
     /// the C virtiofsd refuses to run as a user other than root).
     pub warnings: Vec<String>,
+    /// The pid files the daemons may write.
+    pid_files: Vec<PathBuf>,
+    /// Whether [`PID_DIR`] was missing before the daemons started.
+    made_pid_dir: bool,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.start_kill();
+        }
+        for file in &self.pid_files {
+            let _ = std::fs::remove_file(file);
+        }
+        if self.made_pid_dir {
+            // Only when empty: another virtiofsd may use it meanwhile.
+            let _ = std::fs::remove_dir(PID_DIR);
+        }
+    }
 }
 
 /// Starts a virtiofsd per share and waits for their sockets. Their output
@@ -103,12 +136,14 @@ async fn spawn_with(
             return Ok(served);
         }
     };
+    served.made_pid_dir = !Path::new(PID_DIR).exists();
     let log_path = dir.dir().join("virtiofsd.log");
     let log =
         std::fs::File::create(&log_path).ctx(|| format!("creating {}", log_path.display()))?;
     for share in shares {
         let socket = super::virtiofs_socket(dir, &share.tag);
         let _ = std::fs::remove_file(&socket);
+        served.pid_files.push(pid_file(&socket));
         let mut command = tokio::process::Command::new(&program);
         command
             .args(args(share, &socket))
@@ -196,6 +231,16 @@ mod tests {
             none.warnings[0].starts_with("no folder is shared: "),
             "{:?}",
             none.warnings
+        );
+    }
+
+    #[test]
+    fn the_pid_file_is_named_as_qemus_virtiofsd_names_it() {
+        assert_eq!(
+            pid_file(Path::new(
+                "/tmp/b/home/machines/default/virtiofs-skiff0.sock"
+            )),
+            Path::new("/run/virtiofsd/.tmp.b.home.machines.default.virtiofs-skiff0.sock.pid")
         );
     }
 
