@@ -116,6 +116,44 @@ impl TestNetns {
         self.run(|| TcpListener::bind(addr))
     }
 
+    /// A TCP port free on `ip` inside the namespace (bound, then released).
+    ///
+    /// # Panics
+    /// If no port can be bound: the namespace is unusable for the test.
+    pub fn free_port(&self, ip: Ipv4Addr) -> u16 {
+        self.tcp_listen(SocketAddr::from((ip, 0)))
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("a free port on {ip} in the test namespace: {e}"))
+            .port()
+    }
+
+    /// The whole response (status line, headers, body) to `GET path` over
+    /// HTTP/1.0 on `addr` inside the namespace, retried while the server is
+    /// starting (refused, reset, or not yet `200 OK`) for up to 20 s.
+    ///
+    /// # Panics
+    /// If no `200 OK` arrives in time, with the last attempt's outcome.
+    pub fn http_get_ok(&self, addr: SocketAddr, path: &str) -> String {
+        use std::io::{Read, Write};
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let attempt = self.tcp_connect(addr).and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
+                let mut out = String::new();
+                s.read_to_string(&mut out)?;
+                Ok(out)
+            });
+            match attempt {
+                Ok(out) if out.contains("200 OK") => return out,
+                other if std::time::Instant::now() >= deadline => {
+                    panic!("GET {addr}{path}: {other:?}")
+                }
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Makes the host's `127.0.0.1:port` reachable at the namespace's
     /// `127.0.0.1:port` (a relay thread until drop).
     pub fn forward(&mut self, port: u16) -> Result<()> {

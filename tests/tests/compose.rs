@@ -143,22 +143,8 @@ fn inspect(cli: &DockerCli, what: &str) -> Value {
 /// `GET path` on the daemon namespace's `127.0.0.1:port`, retried while the
 /// server is starting.
 fn http_get(d: &Skiffd, port: u16, path: &str) -> String {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let attempt = d.netns().tcp_connect(addr).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        });
-        match attempt {
-            Ok(out) if out.contains("200 OK") => return out,
-            other if Instant::now() >= deadline => panic!("GET {addr}{path}: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    d.netns()
+        .http_get_ok(SocketAddr::from(([127, 0, 0, 1], port)), path)
 }
 
 /// The `Address:` lines of a busybox `nslookup` answer (the server's own

@@ -11,9 +11,8 @@
 //! `skiff_e2e::netns`); traffic goes only to its loopback and to the
 //! bridges and containers it made.
 
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "networking/common.rs"]
 mod common;
@@ -22,23 +21,9 @@ use common::{HTTPD, exec_until_ok, inspect, links, with_busybox};
 use skiff_e2e::Skiffd;
 
 /// `GET /` on `addr` inside the daemon's namespace, retried while the
-/// server is starting (connection refused or reset) for up to 20 s.
+/// server is starting.
 fn http_get(d: &Skiffd, addr: SocketAddr) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let attempt = d.netns().tcp_connect(addr).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        });
-        match attempt {
-            Ok(out) if out.contains("200 OK") => return out,
-            other if Instant::now() >= deadline => panic!("GET {addr}: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    d.netns().http_get_ok(addr, "/")
 }
 
 /// The TCP listeners of the daemon's namespace (`/proc/net/tcp` rows in
@@ -56,11 +41,7 @@ fn listeners(d: &Skiffd) -> usize {
 
 /// A free port of the daemon's namespace.
 fn free_port(d: &Skiffd) -> u16 {
-    d.netns()
-        .tcp_listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    d.netns().free_port(Ipv4Addr::LOCALHOST)
 }
 
 #[test]

@@ -22,11 +22,7 @@ use skiff_e2e::{Skiffd, SkiffdOpts};
 
 /// A free TCP port on every address of the daemon's namespace.
 fn free_port(d: &Skiffd) -> u16 {
-    d.netns()
-        .tcp_listen(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    d.netns().free_port(std::net::Ipv4Addr::UNSPECIFIED)
 }
 
 /// Connect and disconnect of running containers, and `container:` mode.

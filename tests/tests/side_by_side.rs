@@ -10,10 +10,8 @@
 //! start are tried: each engine must pick a bridge subnet the other does not
 //! use.
 
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use skiff_e2e::docker::DockerCli;
 use skiff_e2e::netns::TestNetns;
@@ -30,35 +28,16 @@ fn cli(dockerd: &Dockerd) -> DockerCli {
     )
 }
 
-/// `GET /` on the namespace's `127.0.0.1:port`, retried while the server
-/// starts (up to 20 s); the body.
+/// The body of `GET /` on the namespace's `127.0.0.1:port`, retried while
+/// the server starts.
 fn http_get(ns: &TestNetns, port: u16) -> String {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let attempt = ns.tcp_connect(addr).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out)
-        });
-        match attempt {
-            Ok(out) if out.contains("200 OK") => {
-                return out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-            }
-            other if Instant::now() >= deadline => panic!("GET {addr}: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    let out = ns.http_get_ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), "/");
+    out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
 }
 
 /// A free port of the namespace.
 fn free_port(ns: &TestNetns) -> u16 {
-    ns.tcp_listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    ns.free_port(Ipv4Addr::LOCALHOST)
 }
 
 /// `cmd args…` run inside the namespace; its stdout.
