@@ -8,11 +8,15 @@
 //! are skipped as docker skips them), each deletion as an OCI whiteout
 //! (`dir/.wh.name`). The runtime's mount points (`/etc/hosts`, …) are not
 //! changes, so they never reach a layer. Paths come from listing the
-//! writable layer itself and every entry is `lstat`ed, never followed, so
-//! nothing outside the writable layer is read.
+//! writable layer itself; each is reopened beneath the layer component by
+//! component without following a symlink, `lstat`ed in that directory, and
+//! a file's content read from a descriptor opened with `O_NOFOLLOW` (its
+//! header from that descriptor), so a container swapping a directory or a
+//! file for a symlink while it runs (`commit --pause=false`) cannot make
+//! anything outside the writable layer read.
 
 use std::io::{self, Write};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::ContainerService;
@@ -78,7 +82,11 @@ fn write_tar<W: Write>(upper: &Path, list: &[Change], out: W) -> io::Result<W> {
                 tar.append_data(&mut h, format!("{dir}.wh.{name}"), io::empty())?;
             }
             ChangeKind::Added | ChangeKind::Modified => {
-                let abs = upper.join(rel);
+                let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+                let Some(dir) = changes::open_dir_beneath(upper, parent)? else {
+                    continue;
+                };
+                let abs = changes::fd_path(&dir).join(name);
                 let md = match std::fs::symlink_metadata(&abs) {
                     Ok(md) => md,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -87,7 +95,26 @@ fn write_tar<W: Write>(upper: &Path, list: &[Change], out: W) -> io::Result<W> {
                 if md.file_type().is_socket() {
                     continue;
                 }
-                tar.append_path_with_name(&abs, rel)?;
+                if !md.is_file() {
+                    // Headers only (a symlink as its target): nothing is
+                    // read through the name.
+                    tar.append_path_with_name(&abs, rel)?;
+                    continue;
+                }
+                let opened = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(&abs);
+                let mut file = match opened {
+                    Ok(f) => f,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if file.metadata()?.is_file() {
+                    tar.append_file(rel, &mut file)?;
+                }
             }
         }
     }
