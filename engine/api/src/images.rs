@@ -90,6 +90,21 @@ pub(crate) fn decode_auth(headers: &http::HeaderMap) -> Result<Option<Credential
     }
 }
 
+/// Refuses, by name, a filter docker knows that skiffd does not apply
+/// (answering as if it were not given would list or remove too much).
+fn refuse_unhonoured(
+    filters: &crate::query::Filters,
+    keys: &[&str],
+    what: &str,
+) -> Result<(), ApiError> {
+    match keys.iter().find(|k| !filters.get(k).is_empty()) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "the {what} filter '{k}' is not supported by skiffd"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Parse an image request.
 pub fn parse(call: &Call) -> Result<Action, ApiError> {
     let rest = call
@@ -102,6 +117,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::GET, "json") => {
             let filters = q.filters()?;
             filters.only(&["reference", "dangling", "label", "before", "since", "until"])?;
+            refuse_unhonoured(&filters, &["before", "since", "until"], "image list")?;
             let dangling = match filters.get("dangling") {
                 [] => None,
                 [v] if v == "true" || v == "1" => Some(true),
@@ -164,6 +180,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::POST, "prune") => {
             let filters = q.filters()?;
             filters.only(&["dangling", "until", "label", "label!"])?;
+            refuse_unhonoured(&filters, &["until", "label", "label!"], "image prune")?;
             let all = matches!(filters.get("dangling"), [v] if v == "false" || v == "0");
             Ok(Action::Prune { all })
         }
