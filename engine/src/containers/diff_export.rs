@@ -194,4 +194,50 @@ mod tests {
         assert!(names.contains(&"new/f".to_owned()), "{names:?}");
         assert!(!names.iter().any(|n| n.contains("hosts")), "{names:?}");
     }
+
+    /// What the walk listed was swapped for symlinks before the tar was
+    /// written (a running container racing `commit --pause=false`):
+    /// nothing outside the writable layer is read.
+    #[test]
+    fn swapped_paths_are_never_followed_out_of_the_layer() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (outside, upper) = (tmp.path().join("outside"), tmp.path().join("upper"));
+        fs::create_dir_all(outside.join("d")).expect("mkdir");
+        fs::write(outside.join("d/f"), "host secret").expect("write");
+        fs::write(outside.join("g"), "host secret").expect("write");
+        fs::create_dir_all(upper.join("d")).expect("mkdir");
+        fs::write(upper.join("d/f"), "mine").expect("write");
+        fs::write(upper.join("g"), "mine").expect("write");
+        let list = changes::diff(&upper, &[]).expect("diff");
+        // The swap: a directory and a file become symlinks out.
+        fs::remove_dir_all(upper.join("d")).expect("rm");
+        std::os::unix::fs::symlink(outside.join("d"), upper.join("d")).expect("symlink");
+        fs::remove_file(upper.join("g")).expect("rm");
+        std::os::unix::fs::symlink(outside.join("g"), upper.join("g")).expect("symlink");
+        let bytes = write_tar(&upper, &list, Vec::new()).expect("tar");
+        assert!(
+            !bytes.windows(11).any(|w| w == b"host secret"),
+            "read outside the layer"
+        );
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let entries: Vec<(String, tar::EntryType)> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.path().expect("path").display().to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        // The symlinks as links; nothing below the swapped directory.
+        assert_eq!(
+            entries,
+            vec![
+                ("d".to_owned(), tar::EntryType::Symlink),
+                ("g".to_owned(), tar::EntryType::Symlink),
+            ]
+        );
+    }
 }
