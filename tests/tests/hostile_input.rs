@@ -498,6 +498,13 @@ fn malformed_requests_get_4xx_with_a_message_and_the_daemon_stays_up() {
     names.sort_unstable();
     assert_eq!(names, ["idle", "up"]);
     d.docker_ok(&["rm", "-f", "up", "idle"]);
+    // An image prune's label filter selects too (busybox, unused now, has
+    // no such label and stays); an `until` it cannot apply is refused.
+    d.docker_ok(&["image", "prune", "-af", "--filter", "label=skiff-nope=1"]);
+    assert_ne!(d.docker_ok(&["images", "-q", "busybox"]), "");
+    let (_, err) = d.docker_fail(&["image", "prune", "-af", "--filter", "until=1h"]);
+    assert!(err.contains("'until' is not supported"), "{err}");
+    assert_ne!(d.docker_ok(&["images", "-q", "busybox"]), "");
 }
 
 /// Connections that send part of a request head, one byte at a time, are

@@ -2,6 +2,7 @@
 //! path is matched by its known suffixes (`/json`, `/history`, `/tag`,
 //! `/get`, `/push`) as moby's `{name:.*}` routes do.
 
+use skiff_engine::volumes::LabelFilter;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub enum Action {
     Prune {
         /// `dangling=false`: every unused image.
         all: bool,
+        /// `label=` / `label!=`.
+        labels: Vec<LabelFilter>,
     },
     /// `GET /images/{name}/json`.
     Inspect(String),
@@ -180,9 +183,20 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::POST, "prune") => {
             let filters = q.filters()?;
             filters.only(&["dangling", "until", "label", "label!"])?;
-            refuse_unhonoured(&filters, &["until", "label", "label!"], "image prune")?;
+            refuse_unhonoured(&filters, &["until"], "image prune")?;
             let all = matches!(filters.get("dangling"), [v] if v == "false" || v == "0");
-            Ok(Action::Prune { all })
+            let labels = filters
+                .get("label")
+                .iter()
+                .map(|l| LabelFilter::parse(l, false))
+                .chain(
+                    filters
+                        .get("label!")
+                        .iter()
+                        .map(|l| LabelFilter::parse(l, true)),
+                )
+                .collect();
+            Ok(Action::Prune { all, labels })
         }
         (&Method::DELETE, name) if !name.is_empty() => Ok(Action::Remove {
             name: percent_decode(name),
@@ -301,8 +315,8 @@ pub async fn handle(
                 &items.into_iter().map(delete_item).collect::<Vec<_>>(),
             ))
         }
-        Action::Prune { all } => {
-            let report = blocking(daemon, move |s| s.prune(all)).await?;
+        Action::Prune { all, labels } => {
+            let report = blocking(daemon, move |s| s.prune(all, &labels)).await?;
             Ok(response::json(
                 StatusCode::OK,
                 &ImagePruneResponse {
