@@ -11,6 +11,7 @@
 //! - [`dockerd`]: a private Debian dockerd in namespaces of its own, for
 //!   differential tests ([`Dockerd`]).
 //! - [`client`]: a bollard client.
+//! - [`load`]: the load generator (`skiff-load`, `bench/load.sh`).
 //! - [`util`]: paths, ports, processes, log tails, tiny HTTP GETs.
 //! - [`error`]: [`HarnessError`], what the fallible functions return.
 //!
@@ -34,6 +35,7 @@ pub mod docker;
 pub mod dockerd;
 pub mod error;
 pub mod fixtures;
+pub mod load;
 pub mod netns;
 pub mod registry;
 pub mod skiffd;

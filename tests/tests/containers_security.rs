@@ -2,7 +2,9 @@
 //! profile (and `seccomp=unconfined`, custom profiles, `no-new-privileges`),
 //! capabilities (`--cap-add`, `--cap-drop`, `--privileged`), masked and
 //! read-only paths, `--init` (and skiffd's `--init` / `--init-path`), and
-//! the cgroup limits of `--cpus`, `--pids-limit` and `--memory`.
+//! the cgroup limits of `--cpus`, `--pids-limit` and `--memory`; and the
+//! isolation regression probe (issue 19 §2): what a default container must
+//! not do, what `--privileged` lifts, and the engine socket.
 
 use std::time::{Duration, Instant};
 
@@ -510,4 +512,131 @@ fn execs_get_the_containers_seccomp_filter() {
     run("scp", &["--privileged"]);
     assert_eq!(exec_status(&d, "scp", &[], "Seccomp"), "Seccomp: 0\n");
     d.docker_ok(&["rm", "-f", "sc", "none", "nnp", "scu", "scp"]);
+}
+
+/// `tests/fixtures/probes/isolation.c`, built static into `dir` (with the
+/// gcc the fixtures need anyway).
+fn build_probe(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = skiff_e2e::util::workspace_root().join("tests/fixtures/probes/isolation.c");
+    let out = dir.join("isolation");
+    let status = std::process::Command::new("gcc")
+        .args(["-static", "-Os", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("running gcc (needed by the fixtures too)");
+    assert!(status.success(), "gcc -static {}", src.display());
+    out
+}
+
+/// The probe's `name → outcome` lines, run in a container with `flags`.
+fn probe(
+    d: &Skiffd,
+    dir: &str,
+    flags: &[&str],
+    args: &[&str],
+) -> std::collections::BTreeMap<String, String> {
+    let mount = format!("{dir}:/probe:ro");
+    let mut cmd = vec!["run", "--rm", "-v", &mount];
+    cmd.extend_from_slice(flags);
+    cmd.extend_from_slice(&["busybox", "/probe/isolation"]);
+    cmd.extend_from_slice(args);
+    d.docker_ok(&cmd)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Inside a default container: mount, unshare, keyctl, module loading,
+/// opening a block device it made (device cgroup), ptrace of a process
+/// outside its namespace, writing `/proc/sysrq-trigger` and `/sys` all
+/// fail, and the engine socket is not there. `--privileged` lifts what
+/// dockerd's does (the namespace stays: the outside process is still not
+/// there); a bind-mounted engine socket answers.
+#[test]
+fn a_default_container_is_isolated_and_privileged_lifts_it() {
+    let d = with_busybox(SkiffdOpts::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    build_probe(dir.path());
+    let dir = dir.path().to_str().expect("utf8").to_owned();
+    // A process outside every container: this test.
+    let outside = std::process::id().to_string();
+    let socket = d.socket().to_str().expect("utf8").to_owned();
+
+    let got = probe(&d, &dir, &[], &[&outside, &socket]);
+    let eperm = "Operation not permitted";
+    let erofs = "Read-only file system";
+    // A kernel without magic SysRq has no /proc/sysrq-trigger.
+    let sysrq = std::path::Path::new("/proc/sysrq-trigger").exists();
+    let (sysrq_default, sysrq_privileged) = if sysrq {
+        (erofs, "ok")
+    } else {
+        ("No such file or directory", "No such file or directory")
+    };
+    let expected = [
+        ("mount", eperm),
+        ("unshare", eperm),
+        ("keyctl", eperm),
+        ("finit_module", eperm),
+        // CAP_MKNOD is docker's default; the device cgroup denies the open.
+        ("mknod", "ok"),
+        ("open-block-device", eperm),
+        ("ptrace-outside", "No such process"),
+        ("open-sysrq-trigger", sysrq_default),
+        ("mkdir-sys", erofs),
+        ("engine-socket", "No such file or directory"),
+    ];
+    for (name, want) in expected {
+        assert_eq!(
+            got.get(name).map(String::as_str),
+            Some(want),
+            "{name}: {got:?}"
+        );
+    }
+
+    let got = probe(&d, &dir, &["--privileged"], &[&outside]);
+    assert_eq!(
+        got.get("open-sysrq-trigger").map(String::as_str),
+        Some(sysrq_privileged),
+        "{got:?}"
+    );
+    for name in ["mount", "unshare", "keyctl", "mknod"] {
+        assert_eq!(
+            got.get(name).map(String::as_str),
+            Some("ok"),
+            "{name}: {got:?}"
+        );
+    }
+    // Past seccomp, the capability check and the device cgroup: the kernel
+    // looks at the fd (or has no module support: ENOSYS), opens the device.
+    for name in ["finit_module", "open-block-device"] {
+        let v = got.get(name).map(String::as_str).unwrap_or_default();
+        assert_ne!(v, eperm, "{name}: {got:?}");
+    }
+    // /sys is writable (sysfs itself may still refuse a mkdir).
+    assert_ne!(
+        got.get("mkdir-sys").map(String::as_str),
+        Some(erofs),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.get("ptrace-outside").map(String::as_str),
+        Some("No such process"),
+        "{got:?}"
+    );
+
+    // Bind-mounted, the engine socket is reachable (as with dockerd).
+    let bind = format!("{socket}:/var/run/docker.sock");
+    let got = probe(
+        &d,
+        &dir,
+        &["-v", &bind],
+        &[&outside, "/var/run/docker.sock"],
+    );
+    assert_eq!(
+        got.get("engine-socket").map(String::as_str),
+        Some("ok"),
+        "{got:?}"
+    );
 }

@@ -261,6 +261,135 @@ fn malformed_requests_get_4xx_with_a_message_and_the_daemon_stays_up() {
         // Versions and routes.
         ("GET", "/v1.x/version".into(), vec![]),
         ("GET", "/v1.99/version".into(), vec![]),
+        // The later endpoint groups: networks, volumes, build, commit,
+        // update, exec, system.
+        ("POST", "/networks/create".into(), b"{".to_vec()),
+        ("POST", "/networks/create".into(), br#"{"Name":5}"#.to_vec()),
+        (
+            "POST",
+            "/networks/create".into(),
+            br#"{"Name":"n1","IPAM":{"Config":[{"Subnet":"300.1.2.0/24"}]}}"#.to_vec(),
+        ),
+        (
+            "POST",
+            "/networks/create".into(),
+            br#"{"Name":"n2","Driver":"nope"}"#.to_vec(),
+        ),
+        ("GET", "/networks?filters=%7Bx".into(), vec![]),
+        (
+            "GET",
+            "/networks?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D".into(),
+            vec![],
+        ),
+        (
+            "POST",
+            "/networks/bridge/connect".into(),
+            br#"{"Container":7}"#.to_vec(),
+        ),
+        ("POST", "/volumes/create".into(), b"[1,2]".to_vec()),
+        (
+            "POST",
+            "/volumes/create".into(),
+            br#"{"Name":"a/b"}"#.to_vec(),
+        ),
+        (
+            "POST",
+            "/volumes/create".into(),
+            br#"{"Name":"v1","Driver":"nope"}"#.to_vec(),
+        ),
+        ("GET", "/volumes?filters=%5B%5D".into(), vec![]),
+        (
+            "GET",
+            "/volumes?filters=%7B%22dangling%22%3A%5B%22perhaps%22%5D%7D".into(),
+            vec![],
+        ),
+        ("POST", "/volumes/prune?filters=%7B".into(), vec![]),
+        ("POST", "/build".into(), b"garbage".to_vec()),
+        (
+            "POST",
+            "/build?dockerfile=..%2F..%2Fetc%2Fpasswd".into(),
+            tar_of(
+                "Dockerfile",
+                b"FROM busybox
+",
+            ),
+        ),
+        (
+            "POST",
+            "/build".into(),
+            tar_of(
+                "Dockerfile",
+                b"FROMM busybox
+",
+            ),
+        ),
+        (
+            "POST",
+            "/build?buildargs=%7B".into(),
+            tar_of(
+                "Dockerfile",
+                b"FROM busybox
+",
+            ),
+        ),
+        (
+            "POST",
+            "/build?memory=lots".into(),
+            tar_of(
+                "Dockerfile",
+                b"FROM busybox
+",
+            ),
+        ),
+        ("POST", "/commit?container=up&repo=UPPER".into(), vec![]),
+        ("POST", "/commit?container=nope".into(), vec![]),
+        (
+            "POST",
+            "/commit?container=up".into(),
+            br#"{"Cmd":5}"#.to_vec(),
+        ),
+        ("POST", "/containers/up/update".into(), b"{".to_vec()),
+        (
+            "POST",
+            "/containers/up/update".into(),
+            br#"{"Memory":-5}"#.to_vec(),
+        ),
+        (
+            "POST",
+            "/containers/up/update".into(),
+            br#"{"CpuShares":"many"}"#.to_vec(),
+        ),
+        (
+            "POST",
+            "/containers/up/exec".into(),
+            br#"{"Cmd":["true"],"User":"nobody:nogroup:extra"}"#.to_vec(),
+        ),
+        (
+            "POST",
+            "/containers/up/exec".into(),
+            br#"{"Cmd":[]}"#.to_vec(),
+        ),
+        ("GET", "/containers/json?limit=abc".into(), vec![]),
+        ("GET", "/containers/up/logs".into(), vec![]),
+        ("GET", "/containers/up/archive?path=".into(), vec![]),
+        (
+            "POST",
+            "/containers/up/attach?detachKeys=ctrl-".into(),
+            vec![],
+        ),
+        (
+            "POST",
+            "/containers/prune?filters=%7B%22until%22%3A%5B%22soon%22%5D%7D".into(),
+            vec![],
+        ),
+        ("GET", "/system/df?type=bogus".into(), vec![]),
+        (
+            "GET",
+            "/images/json?filters=%7B%22before%22%3A%5B%22nope%3Anope%22%5D%7D".into(),
+            vec![],
+        ),
+        ("GET", "/images/get?names=".into(), vec![]),
+        ("DELETE", "/images/".into(), vec![]),
     ];
     let mut refused = 0;
     let mut wrong = Vec::new();
@@ -282,7 +411,11 @@ fn malformed_requests_get_4xx_with_a_message_and_the_daemon_stays_up() {
         "not a 4xx with a message:\n{}",
         wrong.join("\n")
     );
-    assert!(refused >= 40, "{refused} malformed requests");
+    eprintln!(
+        "malformed requests: {} tried, {refused} answered 4xx with a message",
+        cases.len()
+    );
+    assert!(refused >= 90, "{refused} malformed requests");
     assert!(
         !Path::new("/etc/skiff-escape").exists(),
         "a tar wrote outside the container"
@@ -346,7 +479,32 @@ fn malformed_requests_get_4xx_with_a_message_and_the_daemon_stays_up() {
     names.sort_unstable();
     assert_eq!(names, ["idle", "up"]);
     assert!(d.is_running());
+
+    // Prune's filters are applied, not ignored (a bad `until` above
+    // removed nothing; a good one or a label narrows what goes).
+    d.docker_ok(&[
+        "create",
+        "--name",
+        "pa",
+        "--label",
+        "prune=yes",
+        "busybox",
+        "true",
+    ]);
+    d.docker_ok(&["container", "prune", "-f", "--filter", "until=1h"]);
+    d.docker_ok(&["container", "prune", "-f", "--filter", "label=prune=yes"]);
+    let names = d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["idle", "up"]);
     d.docker_ok(&["rm", "-f", "up", "idle"]);
+    // An image prune's label filter selects too (busybox, unused now, has
+    // no such label and stays); an `until` it cannot apply is refused.
+    d.docker_ok(&["image", "prune", "-af", "--filter", "label=skiff-nope=1"]);
+    assert_ne!(d.docker_ok(&["images", "-q", "busybox"]), "");
+    let (_, err) = d.docker_fail(&["image", "prune", "-af", "--filter", "until=1h"]);
+    assert!(err.contains("'until' is not supported"), "{err}");
+    assert_ne!(d.docker_ok(&["images", "-q", "busybox"]), "");
 }
 
 /// Connections that send part of a request head, one byte at a time, are

@@ -261,8 +261,10 @@ fn line(v: serde_json::Value) -> Result<Bytes, std::io::Error> {
 }
 
 /// Run a build, streaming its events; the build stops when the client
-/// goes. As dockerd: an error before any output is the HTTP answer (500:
-/// dockerd does not type build errors), after it a JSON error line.
+/// goes. As dockerd: an error before any output is the HTTP answer — 400
+/// for a bad request, context or Dockerfile (as modern dockerd; 20.10
+/// answers 500 for all), 404 for what is missing, else 500 — after it a
+/// JSON error line.
 async fn build(
     daemon: &Arc<Daemon>,
     req: BuildRequest,
@@ -287,7 +289,7 @@ async fn build(
     if first.is_none() {
         if let Some(Err(e)) = finished {
             return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::error::status_of(e.kind()),
                 e.to_string(),
             ));
         }

@@ -2,6 +2,7 @@
 //! path is matched by its known suffixes (`/json`, `/history`, `/tag`,
 //! `/get`, `/push`) as moby's `{name:.*}` routes do.
 
+use skiff_engine::volumes::LabelFilter;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub enum Action {
     Prune {
         /// `dangling=false`: every unused image.
         all: bool,
+        /// `label=` / `label!=`.
+        labels: Vec<LabelFilter>,
     },
     /// `GET /images/{name}/json`.
     Inspect(String),
@@ -90,6 +93,21 @@ pub(crate) fn decode_auth(headers: &http::HeaderMap) -> Result<Option<Credential
     }
 }
 
+/// Refuses, by name, a filter docker knows that skiffd does not apply
+/// (answering as if it were not given would list or remove too much).
+fn refuse_unhonoured(
+    filters: &crate::query::Filters,
+    keys: &[&str],
+    what: &str,
+) -> Result<(), ApiError> {
+    match keys.iter().find(|k| !filters.get(k).is_empty()) {
+        Some(k) => Err(ApiError::bad_request(format!(
+            "the {what} filter '{k}' is not supported by skiffd"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Parse an image request.
 pub fn parse(call: &Call) -> Result<Action, ApiError> {
     let rest = call
@@ -102,6 +120,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::GET, "json") => {
             let filters = q.filters()?;
             filters.only(&["reference", "dangling", "label", "before", "since", "until"])?;
+            refuse_unhonoured(&filters, &["before", "since", "until"], "image list")?;
             let dangling = match filters.get("dangling") {
                 [] => None,
                 [v] if v == "true" || v == "1" => Some(true),
@@ -164,8 +183,20 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
         (&Method::POST, "prune") => {
             let filters = q.filters()?;
             filters.only(&["dangling", "until", "label", "label!"])?;
+            refuse_unhonoured(&filters, &["until"], "image prune")?;
             let all = matches!(filters.get("dangling"), [v] if v == "false" || v == "0");
-            Ok(Action::Prune { all })
+            let labels = filters
+                .get("label")
+                .iter()
+                .map(|l| LabelFilter::parse(l, false))
+                .chain(
+                    filters
+                        .get("label!")
+                        .iter()
+                        .map(|l| LabelFilter::parse(l, true)),
+                )
+                .collect();
+            Ok(Action::Prune { all, labels })
         }
         (&Method::DELETE, name) if !name.is_empty() => Ok(Action::Remove {
             name: percent_decode(name),
@@ -284,8 +315,8 @@ pub async fn handle(
                 &items.into_iter().map(delete_item).collect::<Vec<_>>(),
             ))
         }
-        Action::Prune { all } => {
-            let report = blocking(daemon, move |s| s.prune(all)).await?;
+        Action::Prune { all, labels } => {
+            let report = blocking(daemon, move |s| s.prune(all, &labels)).await?;
             Ok(response::json(
                 StatusCode::OK,
                 &ImagePruneResponse {

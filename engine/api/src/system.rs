@@ -37,6 +37,9 @@ pub enum Action {
     DiskUsage,
 }
 
+/// The `type` values of `GET /system/df` dockerd knows.
+const DF_TYPES: [&str; 4] = ["container", "image", "volume", "build-cache"];
+
 /// Parse a system request.
 pub fn parse(method: &Method, path: &str) -> Result<Action, ApiError> {
     match (method, path.trim_end_matches('/')) {
@@ -79,6 +82,16 @@ pub async fn handle(
         }
         Action::Version => Ok(response::json(StatusCode::OK, &version_json(daemon))),
         Action::DiskUsage => {
+            // dockerd (API 1.42+) refuses a `type` it does not know; the
+            // known ones are all answered (a superset of what was asked).
+            if let Some(t) = call
+                .query
+                .all("type")
+                .into_iter()
+                .find(|t| !DF_TYPES.contains(t))
+            {
+                return Err(ApiError::bad_request(format!("unknown object type: {t}")));
+            }
             let d = daemon.clone();
             let (images, layers_size, containers) = tokio::task::spawn_blocking(move || {
                 let (images, layers_size) = d.images.disk_usage()?;

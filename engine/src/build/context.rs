@@ -75,7 +75,7 @@ impl Context {
             .chain([DOCKERIGNORE])
             .map(|c| tarsum::clean(Path::new(c)))
             .collect();
-        let fail = |e| BuildError::io("reading the build context", e);
+        let fail = BuildError::context;
         let slot: Slot = Default::default();
         let mut archive = tar::Archive::new(Tee::new(
             Spooling::new(
@@ -426,7 +426,7 @@ fn no_match(rel: &str) -> BuildError {
 /// the `bzip2` and `lzma-rs` crates), gzip, zstd and plain tars by the
 /// store's layer decompression.
 fn decompressed(body: impl Read + Send + 'static) -> Result<Box<dyn Read>, BuildError> {
-    let fail = |e| BuildError::io("reading the build context", e);
+    let fail = BuildError::context;
     let mut buffered = BufReader::with_capacity(256 * 1024, body);
     let head = buffered.fill_buf().map_err(fail)?;
     if head.starts_with(b"BZh") {

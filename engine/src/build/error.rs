@@ -34,6 +34,14 @@ pub enum BuildError {
     /// Reading an earlier stage's files (`COPY --from`).
     #[error(transparent)]
     Archive(#[from] crate::containers::archive::ArchiveError),
+    /// The build context is not a tar skiffd can read (the client's
+    /// fault: garbage, a truncated or corrupt archive).
+    #[error("reading the build context: {source}")]
+    BadContext {
+        /// What the tar reader said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Local file work (the context, layer tars, the cache record).
     #[error("{context}: {source}")]
     Io {
@@ -54,10 +62,21 @@ impl BuildError {
         }
     }
 
+    /// An error reading the build context: the archive's fault (a tar or
+    /// decompression error, which carries no OS error number), else the
+    /// machine's ([`BuildError::Io`]: a full disk, …).
+    pub fn context(source: std::io::Error) -> Self {
+        if source.raw_os_error().is_none() {
+            Self::BadContext { source }
+        } else {
+            Self::io("reading the build context", source)
+        }
+    }
+
     /// The error's kind, for the API's status code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::InvalidArgument(_) | Self::BadContext { .. } => ErrorKind::InvalidArgument,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::RunFailed { .. } | Self::Cancelled | Self::Io { .. } => ErrorKind::Internal,
             Self::Image(e) => e.kind(),

@@ -19,13 +19,21 @@
 //! walks maps: same entries and nesting, its order varies from call to call).
 //! Mount points the runtime created in the writable layer stand for dockerd's
 //! init layer and are never reported.
+//!
+//! The container may change its writable layer during the walk — swap a
+//! directory for a symlink to `/` (CVE-2018-15664) — so the walk never
+//! follows a path it listed: each directory is opened with `O_NOFOLLOW` and
+//! read through its descriptor (`/proc/self/fd/N`), and entries are
+//! `lstat`ed and their xattrs read inside that exact directory. A directory
+//! that became a symlink is skipped; nothing outside the layer is listed.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::ContainerService;
@@ -85,14 +93,62 @@ impl ContainerService {
 /// (top layer first). A missing `upper` (never started) has none.
 pub fn diff(upper: &Path, lower: &[PathBuf]) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
-    if !upper.is_dir() {
+    let Some(dir) = open_dir_nofollow(upper)? else {
         return Ok(out);
-    }
+    };
     let root = OldDir {
         layers: lower.to_vec(),
     };
-    walk(upper, "", &root, opaque(upper)?, &mut out)?;
+    walk(&fd_path(&dir), "", &root, opaque(upper)?, &mut out)?;
     Ok(out)
+}
+
+/// Directory `path` opened without following a symlink in its last
+/// component; `None` if it is gone or is no longer a directory (a
+/// container swapped it for a symlink).
+pub(super) fn open_dir_nofollow(path: &Path) -> io::Result<Option<File>> {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    match opened {
+        Ok(f) => Ok(Some(f)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The path of an open file's descriptor (`/proc/self/fd/N`): resolving it
+/// leads to exactly that file, whatever was renamed since; names joined to
+/// it are looked up in that directory.
+pub(super) fn fd_path(file: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Directory `rel` (slash-separated, relative) under directory `root`,
+/// opened component by component without following any symlink; `None` if
+/// a component is gone or is not a directory.
+pub(super) fn open_dir_beneath(root: &Path, rel: &str) -> io::Result<Option<File>> {
+    let Some(mut dir) = open_dir_nofollow(root)? else {
+        return Ok(None);
+    };
+    for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part == ".." {
+            return Ok(None);
+        }
+        match open_dir_nofollow(&fd_path(&dir).join(part))? {
+            Some(next) => dir = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(dir))
 }
 
 /// One directory of the image's merged tree: the directories of the layers
@@ -210,7 +266,9 @@ fn walk(
                 kind: ChangeKind::Added,
             });
             if md.is_dir() {
-                added(&abs, &path, out)?;
+                if let Some(sub) = open_dir_nofollow(&abs)? {
+                    added(&fd_path(&sub), &path, out)?;
+                }
             }
             continue;
         };
@@ -226,7 +284,9 @@ fn walk(
             });
         }
         if md.is_dir() {
-            walk(&abs, &path, &entry.dir, opaque(&abs)?, out)?;
+            if let Some(sub) = open_dir_nofollow(&abs)? {
+                walk(&fd_path(&sub), &path, &entry.dir, opaque(&abs)?, out)?;
+            }
             if !modified && out.len() > start {
                 out.insert(
                     start,
@@ -271,7 +331,9 @@ fn added(dir: &Path, rel: &str, out: &mut Vec<Change>) -> io::Result<()> {
             kind: ChangeKind::Added,
         });
         if md.is_dir() {
-            added(&abs, &path, out)?;
+            if let Some(sub) = open_dir_nofollow(&abs)? {
+                added(&fd_path(&sub), &path, out)?;
+            }
         }
     }
     Ok(())

@@ -139,16 +139,18 @@ impl ContainerService {
             .clone()
             .filter(|i| !i.is_empty())
             .ok_or_else(|| ContainerError::InvalidArgument("No image was specified".into()))?;
+        let id = new_id();
+        // A generated name is reserved at once (two creates at the same
+        // time never draw the same one); a given one is checked at insert.
+        let mut reserved = None;
         let name = match req.name.as_deref().filter(|n| !n.is_empty()) {
             Some(n) => names::validate(n)
                 .map_err(ContainerError::InvalidArgument)?
                 .to_owned(),
-            None => loop {
-                let n = names::random();
-                if self.store.name_taken(&n).is_none() {
-                    break n;
-                }
-            },
+            None => reserved
+                .insert(self.store.reserve_name(&id, names::random))
+                .name()
+                .to_owned(),
         };
         // What skiffd does not honour is refused by name, never ignored.
         super::unsupported::check(&config, &host_config)?;
@@ -183,7 +185,6 @@ impl ContainerService {
                 ContainerError::InvalidArgument(format!("invalid cgroup parent {p:?}: {why}"))
             })?,
         };
-        let id = new_id();
         if config.hostname.as_deref().is_none_or(str::is_empty) {
             config.hostname = Some(id[..12].to_owned());
         }
@@ -224,6 +225,7 @@ impl ContainerService {
         if let Err(e) = super::init_layer::ensure(&self.store.dir(&id)) {
             tracing::warn!("init layer of container {id}: {e}");
         }
+        drop(reserved);
         self.event("create", &id, &[("image", &image_name), ("name", &name)]);
         self.prepare(&id);
         Ok((id, warnings))

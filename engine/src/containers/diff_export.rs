@@ -8,11 +8,15 @@
 //! are skipped as docker skips them), each deletion as an OCI whiteout
 //! (`dir/.wh.name`). The runtime's mount points (`/etc/hosts`, …) are not
 //! changes, so they never reach a layer. Paths come from listing the
-//! writable layer itself and every entry is `lstat`ed, never followed, so
-//! nothing outside the writable layer is read.
+//! writable layer itself; each is reopened beneath the layer component by
+//! component without following a symlink, `lstat`ed in that directory, and
+//! a file's content read from a descriptor opened with `O_NOFOLLOW` (its
+//! header from that descriptor), so a container swapping a directory or a
+//! file for a symlink while it runs (`commit --pause=false`) cannot make
+//! anything outside the writable layer read.
 
 use std::io::{self, Write};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::ContainerService;
@@ -78,7 +82,11 @@ fn write_tar<W: Write>(upper: &Path, list: &[Change], out: W) -> io::Result<W> {
                 tar.append_data(&mut h, format!("{dir}.wh.{name}"), io::empty())?;
             }
             ChangeKind::Added | ChangeKind::Modified => {
-                let abs = upper.join(rel);
+                let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+                let Some(dir) = changes::open_dir_beneath(upper, parent)? else {
+                    continue;
+                };
+                let abs = changes::fd_path(&dir).join(name);
                 let md = match std::fs::symlink_metadata(&abs) {
                     Ok(md) => md,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -87,7 +95,26 @@ fn write_tar<W: Write>(upper: &Path, list: &[Change], out: W) -> io::Result<W> {
                 if md.file_type().is_socket() {
                     continue;
                 }
-                tar.append_path_with_name(&abs, rel)?;
+                if !md.is_file() {
+                    // Headers only (a symlink as its target): nothing is
+                    // read through the name.
+                    tar.append_path_with_name(&abs, rel)?;
+                    continue;
+                }
+                let opened = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(&abs);
+                let mut file = match opened {
+                    Ok(f) => f,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if file.metadata()?.is_file() {
+                    tar.append_file(rel, &mut file)?;
+                }
             }
         }
     }
@@ -166,5 +193,51 @@ mod tests {
             .collect();
         assert!(names.contains(&"new/f".to_owned()), "{names:?}");
         assert!(!names.iter().any(|n| n.contains("hosts")), "{names:?}");
+    }
+
+    /// What the walk listed was swapped for symlinks before the tar was
+    /// written (a running container racing `commit --pause=false`):
+    /// nothing outside the writable layer is read.
+    #[test]
+    fn swapped_paths_are_never_followed_out_of_the_layer() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (outside, upper) = (tmp.path().join("outside"), tmp.path().join("upper"));
+        fs::create_dir_all(outside.join("d")).expect("mkdir");
+        fs::write(outside.join("d/f"), "host secret").expect("write");
+        fs::write(outside.join("g"), "host secret").expect("write");
+        fs::create_dir_all(upper.join("d")).expect("mkdir");
+        fs::write(upper.join("d/f"), "mine").expect("write");
+        fs::write(upper.join("g"), "mine").expect("write");
+        let list = changes::diff(&upper, &[]).expect("diff");
+        // The swap: a directory and a file become symlinks out.
+        fs::remove_dir_all(upper.join("d")).expect("rm");
+        std::os::unix::fs::symlink(outside.join("d"), upper.join("d")).expect("symlink");
+        fs::remove_file(upper.join("g")).expect("rm");
+        std::os::unix::fs::symlink(outside.join("g"), upper.join("g")).expect("symlink");
+        let bytes = write_tar(&upper, &list, Vec::new()).expect("tar");
+        assert!(
+            !bytes.windows(11).any(|w| w == b"host secret"),
+            "read outside the layer"
+        );
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let entries: Vec<(String, tar::EntryType)> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.path().expect("path").display().to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        // The symlinks as links; nothing below the swapped directory.
+        assert_eq!(
+            entries,
+            vec![
+                ("d".to_owned(), tar::EntryType::Symlink),
+                ("g".to_owned(), tar::EntryType::Symlink),
+            ]
+        );
     }
 }

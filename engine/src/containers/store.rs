@@ -54,6 +54,31 @@ struct Index {
     names: HashMap<String, String>,
 }
 
+/// A name held for a container being created (see
+/// [`ContainerStore::reserve_name`]).
+#[derive(Debug)]
+pub struct NameReservation<'a> {
+    store: &'a ContainerStore,
+    name: String,
+    id: String,
+}
+
+impl NameReservation<'_> {
+    /// The reserved name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for NameReservation<'_> {
+    fn drop(&mut self) {
+        let mut ix = self.store.lock();
+        if !ix.records.contains_key(&self.id) {
+            ix.release_name(&self.name, &self.id);
+        }
+    }
+}
+
 impl Index {
     fn conflict(&self, name: &str, id: &str) -> Option<ContainerError> {
         let other = self.names.get(name).filter(|o| *o != id)?;
@@ -202,6 +227,30 @@ impl ContainerStore {
             }
         };
         found.map(|r| (*r).clone())
+    }
+
+    /// Reserves for container `id` the first name `generate` gives that
+    /// no container has or is being given, so concurrent creates never
+    /// draw the same one. The reservation ends with the returned guard
+    /// unless a record of `id` was inserted by then.
+    pub fn reserve_name(
+        &self,
+        id: &str,
+        mut generate: impl FnMut() -> String,
+    ) -> NameReservation<'_> {
+        let mut ix = self.lock();
+        let name = loop {
+            let n = generate();
+            if !ix.names.contains_key(&n) {
+                break n;
+            }
+        };
+        ix.names.insert(name.clone(), id.to_owned());
+        NameReservation {
+            store: self,
+            name,
+            id: id.to_owned(),
+        }
     }
 
     /// Whether a container has (or is being given) this name: its id.

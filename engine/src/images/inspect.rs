@@ -134,7 +134,11 @@ fn reference_matches(pattern: &str, familiar: &str) -> bool {
 }
 
 impl ImageService {
-    fn view(&self, ix: &ImageIndex, record: &ImageRecord) -> Result<ImageView, ImageError> {
+    pub(super) fn view(
+        &self,
+        ix: &ImageIndex,
+        record: &ImageRecord,
+    ) -> Result<ImageView, ImageError> {
         Ok(ImageView {
             record: record.clone(),
             config: self.config_of(&record.id)?,

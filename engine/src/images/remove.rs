@@ -158,15 +158,28 @@ impl ImageService {
         Ok(items)
     }
 
-    /// `docker image prune`: unnamed images, or with `all` every image.
-    pub fn prune(&self, all: bool) -> Result<PruneReport, ImageError> {
-        let victims: Vec<Digest> = self.stores.images.read(|ix| {
-            ix.images
-                .keys()
-                .filter(|id| all || ix.tags_of(id).is_empty())
-                .cloned()
-                .collect()
-        });
+    /// `docker image prune`: unnamed images, or with `all` every image;
+    /// of those, the ones whose labels `labels` selects (dockerd's
+    /// `label=` / `label!=` rule; none given: all).
+    pub fn prune(
+        &self,
+        all: bool,
+        labels: &[crate::volumes::LabelFilter],
+    ) -> Result<PruneReport, ImageError> {
+        let ix = self.stores.images.read(Clone::clone);
+        let mut victims: Vec<Digest> = Vec::new();
+        for (id, record) in &ix.images {
+            if !(all || ix.tags_of(id).is_empty()) {
+                continue;
+            }
+            if !labels.is_empty() {
+                let have = self.view(&ix, record)?.labels().into_iter().collect();
+                if !crate::volumes::list::labels_match(labels, &have) {
+                    continue;
+                }
+            }
+            victims.push(id.clone());
+        }
         let victims: Vec<Digest> = victims
             .into_iter()
             .filter(|id| self.users_of(id).is_empty())

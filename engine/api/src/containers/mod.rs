@@ -27,12 +27,14 @@ use skiff_engine::containers::create::CreateRequest;
 use skiff_engine::containers::exec::ExecOptions;
 use skiff_engine::containers::list::ListFilter;
 use skiff_engine::containers::logs::LogOptions;
+use skiff_engine::containers::prune::PruneFilter;
 use skiff_engine::containers::start::Started;
 use skiff_engine::containers::stop::parse_signal;
 use skiff_engine::containers::wait::WaitCondition;
 use skiff_engine::daemon::Daemon;
 use skiff_engine::events::now_nanos;
 use skiff_engine::streams::receiver_stream;
+use skiff_engine::volumes::LabelFilter;
 
 pub(crate) use render::sized_row;
 
@@ -90,8 +92,8 @@ pub enum Action {
     Pause(String, bool),
     /// `POST /containers/{id}/rename?name=`.
     Rename(String, String),
-    /// `POST /containers/prune`.
-    Prune,
+    /// `POST /containers/prune?filters=` (`until`, `label`, `label!`).
+    Prune(PruneFilter),
     /// `…/archive` and `…/export` ([`fs`]).
     Fs(fs::Action),
     /// `…/top` and `…/stats` ([`stats`]).
@@ -121,7 +123,31 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
     let now = now_nanos();
     match (&call.method, rest) {
         (&Method::POST, "create") => Ok(Action::Create(q.non_empty("name").map(str::to_owned))),
-        (&Method::POST, "prune") => Ok(Action::Prune),
+        (&Method::POST, "prune") => {
+            let filters = q.filters()?;
+            filters.only(&["until", "label", "label!"])?;
+            let until = match filters.get("until") {
+                [] => None,
+                [v] => Some(parse_timestamp(v, now)?),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "more than one until filter specified",
+                    ));
+                }
+            };
+            let labels = filters
+                .get("label")
+                .iter()
+                .map(|l| LabelFilter::parse(l, false))
+                .chain(
+                    filters
+                        .get("label!")
+                        .iter()
+                        .map(|l| LabelFilter::parse(l, true)),
+                )
+                .collect();
+            Ok(Action::Prune(PruneFilter { until, labels }))
+        }
         (&Method::GET, "json") => {
             let filters = q.filters()?;
             filters.only(&[
@@ -486,8 +512,8 @@ pub async fn handle(
             svc.rename(&id, &name)?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
-        Action::Prune => {
-            let (removed, reclaimed) = svc.prune().await?;
+        Action::Prune(filter) => {
+            let (removed, reclaimed) = svc.prune(&filter).await?;
             Ok(response::json(
                 StatusCode::OK,
                 &json!({ "ContainersDeleted": removed, "SpaceReclaimed": reclaimed }),
