@@ -7,6 +7,12 @@
 #
 #   scripts/test.sh [extra cargo test args]
 #
+# Without arguments the test binaries run three at a time
+# (scripts/run-tests.py; SKIFF_TEST_JOBS=N to change), and the VM image —
+# a release build with fat LTO, the costliest step — builds in the
+# background from the start, beside the UI, lints and debug builds; the VM
+# test waits for it. With arguments, plain `cargo test` gets them.
+#
 # Once the dependencies are installed, everything else runs under the
 # host-state guard (scripts/host-guard.sh): the host's links, addresses,
 # routes, nftables/iptables rules, mounts, cgroups, network namespaces,
@@ -46,6 +52,19 @@ if [ "${SKIFF_HOST_GUARD_INNER:-0}" != 1 ]; then
     esac
 fi
 
+vm_status=
+if [ $# -eq 0 ]; then
+    mkdir -p target
+    vm_status=$root/target/vm-image-build.status
+    rm -f "$vm_status"
+    echo "==> VM image: vm-image/build.sh in the background (log: target/vm-image-build.log)"
+    (
+        rc=0
+        "$root/vm-image/build.sh" >"$root/target/vm-image-build.log" 2>&1 || rc=$?
+        echo "$rc" >"$vm_status"
+    ) &
+fi
+
 echo "==> ui: npm ci, type check, unit tests, build (the app embeds ui/dist)"
 (cd ui && npm ci --no-audit --no-fund && npm run check && npm test && npm run build)
 
@@ -58,8 +77,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> building binaries"
 cargo build --workspace --bins --locked
 
-echo "==> cargo test"
-cargo test --workspace --locked --no-fail-fast "$@"
+if [ $# -eq 0 ]; then
+    echo "==> tests (scripts/run-tests.py)"
+    status=0
+    "$root/scripts/run-tests.py" --wait-vm-image "$vm_status" || status=$?
+    wait
+    [ "$status" = 0 ] || exit "$status"
+else
+    echo "==> cargo test $*"
+    cargo test --workspace --locked --no-fail-fast "$@"
+fi
 
 echo "==> fuzzing (scripts/fuzz.sh: every target 30 s, 2 at a time, after a release build of its own)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-30} "$root/scripts/fuzz.sh"
