@@ -73,6 +73,7 @@ impl Daemon {
         let registry = RegistryConfig {
             mirrors: config.registry_mirrors.clone(),
             insecure: config.insecure_registries.clone(),
+            read_timeout: registry_read_timeout(),
         };
         let events = Events::new();
         let images = Arc::new(ImageService::open(
@@ -142,6 +143,20 @@ impl Daemon {
             events,
             config,
         })
+    }
+}
+
+/// `SKIFF_REGISTRY_READ_TIMEOUT` (seconds): how long a registry may stay
+/// silent (see [`RegistryConfig::read_timeout`]); the broken-registry tests
+/// shorten it. Unset or unparsable: the default.
+fn registry_read_timeout() -> Option<std::time::Duration> {
+    let secs = std::env::var("SKIFF_REGISTRY_READ_TIMEOUT").ok()?;
+    match secs.parse::<u64>() {
+        Ok(n) if n > 0 => Some(std::time::Duration::from_secs(n)),
+        _ => {
+            tracing::warn!("SKIFF_REGISTRY_READ_TIMEOUT={secs:?} ignored: not a number of seconds");
+            None
+        }
     }
 }
 

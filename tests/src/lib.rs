@@ -4,6 +4,8 @@
 //!   `tests/fixtures/build-images.sh` ([`fixtures::seed()`]).
 //! - [`registry`]: a real `docker-registry` per test over a copy of those
 //!   images, anonymous, htpasswd or token auth ([`Registry`]).
+//! - [`broken_registry`]: a registry whose blobs hang, drip, lie, break
+//!   off, redirect in a loop or fail before recovering ([`BrokenRegistry`]).
 //! - [`token`]: the in-process token server behind the token-auth registry.
 //! - [`skiffd`]: a skiffd per test with its own data root, socket, log and
 //!   (by default) its own registry mirror ([`Skiffd`]).
@@ -29,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod broken_registry;
 pub mod cgroups;
 pub mod client;
 pub mod docker;
@@ -42,6 +45,7 @@ pub mod skiffd;
 pub mod token;
 pub mod util;
 
+pub use broken_registry::{BlobMode, BrokenRegistry};
 pub use docker::{CmdOutput, DockerCli};
 pub use dockerd::Dockerd;
 pub use error::HarnessError;

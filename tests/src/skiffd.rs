@@ -449,6 +449,30 @@ impl Skiffd {
         }
     }
 
+    /// Sets (`Some`) or removes (`None`) an environment variable of the
+    /// daemon from its next start on (e.g. `SKIFF_FAILPOINTS`).
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.env.push((key.to_string(), value.to_string()));
+        }
+    }
+
+    /// Waits up to `timeout` for the daemon to exit by itself (a crash
+    /// point, a fatal error) and reaps it: its exit status, or `None` if it
+    /// still runs (it is left running) or was not running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        match util::wait_timeout(child, timeout) {
+            Ok(Some(status)) => {
+                self.child = None;
+                Some(status)
+            }
+            Ok(None) => None,
+            Err(err) => panic!("waiting for skiffd: {err}"),
+        }
+    }
+
     /// The report of `skiffd check` on the data root, and whether it found
     /// no problem (notes — interrupted work a start removes — allowed).
     pub fn check_report(&self) -> (bool, String) {

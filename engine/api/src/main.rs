@@ -81,6 +81,14 @@ fn main() -> anyhow::Result<()> {
         // to the same stderr would panic the logging thread.
         .log_internal_errors(false)
         .init();
+    // Crash points for the crash tests (debug builds only; see the crate).
+    for armed in skiff_failpoint::arm_from_env()? {
+        tracing::warn!(
+            "crash point {} armed: SIGKILL at hit {}",
+            armed.name,
+            armed.hit
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -124,6 +132,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| Daemon::open(config)).context("opening the daemon")?,
     );
     daemon.containers.reconcile().await;
+    daemon.build.sweep_step_containers().await;
     for listen in listeners {
         match listen {
             Listen::Unix(path) => {

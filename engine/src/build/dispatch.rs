@@ -256,6 +256,7 @@ impl BuildService {
         }
         progress.send(BuildEvent::Aux(id.clone()));
         progress.say(format!("Successfully built {}\n", &id.hex()[..12]));
+        skiff_failpoint::point!(skiff_failpoint::BUILD_BEFORE_TAG);
         for t in &req.tags {
             let images = self.images.clone();
             let (t2, id2) = (t.clone(), id.to_string());
@@ -702,6 +703,7 @@ impl BuildService {
                     .await??
             }
         };
+        skiff_failpoint::point!(skiff_failpoint::BUILD_BEFORE_CACHE);
         self.cache.insert(key, id.clone())?;
         progress.say(format!(" ---> {}\n", &id.hex()[..12]));
         st.config = self.images.config_of(&id)?;

@@ -166,6 +166,10 @@ fn key_id(key: &str) -> String {
     key.strip_prefix("sha256:").unwrap_or(key).to_owned()
 }
 
+/// The label of a `RUN` step's container that the step removes when it
+/// ends (not those `--rm=false` keeps).
+pub const STEP_CONTAINER_LABEL: &str = "org.skiff.build.step";
+
 /// The build service.
 #[derive(Debug)]
 pub struct BuildService {
@@ -198,6 +202,27 @@ impl BuildService {
             containers,
             scratch,
         })
+    }
+
+    /// Remove the `RUN` step containers an interrupted build left (a
+    /// daemon killed during a step): every container labelled
+    /// [`STEP_CONTAINER_LABEL`]. Run once at start, after the container
+    /// service has reconciled, before the API serves.
+    pub async fn sweep_step_containers(&self) {
+        let filter = crate::containers::list::ListFilter {
+            all: true,
+            label: vec![STEP_CONTAINER_LABEL.to_owned()],
+            ..Default::default()
+        };
+        for record in self.containers.list(&filter) {
+            tracing::info!(
+                "removing build container {} of an interrupted build",
+                record.id
+            );
+            if let Err(e) = self.containers.remove(&record.id, true).await {
+                tracing::warn!("removing build container {}: {e}", record.id);
+            }
+        }
     }
 
     /// `docker builder prune`: forget every cached step; returns their

@@ -73,6 +73,13 @@ impl BuildService {
             env: Some(step.env.clone()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
+            // Removed after the step: a daemon that dies before that
+            // removes it at its next start (`sweep_step_containers`).
+            labels: (!step.keep).then(|| {
+                [(super::STEP_CONTAINER_LABEL.to_owned(), String::new())]
+                    .into_iter()
+                    .collect()
+            }),
             ..Default::default()
         };
         let (id, _) = self.containers.create(CreateRequest {
@@ -137,6 +144,7 @@ impl BuildService {
                 code,
             });
         }
+        skiff_failpoint::point!(skiff_failpoint::BUILD_RUN_EXITED);
         let record = self.containers.resolve(&id)?;
         let (upper, lower) = self.containers.layer_dirs(&record)?;
         let file = tempfile::tempfile_in(scratch)

@@ -215,11 +215,13 @@ impl ContainerService {
             &record.config,
             req.networks,
         )?;
+        skiff_failpoint::point!(skiff_failpoint::CREATE_BEFORE_RECORD);
         if let Err(e) = self.store.insert(record.clone()) {
             self.network_forget(&id);
             self.release_mounts(&record, true);
             return Err(e);
         }
+        skiff_failpoint::point!(skiff_failpoint::CREATE_AFTER_RECORD);
         // dockerd makes the init layer at create: `docker export` of a
         // created container holds it. Else it is made at the first start.
         if let Err(e) = super::init_layer::ensure(&self.store.dir(&id)) {

@@ -66,6 +66,7 @@ impl ContainerService {
             Err(e) => tracing::warn!("container {id}: {e}"),
             Ok(Ok(())) => {}
         }
+        skiff_failpoint::point!(skiff_failpoint::EXIT_BEFORE_RECORD);
 
         let Some(current) = self.store.get(id) else {
             return;

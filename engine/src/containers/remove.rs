@@ -74,6 +74,7 @@ impl ContainerService {
             tracing::warn!("{e}");
         }
         host.unmount(&Rootfs::new(&self.store.dir(id)))?;
+        skiff_failpoint::point!(skiff_failpoint::RM_AFTER_UNMOUNT);
         self.forget(&record)
     }
 

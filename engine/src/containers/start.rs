@@ -62,6 +62,7 @@ impl ContainerService {
                 return Err(e);
             }
         };
+        skiff_failpoint::point!(skiff_failpoint::START_AFTER_SPAWN);
         // Attachers that came before the start see every byte of output.
         let pending = self
             .pending_attach
@@ -92,6 +93,7 @@ impl ContainerService {
                 return Err(e);
             }
         };
+        skiff_failpoint::point!(skiff_failpoint::START_BEFORE_RECORD);
         let now = now_rfc3339();
         let record = self.update(&record.id, |r| {
             r.state.status = Status::Running;
@@ -124,6 +126,7 @@ impl ContainerService {
         let rootfs = Rootfs::new(&dir).volatile(record.host_config.auto_remove.unwrap_or(false));
         let host = &self.runtime.host;
         host.mount(&rootfs, &lower)?;
+        skiff_failpoint::point!(skiff_failpoint::START_AFTER_MOUNT);
         let result = (|| {
             let mut bundle = spec::bundle(&record, &dir, &rootfs.target, &self.config.init)?;
             let net = self.network_join(&record)?;

@@ -98,6 +98,7 @@ impl ContainerService {
             .or(record.config.stop_timeout)
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let _ = self.kill(&record.id, Some(&sig)).await;
+        skiff_failpoint::point!(skiff_failpoint::STOP_AFTER_SIGNAL);
         let exited = async {
             let _ = watch
                 .wait_for(|r| r.as_ref().is_none_or(|r| !r.state.status.is_live()))

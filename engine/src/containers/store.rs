@@ -393,7 +393,10 @@ impl ContainerStore {
         let dir = self.dir(id);
         let doomed = atomic::temp_sibling(&dir);
         match std::fs::rename(&dir, &doomed) {
-            Ok(()) => self.trash.delete(doomed),
+            Ok(()) => {
+                skiff_failpoint::point!(skiff_failpoint::RM_AFTER_RENAME);
+                self.trash.delete(doomed)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(ContainerError::Store(format!("{}: {e}", dir.display()))),
         }
@@ -430,6 +433,7 @@ impl ContainerStore {
                 f.sync_all()?;
             }
             drop(f);
+            skiff_failpoint::point!(skiff_failpoint::CONTAINER_RECORD_BEFORE_RENAME);
             std::fs::rename(&tmp, dir.join(RECORD))
         })();
         if let Err(e) = written {

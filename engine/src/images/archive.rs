@@ -300,6 +300,7 @@ impl ImageService {
             None => None,
         };
         let size = self.layers_size(&config.rootfs.diff_ids)?;
+        skiff_failpoint::point!(skiff_failpoint::LOAD_BEFORE_RECORD);
         self.stores.images.update(|ix| {
             ix.images.entry(id.clone()).or_insert_with(|| ImageRecord {
                 manifest: manifest_digest,
@@ -322,6 +323,7 @@ impl ImageService {
         if refs.is_empty() {
             return Ok(vec![format!("Loaded image ID: {id}")]);
         }
+        skiff_failpoint::point!(skiff_failpoint::LOAD_BEFORE_TAG);
         self.stores.images.update(|ix| {
             for r in &refs {
                 ix.tags.insert(r.to_string(), id.clone());

@@ -172,8 +172,32 @@ pub fn unpack_local(
 /// How often download progress is reported per layer.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// Download attempts per layer (dockerd's `maxDownloadAttempts`).
+const DOWNLOAD_ATTEMPTS: u32 = 5;
+/// The pause before attempt `n + 1` is `n ×` this.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// How one download attempt failed.
+enum Failed {
+    /// The registry answered 5xx / 408 / 429 or the connection failed,
+    /// timed out or broke: another attempt may succeed.
+    Retryable(ImageError),
+    /// Anything else (a digest that does not verify, a bad layer, a store
+    /// error): final.
+    Final(ImageError),
+}
+
+impl From<ImageError> for Failed {
+    fn from(e: ImageError) -> Self {
+        Failed::Final(e)
+    }
+}
+
 /// Fetch one layer from `repo` and unpack it as it streams in, reporting
-/// docker's per-layer progress under the blob's short id.
+/// docker's per-layer progress under the blob's short id. A download that
+/// fails in a way another attempt may not (see [`Failed`]) is started over
+/// (nothing of the failed attempt is kept), up to [`DOWNLOAD_ATTEMPTS`]
+/// in all, reporting docker's `Retrying in N seconds`.
 pub async fn fetch(
     repo: &Repository,
     stores: &Arc<Stores>,
@@ -181,22 +205,57 @@ pub async fn fetch(
     diff_id: &Digest,
     progress: &ProgressSink,
 ) -> Result<LayerInfo, ImageError> {
+    let mut attempt = 1;
+    loop {
+        match fetch_once(repo, stores, desc, diff_id, progress).await {
+            Ok(info) => return Ok(info),
+            Err(Failed::Retryable(e)) if attempt < DOWNLOAD_ATTEMPTS => {
+                let delay = RETRY_DELAY * attempt;
+                tracing::info!(digest = %desc.digest, attempt, "layer download failed, retrying: {e}");
+                let secs = delay.as_secs();
+                let plural = if secs == 1 { "" } else { "s" };
+                progress.status(
+                    Some(desc.digest.short()),
+                    format!("Retrying in {secs} second{plural}"),
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(Failed::Retryable(e) | Failed::Final(e)) => return Err(e),
+        }
+    }
+}
+
+/// One attempt of [`fetch`].
+async fn fetch_once(
+    repo: &Repository,
+    stores: &Arc<Stores>,
+    desc: &Descriptor,
+    diff_id: &Digest,
+    progress: &ProgressSink,
+) -> Result<LayerInfo, Failed> {
     let id = desc.digest.short().to_owned();
     if stores.content.contains(&desc.digest) {
         progress.status(Some(&id), "Extracting");
         let (stores, desc2, diff) = (stores.clone(), desc.clone(), diff_id.clone());
-        let info =
-            tokio::task::spawn_blocking(move || unpack_local(&stores, &desc2, &diff)).await??;
+        let info = tokio::task::spawn_blocking(move || unpack_local(&stores, &desc2, &diff))
+            .await
+            .map_err(ImageError::from)??;
         progress.status(Some(&id), "Pull complete");
         return Ok(info);
     }
-    let blob = repo
-        .blob(&desc.digest)
-        .await
-        .map_err(|e| ImageError::Registry(e.to_string()))?;
+    let blob = repo.blob(&desc.digest).await.map_err(|e| {
+        let retry = skiff_registry::is_retryable(&e);
+        let e = ImageError::Registry(e.to_string());
+        if retry {
+            Failed::Retryable(e)
+        } else {
+            Failed::Final(e)
+        }
+    })?;
     let total = blob.size.or(Some(desc.size));
     let (tx, reader) = ChannelReader::new();
-    let writer = stores.content.writer()?;
+    let writer = stores.content.writer().map_err(ImageError::from)?;
     let worker = {
         let stores = stores.clone();
         let expect = Expect {
@@ -211,6 +270,7 @@ pub async fn fetch(
     let mut body = blob.body;
     let mut done = 0u64;
     let mut last = Instant::now();
+    let mut broken = false;
     progress.bytes(&id, "Downloading", 0, total);
     while let Some(chunk) = body.next().await {
         match chunk {
@@ -226,14 +286,23 @@ pub async fn fetch(
             }
             Err(e) => {
                 let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
+                broken = skiff_registry::is_retryable(&e);
                 break;
             }
         }
     }
     drop(tx);
-    progress.status(Some(&id), "Verifying Checksum");
-    progress.status(Some(&id), "Download complete");
-    let info = worker.await??;
+    if !broken {
+        progress.status(Some(&id), "Verifying Checksum");
+        progress.status(Some(&id), "Download complete");
+    }
+    let info = match worker.await.map_err(ImageError::from)? {
+        Ok(info) => info,
+        // The connection broke: the worker saw the error, another attempt
+        // may get the whole blob.
+        Err(e) if broken => return Err(Failed::Retryable(e)),
+        Err(e) => return Err(Failed::Final(e)),
+    };
     progress.status(Some(&id), "Extracting");
     progress.status(Some(&id), "Pull complete");
     Ok(info)

@@ -179,6 +179,7 @@ impl ImageService {
             .name_only()
             .with_digest(top.digest.clone())
             .to_string();
+        skiff_failpoint::point!(skiff_failpoint::PULL_BEFORE_RECORD);
         let updated = self.stores.images.update(|ix| {
             let before = ix.tags.get(&tag_key).cloned();
             let record = ix.images.entry(id.clone()).or_insert_with(|| {
@@ -192,6 +193,7 @@ impl ImageService {
             ix.digests.insert(digest_key.clone(), id.clone());
             before.as_ref() != Some(&id)
         })?;
+        skiff_failpoint::point!(skiff_failpoint::PULL_AFTER_RECORD);
         self.event("pull", &reference.familiar(), &reference.familiar_name());
         progress.status(None, format!("Digest: {}", top.digest));
         let shown = reference.familiar();

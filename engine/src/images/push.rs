@@ -160,10 +160,12 @@ impl ImageService {
         self.upload_layers(target, &plan.layers, progress).await?;
         let silent = ProgressSink::discard();
         ensure_blob(target, &self.stores, &plan.config, None, &silent).await?;
+        skiff_failpoint::point!(skiff_failpoint::PUSH_AFTER_LAYERS);
         let digest = target
             .put_manifest(tag, &plan.media_type, plan.manifest.clone())
             .await
             .map_err(push_error)?;
+        skiff_failpoint::point!(skiff_failpoint::PUSH_AFTER_MANIFEST);
         let size = plan.manifest.len() as u64;
         let digest_key = repo.clone().with_digest(digest.clone()).to_string();
         if plan.made {

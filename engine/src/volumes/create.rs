@@ -162,6 +162,7 @@ impl VolumeService {
                 "error while persisting volume record",
                 &path,
             ))?;
+            skiff_failpoint::point!(skiff_failpoint::VOLUME_CREATE_BEFORE_RENAME);
             fs::rename(&tmp, &dir).map_err(VolumeError::io(
                 "error while creating volume root path",
                 &dir,

@@ -83,6 +83,7 @@ impl VolumeService {
         let away = atomic::temp_sibling(&dir);
         fs::rename(&dir, &away).map_err(VolumeError::io("error removing volume path", &dir))?;
         atomic::sync_parent(&dir).map_err(VolumeError::io("error removing volume path", &dir))?;
+        skiff_failpoint::point!(skiff_failpoint::VOLUME_RM_AFTER_RENAME);
         state.volumes.remove(name);
         state.refs.remove(name);
         if let Err(e) = self.delete_tree(&away) {

@@ -79,7 +79,7 @@ impl RegistryClient {
             reqwest::Client::builder()
                 .user_agent(concat!("skiffd/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(CONNECT_TIMEOUT)
-                .read_timeout(READ_TIMEOUT)
+                .read_timeout(config.read_timeout.unwrap_or(READ_TIMEOUT))
         };
         let verified = builder().build().map_err(RegistryError::Client)?;
         let unverified = builder()

@@ -18,6 +18,11 @@ pub struct RegistryConfig {
     /// lookup is made). Loopback (`localhost`, `127.0.0.0/8`, `::1`) is
     /// always insecure, as in docker.
     pub insecure: Vec<String>,
+    /// Longest silence tolerated while waiting for or reading a response
+    /// (a hung registry fails the operation with `operation timed out`
+    /// after it); `None`: 120 s. A slow registry that keeps sending is
+    /// never cut off.
+    pub read_timeout: Option<std::time::Duration>,
 }
 
 /// The parsed `insecure` list.

@@ -43,5 +43,6 @@ pub use endpoint::Endpoint;
 pub use error::{ErrorEntry, ErrorKind, RegistryError};
 pub use push::{
     BlobOpener, DEFAULT_CHUNK_SIZE, Mount, PushRepository, UPLOAD_ATTEMPTS, UploadObserver,
+    is_retryable,
 };
 pub use repository::{BlobStream, FetchedManifest, MAX_MANIFEST_SIZE, Repository};

@@ -339,7 +339,7 @@ pub(crate) fn with_digest(location: &str, digest: &Digest) -> Result<String, Reg
 }
 
 /// Whether another attempt may succeed where `error` failed.
-pub(crate) fn is_retryable(error: &RegistryError) -> bool {
+pub fn is_retryable(error: &RegistryError) -> bool {
     if error.is_transport() {
         return true;
     }

@@ -342,6 +342,7 @@ async fn docker_hub_references_fall_back_across_mirrors() {
     let client = RegistryClient::new(RegistryConfig {
         mirrors: vec![dead.clone(), format!("{live}/")],
         insecure: vec![],
+        read_timeout: None,
     })
     .unwrap();
     let r = reference("tiny:v1");

@@ -223,8 +223,10 @@ impl Writer {
             file.sync_all().map_err(io_err(&self.path))?;
         }
         let target = self.blobs.join(actual.hex());
+        skiff_failpoint::point!(skiff_failpoint::CONTENT_BEFORE_RENAME);
         fs::rename(&self.path, &target).map_err(io_err(&target))?;
         atomic::sync_parent(&target).map_err(io_err(&target))?;
+        skiff_failpoint::point!(skiff_failpoint::CONTENT_AFTER_RENAME);
         Ok(actual)
     }
 }

@@ -167,6 +167,7 @@ impl Pending {
         let result = atomic::write_json(&record, info)
             .map_err(io_err(&record))
             .and_then(|()| {
+                skiff_failpoint::point!(skiff_failpoint::SNAPSHOT_BEFORE_RENAME);
                 let live = self.root.join(info.diff_id.hex());
                 match fs::rename(&dir, &live) {
                     Ok(()) => atomic::sync_parent(&live).map_err(io_err(&live)),

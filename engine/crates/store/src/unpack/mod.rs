@@ -304,6 +304,7 @@ pub fn unpack(archive: impl Read, dest: &Path) -> Result<UnpackStats, UnpackErro
     for entry in entries {
         let mut entry = entry.map_err(|source| UnpackError::Archive { source })?;
         unpacker.entry(&mut entry)?;
+        skiff_failpoint::point!(skiff_failpoint::UNPACK_MID);
     }
     unpacker.finish()?;
     // Read past the end-of-archive marker so a digesting reader sees it all.
