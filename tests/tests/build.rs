@@ -703,24 +703,55 @@ fn from_a_token_auth_registry_after_login() {
     from_an_authenticated_registry(skiff_e2e::Registry::start_with_token_auth("skiff", "t0ken"));
 }
 
+/// Heredocs with BuildKit's semantics (the legacy builder of dockerd has
+/// none): `RUN <<EOF` runs the body with the `SHELL`, a heredoc with more
+/// on its line goes to the shell whole, `COPY <<EOF` writes a file named
+/// for the delimiter, its variables expanded unless the delimiter is quoted.
+/// The body is in the cache key: a changed body runs again.
 #[test]
-fn heredocs_are_refused_before_any_step_runs() {
+fn heredocs_run_and_copy_as_buildkit() {
     let d = with_busybox();
-    for df in [
-        "FROM busybox\nRUN echo first\nRUN <<EOF\necho hi\nEOF\n",
-        "FROM busybox\nRUN echo first\nCOPY <<EOF /greeting\nhi\nEOF\n",
-    ] {
-        let ctx = tempfile::tempdir().expect("ctx");
-        write(ctx.path(), "Dockerfile", df);
-        let path = ctx.path().to_str().expect("path").to_owned();
-        let out = cli(&d).run(&["build", "-t", "heredoc", &path]);
-        assert_ne!(out.code, 0, "{}", out.stdout);
-        assert!(
-            out.stderr.contains("heredoc needs BuildKit"),
-            "{}",
-            out.stderr
-        );
-        assert!(!out.stdout.contains("Running in"), "{}", out.stdout);
-    }
+    let ctx = tempfile::tempdir().expect("ctx");
+    let c = ctx.path();
+    let dockerfile = |greeting: &str| {
+        format!(
+            "FROM busybox\nARG WHO=world\nRUN <<EOF\necho {greeting} > /one\necho two >> /one\nEOF\nRUN <<EOF cat > /two\nraw $WHO\nEOF\nCOPY <<A <<'B' /etc/docs/\nhello $WHO\nA\nhello $WHO\nB\nCOPY --chmod=0755 <<EOF /run.sh\n#!/bin/sh\necho script\nEOF\n"
+        )
+    };
+    write(c, "Dockerfile", &dockerfile("one"));
+    let path = c.to_str().expect("path").to_owned();
+    cli(&d).ok(&["build", "--build-arg", "WHO=skiff", "-t", "hd", &path]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "hd",
+        "sh",
+        "-c",
+        "cat /one /two /etc/docs/A /etc/docs/B; /run.sh; stat -c %a /etc/docs/A /run.sh",
+    ]);
+    assert_eq!(
+        out,
+        "one\ntwo\nraw skiff\nhello skiff\nhello $WHO\nscript\n644\n755\n"
+    );
+    // Cached as a whole; a changed body runs that step again.
+    let again = cli(&d).ok(&["build", "--build-arg", "WHO=skiff", "-t", "hd", &path]);
+    assert!(!again.contains("Running in"), "{again}");
+    write(c, "Dockerfile", &dockerfile("uno"));
+    let changed = cli(&d).ok(&["build", "--build-arg", "WHO=skiff", "-t", "hd", &path]);
+    assert_eq!(changed.matches(" ---> Running in ").count(), 2, "{changed}");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "hd", "head", "-1", "/one"]),
+        "uno\n"
+    );
+    // A script heredoc (#!) is refused before any step runs.
+    write(
+        c,
+        "Dockerfile",
+        "FROM busybox\nRUN echo first\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\n",
+    );
+    let out = cli(&d).run(&["build", "-t", "hd2", &path]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(out.stderr.contains("starting with #!"), "{}", out.stderr);
+    assert!(!out.stdout.contains("Running in"), "{}", out.stdout);
     no_containers(&d);
 }

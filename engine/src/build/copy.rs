@@ -211,6 +211,16 @@ impl<W: Write> LayerWriter<W> {
         }
     }
 
+    /// A regular file `dest` with `body`, mode 0644 (or `--chmod`), as
+    /// BuildKit writes a heredoc source.
+    pub fn add_inline(&mut self, dest: &str, body: &[u8]) -> Result<(), BuildError> {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(body.len() as u64);
+        self.entry(dest, &h, None, body)
+    }
+
     /// Copy context path `src` (host path `path`) as `dest`: a directory's
     /// contents into `dest`, anything else to `dest` itself.
     pub fn add_path(&mut self, path: &Path, dest: &str) -> Result<(), BuildError> {
@@ -392,11 +402,14 @@ pub fn refuse_remote(srcs: &[String], add: bool) -> Result<(), BuildError> {
     }
 }
 
-/// Blocking: the layer of `COPY`/`ADD` `srcs` from `ctx` to `dest`
-/// (absolute); returns the output and the checksum's hex.
+/// Blocking: the layer of `COPY`/`ADD` `srcs` from `ctx`, then the
+/// heredoc files `inline` (name, expanded body), to `dest` (absolute);
+/// returns the output and the checksum's hex.
+#[allow(clippy::too_many_arguments)]
 pub fn from_context<W: Write>(
     ctx: &Context,
     srcs: &[String],
+    inline: &[(String, String)],
     dest: &str,
     add: bool,
     owner: Owner,
@@ -408,7 +421,8 @@ pub fn from_context<W: Write>(
     for s in srcs {
         matched.extend(ctx.glob(s)?);
     }
-    let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, matched.len(), lower)?;
+    let count = matched.len() + inline.len();
+    let (mut w, dest_is_dir) = LayerWriter::for_dest(out, owner, dest, count, lower)?;
     for rel in matched {
         let path = ctx.resolve(&rel)?;
         let md = std::fs::metadata(&path).map_err(io_err("reading the build context"))?;
@@ -430,6 +444,14 @@ pub fn from_context<W: Write>(
             dest.to_owned()
         };
         w.add_path(&path, &target)?;
+    }
+    for (name, body) in inline {
+        let target = if dest_is_dir {
+            format!("{dest}{name}")
+        } else {
+            dest.to_owned()
+        };
+        w.add_inline(&target, body.as_bytes())?;
     }
     w.finish()
 }
@@ -568,6 +590,7 @@ mod tests {
         let (out, sum1) = from_context(
             &ctx,
             &["a.txt".into()],
+            &[],
             "/tmp/b.txt",
             false,
             Owner::default(),
@@ -590,6 +613,7 @@ mod tests {
         let (out, sum2) = from_context(
             &ctx,
             &["d".into()],
+            &[],
             "/app/",
             false,
             owner,
@@ -611,6 +635,7 @@ mod tests {
             from_context(
                 &ctx,
                 &["a.txt".into(), "d".into()],
+                &[],
                 "/x",
                 false,
                 Owner::default(),
@@ -624,6 +649,7 @@ mod tests {
             from_context(
                 &ctx,
                 &["https://example.com/x".into()],
+                &[],
                 "/x",
                 true,
                 Owner::default(),
@@ -636,6 +662,7 @@ mod tests {
         let (_, again) = from_context(
             &ctx,
             &["a.txt".into()],
+            &[],
             "/tmp/b.txt",
             false,
             Owner::default(),
@@ -644,6 +671,22 @@ mod tests {
         )
         .expect("copy");
         assert_eq!(sum1, again);
+        // Heredoc files after the context's, named for their delimiter.
+        let inline = [("EOF".to_owned(), "hi\n".to_owned())];
+        let (out, _) = from_context(
+            &ctx,
+            &["a.txt".into()],
+            &inline,
+            "/etc/",
+            false,
+            Owner::default(),
+            &lowers,
+            Vec::new(),
+        )
+        .expect("copy heredoc");
+        let n = names(&out);
+        assert_eq!(n[n.len() - 1], ("etc/EOF".to_owned(), 0o644, 0));
+        assert_eq!(n[n.len() - 2].0, "etc/a.txt");
     }
 
     #[test]

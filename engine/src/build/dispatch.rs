@@ -400,6 +400,25 @@ impl BuildService {
                     .unwrap_or("/")
                     .to_owned();
                 let dest = copy::absolute_dest(&word(&spec.dest)?, &workdir);
+                // Heredoc sources: (name, body with its variables expanded
+                // unless the delimiter was quoted).
+                let inline = spec
+                    .inline
+                    .iter()
+                    .map(|f| {
+                        let body = if f.expand {
+                            vars::process_heredoc(&f.content, &look)?
+                        } else {
+                            f.content.clone()
+                        };
+                        Ok((f.name.clone(), body))
+                    })
+                    .collect::<Result<Vec<_>, BuildError>>()?;
+                if !inline.is_empty() && spec.from.is_some() {
+                    return Err(BuildError::InvalidArgument(
+                        "COPY --from with a heredoc source: the heredoc is no file of the stage; COPY it without --from".into(),
+                    ));
+                }
                 let lower = match &st.image {
                     Some(id) => match self.images.record(id) {
                         Some(r) => self.images.lower_dirs(&r),
@@ -435,7 +454,7 @@ impl BuildService {
                 let early = match &spec.from {
                     None => {
                         copy::refuse_remote(&srcs, spec.add)?;
-                        let extra = format!("{what} {:?} {:?}", owner.ids, owner.chmod);
+                        let extra = format!("{what} {:?} {:?} {inline:?}", owner.ids, owner.chmod);
                         let (c, s) = (ctx.clone(), srcs.clone());
                         let sum =
                             tokio::task::spawn_blocking(move || c.checksum(&s, &extra)).await??;
@@ -456,7 +475,9 @@ impl BuildService {
                         let (srcs, dest2, lower2) = (srcs.clone(), dest.clone(), lower.clone());
                         tokio::task::spawn_blocking(move || {
                             ctx.materialize()?;
-                            copy::from_context(&ctx, &srcs, &dest2, add, owner, &lower2, file)
+                            copy::from_context(
+                                &ctx, &srcs, &inline, &dest2, add, owner, &lower2, file,
+                            )
                         })
                         .await??
                     }

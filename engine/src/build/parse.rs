@@ -37,6 +37,20 @@ pub struct CopySpec {
     pub chown: Option<String>,
     /// `--chmod=0755`.
     pub chmod: Option<String>,
+    /// Heredoc sources (`COPY <<EOF /path`), after the path sources.
+    pub inline: Vec<InlineFile>,
+}
+
+/// A heredoc source of `COPY`/`ADD`: a file named for its delimiter, as
+/// BuildKit writes it (mode 0644 unless `--chmod`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InlineFile {
+    /// The file's name: the delimiter (`EOF`).
+    pub name: String,
+    /// The body, every line with its newline (`<<-`: leading tabs removed).
+    pub content: String,
+    /// Whether `$VAR`s in the body are expanded (an unquoted delimiter).
+    pub expand: bool,
 }
 
 /// `HEALTHCHECK`.
@@ -213,16 +227,33 @@ fn command(c: &PdCommand<'_>, escape: char) -> Command {
     }
 }
 
-/// Heredocs (`RUN <<EOF`, `COPY <<EOF /path`) are refused: they are
-/// BuildKit's (Dockerfile frontend 1.4) and dockerd's legacy builder, whose
-/// behaviour this builder follows, does not run them; `parse-dockerfile`
-/// also recognises only a first, single heredoc of a `RUN` (`RUN python3
-/// <<EOF` would be misread), so BuildKit's semantics cannot be followed
-/// for every form.
-fn heredoc_refused(what: &str) -> BuildError {
-    BuildError::InvalidArgument(format!(
-        "dockerfile parse error: {what} with a heredoc needs BuildKit (Dockerfile frontend 1.4); the legacy builder does not run heredocs: write the script or file into the build context and COPY it"
-    ))
+/// The delimiter of a heredoc whose body ends at `body_end`: the line
+/// after the body (leading tabs of a `<<-` heredoc skipped).
+fn heredoc_name(text: &str, body_end: usize) -> String {
+    let rest = text.get(body_end..).unwrap_or_default();
+    let line = rest.split('\n').next().unwrap_or_default();
+    line.trim_start_matches('\t')
+        .trim_end_matches('\r')
+        .to_owned()
+}
+
+/// `RUN <<EOF …` as BuildKit (Dockerfile frontend 1.4) runs it: a heredoc
+/// that is the whole command runs its body with the `SHELL`; with more on
+/// the line (`RUN <<EOF bash`, `RUN <<EOF > /file`) the line, the body and
+/// the delimiter go to the `SHELL` together, which reads the heredoc
+/// itself. `cmdline` is the line after `RUN`, `body` the heredoc's text.
+/// A body starting with `#!` (which BuildKit runs as a file of its own) is
+/// refused: this builder mounts no such file.
+fn heredoc_run(cmdline: &str, rest: &str, body: &str, name: &str) -> Result<Command, BuildError> {
+    if rest.trim().is_empty() {
+        if body.starts_with("#!") {
+            return Err(BuildError::InvalidArgument(
+                "dockerfile parse error: RUN with a heredoc starting with #! (run as a script file by BuildKit) is not supported by this builder: put the interpreter on the RUN line (RUN <<EOF python3)".into(),
+            ));
+        }
+        return Ok(Command::Shell(body.to_owned()));
+    }
+    Ok(Command::Shell(format!("{cmdline}\n{body}{name}")))
 }
 
 /// A shell-form command as dockerd's parser leaves it: each line
@@ -291,6 +322,7 @@ fn unsupported_flags(
 }
 
 fn copy_spec(
+    text: &str,
     add: bool,
     options: &[pd::Flag<'_>],
     src: &[pd::Source<'_>],
@@ -312,9 +344,11 @@ fn copy_spec(
     for s in src {
         match s {
             pd::Source::Path(p) => spec.srcs.push(p.value.to_string()),
-            pd::Source::HereDoc(_) => {
-                return Err(heredoc_refused(if add { "ADD" } else { "COPY" }));
-            }
+            pd::Source::HereDoc(h) => spec.inline.push(InlineFile {
+                name: heredoc_name(text, h.span.end),
+                content: h.value.to_string(),
+                expand: h.expand,
+            }),
             _ => {
                 return Err(BuildError::InvalidArgument(
                     "dockerfile parse error: unknown COPY source".into(),
@@ -331,12 +365,12 @@ fn map(text: &str, escape: char, i: &Pd<'_>) -> Result<Instruction, BuildError> 
         Pd::Add(a) => (
             a.add.span.start,
             a.dest.span.end,
-            Step::Copy(copy_spec(true, &a.options, &a.src, &a.dest)?),
+            Step::Copy(copy_spec(text, true, &a.options, &a.src, &a.dest)?),
         ),
         Pd::Copy(c) => (
             c.copy.span.start,
             c.dest.span.end,
-            Step::Copy(copy_spec(false, &c.options, &c.src, &c.dest)?),
+            Step::Copy(copy_spec(text, false, &c.options, &c.src, &c.dest)?),
         ),
         Pd::Arg(a) => (
             a.arg.span.start,
@@ -434,14 +468,21 @@ fn map(text: &str, escape: char, i: &Pd<'_>) -> Result<Instruction, BuildError> 
         }
         Pd::Run(r) => {
             unsupported_flags("RUN", &r.options, &[])?;
-            if !r.here_docs.is_empty() {
-                return Err(heredoc_refused("RUN"));
-            }
-            (
-                r.run.span.start,
-                cmd_end(&r.arguments),
-                Step::Run(command(&r.arguments, escape)),
-            )
+            let end = cmd_end(&r.arguments);
+            let step = match (r.here_docs.as_slice(), &r.arguments) {
+                ([], _) => Step::Run(command(&r.arguments, escape)),
+                ([h], PdCommand::Shell(rest)) => {
+                    let cmdline = text.get(r.run.span.end..end).unwrap_or_default().trim();
+                    let name = heredoc_name(text, h.span.end);
+                    Step::Run(heredoc_run(cmdline, rest.value, &h.value, &name)?)
+                }
+                _ => {
+                    return Err(BuildError::InvalidArgument(
+                        "dockerfile parse error: RUN with several heredocs is not supported by this builder".into(),
+                    ));
+                }
+            };
+            (r.run.span.start, end, step)
         }
         Pd::Shell(s) => (
             s.shell.span.start,
@@ -578,13 +619,6 @@ COPY --from=build /w /
             "FROM b\nRUN a \\\n  # note\n\n && b \\  \n c\nRUN x\nRUN printf 'a\\\\n'\n",
         )
         .expect("parse");
-        for heredoc in [
-            "FROM b\nRUN <<EOF\necho hi\nEOF\n",
-            "FROM b\nCOPY <<EOF /f\nhi\nEOF\n",
-        ] {
-            let err = Dockerfile::parse(heredoc).expect_err(heredoc).to_string();
-            assert!(err.contains("heredoc needs BuildKit"), "{err}");
-        }
         let runs: Vec<_> = df.stages[0]
             .instructions
             .iter()
@@ -592,5 +626,48 @@ COPY --from=build /w /
             .collect();
         assert_eq!(runs[0], Step::Run(Command::Shell("a  && b  c".into())));
         assert_eq!(runs[2], Step::Run(Command::Shell("printf 'a\\\\n'".into())));
+    }
+
+    #[test]
+    fn heredocs_as_buildkit() {
+        let df = Dockerfile::parse(concat!(
+            "FROM b\n",
+            "RUN <<EOF\necho one\necho two\nEOF\n",
+            "RUN <<-EOT bash\n\techo $0\n\tEOT\n",
+            "COPY <<A <<'B' /dir/\n$X\nA\n$Y\nB\n",
+            "COPY --chmod=0755 <<EOF /run.sh\n#!/bin/sh\nEOF\n",
+            "RUN echo after\n",
+        ))
+        .expect("parse");
+        let steps: Vec<_> = df.stages[0].instructions.iter().map(|i| &i.step).collect();
+        assert_eq!(
+            steps[0],
+            &Step::Run(Command::Shell("echo one\necho two\n".into()))
+        );
+        assert_eq!(
+            steps[1],
+            &Step::Run(Command::Shell("<<-EOT bash\necho $0\nEOT".into()))
+        );
+        match steps[2] {
+            Step::Copy(c) => {
+                assert!(c.srcs.is_empty());
+                assert_eq!(c.dest, "/dir/");
+                let got: Vec<_> = c
+                    .inline
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.content.as_str(), f.expand))
+                    .collect();
+                assert_eq!(got, [("A", "$X\n", true), ("B", "$Y\n", false)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(steps[3], Step::Copy(c) if c.inline[0].name == "EOF" && c.chmod.as_deref() == Some("0755"))
+        );
+        assert_eq!(steps[4], &Step::Run(Command::Shell("echo after".into())));
+        let err = Dockerfile::parse("FROM b\nRUN <<EOF\n#!/usr/bin/env python3\nEOF\n")
+            .expect_err("shebang")
+            .to_string();
+        assert!(err.contains("starting with #!"), "{err}");
     }
 }

@@ -86,6 +86,30 @@ pub fn process_word(word: &str, env: Lookup<'_>, escape: char) -> Result<String,
     Ok(out)
 }
 
+/// Expand the variables of a heredoc body (`COPY <<EOF` with an unquoted
+/// delimiter) as BuildKit does (its lexer's raw-quotes and raw-escapes
+/// mode): `$VAR` and `${…}` forms are expanded; quotes stay as written; a
+/// `\` stays too and keeps the character after it from expanding.
+pub fn process_heredoc(body: &str, env: Lookup<'_>) -> Result<String, BuildError> {
+    let chars: Vec<char> = body.chars().collect();
+    let mut out = String::with_capacity(body.len());
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                out.extend(chars.get(i..(i + 2).min(chars.len())).unwrap_or_default());
+                i += 2;
+            }
+            '$' => i = dollar(&chars, i, env, '\\', body, &mut out)?,
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Expand the `$…` at `chars[i]`; returns the index after it.
 fn dollar(
     chars: &[char],
@@ -309,5 +333,12 @@ mod tests {
             vec![("KEY".into(), "some value".into())]
         );
         assert!(key_values("ENV", "", &env, '\\').is_err());
+    }
+
+    #[test]
+    fn heredoc_bodies_expand_variables_only() {
+        let env = |k: &str| (k == "A").then(|| "x".to_owned());
+        let got = process_heredoc("'$A' \"${A}\" \\$A ${B:-d} $ end\n", &env).expect("expand");
+        assert_eq!(got, "'x' \"x\" \\$A d $ end\n");
     }
 }

@@ -257,6 +257,45 @@ impl ContainerService {
     }
 }
 
+impl ContainerService {
+    /// `docker rm --link PARENT/ALIAS` (`DELETE /containers/PARENT/ALIAS?link=1`),
+    /// as dockerd's `rmLink`: the link `ALIAS` goes from `PARENT`'s
+    /// `HostConfig.Links` (persisted; the container itself stays). A name
+    /// without a parent is refused if the container exists (500, dockerd's
+    /// wording); an unknown parent or alias is `No such container:
+    /// PARENT/ALIAS` (404), as dockerd finds no container by that link name.
+    /// A running parent keeps its `/etc/hosts` until its next start.
+    pub fn remove_link(&self, name: &str) -> Result<(), ContainerError> {
+        let full = bare(name);
+        let Some((parent, alias)) = full.rsplit_once('/') else {
+            self.resolve(full)?;
+            return Err(ContainerError::Runtime(
+                "Conflict, cannot remove the default link name of the container".into(),
+            ));
+        };
+        let not_found = || ContainerError::NotFound(full.to_owned());
+        let record = self.store.resolve(parent).map_err(|e| match e {
+            ContainerError::NotFound(_) => not_found(),
+            e => e,
+        })?;
+        // The link name is the parent's *name*, not an id prefix.
+        if bare(&record.name) != parent {
+            return Err(not_found());
+        }
+        let links = record.host_config.links.clone().unwrap_or_default();
+        let kept: Vec<String> = links
+            .iter()
+            .filter(|l| parse_link(l).map_or(true, |(_, a)| a != alias))
+            .cloned()
+            .collect();
+        if kept.len() == links.len() {
+            return Err(not_found());
+        }
+        self.update(&record.id, |r| r.host_config.links = Some(kept.clone()))?;
+        Ok(())
+    }
+}
+
 fn exposed(config: &ContainerConfig) -> Vec<String> {
     config.exposed_ports.iter().flatten().cloned().collect()
 }

@@ -44,7 +44,8 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     fn attach(&self, ep: &EndpointConfig<'_>) -> Result<(), NetworkError>;
     /// Unplugs it ([`link::detach`]; gone already is fine).
     fn detach(&self, host_ifname: &str) -> Result<(), NetworkError>;
-    /// Replaces skiff's nftables table with `fw`.
+    /// Replaces skiff's nftables table with `fw` (nothing to do when `fw`
+    /// is the table applied last).
     fn apply_firewall(&self, fw: &Firewall) -> Result<(), NetworkError>;
     /// Binds a published port's host address and starts its proxy.
     fn proxy(&self, spec: ProxySpec) -> Result<ProxyHandle, PublishError>;
@@ -179,10 +180,18 @@ impl<N: Netlink> Kernel for LinkKernel<N> {
     }
 
     fn apply_firewall(&self, fw: &Firewall) -> Result<(), NetworkError> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        // The table this daemon applied last is in the kernel already: no
+        // `nft` run (a container without ports joining a bridge that has
+        // other containers changes nothing). The first apply after a start
+        // always runs, so a table left by a dead daemon is replaced.
+        if last.as_ref() == Some(fw) {
+            return Ok(());
+        }
         if self.nft {
             self.rt.block_on(nft::apply(fw))?;
         }
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(fw.clone());
+        *last = Some(fw.clone());
         Ok(())
     }
 

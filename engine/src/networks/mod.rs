@@ -221,17 +221,17 @@ impl NetworkService {
             .publish(EventType::Network, action, &net.id, &attrs);
     }
 
-    /// The firewall the state calls for: every bridge with an endpoint,
-    /// every published port.
+    /// The firewall the state calls for: every bridge network (while it
+    /// exists, as dockerd keeps a network's rules; its rules match the
+    /// bridge by name, so they are inert while the device is down), every
+    /// published port. A container without ports joining or leaving thus
+    /// changes no rule, and no `nft` runs ([`Kernel::apply_firewall`]).
     fn firewall(&self, st: &record::NetState) -> Firewall {
         let mut fw = Firewall::new(self.table.clone());
         for net in st.networks.values() {
             let (Some(bridge), Some(subnet)) = (&net.bridge, net.subnet) else {
                 continue;
             };
-            if st.endpoints_on(&net.id).next().is_none() {
-                continue;
-            }
             fw.bridges.push(BridgeRules {
                 bridge: bridge.clone(),
                 subnet,

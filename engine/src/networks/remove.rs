@@ -71,6 +71,13 @@ impl NetworkService {
             if let Err(e) = self.kernel.remove_bridge(bridge) {
                 tracing::warn!("removing bridge {bridge}: {e}");
             }
+            // Its rules go with it (no `nft` run when the table applied
+            // last is what is left).
+            if net.subnet.is_some()
+                && let Err(e) = self.sync_firewall(st)
+            {
+                tracing::warn!("removing the rules of bridge {bridge}: {e}");
+            }
         }
         Ok(())
     }

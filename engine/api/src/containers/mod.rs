@@ -92,6 +92,8 @@ pub enum Action {
     Pause(String, bool),
     /// `POST /containers/{id}/rename?name=`.
     Rename(String, String),
+    /// `DELETE /containers/{parent}/{alias}?link=1` (`docker rm --link`).
+    RemoveLink(String),
     /// `POST /containers/prune?filters=` (`until`, `label`, `label!`).
     Prune(PruneFilter),
     /// `…/archive` and `…/export` ([`fs`]).
@@ -184,26 +186,15 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                 size: q.bool("size"),
             })
         }
-        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => {
-            if q.bool("link") {
-                // `docker rm --link NAME`: the name itself is no link.
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "Conflict, cannot remove the default link name of the container",
-                ));
-            }
-            Ok(Action::Remove(
-                percent_decode(id),
-                q.bool("force"),
-                q.bool("v"),
-            ))
+        // `docker rm --link [PARENT/]ALIAS`: never a removal of the container.
+        (&Method::DELETE, link) if !link.is_empty() && q.bool("link") => {
+            Ok(Action::RemoveLink(percent_decode(link)))
         }
-        // `docker rm --link PARENT/ALIAS`: dockerd looks the link up as a
-        // container name; skiffd has no legacy links, so there is none.
-        (&Method::DELETE, link) if link.contains('/') => Err(ApiError::not_found(format!(
-            "No such container: {}",
-            percent_decode(link)
-        ))),
+        (&Method::DELETE, id) if !id.is_empty() && !id.contains('/') => Ok(Action::Remove(
+            percent_decode(id),
+            q.bool("force"),
+            q.bool("v"),
+        )),
         (m, rest) => {
             let (id, op) = rest
                 .split_once('/')
@@ -508,6 +499,10 @@ pub async fn handle(
             svc.set_paused(&id, pause).await?;
             Ok(response::empty(StatusCode::NO_CONTENT))
         }
+        Action::RemoveLink(name) => {
+            svc.remove_link(&name)?;
+            Ok(response::empty(StatusCode::NO_CONTENT))
+        }
         Action::Rename(id, name) => {
             svc.rename(&id, &name)?;
             Ok(response::empty(StatusCode::NO_CONTENT))
@@ -698,11 +693,14 @@ mod tests {
             matches!(parse(&call(Method::DELETE, "/containers/abc", "force=1")).expect("rm"), Action::Remove(i, true, false) if i == "abc")
         );
         // `docker rm --link`: never a removal of the container.
-        let link = parse(&call(Method::DELETE, "/containers/web/db", "link=1")).expect_err("link");
-        assert_eq!(link.status, StatusCode::NOT_FOUND);
-        assert_eq!(link.message, "No such container: web/db");
-        let own = parse(&call(Method::DELETE, "/containers/web", "link=1")).expect_err("own name");
-        assert_eq!(own.status, StatusCode::CONFLICT);
+        assert!(matches!(
+            parse(&call(Method::DELETE, "/containers/web/db", "link=1")).expect("link"),
+            Action::RemoveLink(l) if l == "web/db"
+        ));
+        assert!(matches!(
+            parse(&call(Method::DELETE, "/containers/web", "link=1")).expect("own name"),
+            Action::RemoveLink(l) if l == "web"
+        ));
         assert!(matches!(
             parse(&call(Method::POST, "/containers/abc/stop", "t=1")).expect("stop"),
             Action::Stop(_, Some(1), None)

@@ -18,6 +18,7 @@
 //! [`ProxyHandle::stop`] closes the listener and every forwarded
 //! connection/flow; dropping the handle does the same without waiting.
 
+mod splice;
 mod tcp;
 mod udp;
 

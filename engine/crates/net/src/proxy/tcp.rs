@@ -42,13 +42,16 @@ pub(super) async fn run(
     }
 }
 
-/// Each direction's copy buffer: 32 KiB, as docker-proxy's `io.Copy`.
-/// tokio's default (8 KiB) costs a read and a write per 8 KiB; a larger
-/// one would cost every open connection (two buffers each) memory.
+/// Each direction's copy buffer when splicing is not possible: 32 KiB, as
+/// docker-proxy's `io.Copy` without splice. tokio's default (8 KiB) costs a
+/// read and a write per 8 KiB; a larger one would cost every open
+/// connection (two buffers each) memory.
 const BUFFER: usize = 32 * 1024;
 
 /// Copies both ways; an EOF from one side becomes a write shutdown on the
-/// other, and the other direction goes on until it ends too.
+/// other, and the other direction goes on until it ends too. The bytes move
+/// with `splice(2)` (see [`super::splice`]); a buffered copy is the fallback
+/// when the pipes cannot be made.
 async fn forward(mut client: TcpStream, container: SocketAddr) {
     let mut backend = match TcpStream::connect(container).await {
         Ok(backend) => backend,
@@ -57,9 +60,20 @@ async fn forward(mut client: TcpStream, container: SocketAddr) {
             return;
         }
     };
-    if let Err(e) =
-        tokio::io::copy_bidirectional_with_sizes(&mut client, &mut backend, BUFFER, BUFFER).await
-    {
+    // Small request/response exchanges gain from not waiting for more data.
+    let _ = backend.set_nodelay(true);
+    let _ = client.set_nodelay(true);
+    let result = match super::splice::copy_bidirectional(&client, &backend).await {
+        Err(e)
+            if e.raw_os_error() == Some(nix::libc::EMFILE)
+                || e.raw_os_error() == Some(nix::libc::ENFILE) =>
+        {
+            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut backend, BUFFER, BUFFER)
+                .await
+        }
+        other => other,
+    };
+    if let Err(e) = result {
         tracing::debug!(%container, error = %e, "port proxy: connection ended with an error");
     }
 }
