@@ -221,7 +221,7 @@ mod tests {
             .arg("30")
             .spawn()
             .expect("sleep");
-        let child = std::process::Command::new(&fake)
+        let mut child = std::process::Command::new(&fake)
             .arg("30")
             .spawn()
             .expect("the fake WebKit process");
@@ -232,6 +232,8 @@ mod tests {
         // Ended and reaped: no /proc entry left, not even a zombie.
         assert!(!std::path::Path::new(&format!("/proc/{}", child.id())).exists());
         assert!(std::path::Path::new(&format!("/proc/{}", other.id())).exists());
+        // Already reaped: this wait finds no child (ECHILD), as expected.
+        assert!(child.wait().is_err());
         let mut other = other;
         let _ = other.kill();
         let _ = other.wait();
