@@ -20,7 +20,8 @@
 #   - tray-only RSS and PSS: the probe then closes the window
 #     (SKIFF_DESKTOP_PROBE_CLOSE, a close request as the window's button
 #     makes); once the web process is gone and 3 s more, the app's tree
-#     (the app, and WebKit's network process, which outlives the window).
+#     (the app re-executes itself tray-only when its window closes — the
+#     same pid — so no WebKit process should be left; any is counted).
 # It prints each round, the medians and the targets (start < 1.5 s,
 # RSS < 120 MiB, tray-only RSS <= 40 MiB).
 #

@@ -3,13 +3,17 @@
 //! camelCase from JavaScript).
 
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Runtime, State};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
 use crate::engine::containers::{self, Action, Container, RunRequest};
+use crate::engine::files::{self, Listing};
+use crate::engine::history::{self, Layer};
 use crate::engine::images::{self, Image};
 use crate::engine::logs::Followers;
 use crate::engine::networks::{self, CreateNetwork, Network};
 use crate::engine::projects;
+use crate::engine::stats::StatsFollowers;
+use crate::engine::terminal::{TerminalSinks, Terminals};
 use crate::engine::volumes::{self, CreateVolume, Pruned, Volume};
 use crate::engine::{Engine, EngineStatus};
 use crate::error::Result;
@@ -27,6 +31,12 @@ pub mod events {
     pub const ENGINE_STATE: &str = "engine-state";
     /// `{ id, stream, line }` while `follow_logs` runs.
     pub const CONTAINER_LOG: &str = "container-log";
+    /// A `StatsSample` a second while `follow_stats` runs.
+    pub const CONTAINER_STATS: &str = "container-stats";
+    /// `{ session, data }`: text a terminal printed.
+    pub const TERMINAL_OUTPUT: &str = "terminal-output";
+    /// `{ session, code }`: a terminal's shell ended.
+    pub const TERMINAL_EXIT: &str = "terminal-exit";
     /// `{ reference, layer, status, current, total }` during a pull.
     pub const PULL_PROGRESS: &str = "pull-progress";
     /// `{ reference, error }` when a pull ends.
@@ -110,6 +120,105 @@ pub async fn follow_logs<R: Runtime>(
 #[tauri::command]
 pub fn stop_logs(followers: State<'_, Followers>, id: String) {
     followers.stop(&id);
+}
+
+/// Emits `container-stats` events (a sample a second) until `stop_stats`
+/// or the container stops.
+#[tauri::command]
+pub async fn follow_stats<R: Runtime>(
+    app: AppHandle<R>,
+    engine: State<'_, Engine>,
+    stats: State<'_, StatsFollowers>,
+    id: String,
+) -> Result<()> {
+    stats
+        .follow(&engine, &id, emitter(&app, events::CONTAINER_STATS))
+        .await
+}
+
+/// Stops the `container-stats` events of `follow_stats`.
+#[tauri::command]
+pub fn stop_stats(stats: State<'_, StatsFollowers>, id: String) {
+    stats.stop(&id);
+}
+
+/// Starts `shell` in container `id` with a TTY of `cols`×`rows`; returns
+/// the session. Output arrives as `terminal-output`, the end as
+/// `terminal-exit`.
+#[tauri::command]
+pub async fn terminal_open<R: Runtime>(
+    app: AppHandle<R>,
+    engine: State<'_, Engine>,
+    terminals: State<'_, Terminals>,
+    id: String,
+    shell: String,
+    cols: u16,
+    rows: u16,
+) -> Result<String> {
+    let sinks = TerminalSinks {
+        output: emitter(&app, events::TERMINAL_OUTPUT),
+        exit: emitter(&app, events::TERMINAL_EXIT),
+    };
+    terminals
+        .open(&engine, &id, &shell, cols, rows, sinks)
+        .await
+}
+
+/// Types `data` into terminal `session`.
+#[tauri::command]
+pub async fn terminal_input(
+    terminals: State<'_, Terminals>,
+    session: String,
+    data: String,
+) -> Result<()> {
+    terminals.input(&session, data).await
+}
+
+/// Resizes terminal `session`.
+#[tauri::command]
+pub async fn terminal_resize(
+    engine: State<'_, Engine>,
+    terminals: State<'_, Terminals>,
+    session: String,
+    cols: u16,
+    rows: u16,
+) -> Result<()> {
+    terminals.resize(&engine, &session, cols, rows).await
+}
+
+/// Closes terminal `session` (its shell sees the end of input).
+#[tauri::command]
+pub fn terminal_close(terminals: State<'_, Terminals>, session: String) {
+    terminals.close(&session);
+}
+
+/// The entries of directory `path` in container `id` (archive API).
+#[tauri::command]
+pub async fn list_files(engine: State<'_, Engine>, id: String, path: String) -> Result<Listing> {
+    files::list(&engine, &id, &path).await
+}
+
+/// Saves file `path` of container `id` into the user's Downloads folder;
+/// returns where.
+#[tauri::command]
+pub async fn download_file<R: Runtime>(
+    app: AppHandle<R>,
+    engine: State<'_, Engine>,
+    id: String,
+    path: String,
+) -> Result<String> {
+    let folder = app
+        .path()
+        .download_dir()
+        .map_err(|err| crate::error::Error::Internal(format!("no Downloads folder: {err}")))?;
+    let saved = files::download(&engine, &id, &path, folder).await?;
+    Ok(saved.display().to_string())
+}
+
+/// An image's layers, newest first (`docker history`).
+#[tauri::command]
+pub async fn image_history(engine: State<'_, Engine>, reference: String) -> Result<Vec<Layer>> {
+    history::history(&engine, &reference).await
 }
 
 /// Every image, with whether a container uses it.

@@ -12,6 +12,8 @@
 //! - [`probe`]: the startup probe `bench/desktop.sh` measures with,
 //! - [`window`]: the main window's lifecycle (closing destroys it, the tray
 //!   re-creates it),
+//! - [`relaunch`]: tray-only mode (a start with `--tray`, and the fresh
+//!   image the app re-executes into when its window closes),
 //! - [`error`]: the `{ kind, message }` error every command returns.
 
 #![warn(missing_docs)]
@@ -23,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod machine;
 pub mod probe;
+pub mod relaunch;
 pub mod tray;
 pub mod window;
 
@@ -32,7 +35,10 @@ use tauri::{Manager, RunEvent, Runtime};
 
 use crate::engine::Engine;
 use crate::engine::logs::Followers;
+use crate::engine::stats::StatsFollowers;
+use crate::engine::terminal::Terminals;
 use crate::machine::Machine;
+use crate::relaunch::Launch;
 use crate::tray::Tray;
 use crate::tray::native::NativeTray;
 use crate::window::ViewState;
@@ -53,6 +59,8 @@ pub fn with_commands<R: Runtime>(
         .manage(engine)
         .manage(machine)
         .manage(Followers::default())
+        .manage(StatsFollowers::default())
+        .manage(Terminals::default())
         .manage(ViewState::default())
         .invoke_handler(tauri::generate_handler![
             commands::engine_status,
@@ -63,7 +71,16 @@ pub fn with_commands<R: Runtime>(
             commands::inspect_container,
             commands::follow_logs,
             commands::stop_logs,
+            commands::follow_stats,
+            commands::stop_stats,
+            commands::terminal_open,
+            commands::terminal_input,
+            commands::terminal_resize,
+            commands::terminal_close,
+            commands::list_files,
+            commands::download_file,
             commands::list_images,
+            commands::image_history,
             commands::pull_image,
             commands::remove_image,
             commands::run_container,
@@ -83,8 +100,9 @@ pub fn with_commands<R: Runtime>(
         ])
 }
 
-/// Runs the app until Quit.
-pub fn run() -> tauri::Result<()> {
+/// Runs the app until Quit; `launch` says whether to open the window at
+/// start and the view state a re-execution carried.
+pub fn run(launch: Launch) -> tauri::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -95,8 +113,8 @@ pub fn run() -> tauri::Result<()> {
     let machine = Machine::from_env();
     let engine = Engine::auto(machine.clone());
     with_commands(tauri::Builder::default(), engine, machine)
-        .setup(|app| {
-            setup(app.handle());
+        .setup(move |app| {
+            setup(app.handle(), launch);
             Ok(())
         })
         .on_page_load(|webview, payload| probe::on_page_load(webview, payload.event()))
@@ -111,14 +129,20 @@ pub fn run() -> tauri::Result<()> {
             {
                 if window::keep_running_without_windows(app) {
                     api.prevent_exit();
+                    // What WebKit and GTK keep after the window goes is
+                    // most of the app's memory: start afresh in the tray.
+                    let view = app.state::<ViewState>().get();
+                    let err = relaunch::relaunch_tray_only(&view);
+                    tracing::warn!("staying in the tray as is: {err}");
                 }
             }
         });
     Ok(())
 }
 
-/// Installs the tray and starts the background tasks.
-fn setup<R: Runtime>(app: &tauri::AppHandle<R>) {
+/// Installs the tray, opens the main window unless started in the tray,
+/// and starts the background tasks.
+fn setup<R: Runtime>(app: &tauri::AppHandle<R>, launch: Launch) {
     let machine = app.state::<Machine>().inner().clone();
     let tray = match NativeTray::install(app) {
         Ok(native) => {
@@ -133,6 +157,17 @@ fn setup<R: Runtime>(app: &tauri::AppHandle<R>) {
         }
     };
     app.manage(TrayInstalled(tray.is_some()));
+    if !launch.view_state.is_null() {
+        if let Err(err) = app.state::<ViewState>().set(launch.view_state) {
+            tracing::warn!("the carried view state: {err}");
+        }
+    }
+    // Without a tray there is nothing to open the window from later.
+    if !launch.tray_only || tray.is_none() {
+        if let Err(err) = window::open_main(app) {
+            tracing::error!("opening the main window: {err}");
+        }
+    }
     probe::listen(app);
     background::start(app, tray);
 }

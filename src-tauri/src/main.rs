@@ -6,7 +6,14 @@
 fn main() -> anyhow::Result<()> {
     #[cfg(target_os = "linux")]
     disable_accelerated_compositing();
-    skiff_desktop::run()?;
+    // SAFETY: first thing in `main` (after the line above, same rule),
+    // before any thread exists.
+    let launch = unsafe { skiff_desktop::relaunch::Launch::take_from_env() };
+    #[cfg(target_os = "linux")]
+    if launch.tray_only {
+        disable_gdk_gl();
+    }
+    skiff_desktop::run(launch)?;
     Ok(())
 }
 
@@ -21,5 +28,20 @@ fn disable_accelerated_compositing() {
         // WebKit, tauri and tokio start theirs later), so nothing reads
         // the environment while it changes.
         unsafe { std::env::set_var(VAR, "1") };
+    }
+}
+
+/// In the tray, GDK need not probe OpenGL: on X11 it does so at start to
+/// pick GL-capable visuals, which loads Mesa (with LLVM, ~50 MiB RSS) for
+/// a window that may never open. `GDK_GL=disable` skips it unless the user
+/// set `GDK_GL`; WebKit's rendering does not use GDK's GL (accelerated
+/// compositing is off, see above, and WebKit opens its own EGL display
+/// when it is on), so a window opened later from the tray draws the same.
+#[cfg(target_os = "linux")]
+fn disable_gdk_gl() {
+    const VAR: &str = "GDK_GL";
+    if std::env::var_os(VAR).is_none() {
+        // SAFETY: still in `main` before any thread exists (see above).
+        unsafe { std::env::set_var(VAR, "disable") };
     }
 }

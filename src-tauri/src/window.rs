@@ -3,8 +3,10 @@
 //!
 //! Closing the main window (with a tray icon installed) destroys it: its
 //! webview, and with it WebKit's web process (the page), go away and the
-//! app keeps running with its tray icon only. (WebKit's network process
-//! stays until the app quits.) [`open_main`] re-creates the
+//! app keeps running with its tray icon only — re-executed as a fresh
+//! tray-only image ([`crate::relaunch`]), so neither WebKit's network
+//! process nor what WebKit and GTK kept in memory stays. [`open_main`]
+//! re-creates the
 //! window from the configuration (`tauri.conf.json`'s window `main`) when it
 //! is gone, and shows it. The page keeps what it needs to come back to the
 //! same view in [`ViewState`], which lives in the app, not in the page.

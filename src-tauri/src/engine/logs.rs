@@ -56,8 +56,6 @@ impl Followers {
             })
             .await?;
         let conn = engine.connection().await?;
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst);
-        let tasks = self.tasks.clone();
         let key = id.clone();
         let options = LogsOptions {
             follow: true,
@@ -66,8 +64,7 @@ impl Followers {
             tail: TAIL_LINES.to_string(),
             ..Default::default()
         };
-        let mut map = self.lock();
-        let task = tokio::spawn(async move {
+        self.run(id, async move {
             let mut stream = conn.docker.logs(&key, Some(options));
             let mut lines = Lines::default();
             while let Some(item) = stream.next().await {
@@ -87,17 +84,34 @@ impl Followers {
                     line,
                 });
             }
+        });
+        Ok(())
+    }
+
+    /// Runs `task` as the follower of `key`, replacing (aborting) the one
+    /// before; the entry goes when the task ends or [`Followers::stop`]
+    /// aborts it. The one task registry of every stream the UI opens
+    /// (logs, stats).
+    pub fn run<F>(&self, key: String, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst);
+        let tasks = self.tasks.clone();
+        let mine = key.clone();
+        let mut map = self.lock();
+        let task = tokio::spawn(async move {
+            task.await;
             let mut map = tasks
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if map.get(&key).is_some_and(|(g, _)| *g == generation) {
-                map.remove(&key);
+            if map.get(&mine).is_some_and(|(g, _)| *g == generation) {
+                map.remove(&mine);
             }
         });
-        if let Some((_, old)) = map.insert(id, (generation, task.abort_handle())) {
+        if let Some((_, old)) = map.insert(key, (generation, task.abort_handle())) {
             old.abort();
         }
-        Ok(())
     }
 
     /// Stops following container `id`; false when nobody followed it.

@@ -3,17 +3,21 @@
 //!
 //! [`Engine`] finds the endpoint ([`endpoint`]), keeps one connected client
 //! and drops it when a request finds the engine gone, so the next request
-//! looks again. The operations live in [`containers`], [`images`],
-//! [`projects`] (compose), [`volumes`], [`networks`], [`logs`] and [`events`] (the background task
+//! looks again. The operations live in [`containers`], [`images`] (and their [`history`]),
+//! [`projects`] (compose), [`volumes`], [`networks`], [`logs`], [`stats`], [`terminal`] (exec -it), [`files`] (the archive API) and [`events`] (the background task
 //! following `/events`).
 
 pub mod containers;
 pub mod endpoint;
 pub mod events;
+pub mod files;
+pub mod history;
 pub mod images;
 pub mod logs;
 pub mod networks;
 pub mod projects;
+pub mod stats;
+pub mod terminal;
 pub mod volumes;
 
 use std::collections::HashMap;

@@ -168,6 +168,70 @@ export interface ContainerLogLine {
   line: string;
 }
 
+/**
+ * The `container-stats` event while `follow_stats` runs: one sample a
+ * second, counters as totals since the container started.
+ */
+export interface StatsSample {
+  id: string;
+  /** When the engine read it (Unix ms; 0 if unknown). */
+  at: number;
+  /** Percent of one CPU (up to 100 × CPUs), as `docker stats`. */
+  cpuPercent: number;
+  /** Bytes in use, page cache excluded. */
+  memory: number;
+  memoryLimit: number;
+  netRx: number;
+  netTx: number;
+  blockRead: number;
+  blockWrite: number;
+}
+
+/** The `terminal-output` event: text a terminal printed (ANSI included). */
+export interface TerminalOutput {
+  session: string;
+  data: string;
+}
+
+/** The `terminal-exit` event: a terminal's shell ended. */
+export interface TerminalExit {
+  session: string;
+  code: number | null;
+}
+
+/** One step of `image_history`, newest first. */
+export interface ImageLayer {
+  /** `sha256:…`, or `<missing>` for steps of pulled images. */
+  id: string;
+  /** Unix seconds. */
+  created: number;
+  /** `RUN apk add curl`, `CMD ["sh"]`, … */
+  instruction: string;
+  /** Bytes the step added (0: metadata only). */
+  size: number;
+  tags: string[];
+  comment: string;
+}
+
+/** One entry of `list_files`. */
+export interface FileEntry {
+  name: string;
+  kind: 'dir' | 'file' | 'link' | 'other';
+  size: number;
+  mode: number;
+  /** Unix seconds. */
+  modified: number;
+  target: string | null;
+}
+
+/** A directory of a container, from the archive API. */
+export interface FileListing {
+  path: string;
+  entries: FileEntry[];
+  /** The archive was cut short (a huge tree): entries may be missing. */
+  truncated: boolean;
+}
+
 /** The `pull-progress` event, one per layer update or status line. */
 export interface PullProgress {
   reference: string;
@@ -196,6 +260,9 @@ export interface EngineEvent {
 /** Payload of every event, by event name. */
 export interface EventMap {
   'container-log': ContainerLogLine;
+  'container-stats': StatsSample;
+  'terminal-output': TerminalOutput;
+  'terminal-exit': TerminalExit;
   'pull-progress': PullProgress;
   'pull-done': PullDone;
   'machine-state': MachineInfo;
@@ -318,6 +385,36 @@ export const followLogs = (id: string) => call<null>('follow_logs', { id });
 /** Stops the stream started by `followLogs`. */
 export const stopLogs = (id: string) => call<null>('stop_logs', { id });
 
+/** Starts `container-stats` events for a container (a sample a second). */
+export const followStats = (id: string) => call<null>('follow_stats', { id });
+
+/** Stops the stream started by `followStats`. */
+export const stopStats = (id: string) => call<null>('stop_stats', { id });
+
+/** `docker exec -it <id> <shell>`: returns the terminal session. */
+export const terminalOpen = (id: string, shell: string, cols: number, rows: number) =>
+  call<string>('terminal_open', { id, shell, cols, rows });
+
+/** Types into a terminal. */
+export const terminalInput = (session: string, data: string) =>
+  call<null>('terminal_input', { session, data });
+
+/** Resizes a terminal's TTY. */
+export const terminalResize = (session: string, cols: number, rows: number) =>
+  call<null>('terminal_resize', { session, cols, rows });
+
+/** Closes a terminal (its shell sees the end of input). */
+export const terminalClose = (session: string) => call<null>('terminal_close', { session });
+
+/** A directory of a container (through the archive API). */
+export const listFiles = (id: string, path: string) => call<FileListing>('list_files', { id, path });
+
+/** Saves a container's file into Downloads; returns where. */
+export const downloadFile = (id: string, path: string) => call<string>('download_file', { id, path });
+
+/** An image's layers, newest first (`docker history`). */
+export const imageHistory = (reference: string) => call<ImageLayer[]>('image_history', { reference });
+
 /** Every image. */
 export const listImages = () => call<ImageSummary[]>('list_images');
 
@@ -377,6 +474,15 @@ export const saveViewState = (state: unknown) => call<null>('save_view_state', {
 
 /** Log lines of containers being followed. */
 export const onContainerLog = (h: (p: ContainerLogLine) => void) => subscribe('container-log', h);
+
+/** Stats samples of containers being followed. */
+export const onContainerStats = (h: (p: StatsSample) => void) => subscribe('container-stats', h);
+
+/** Terminal output. */
+export const onTerminalOutput = (h: (p: TerminalOutput) => void) => subscribe('terminal-output', h);
+
+/** A terminal's end. */
+export const onTerminalExit = (h: (p: TerminalExit) => void) => subscribe('terminal-exit', h);
 
 /** Per-layer pull progress. */
 export const onPullProgress = (h: (p: PullProgress) => void) => subscribe('pull-progress', h);

@@ -6,7 +6,8 @@
  *
  * URL parameters set up a scene (for screenshots):
  *   ?view=containers|images|volumes|networks|machine  open a view
- *   ?details=<name>&tab=logs|inspect  open a container's details
+ *   ?details=<name>&tab=logs|stats|terminal|files|inspect  open a container's details
+ *   ?layers=<image>                   show an image's layers
  *   ?pull=<ref>                       start a pull
  *   ?run=<image>                      open the Run dialog of an image
  *   ?confirm=<name>                   ask to remove a (running) container
@@ -28,6 +29,7 @@ import type {
   Transport,
   Unsubscribe,
 } from './api';
+import { DemoShell, demoFiles, demoHistory, demoStats } from './demoDetail';
 
 type Handler = (payload: never) => void;
 
@@ -39,6 +41,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class DemoBackend implements Transport {
   #handlers = new Map<string, Set<Handler>>();
   #following = new Map<string, ReturnType<typeof setInterval>>();
+  #stats = new Map<string, () => void>();
+  #shells = new Map<string, DemoShell>();
   #params = new URLSearchParams(location.search);
   #engine: EngineStatus;
   #machine: MachineInfo;
@@ -225,6 +229,48 @@ class DemoBackend implements Transport {
         this.#following.delete(String(a.id));
         return null;
       }
+      case 'follow_stats': {
+        this.#needEngine();
+        const c = this.#find(String(a.id));
+        this.#stats.get(c.id)?.();
+        this.#stats.set(c.id, demoStats(String(a.id), (e, p) => setTimeout(() => this.#emit(e, p as never), 0)));
+        return null;
+      }
+      case 'stop_stats': {
+        const c = this.#containers.find((c) => c.id === a.id || c.name === a.id);
+        if (c) this.#stats.get(c.id)?.();
+        if (c) this.#stats.delete(c.id);
+        return null;
+      }
+      case 'terminal_open': {
+        this.#needEngine();
+        const c = this.#find(String(a.id));
+        if (c.state !== 'running') throw { kind: 'conflict', message: `container ${c.id} is not running` };
+        const session = hex(64);
+        const shell = new DemoShell(session, c.id.slice(0, 12), (e, p) => this.#emit(e, p as never));
+        this.#shells.set(session, shell);
+        // The terminal scene shows a few commands typed.
+        if (this.#params.get('tab') === 'terminal') {
+          setTimeout(() => shell.input('ls /usr/share/nginx/html\recho "hello from $(hostname)"\rnginx -v\r'), 200);
+        }
+        return session;
+      }
+      case 'terminal_input':
+        this.#shells.get(String(a.session))?.input(String(a.data));
+        return null;
+      case 'terminal_resize':
+        return null;
+      case 'terminal_close':
+        this.#shells.delete(String(a.session));
+        return null;
+      case 'list_files':
+        this.#needEngine();
+        return demoFiles(String(a.path));
+      case 'download_file':
+        return `/home/alex/Downloads/${String(a.path).split('/').pop()}`;
+      case 'image_history':
+        this.#needEngine();
+        return demoHistory(String(a.reference));
       case 'pull_image':
         this.#needEngine();
         void this.#pull(String(a.reference));
@@ -488,7 +534,14 @@ class DemoBackend implements Transport {
     const details = p.get('details');
     if (details) {
       await click(`[data-testid="container-row"][data-name="${details}"] [data-testid="container-name"]`);
-      if (p.get('tab') === 'inspect') await click('[data-testid="tab-inspect"]');
+      const tab = p.get('tab');
+      if (tab && tab !== 'logs') await click(`[data-testid="tab-${tab}"]`);
+      if (tab === 'files') await click('[data-testid="file-row"][data-name="etc"] button');
+    }
+    const layers = p.get('layers');
+    if (layers) {
+      await click('[data-testid="nav-images"]');
+      await click(`[data-testid="image-row"][data-ref="${layers}"] [data-testid="image-layers"]`);
     }
     const confirm = p.get('confirm');
     if (confirm) await click(`[data-testid="container-row"][data-name="${confirm}"] [data-testid="action-remove"]`);

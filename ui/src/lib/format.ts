@@ -113,3 +113,22 @@ export function unixFromRfc3339(time: string | null | undefined): number {
   const ms = Date.parse(time);
   return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
 }
+
+/** Permission bits as `ls -l` shows them ("rwxr-xr-x"). */
+export function permissions(mode: number): string {
+  const bits = 'rwxrwxrwx';
+  let out = '';
+  for (let i = 0; i < 9; i++) out += mode & (1 << (8 - i)) ? bits[i] : '-';
+  return out;
+}
+
+/** The parent of an absolute path ("/" for "/" and top-level entries). */
+export function parentPath(path: string): string {
+  const at = path.replace(/\/+$/, '').lastIndexOf('/');
+  return at <= 0 ? '/' : path.slice(0, at);
+}
+
+/** `name` inside directory `dir`. */
+export function joinPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
+}

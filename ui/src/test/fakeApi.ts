@@ -8,6 +8,8 @@ import type {
   ContainerSummary,
   EngineStatus,
   EventMap,
+  FileListing,
+  ImageLayer,
   ImageSummary,
   MachineInfo,
   NetworkSummary,
@@ -132,6 +134,15 @@ export const openPort = vi.fn<(port: number) => Promise<null>>();
 export const inspectContainer = vi.fn<(id: string) => Promise<unknown>>();
 export const followLogs = vi.fn<(id: string) => Promise<null>>();
 export const stopLogs = vi.fn<(id: string) => Promise<null>>();
+export const followStats = vi.fn<(id: string) => Promise<null>>();
+export const stopStats = vi.fn<(id: string) => Promise<null>>();
+export const terminalOpen = vi.fn<(id: string, shell: string, cols: number, rows: number) => Promise<string>>();
+export const terminalInput = vi.fn<(session: string, data: string) => Promise<null>>();
+export const terminalResize = vi.fn<(session: string, cols: number, rows: number) => Promise<null>>();
+export const terminalClose = vi.fn<(session: string) => Promise<null>>();
+export const imageHistory = vi.fn<(reference: string) => Promise<ImageLayer[]>>();
+export const listFiles = vi.fn<(id: string, path: string) => Promise<FileListing>>();
+export const downloadFile = vi.fn<(id: string, path: string) => Promise<string>>();
 export const listImages = vi.fn<() => Promise<ImageSummary[]>>();
 export const pullImage = vi.fn<(reference: string) => Promise<null>>();
 export const removeImage = vi.fn<(id: string, force: boolean) => Promise<null>>();
@@ -152,6 +163,9 @@ export const viewState = vi.fn<() => Promise<unknown>>();
 export const saveViewState = vi.fn<(state: unknown) => Promise<null>>();
 
 export const onContainerLog = subscription('container-log');
+export const onContainerStats = subscription('container-stats');
+export const onTerminalOutput = subscription('terminal-output');
+export const onTerminalExit = subscription('terminal-exit');
 export const onPullProgress = subscription('pull-progress');
 export const onPullDone = subscription('pull-done');
 export const onMachineState = subscription('machine-state');
@@ -162,7 +176,7 @@ export const onEngineState = subscription('engine-state');
 /** Forgets every call and subscriber and restores the default answers. */
 export function resetFake(): void {
   handlers.clear();
-  for (const f of [onContainerLog, onPullProgress, onPullDone, onMachineState, onMachineProgress, onEngineEvent, onEngineState]) {
+  for (const f of [onContainerLog, onContainerStats, onTerminalOutput, onTerminalExit, onPullProgress, onPullDone, onMachineState, onMachineProgress, onEngineEvent, onEngineState]) {
     f.mockClear();
   }
   engineStatus.mockReset().mockResolvedValue(reachable());
@@ -173,6 +187,15 @@ export function resetFake(): void {
   inspectContainer.mockReset().mockResolvedValue({ Id: 'x' });
   followLogs.mockReset().mockResolvedValue(null);
   stopLogs.mockReset().mockResolvedValue(null);
+  followStats.mockReset().mockResolvedValue(null);
+  stopStats.mockReset().mockResolvedValue(null);
+  terminalOpen.mockReset().mockResolvedValue('e7ec0000000000000000000000000000000000000000000000000000000000e1');
+  terminalInput.mockReset().mockResolvedValue(null);
+  terminalResize.mockReset().mockResolvedValue(null);
+  terminalClose.mockReset().mockResolvedValue(null);
+  imageHistory.mockReset().mockResolvedValue([]);
+  listFiles.mockReset().mockImplementation(async (_id, path) => ({ path, entries: [], truncated: false }));
+  downloadFile.mockReset().mockImplementation(async (_id, path) => `/home/user/Downloads/${path.split('/').pop()}`);
   listImages.mockReset().mockResolvedValue([]);
   pullImage.mockReset().mockResolvedValue(null);
   removeImage.mockReset().mockResolvedValue(null);
