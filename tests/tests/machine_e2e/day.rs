@@ -95,11 +95,26 @@ pub fn host_services_at_host_docker_internal(docker: &DockerCli) {
 }
 
 /// A file edited on the host under a share reaches an inotify watcher in a
-/// container (busybox `inotifyd`); returns the latency seen, from the
-/// host's write to the event on the container's stdout.
+/// container (`inotify_watch.c`, built static into the share: the fixture
+/// busybox has no `inotifyd`); returns the latency seen, from the host's
+/// write to the event on the container's stdout.
 pub fn host_edits_reach_an_inotify_watcher(docker: &DockerCli, share: &Path) -> Duration {
     let file = share.join("watched.txt");
     std::fs::write(&file, "v0\n").expect("write");
+    let watcher = share.join(".inotify-watch");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/machine_e2e/inotify_watch.c");
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-Os", "-s", "-o"])
+        .arg(&watcher)
+        .arg(&source)
+        .output()
+        .expect("running gcc");
+    assert!(
+        built.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::set_permissions(&watcher, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let bind = format!("{}:/src", share.display());
     let name = format!("skiff-e2e-watch-{}", std::process::id());
     let mut child = docker
@@ -111,9 +126,8 @@ pub fn host_edits_reach_an_inotify_watcher(docker: &DockerCli, share: &Path) -> 
             "-v",
             &bind,
             "busybox",
-            "inotifyd",
-            "-",
-            "/src/watched.txt:cwe",
+            "/src/.inotify-watch",
+            "/src/watched.txt",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -130,9 +144,12 @@ pub fn host_edits_reach_an_inotify_watcher(docker: &DockerCli, share: &Path) -> 
             }
         }
     });
-    // The watcher is ready some time after `docker run` starts: edit again
-    // until an event comes.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let (_, ready) = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the watcher in the container did not start");
+    assert_eq!(ready, "watching");
+    // One edit should do; a few more before failing.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut n = 1;
     let latency = loop {
         assert!(
@@ -149,7 +166,7 @@ pub fn host_edits_reach_an_inotify_watcher(docker: &DockerCli, share: &Path) -> 
         drop(f);
         n += 1;
         if let Ok((at, line)) = rx.recv_timeout(Duration::from_secs(3)) {
-            assert!(line.contains("watched.txt"), "{line}");
+            assert!(line.starts_with("event "), "{line}");
             break at.duration_since(written);
         }
     };
@@ -182,6 +199,16 @@ fn qmp(socket: &Path, command: &str) {
     }
 }
 
+/// `time.tv_sec` + `time.tv_usec` of busybox `adjtimex`'s output.
+fn adjtimex_time(out: &str) -> Option<f64> {
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some(field("time.tv_sec:")? + field("time.tv_usec:")? / 1e6)
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -211,10 +238,13 @@ pub fn clock_after_a_pause(
             "guest clock still off a minute after resuming: {last}"
         );
         let before = unix_now();
-        let out = docker.run(&["exec", &id, "date", "+%s.%N"]);
+        // The fixture busybox's date has no %N; adjtimex(2) (read-only)
+        // gives the time to the microsecond.
+        let out = docker.run(&["exec", &id, "busybox", "adjtimex"]);
         let after = unix_now();
-        let Ok(guest) = out.stdout.trim().parse::<f64>() else {
-            last = format!("date said {:?} {:?}", out.stdout, out.stderr);
+        let Some(guest) = adjtimex_time(&out.stdout) else {
+            last = format!("adjtimex said {:?} {:?}", out.stdout, out.stderr);
+            std::thread::sleep(Duration::from_millis(200));
             continue;
         };
         let off = if guest < before {
