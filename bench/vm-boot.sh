@@ -121,7 +121,7 @@ print(f"VM boot, QEMU -accel {accel}, q35, 2 vCPUs, 1 GiB, median of {runs} (hos
 print(f"  floor (kernel + one-line init, launch -> QEMU exit)      {ms(med(floors))}")
 print(f"  skiff (launch -> engine-ready, formatted disk)           {ms(med(readys))}   (+{ms(med(readys) - med(floors)).strip()} over the floor)")
 print(f"    launch -> booted (init up, control port answered)      {ms(med(boots))}")
-print(f"    guest uptime at engine-ready                           {med(guests):7d} ms")
+print(f"    guest uptime at engine-ready                           {med(guests):7.0f} ms")
 print(f"  first boot (mkfs.ext4 of a fresh 1 GiB disk included)    {ms(first[0])}")
 print(f"  clean shutdown (poweroff -> QEMU exit)                   {ms(med(downs))}")
 # Where the boot goes, from the guest's own uptime stamps (skiff-init's

@@ -30,10 +30,13 @@ work=$(mktemp -d /tmp/skiff-vm-memory.XXXXXX)
 registry_pid=
 cleanup() {
     SKIFF_HOME=$work/home "$skiff" machine rm default >/dev/null 2>&1 || true
-    [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+    if [ -n "$registry_pid" ]; then
+        kill "$registry_pid" 2>/dev/null || true
+        wait "$registry_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
-trap cleanup EXIT
+trap 'rc=$?; cleanup; exit $rc' EXIT
 
 # The fixtures' registry (busybox), as the tests build it.
 fixtures=$(ls -d "$target"/skiff-fixtures/*/registry 2>/dev/null | head -1)
