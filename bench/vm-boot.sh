@@ -95,16 +95,23 @@ def skiff_run():
     s.sendall(b"poweroff\n")
     p.wait(timeout=600)
     down = time.monotonic() - t1
-    return ready, booted, guest_ms, down
+    stamps = {}
+    with open(os.path.join(work, "console.log"), errors="replace") as f:
+        for line in f:
+            parts = line.split()
+            # skiff-init: stamp <phase> <uptime ms>
+            if len(parts) >= 4 and parts[0] == "skiff-init:" and parts[1] == "stamp":
+                stamps.setdefault(parts[2], int(parts[3]))
+    return ready, booted, guest_ms, down, stamps
 
 def ms(x): return f"{x * 1000:7.0f} ms"
 
 first = skiff_run()
-floors, readys, boots, guests, downs = [], [], [], [], []
+floors, readys, boots, guests, downs, stamps = [], [], [], [], [], []
 for _ in range(runs):
     floors.append(floor_run())
-    r, b, g, d = skiff_run()
-    readys.append(r); boots.append(b); guests.append(g); downs.append(d)
+    r, b, g, d, st = skiff_run()
+    readys.append(r); boots.append(b); guests.append(g); downs.append(d); stamps.append(st)
 med = statistics.median
 with open(os.path.join(image, "manifest.json")) as f:
     m = json.load(f)
@@ -114,9 +121,26 @@ print(f"VM boot, QEMU -accel {accel}, q35, 2 vCPUs, 1 GiB, median of {runs} (hos
 print(f"  floor (kernel + one-line init, launch -> QEMU exit)      {ms(med(floors))}")
 print(f"  skiff (launch -> engine-ready, formatted disk)           {ms(med(readys))}   (+{ms(med(readys) - med(floors)).strip()} over the floor)")
 print(f"    launch -> booted (init up, control port answered)      {ms(med(boots))}")
-print(f"    guest uptime at engine-ready                           {med(guests):7d} ms")
+print(f"    guest uptime at engine-ready                           {med(guests):7.0f} ms")
 print(f"  first boot (mkfs.ext4 of a fresh 1 GiB disk included)    {ms(first[0])}")
 print(f"  clean shutdown (poweroff -> QEMU exit)                   {ms(med(downs))}")
+# Where the boot goes, from the guest's own uptime stamps (skiff-init's
+# `stamp <phase> <ms>` console lines; medians per phase).
+phases = [("init", "kernel -> /init (PID 1 runs)"), ("mounts", "/init -> API filesystems mounted"),
+          ("modules", "-> boot modules loaded"), ("network", "-> lo + eth0 configured"),
+          ("disk", "-> data disk checked and mounted"), ("shares", "-> shared folders mounted"),
+          ("skiffd-listening", "-> skiffd answers /_ping")]
+if all(all(p in st for p, _ in phases) for st in stamps):
+    print("  boot phases (guest uptime, median)        at        step")
+    prev = 0
+    for key, label in phases:
+        at = med([st[key] for st in stamps])
+        print(f"    {label:<38} {at:7.0f} ms {at - prev:7.0f} ms")
+        prev = at
+    print(f"    -> engine-ready seen by the host       {ms(med(readys))} (launch -> control port line; the relay's")
+    print("       handshake follows: `skiff machine start` logs `the engine answers` in supervisor.log)")
+else:
+    print("  boot phases: the image has no `stamp` lines (an older skiff-init)")
 print(f"artefacts: vmlinuz {vmlinuz / 2**20:.1f} MiB, initramfs.img {initrd / 2**20:.1f} MiB "
       f"compressed / {m['initramfs_uncompressed_size'] / 2**20:.1f} MiB uncompressed "
       f"(total {(vmlinuz + initrd) / 2**20:.1f} MiB of the 40 MiB budget); floor initramfs {floor_img / 2**20:.1f} MiB")

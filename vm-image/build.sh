@@ -255,7 +255,9 @@ ln -s ../../init "$stage/usr/sbin/modprobe"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$stage/etc/group"
 printf 'skiff\n' >"$stage/etc/hostname"
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tskiff\n' >"$stage/etc/hosts"
+# host.docker.internal: the host as QEMU's user networking shows it (for
+# --network host containers; skiffd names it in other containers' files).
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tskiff\n10.0.2.2\thost.docker.internal gateway.docker.internal\n' >"$stage/etc/hosts"
 # QEMU user networking's DNS (unreachable with restrict=on, harmless then).
 printf 'nameserver 10.0.2.3\n' >"$stage/etc/resolv.conf"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)

@@ -68,6 +68,12 @@ pub struct Flags {
     /// A host folder shared into the VM at this path (repeatable; with --vm).
     #[arg(long = "host-share", requires = "vm")]
     pub host_shares: Vec<PathBuf>,
+    /// The host's address as seen from the VM (with --vm): containers'
+    /// `/etc/hosts` name it `host.docker.internal` and
+    /// `gateway.docker.internal`, and `--add-host NAME:host-gateway`
+    /// resolves to it, as in Docker Desktop.
+    #[arg(long = "vm-host-ip", requires = "vm")]
+    pub vm_host_ip: Option<std::net::IpAddr>,
 }
 
 /// The keys of `daemon.json` skiffd understands. Unknown keys are rejected, as dockerd does.
@@ -186,6 +192,8 @@ pub struct Config {
     /// In Skiff's VM (`--vm`): the host folders shared into it
     /// (`--host-share`). `None` on any other host.
     pub host_shares: Option<Vec<PathBuf>>,
+    /// In Skiff's VM: the host's address (`--vm-host-ip`).
+    pub vm_host_ip: Option<std::net::IpAddr>,
 }
 
 /// A setting as a flag or the config file holds it: whether it was given
@@ -327,6 +335,7 @@ impl Config {
             default_cgroupns_private,
             cgroup_parent,
             host_shares: flags.vm.then_some(flags.host_shares),
+            vm_host_ip: flags.vm_host_ip,
         })
     }
 }

@@ -98,6 +98,7 @@ impl Daemon {
             }
             None => container_config,
         };
+        let container_config = container_config.with_vm_host_ip(config.vm_host_ip);
         let containers = Arc::new(ContainerService::open(
             &config.data_root,
             images.clone(),

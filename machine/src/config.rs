@@ -20,10 +20,15 @@ pub const DEFAULT_DISK_GIB: u64 = 64;
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// User-mode networking with `restrict=on`: the guest reaches only what
-    /// is forwarded to it (the registry mirror). The contract's default.
-    #[default]
+    /// is forwarded to it (the registry mirror) — no outbound network, no
+    /// DNS, no host services (`host.docker.internal` does not answer). The
+    /// tests' setting.
     Restricted,
-    /// User-mode NAT: the guest reaches what the host reaches.
+    /// User-mode NAT (the default): the guest reaches what the host
+    /// reaches; DNS is QEMU's built-in forwarder at 10.0.2.3, which asks
+    /// the host's resolvers; the host's loopback services are at 10.0.2.2
+    /// (`host.docker.internal`).
+    #[default]
     Nat,
 }
 
@@ -122,7 +127,7 @@ impl MachineConfig {
             registry_mirror: None,
             image_dir: None,
             accel: Accel::Auto,
-            network: Network::Restricted,
+            network: Network::Nat,
             mounts: None,
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -41,6 +41,7 @@ pub mod supervised;
 #[cfg(unix)]
 pub mod supervision;
 pub mod vz;
+pub mod watch;
 pub mod wsl;
 
 pub use config::MachineConfig;

@@ -158,6 +158,9 @@ pub fn command(
     }
     push(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=n0"]);
     push(&["-device", "virtio-serial-pci"]);
+    // Freed guest pages go back to the host (the guest's virtio_balloon
+    // reports them; no target size is ever set).
+    push(&["-device", "virtio-balloon-pci,free-page-reporting=on"]);
     push(&[
         "-chardev",
         &format!(
@@ -227,6 +230,7 @@ mod tests {
         let dir = home.machine("default").expect("name");
         let mut config = MachineConfig::new("default");
         config.registry_mirror = Some("http://127.0.0.1:5000".into());
+        config.network = Network::Restricted;
         let cmd = command(
             &config,
             &dir,
@@ -248,6 +252,7 @@ mod tests {
              -drive file=/h/machines/default/disk.img,if=virtio,format=raw,cache=writeback \
              -netdev user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:5000-cmd:/usr/bin/skiff machine connect-tcp 127.0.0.1:5000 \
              -device virtio-net-pci,netdev=n0 -device virtio-serial-pci \
+             -device virtio-balloon-pci,free-page-reporting=on \
              -chardev socket,id=engine,path=/h/machines/default/engine.port,server=on,wait=off \
              -device virtserialport,chardev=engine,name=skiff.engine \
              -chardev socket,id=control,path=/h/machines/default/control.port,server=on,wait=off \

@@ -38,7 +38,7 @@ const RESERVED: &[&str] = &[
 /// Bytes of a guest path written as-is in `skiff.share=` (every other byte
 /// is percent-encoded, so spaces, quotes, `:` and `%` survive the kernel
 /// command line).
-const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/')
     .remove(b'.')
     .remove(b'-')

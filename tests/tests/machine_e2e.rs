@@ -6,7 +6,14 @@
 //! in the same boot, a host folder shared into the VM (virtiofs) bound
 //! with `-v` both ways and a folder outside the shares refused, a port
 //! published in the VM answering on the host's 127.0.0.1, and `skiff
-//! machine set --memory` applied at the next start.
+//! machine set --memory` applied at the next start; file modes and owner
+//! through the share. The first boot runs with `--network restricted`
+//! (pulls from the test registry only); `set --network nat` makes the
+//! second boot Docker Desktop's default, where a listener on the host's
+//! 127.0.0.1 answers at `host.docker.internal`, a host-side edit reaches
+//! an inotify watcher in a container, and the guest clock is right again
+//! after the VM was paused for 20 s (QMP `stop`/`cont`) — no traffic leaves
+//! the host: nothing resolves or reaches an outside name.
 //!
 //! Needs the VM image (`vm-image/build.sh` → `target/vm-image/amd64/`); the
 //! test builds it when it is missing. `SKIFF_BIN` overrides the `skiff`
@@ -21,6 +28,9 @@ use std::time::{Duration, Instant};
 
 use skiff_e2e::util::{self, workspace_root};
 use skiff_e2e::{DockerCli, Registry};
+
+#[path = "machine_e2e/day.rs"]
+mod day;
 
 /// One VM at a time: the machine has two cores.
 static VM: Mutex<()> = Mutex::new(());
@@ -334,6 +344,8 @@ fn machine_lifecycle_with_the_docker_cli() {
         &image_arg,
         "--mount",
         &share_arg,
+        "--network",
+        "restricted",
     ]);
     assert!(out.contains("created machine default"), "{out}");
     assert_eq!(env.status(), "default: stopped");
@@ -442,6 +454,7 @@ fn machine_lifecycle_with_the_docker_cli() {
     docker.ok(&["rm", "-f", id]);
 
     host_folders_through_the_vm(&docker, &share, &outside);
+    day::modes_and_owner_round_trip(&docker, &share);
     published_port_on_the_hosts_loopback(&docker);
 
     // A shell in the guest, through the relay (the image's busybox sh):
@@ -497,7 +510,7 @@ fn machine_lifecycle_with_the_docker_cli() {
     assert!(!env.socket().exists(), "docker.sock outlived the machine");
     env.skiff_ok(&["machine", "stop"]); // idempotent
     // `skiff machine set` while stopped: the next boot has the new memory.
-    let out = env.skiff_ok(&["machine", "set", "--memory", "1792"]);
+    let out = env.skiff_ok(&["machine", "set", "--memory", "1792", "--network", "nat"]);
     assert!(out.contains("2 CPUs, 1792 MiB"), "{out}");
     // Two starts at once: both return when the engine answers, and the
     // instance lock lets only one of them boot a VM.
@@ -553,6 +566,34 @@ fn machine_lifecycle_with_the_docker_cli() {
     let images = docker.ok(&["images", "--format", "{{.Repository}}"]);
     assert!(images.lines().any(|l| l == "busybox"), "{images}");
     assert!(images.lines().any(|l| l == "hello-world"), "{images}");
+
+    // The developer's day, with NAT networking (no pull from here on).
+    let day_started = Instant::now();
+    day::host_services_at_host_docker_internal(&docker);
+    let latency = day::host_edits_reach_an_inotify_watcher(&docker, &share);
+    eprintln!(
+        "host edit -> inotify event in a container: {} ms",
+        latency.as_millis()
+    );
+    let (synced, off) = day::clock_after_a_pause(
+        &docker,
+        &env.machine_dir().join("qmp.sock"),
+        Duration::from_secs(20),
+    );
+    eprintln!(
+        "clock after a 20 s pause: within 1 s of the host {} ms after cont (off by {off:.3} s)",
+        synced.as_millis()
+    );
+    eprintln!(
+        "developer's day checks: {:.1} s",
+        day_started.elapsed().as_secs_f64()
+    );
+    let compose_started = Instant::now();
+    day::compose_through_the_vm(&docker, &share);
+    eprintln!(
+        "compose up --build --wait + down -v through the VM: {:.1} s",
+        compose_started.elapsed().as_secs_f64()
+    );
 
     // kill -9 of QEMU: status says so, and start recovers.
     let run: serde_json::Value = serde_json::from_slice(

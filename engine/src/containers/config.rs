@@ -23,6 +23,10 @@ pub struct ContainerConfig {
     /// (`--host-share`); a bind outside them is checked by
     /// [`crate::mounts::HostShares::check`]. `None` on any other host.
     pub host_shares: Option<crate::mounts::HostShares>,
+    /// In Skiff's VM (`--vm-host-ip`): the host's address, named
+    /// `host.docker.internal` and `gateway.docker.internal` in every
+    /// container's `/etc/hosts` and the value of `host-gateway`.
+    pub vm_host_ip: Option<std::net::IpAddr>,
 }
 
 impl ContainerConfig {
@@ -40,6 +44,7 @@ impl ContainerConfig {
             default_cgroupns,
             cgroup_parent: super::cgroups::DEFAULT_PARENT.to_owned(),
             host_shares: None,
+            vm_host_ip: None,
         }
     }
 
@@ -53,6 +58,12 @@ impl ContainerConfig {
     /// Running in Skiff's VM with `shares` shared from the host.
     pub fn with_host_shares(mut self, shares: crate::mounts::HostShares) -> Self {
         self.host_shares = Some(shares);
+        self
+    }
+
+    /// With `ip` as the host's address seen from Skiff's VM.
+    pub fn with_vm_host_ip(mut self, ip: Option<std::net::IpAddr>) -> Self {
+        self.vm_host_ip = ip;
         self
     }
 }

@@ -73,18 +73,29 @@ pub fn mode(net: &NetJoin) -> resolvconf::Mode {
     }
 }
 
+/// The names Docker Desktop gives the host inside containers.
+pub const VM_HOST_NAMES: &str = "host.docker.internal gateway.docker.internal";
+
 /// The `/etc/hosts` text of a container of `config` and `h` joined as `net`.
+/// In Skiff's VM, `vm_host` (the host's address) is `host-gateway` and,
+/// after the `--add-host` entries (which win: resolvers take the first
+/// match), is named [`VM_HOST_NAMES`]; with `--network host` the VM's own
+/// file has those names.
 pub fn hosts_file(
     config: &ContainerConfig,
     h: &HostConfig,
     hostname: &str,
     net: &NetJoin,
+    vm_host: Option<IpAddr>,
 ) -> Result<String, ContainerError> {
-    let mut extra = extra_hosts(h, net.gateway.map(IpAddr::V4))?;
+    let mut extra = extra_hosts(h, vm_host.or(net.gateway.map(IpAddr::V4)))?;
     extra.extend(net.links.hosts.iter().cloned());
     if net.host {
         let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         return Ok(hosts::render_host_network(&host, &extra));
+    }
+    if let Some(ip) = vm_host {
+        extra.push(hosts::Record::new(ip, VM_HOST_NAMES));
     }
     Ok(hosts::render(&hosts::HostsSpec {
         hostname: hostname.to_owned(),
@@ -121,7 +132,13 @@ impl ContainerService {
         );
         std::fs::write(
             dir.join("hosts"),
-            hosts_file(&record.config, &record.host_config, hostname, net)?,
+            hosts_file(
+                &record.config,
+                &record.host_config,
+                hostname,
+                net,
+                self.config.vm_host_ip,
+            )?,
         )
         .map_err(io)?;
         std::fs::write(dir.join("resolv.conf"), &rendered.content).map_err(io)?;
@@ -239,10 +256,19 @@ mod tests {
             gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
             ..NetJoin::default()
         };
-        let text = hosts_file(&c, &h, "box", &net).expect("hosts");
+        let text = hosts_file(&c, &h, "box", &net, None).expect("hosts");
         assert!(text.contains("1.2.3.4\tx\n"), "{text}");
         assert!(text.contains("10.0.0.1\tgw\n"), "{text}");
         assert!(text.contains("10.0.0.2\tbox.example.test box\n"), "{text}");
+        assert!(!text.contains("docker.internal"), "{text}");
+        // In Skiff's VM: the host's names after the --add-host entries,
+        // and host-gateway is the host.
+        let vm_host = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 2)));
+        let text = hosts_file(&c, &h, "box", &net, vm_host).expect("hosts");
+        assert!(text.contains("10.0.2.2\tgw\n"), "{text}");
+        let names = format!("10.0.2.2\t{VM_HOST_NAMES}\n");
+        let at = text.find(&names).unwrap_or_else(|| panic!("{text}"));
+        assert!(text.find("1.2.3.4\tx\n").is_some_and(|x| x < at), "{text}");
         let no_gw = extra_hosts(&h, None).expect_err("no gateway");
         assert!(no_gw.to_string().contains("host-gateway"), "{no_gw}");
     }

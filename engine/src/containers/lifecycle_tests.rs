@@ -295,6 +295,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
         default_cgroupns: HostConfigCgroupnsModeEnum::PRIVATE,
         cgroup_parent: "/skiff-a".into(),
         host_shares: None,
+        vm_host_ip: None,
     })
     .await?;
     let missing = a._root.path().join("no-init");
@@ -306,6 +307,7 @@ async fn two_services_keep_their_own_settings() -> TestResult {
         default_cgroupns: HostConfigCgroupnsModeEnum::HOST,
         cgroup_parent: "/skiff-b".into(),
         host_shares: None,
+        vm_host_ip: None,
     })
     .await?;
     let (id_a, _) = a.svc.create(request(HostConfig::default()))?;

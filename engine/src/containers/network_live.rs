@@ -105,7 +105,13 @@ impl ContainerService {
             .hostname
             .clone()
             .unwrap_or_else(|| record.short_id().to_owned());
-        let hosts = etc_files::hosts_file(&record.config, &record.host_config, &hostname, &net)?;
+        let hosts = etc_files::hosts_file(
+            &record.config,
+            &record.host_config,
+            &hostname,
+            &net,
+            self.config.vm_host_ip,
+        )?;
         std::fs::write(dir.join("hosts"), hosts).map_err(io)?;
         if !switch {
             return Ok(());

@@ -43,6 +43,8 @@ const POWERDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 const SOCKETS_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one vsock connect may take.
 const VSOCK_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Lines waiting for the control port (a paused guest reads none).
+const CONTROL_QUEUE: usize = 256;
 /// Where the guest CID of a vsock-enabled run is recorded.
 const VSOCK_CID_FILE: &str = "vsock.cid";
 
@@ -219,7 +221,22 @@ async fn run_vm(
     let control = UnixStream::connect(dir.control_port())
         .await
         .ctx(|| format!("connecting to {}", dir.control_port().display()))?;
-    let (control_read, mut control_write) = control.into_split();
+    let (control_read, control_write) = control.into_split();
+    // One writer owns the control port's write half: `time` pushes, the
+    // shared folders' `touch` lines and `poweroff` never interleave, and a
+    // guest that is not reading (paused) never stalls this loop.
+    let (lines_tx, lines_rx) = mpsc::channel::<String>(CONTROL_QUEUE);
+    let writer_task = tokio::spawn(control_writer(control_write, lines_rx));
+    let _share_watcher = if virtiofsd.shares.is_empty() {
+        None
+    } else {
+        crate::watch::spawn(&virtiofsd.shares, lines_tx.clone())
+            .inspect_err(|err| tracing::warn!("watching the shared folders: {err}"))
+            .ok()
+    };
+    let mut clock = tokio::time::interval(control::TIME_PUSH_INTERVAL);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut guest_booted = false;
     let control_tx = events_tx.clone();
     let control_task = tokio::spawn(async move {
         let mut lines = BufReader::new(control_read).lines();
@@ -242,11 +259,17 @@ async fn run_vm(
                 let status = status.ctx(|| "waiting for QEMU".to_string())?;
                 break Outcome::Died(describe_exit(&cmd.program, status, &qemu_log, vsock_cid));
             }
-            _ = sigterm.recv() => break shutdown(dir, record, &mut child, &mut control_write).await,
-            _ = sigint.recv() => break shutdown(dir, record, &mut child, &mut control_write).await,
+            _ = sigterm.recv() => break shutdown(dir, record, &mut child, &lines_tx).await,
+            _ = sigint.recv() => break shutdown(dir, record, &mut child, &lines_tx).await,
+            _ = clock.tick(), if guest_booted => {
+                // The host's time, every second: the guest steps to it when
+                // it is off (after a host sleep or a paused VM).
+                let _ = lines_tx.try_send(control::time_line(std::time::SystemTime::now()));
+            }
             Some(event) = events.recv() => match event {
                 Event::Control(ControlEvent::Booted(ms)) => {
                     tracing::info!("guest init up after {ms} ms");
+                    guest_booted = true;
                     booted_tx.send_if_modified(|at| {
                         let first = at.is_none();
                         at.get_or_insert_with(Instant::now);
@@ -270,6 +293,7 @@ async fn run_vm(
         }
     };
     relay.abort();
+    writer_task.abort();
     ports_task.abort();
     control_task.abort();
     ready_task.abort();
@@ -290,16 +314,30 @@ pub(super) fn die_with_supervisor(command: &mut tokio::process::Command) {
     }
 }
 
+/// Writes `lines` to the control port in order until either side closes.
+async fn control_writer(
+    mut port: tokio::net::unix::OwnedWriteHalf,
+    mut lines: mpsc::Receiver<String>,
+) {
+    while let Some(line) = lines.recv().await {
+        if let Err(err) = port.write_all(line.as_bytes()).await {
+            tracing::debug!("control port: {err}");
+            return;
+        }
+    }
+}
+
 /// The graceful stop: control `poweroff`, the ACPI power button, SIGKILL.
 async fn shutdown(
     dir: &MachineDir,
     record: &mut RunRecord,
     child: &mut Child,
-    control: &mut tokio::net::unix::OwnedWriteHalf,
+    control: &mpsc::Sender<String>,
 ) -> Outcome {
     record.phase = Phase::Stopping;
     let _ = record.save(dir);
-    if control.write_all(control::POWEROFF).await.is_ok() {
+    let poweroff = String::from_utf8_lossy(control::POWEROFF).into_owned();
+    if control.send(poweroff).await.is_ok() {
         if let Ok(Ok(_)) = tokio::time::timeout(POWEROFF_TIMEOUT, child.wait()).await {
             return Outcome::Stopped(None);
         }

@@ -74,6 +74,10 @@ pub struct Settings {
     /// In the VM: the shared folders mounted (`Some`, possibly empty),
     /// passed to skiffd as `--vm --host-share PATH…`; `None` elsewhere.
     pub host_shares: Option<Vec<PathBuf>>,
+    /// In the VM: the host's address as the guest reaches it (the
+    /// gateway, QEMU's `10.0.2.2`), passed to skiffd as `--vm-host-ip`
+    /// (`host.docker.internal` in containers); `None` elsewhere.
+    pub vm_host_ip: Option<Ipv4Addr>,
 }
 
 impl Default for Settings {
@@ -88,6 +92,7 @@ impl Default for Settings {
             debug: false,
             shares: Vec::new(),
             host_shares: None,
+            vm_host_ip: None,
         }
     }
 }

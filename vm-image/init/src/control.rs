@@ -2,7 +2,13 @@
 //!
 //! Guest → host: `booted <uptime_ms>`, `engine-ready <uptime_ms>`, `ok`
 //! (the answer to `poweroff`), `error <message>` (an unknown command).
-//! Host → guest: `poweroff`. Lines end with `\n`; a `\r` before it is
+//! Host → guest: `poweroff`; `time <unix nanoseconds>` (the host's clock,
+//! sent every second: the guest steps its clock to it when they differ by
+//! more than [`crate::clock::STEP_THRESHOLD_NS`] — after the host slept or
+//! the VM was paused; answered only with `error` when setting fails);
+//! `touch <percent-encoded path>`
+//! (a file changed on the host under a shared folder: the guest makes an
+//! inotify event for it, see [`crate::touch`]; not answered). Lines end with `\n`; a `\r` before it is
 //! tolerated. On every new host connection the guest repeats the state
 //! lines already sent (`booted`, then `engine-ready` if reached), so a host
 //! that reconnects learns where the guest is.
@@ -12,6 +18,10 @@
 pub enum Command {
     /// Stop the engine and power the VM off.
     Poweroff,
+    /// Set CLOCK_REALTIME to this many nanoseconds since the epoch.
+    Time(i128),
+    /// A host-side change of this path (a guest path under a share).
+    Touch(std::path::PathBuf),
     /// Anything else (answered with `error`).
     Unknown(String),
 }
@@ -22,6 +32,21 @@ pub fn parse_command(line: &str) -> Option<Command> {
     let line = line.trim();
     if line.is_empty() {
         return None;
+    }
+    if let Some(ns) = line.strip_prefix("time ") {
+        return Some(match ns.trim().parse::<i128>() {
+            Ok(ns) if ns > 0 => Command::Time(ns),
+            _ => Command::Unknown(line.to_string()),
+        });
+    }
+    if let Some(path) = line.strip_prefix("touch ") {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(path.trim()).collect();
+        return Some(if bytes.first() == Some(&b'/') && !bytes.contains(&0) {
+            Command::Touch(std::ffi::OsString::from_vec(bytes).into())
+        } else {
+            Command::Unknown(line.to_string())
+        });
     }
     Some(match line {
         "poweroff" => Command::Poweroff,
@@ -99,6 +124,21 @@ mod tests {
             parse_command("reboot"),
             Some(Command::Unknown("reboot".into()))
         );
+        assert_eq!(
+            parse_command("time 1700000000123456789\n"),
+            Some(Command::Time(1_700_000_000_123_456_789))
+        );
+        assert_eq!(
+            parse_command("time soon"),
+            Some(Command::Unknown("time soon".into()))
+        );
+        assert_eq!(
+            parse_command("touch /home/me/a%20b.txt"),
+            Some(Command::Touch("/home/me/a b.txt".into()))
+        );
+        for bad in ["touch relative", "touch /a%00b"] {
+            assert_eq!(parse_command(bad), Some(Command::Unknown(bad.into())));
+        }
     }
 
     #[test]

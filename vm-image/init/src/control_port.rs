@@ -58,6 +58,19 @@ pub async fn session<P: AsyncRead + AsyncWrite>(
                             let _ = shutdown.send("poweroff on the control port".to_string());
                             Event::Ok
                         }
+                        Some(Command::Time(ns)) => match crate::clock::follow_host(ns) {
+                            Ok(stepped) => {
+                                if stepped {
+                                    say!("clock stepped to the host's");
+                                }
+                                continue;
+                            }
+                            Err(e) => Event::Error(e.to_string()),
+                        },
+                        Some(Command::Touch(path)) => {
+                            tokio::task::spawn_blocking(move || crate::touch::nudge(&path));
+                            continue;
+                        }
                         Some(Command::Unknown(cmd)) => Event::Error(format!("unknown command {cmd:?}")),
                     };
                     if let Err(e) = send(&mut wr, &answer.line()).await {

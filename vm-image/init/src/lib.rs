@@ -39,6 +39,7 @@ pub mod reaper;
 pub mod rootfs;
 pub mod shares;
 pub mod supervisor;
+pub mod touch;
 pub mod vport;
 pub mod vsock;
 pub mod wsl;

@@ -32,6 +32,13 @@ macro_rules! say {
     };
 }
 
+/// Logs `skiff-init: stamp <phase> <uptime ms>`: the boot's milestones,
+/// which `bench/vm-boot.sh` tabulates (kernel → /init → mounts → modules →
+/// network → disk → shares → booted → skiffd listening).
+pub fn stamp(phase: &str, ms: u64) {
+    line(format_args!("stamp {phase} {ms}"));
+}
+
 /// Milliseconds since the kernel started (CLOCK_BOOTTIME).
 pub fn uptime_ms() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)

@@ -70,6 +70,8 @@ fn boot() -> anyhow::Result<()> {
         }
     }
     mounts::mount_api().context("mounting the API filesystems")?;
+    log::stamp("init", started_ms);
+    log::stamp("mounts", log::uptime_ms());
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
         say!("ctrl-alt-del to SIGINT: {e}");
     }
@@ -94,6 +96,7 @@ fn boot() -> anyhow::Result<()> {
 
     let modules_dir = kmod::modules_dir();
     load_modules(&modules_dir, Path::new(BOOT_MODULES), settings.debug);
+    log::stamp("modules", log::uptime_ms());
     let background = {
         let dir = modules_dir.clone();
         let verbose = settings.debug;
@@ -106,6 +109,7 @@ fn boot() -> anyhow::Result<()> {
         Err(e) => say!("clock: {e}"),
     }
     setup_network(&settings);
+    log::stamp("network", log::uptime_ms());
     match disk::prepare(&settings.data, log::uptime_ms) {
         Ok(p) => say!(
             "data disk {}: ext4 {}{}, mounted at {}",
@@ -120,9 +124,12 @@ fn boot() -> anyhow::Result<()> {
         }
     }
 
+    log::stamp("disk", log::uptime_ms());
     // The host's folders, before skiffd: it is told which it has.
     let mounted = shares::mount_all(&modules_dir, &settings.shares);
     settings.host_shares = Some(mounted.into_iter().map(|s| s.path).collect());
+    settings.vm_host_ip = Some(settings.gw);
+    log::stamp("shares", log::uptime_ms());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -250,6 +257,7 @@ async fn run(settings: Settings, background: std::thread::JoinHandle<()>) -> any
         ping::wait_ready(Path::new(ENGINE_SOCKET), Duration::from_millis(5)).await;
         let ms = log::uptime_ms();
         say!("engine ready after {ms} ms");
+        log::stamp("skiffd-listening", ms);
         let _ = ready_tx.send(Some(ms));
     });
 

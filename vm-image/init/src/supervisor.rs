@@ -43,6 +43,9 @@ pub fn skiffd_args(settings: &Settings) -> Vec<String> {
         for path in shares {
             args.extend(["--host-share".to_string(), path.display().to_string()]);
         }
+        if let Some(ip) = settings.vm_host_ip {
+            args.extend(["--vm-host-ip".to_string(), ip.to_string()]);
+        }
     }
     args
 }
@@ -195,5 +198,11 @@ mod tests {
             ..Settings::default()
         });
         assert_eq!(&none[4..], &["--vm"]);
+        let host = skiffd_args(&Settings {
+            host_shares: Some(vec![]),
+            vm_host_ip: Some(std::net::Ipv4Addr::new(10, 0, 2, 2)),
+            ..Settings::default()
+        });
+        assert_eq!(&host[4..], &["--vm", "--vm-host-ip", "10.0.2.2"]);
     }
 }

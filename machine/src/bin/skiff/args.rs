@@ -52,7 +52,7 @@ pub enum MachineCommand {
         #[command(flatten)]
         settings: Settings,
     },
-    /// Change a machine's CPUs, memory or shared folders (from its next
+    /// Change a machine's CPUs, memory, shared folders or networking (from its next
     /// start).
     Set {
         /// The machine.
@@ -68,6 +68,9 @@ pub enum MachineCommand {
         /// HOST[:GUEST][:ro]; `--mount none` shares nothing.
         #[arg(long = "mount", value_name = "HOST[:GUEST][:ro]")]
         mounts: Vec<String>,
+        /// Guest networking: nat or restricted.
+        #[arg(long, value_enum)]
+        network: Option<NetworkArg>,
     },
     /// Start a machine; returns when the engine answers.
     Start {
@@ -165,7 +168,8 @@ pub struct Settings {
     /// CPU virtualisation (QEMU).
     #[arg(long, value_enum)]
     pub accel: Option<AccelArg>,
-    /// Guest networking: restricted (only the registry mirror) or nat.
+    /// Guest networking: nat (the default: outbound NAT, the host's DNS,
+    /// host.docker.internal) or restricted (only the registry mirror).
     #[arg(long, value_enum)]
     pub network: Option<NetworkArg>,
     /// Share a host folder into the VM (repeatable): HOST[:GUEST][:ro],
@@ -191,7 +195,8 @@ pub enum AccelArg {
 pub enum NetworkArg {
     /// Only forwarded services (the registry mirror).
     Restricted,
-    /// Outbound NAT.
+    /// Outbound NAT, DNS from the host's resolvers, the host's loopback at
+    /// host.docker.internal.
     Nat,
 }
 

@@ -123,8 +123,8 @@ fn config_from(name: &str, s: &Settings) -> Result<MachineConfig> {
         Some(AccelArg::Auto) | None => Accel::Auto,
     };
     config.network = match s.network {
-        Some(NetworkArg::Nat) => Network::Nat,
-        Some(NetworkArg::Restricted) | None => Network::Restricted,
+        Some(NetworkArg::Restricted) => Network::Restricted,
+        Some(NetworkArg::Nat) | None => Network::Nat,
     };
     if !s.mounts.is_empty() {
         config.mounts = Some(mounts_from(&s.mounts)?);
@@ -174,6 +174,7 @@ async fn machine(manager: &Manager, cmd: MachineCommand) -> Result<ExitCode> {
             cpus,
             memory,
             mounts,
+            network,
         } => {
             let memory = memory
                 .map(|m| parse_mib(&m, 1).context("--memory"))
@@ -183,8 +184,8 @@ async fn machine(manager: &Manager, cmd: MachineCommand) -> Result<ExitCode> {
             } else {
                 Some(mounts_from(&mounts)?)
             };
-            if cpus.is_none() && memory.is_none() && mounts.is_none() {
-                bail!("nothing to change: give --cpus, --memory or --mount");
+            if cpus.is_none() && memory.is_none() && mounts.is_none() && network.is_none() {
+                bail!("nothing to change: give --cpus, --memory, --mount or --network");
             }
             let info = manager.set(&name, |c| {
                 if let Some(cpus) = cpus {
@@ -195,6 +196,11 @@ async fn machine(manager: &Manager, cmd: MachineCommand) -> Result<ExitCode> {
                 }
                 if mounts.is_some() {
                     c.mounts = mounts;
+                }
+                match network {
+                    Some(NetworkArg::Nat) => c.network = Network::Nat,
+                    Some(NetworkArg::Restricted) => c.network = Network::Restricted,
+                    None => {}
                 }
             })?;
             println!(
