@@ -53,16 +53,24 @@ if [ "${SKIFF_HOST_GUARD_INNER:-0}" != 1 ]; then
 fi
 
 vm_status=
+vm_pid=
+# A step that fails ends the run: the background build goes with it (its
+# own session, so its cargo and compressors are one process group).
+stop_vm_build() {
+    if [ -n "$vm_pid" ]; then
+        kill -- "-$vm_pid" 2>/dev/null || true
+        wait "$vm_pid" 2>/dev/null || true
+    fi
+}
+trap stop_vm_build EXIT
 if [ $# -eq 0 ]; then
     mkdir -p target
     vm_status=$root/target/vm-image-build.status
     rm -f "$vm_status"
     echo "==> VM image: vm-image/build.sh in the background (log: target/vm-image-build.log)"
-    (
-        rc=0
-        "$root/vm-image/build.sh" >"$root/target/vm-image-build.log" 2>&1 || rc=$?
-        echo "$rc" >"$vm_status"
-    ) &
+    setsid bash -c 'rc=0; "$1" >"$2" 2>&1 || rc=$?; echo "$rc" >"$3"' _ \
+        "$root/vm-image/build.sh" "$root/target/vm-image-build.log" "$vm_status" &
+    vm_pid=$!
 fi
 
 echo "==> ui: npm ci, type check, unit tests, build (the app embeds ui/dist)"
@@ -81,7 +89,6 @@ if [ $# -eq 0 ]; then
     echo "==> tests (scripts/run-tests.py)"
     status=0
     "$root/scripts/run-tests.py" --wait-vm-image "$vm_status" || status=$?
-    wait
     [ "$status" = 0 ] || exit "$status"
 else
     echo "==> cargo test $*"

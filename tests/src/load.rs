@@ -518,36 +518,16 @@ impl Run {
             }
             Err(e) => return self.record("create", t, Err(e)).await,
         };
-        let t = Instant::now();
-        let r = expect(
-            s,
-            Method::POST,
-            &format!("/containers/{id}/start"),
-            None,
-            StatusCode::NO_CONTENT,
-        )
-        .await;
-        self.record("start", t, r.map(drop)).await;
-        let t = Instant::now();
-        let r = expect(
-            s,
-            Method::POST,
-            &format!("/containers/{id}/stop?t=0"),
-            None,
-            StatusCode::NO_CONTENT,
-        )
-        .await;
-        self.record("stop", t, r.map(drop)).await;
-        let t = Instant::now();
-        let r = expect(
-            s,
-            Method::DELETE,
-            &format!("/containers/{id}?force=1"),
-            None,
-            StatusCode::NO_CONTENT,
-        )
-        .await;
-        self.record("rm", t, r.map(drop)).await;
+        let steps = [
+            ("start", Method::POST, format!("/containers/{id}/start")),
+            ("stop", Method::POST, format!("/containers/{id}/stop?t=0")),
+            ("rm", Method::DELETE, format!("/containers/{id}?force=1")),
+        ];
+        for (op, method, path) in steps {
+            let t = Instant::now();
+            let r = expect(s, method, &path, None, StatusCode::NO_CONTENT).await;
+            self.record(op, t, r.map(drop)).await;
+        }
     }
 
     /// Holds a stream (`logs -f` or `/events`) until the run stops; an end

@@ -473,6 +473,26 @@ impl Skiffd {
         }
     }
 
+    /// Waits up to 20 s for container `id` to be `exited`; its exit code.
+    ///
+    /// # Panics
+    /// If it is not exited in time, or inspect's code is not a number.
+    pub fn wait_container_exit(&self, id: &str) -> i64 {
+        let state = |field: &str| {
+            self.docker_ok(&["inspect", "-f", &format!("{{{{.State.{field}}}}}"), id])
+                .trim()
+                .to_owned()
+        };
+        util::wait_until(
+            "the container to be exited",
+            Duration::from_secs(20),
+            || state("Status") == "exited",
+        );
+        let code = state("ExitCode");
+        code.parse()
+            .unwrap_or_else(|e| panic!("exit code {code:?} of {id}: {e}"))
+    }
+
     /// The report of `skiffd check` on the data root, and whether it found
     /// no problem (notes — interrupted work a start removes — allowed).
     pub fn check_report(&self) -> (bool, String) {

@@ -54,20 +54,7 @@ fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
 
     // skiffd notices the shim is gone, records an unknown exit and kills
     // what was left in the container's cgroups.
-    wait_until(
-        "the container to be exited",
-        Duration::from_secs(20),
-        || {
-            d.docker_ok(&["inspect", "-f", "{{.State.Status}}", &id])
-                .trim()
-                == "exited"
-        },
-    );
-    assert_eq!(
-        d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id])
-            .trim(),
-        "255"
-    );
+    assert_eq!(d.wait_container_exit(&id), 255);
     wait_until(
         "the container's process to die",
         Duration::from_secs(10),

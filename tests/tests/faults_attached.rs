@@ -34,20 +34,7 @@ fn a_container_killed_from_outside_exits_137_and_leaves_nothing() {
         .expect("pid");
     assert!(pid > 0 && exists(pid));
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9 the container's process");
-    wait_until(
-        "the container to be exited",
-        Duration::from_secs(20),
-        || {
-            d.docker_ok(&["inspect", "-f", "{{.State.Status}}", &id])
-                .trim()
-                == "exited"
-        },
-    );
-    assert_eq!(
-        d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id])
-            .trim(),
-        "137"
-    );
+    assert_eq!(d.wait_container_exit(&id), 137);
     // Reaped: not even a zombie is left.
     wait_until("the process to be reaped", Duration::from_secs(10), || {
         !exists(pid)

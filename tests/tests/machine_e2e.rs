@@ -229,17 +229,11 @@ fn concurrent_pings(socket: &Path) {
 /// exit code 125), not created empty in the VM.
 fn host_folders_through_the_vm(docker: &DockerCli, share: &Path, outside: &Path) {
     std::fs::write(share.join("in.txt"), "written on the host\n").expect("write in.txt");
-    let bind = format!("{}:/src", share.display());
-    let out = docker.ok(&[
-        "run",
-        "--rm",
-        "-v",
-        &bind,
-        "busybox",
-        "sh",
-        "-c",
+    let out = day::in_share(
+        docker,
+        share,
         "cat /src/in.txt && echo written-in-the-container > /src/out.txt",
-    ]);
+    );
     assert_eq!(out, "written on the host\n");
     assert_eq!(
         std::fs::read_to_string(share.join("out.txt")).expect("out.txt on the host"),

@@ -185,17 +185,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             filters.only(&["dangling", "until", "label", "label!"])?;
             refuse_unhonoured(&filters, &["until"], "image prune")?;
             let all = matches!(filters.get("dangling"), [v] if v == "false" || v == "0");
-            let labels = filters
-                .get("label")
-                .iter()
-                .map(|l| LabelFilter::parse(l, false))
-                .chain(
-                    filters
-                        .get("label!")
-                        .iter()
-                        .map(|l| LabelFilter::parse(l, true)),
-                )
-                .collect();
+            let labels = filters.labels();
             Ok(Action::Prune { all, labels })
         }
         (&Method::DELETE, name) if !name.is_empty() => Ok(Action::Remove {

@@ -125,6 +125,21 @@ impl Filters {
         self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The `label` and `label!` filters (`key` or `key=value`; `label!`
+    /// matches what lacks them), as the services take them.
+    pub fn labels(&self) -> Vec<skiff_engine::volumes::LabelFilter> {
+        use skiff_engine::volumes::LabelFilter;
+        let with = self
+            .get("label")
+            .iter()
+            .map(|l| LabelFilter::parse(l, false));
+        let without = self
+            .get("label!")
+            .iter()
+            .map(|l| LabelFilter::parse(l, true));
+        with.chain(without).collect()
+    }
+
     /// Reject keys outside `allowed`, with docker's message.
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {

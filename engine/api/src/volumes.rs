@@ -96,17 +96,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
             } else {
                 PruneScope::Anonymous
             };
-            let labels = filters
-                .get("label")
-                .iter()
-                .map(|l| LabelFilter::parse(l, false))
-                .chain(
-                    filters
-                        .get("label!")
-                        .iter()
-                        .map(|l| LabelFilter::parse(l, true)),
-                )
-                .collect();
+            let labels = filters.labels();
             Ok(Action::Prune(PruneRequest { scope, labels }))
         }
         (&Method::GET, name) if !name.contains('/') => Ok(Action::Inspect(percent_decode(name))),

@@ -126,6 +126,21 @@ mod tests {
     use super::*;
     use std::fs;
 
+    /// A tar's entries: path and type, in order.
+    fn entries(bytes: &[u8]) -> Vec<(String, tar::EntryType)> {
+        tar::Archive::new(bytes)
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.path().expect("path").display().to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
     fn changes_become_a_layer_tar_with_whiteouts() {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -156,20 +171,8 @@ mod tests {
             },
         ];
         let bytes = write_tar(&upper, &list, Vec::new()).expect("tar");
-        let mut archive = tar::Archive::new(&bytes[..]);
-        let names: Vec<(String, tar::EntryType)> = archive
-            .entries()
-            .expect("entries")
-            .map(|e| {
-                let e = e.expect("entry");
-                (
-                    e.path().expect("path").display().to_string(),
-                    e.header().entry_type(),
-                )
-            })
-            .collect();
         assert_eq!(
-            names,
+            entries(&bytes),
             vec![
                 ("new".to_owned(), tar::EntryType::Directory),
                 ("new/f".to_owned(), tar::EntryType::Regular),
@@ -179,18 +182,7 @@ mod tests {
         );
         // The runtime's /etc/hosts is never a change.
         let all = write_changes(&upper, &[image], Vec::new()).expect("diff tar");
-        let mut archive = tar::Archive::new(&all[..]);
-        let names: Vec<String> = archive
-            .entries()
-            .expect("entries")
-            .map(|e| {
-                e.expect("entry")
-                    .path()
-                    .expect("path")
-                    .display()
-                    .to_string()
-            })
-            .collect();
+        let names: Vec<String> = entries(&all).into_iter().map(|(n, _)| n).collect();
         assert!(names.contains(&"new/f".to_owned()), "{names:?}");
         assert!(!names.iter().any(|n| n.contains("hosts")), "{names:?}");
     }
@@ -219,21 +211,9 @@ mod tests {
             !bytes.windows(11).any(|w| w == b"host secret"),
             "read outside the layer"
         );
-        let mut archive = tar::Archive::new(&bytes[..]);
-        let entries: Vec<(String, tar::EntryType)> = archive
-            .entries()
-            .expect("entries")
-            .map(|e| {
-                let e = e.expect("entry");
-                (
-                    e.path().expect("path").display().to_string(),
-                    e.header().entry_type(),
-                )
-            })
-            .collect();
         // The symlinks as links; nothing below the swapped directory.
         assert_eq!(
-            entries,
+            entries(&bytes),
             vec![
                 ("d".to_owned(), tar::EntryType::Symlink),
                 ("g".to_owned(), tar::EntryType::Symlink),

@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bollard::container::LogOutput;
-use bollard::query_parameters::{InspectContainerOptions, LogsOptions};
+use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::task::AbortHandle;
 
 use super::Engine;
-use super::containers::non_empty;
 use crate::error::Result;
 
 /// Lines of history sent before following.
@@ -45,16 +44,7 @@ impl Followers {
     /// id). Fails when the container does not exist; otherwise returns at
     /// once and `sink` gets the lines.
     pub async fn follow(&self, engine: &Engine, id: &str, sink: LogSink) -> Result<()> {
-        let id = non_empty(id, "container id")?.to_string();
-        // Only a missing container is worth an error here; the stream
-        // itself reports nothing before its first line.
-        let target = id.clone();
-        engine
-            .call(|d| async move {
-                d.inspect_container(&target, None::<InspectContainerOptions>)
-                    .await
-            })
-            .await?;
+        let id = engine.existing_container(id).await?;
         let conn = engine.connection().await?;
         let key = id.clone();
         let options = LogsOptions {

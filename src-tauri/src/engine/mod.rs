@@ -143,6 +143,23 @@ impl Engine {
             .map_err(|err| self.failed(Error::from_bollard(err, &conn.endpoint)))
     }
 
+    /// Checks that container `id` exists (the streams report nothing
+    /// before their first item, so a missing container is found here);
+    /// the id, owned.
+    pub async fn existing_container(&self, id: &str) -> Result<String> {
+        let id = containers::non_empty(id, "container id")?.to_string();
+        let target = id.clone();
+        self.call(|d| async move {
+            d.inspect_container(
+                &target,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        })
+        .await?;
+        Ok(id)
+    }
+
     /// Drops the cached client when `err` says the engine is gone; returns
     /// `err`.
     pub fn failed(&self, err: Error) -> Error {

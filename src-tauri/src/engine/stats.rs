@@ -7,12 +7,11 @@
 use std::sync::Arc;
 
 use bollard::models::{ContainerBlkioStatEntry, ContainerStatsResponse};
-use bollard::query_parameters::{InspectContainerOptions, StatsOptions};
+use bollard::query_parameters::StatsOptions;
 use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Engine;
-use super::containers::non_empty;
 use super::logs::Followers;
 use crate::error::Result;
 
@@ -135,14 +134,7 @@ impl StatsFollowers {
     /// same id) until [`StatsFollowers::stop`] or the stream ends (the
     /// container stopped). Fails when the container does not exist.
     pub async fn follow(&self, engine: &Engine, id: &str, sink: StatsSink) -> Result<()> {
-        let id = non_empty(id, "container id")?.to_string();
-        let target = id.clone();
-        engine
-            .call(|d| async move {
-                d.inspect_container(&target, None::<InspectContainerOptions>)
-                    .await
-            })
-            .await?;
+        let id = engine.existing_container(id).await?;
         let conn = engine.connection().await?;
         let key = id.clone();
         self.0.run(id, async move {

@@ -427,7 +427,10 @@ async fn stats_tab(c: &Client, display: &Display, shots: &Path) {
         if points >= 4 {
             break;
         }
-        assert!(Instant::now() < deadline, "the stats never charted 4 samples");
+        assert!(
+            Instant::now() < deadline,
+            "the stats never charted 4 samples"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let memory = text_of(c, "[data-testid=stats-memory-memory]").await;
@@ -454,7 +457,10 @@ async fn terminal_tab(c: &Client, display: &Display, shots: &Path) {
         if screen.contains("skiff-42 from") {
             break;
         }
-        assert!(Instant::now() < deadline, "the terminal never echoed: {screen}");
+        assert!(
+            Instant::now() < deadline,
+            "the terminal never echoed: {screen}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     screenshot(display, shots, "container-terminal.png").await;
@@ -465,9 +471,21 @@ async fn terminal_tab(c: &Client, display: &Display, shots: &Path) {
 async fn files_tab(c: &Client, display: &Display, shots: &Path, downloads: &Path) {
     step("files");
     click(c, "[data-testid=tab-files]").await;
-    click(c, "[data-testid=file-row][data-name=etc][data-kind=dir] button").await;
-    wait_for(c, "[data-testid=files-view][data-path='/etc'][data-loading=false]").await;
-    wait_for(c, "[data-testid=file-row][data-name=passwd][data-kind=file]").await;
+    click(
+        c,
+        "[data-testid=file-row][data-name=etc][data-kind=dir] button",
+    )
+    .await;
+    wait_for(
+        c,
+        "[data-testid=files-view][data-path='/etc'][data-loading=false]",
+    )
+    .await;
+    wait_for(
+        c,
+        "[data-testid=file-row][data-name=passwd][data-kind=file]",
+    )
+    .await;
     screenshot(display, shots, "container-files.png").await;
     click(
         c,
@@ -477,7 +495,11 @@ async fn files_tab(c: &Client, display: &Display, shots: &Path, downloads: &Path
     let saved = downloads.join("hostname");
     let deadline = Instant::now() + UI_TIMEOUT;
     while !saved.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", saved.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            saved.display()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let text = std::fs::read_to_string(&saved).expect("the downloaded file");

@@ -14,22 +14,23 @@ use std::time::{Duration, Instant, SystemTime};
 
 use skiff_e2e::DockerCli;
 
+/// `sh -c script` in a busybox container with `share` bound at `/src`
+/// through the VM; its stdout.
+pub fn in_share(docker: &DockerCli, share: &Path, script: &str) -> String {
+    let bind = format!("{}:/src", share.display());
+    docker.ok(&["run", "--rm", "-v", &bind, "busybox", "sh", "-c", script])
+}
+
 /// A file a container writes (as root) through the share belongs on the
 /// host to the user who runs skiff (here: this test's user), with the mode
 /// the container gave it; a mode set on the host is what the container
 /// sees.
 pub fn modes_and_owner_round_trip(docker: &DockerCli, share: &Path) {
-    let bind = format!("{}:/src", share.display());
-    docker.ok(&[
-        "run",
-        "--rm",
-        "-v",
-        &bind,
-        "busybox",
-        "sh",
-        "-c",
+    in_share(
+        docker,
+        share,
         "echo x > /src/mode.txt && chmod 640 /src/mode.txt",
-    ]);
+    );
     let meta = std::fs::metadata(share.join("mode.txt")).expect("mode.txt on the host");
     assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
     // SAFETY: geteuid takes no arguments and cannot fail.
@@ -38,17 +39,7 @@ pub fn modes_and_owner_round_trip(docker: &DockerCli, share: &Path) {
     let host_file = share.join("host-mode.txt");
     std::fs::write(&host_file, "y\n").expect("write");
     std::fs::set_permissions(&host_file, std::fs::Permissions::from_mode(0o751)).expect("chmod");
-    let out = docker.ok(&[
-        "run",
-        "--rm",
-        "-v",
-        &bind,
-        "busybox",
-        "stat",
-        "-c",
-        "%a",
-        "/src/host-mode.txt",
-    ]);
+    let out = in_share(docker, share, "stat -c %a /src/host-mode.txt");
     assert_eq!(out.trim(), "751");
 }
 

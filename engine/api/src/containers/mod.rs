@@ -34,7 +34,6 @@ use skiff_engine::containers::wait::WaitCondition;
 use skiff_engine::daemon::Daemon;
 use skiff_engine::events::now_nanos;
 use skiff_engine::streams::receiver_stream;
-use skiff_engine::volumes::LabelFilter;
 
 pub(crate) use render::sized_row;
 
@@ -137,17 +136,7 @@ pub fn parse(call: &Call) -> Result<Action, ApiError> {
                     ));
                 }
             };
-            let labels = filters
-                .get("label")
-                .iter()
-                .map(|l| LabelFilter::parse(l, false))
-                .chain(
-                    filters
-                        .get("label!")
-                        .iter()
-                        .map(|l| LabelFilter::parse(l, true)),
-                )
-                .collect();
+            let labels = filters.labels();
             Ok(Action::Prune(PruneFilter { until, labels }))
         }
         (&Method::GET, "json") => {
