@@ -5,13 +5,12 @@
 //! folders (the `notify` crate) and sends `touch <path>` on the control
 //! port; [`nudge`] then does, through the guest's own VFS, what makes the
 //! kernel raise events without changing the file: an open for writing and
-//! its close (`IN_OPEN`, `IN_CLOSE_WRITE`) and a chmod to the same mode
-//! (`IN_ATTRIB`, which libuv/Node, watchdog and busybox's inotifyd see).
-//! The content and mtime stay as the host left them; on the host the
-//! chmod changes only the ctime (an attribute event the host side ignores,
-//! so nothing loops).
+//! its close (`IN_OPEN`, `IN_CLOSE_WRITE`). Nothing is written back: the
+//! host reports the guest's own writes too, and a chmod to the mode just
+//! read (for `IN_ATTRIB`) undid a container's `chmod` that came between
+//! (docs/vm.md).
 
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Raises inotify events for `path` in the guest. A path that is gone, a
@@ -23,24 +22,17 @@ pub fn nudge(path: &Path) {
     if !meta.is_file() {
         return;
     }
-    let mode = std::fs::Permissions::from_mode(meta.permissions().mode() & 0o7777);
-    match std::fs::OpenOptions::new()
+    // Opened and closed at once: the close raises IN_CLOSE_WRITE.
+    let _ = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
-        .open(path)
-    {
-        Ok(file) => {
-            let _ = file.set_permissions(mode);
-        }
-        Err(_) => {
-            let _ = std::fs::set_permissions(path, mode);
-        }
-    }
+        .open(path);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn leaves_content_and_mtime_alone() {
