@@ -439,39 +439,15 @@ impl Run {
 
     /// One worker operation, chosen by `pick` (0–99).
     async fn operation(&self, pick: u32, n: usize) {
-        let s = self.socket();
         let target = &self.targets[n % self.targets.len()];
         let t = Instant::now();
         match pick {
-            0..25 => {
-                let r = expect(s, Method::GET, "/_ping", None, StatusCode::OK).await;
-                self.record("ping", t, r.map(drop)).await;
-            }
-            25..40 => {
-                let r = expect(
-                    s,
-                    Method::GET,
-                    "/containers/json?all=1",
-                    None,
-                    StatusCode::OK,
-                )
-                .await;
-                self.record("list", t, r.map(drop)).await;
-            }
-            40..50 => {
-                let r = expect(s, Method::GET, "/images/json", None, StatusCode::OK).await;
-                self.record("images", t, r.map(drop)).await;
-            }
+            0..25 => self.get("ping", t, "/_ping").await,
+            25..40 => self.get("list", t, "/containers/json?all=1").await,
+            40..50 => self.get("images", t, "/images/json").await,
             50..70 => {
-                let r = expect(
-                    s,
-                    Method::GET,
-                    &format!("/containers/{target}/json"),
-                    None,
-                    StatusCode::OK,
-                )
-                .await;
-                self.record("inspect", t, r.map(drop)).await;
+                let path = format!("/containers/{target}/json");
+                self.get("inspect", t, &path).await;
             }
             70..85 => {
                 let r = self.exec(target).await;
@@ -479,6 +455,12 @@ impl Run {
             }
             _ => self.lifecycle().await,
         }
+    }
+
+    /// `GET path`, expecting 200, recorded as `op` from `t`.
+    async fn get(&self, op: &'static str, t: Instant, path: &str) {
+        let r = expect(self.socket(), Method::GET, path, None, StatusCode::OK).await;
+        self.record(op, t, r.map(drop)).await;
     }
 
     /// `docker exec TARGET true`, its output read to the end.

@@ -473,6 +473,24 @@ impl Skiffd {
         }
     }
 
+    /// `docker run -d busybox sleep 1000` (busybox pulled already): the
+    /// container's id and its process's pid on the host.
+    ///
+    /// # Panics
+    /// If the run fails or inspect's pid is not a number.
+    pub fn run_sleeper(&self) -> (String, i32) {
+        let id = self
+            .docker_ok(&["run", "-d", "busybox", "sleep", "1000"])
+            .trim()
+            .to_owned();
+        let pid = self.docker_ok(&["inspect", "-f", "{{.State.Pid}}", &id]);
+        let pid = pid
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("pid {pid:?} of {id}: {e}"));
+        (id, pid)
+    }
+
     /// Waits up to 20 s for container `id` to be `exited`; its exit code.
     ///
     /// # Panics

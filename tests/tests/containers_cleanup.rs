@@ -30,15 +30,7 @@ fn pid_alive(pid: i32) -> bool {
 #[test]
 fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
     let d = with_busybox();
-    let id = d
-        .docker_ok(&["run", "-d", "busybox", "sleep", "1000"])
-        .trim()
-        .to_owned();
-    let pid: i32 = d
-        .docker_ok(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .expect("pid");
+    let (id, pid) = d.run_sleeper();
     assert!(pid > 0 && pid_alive(pid));
     assert!(
         !d.container_cgroup_dirs(&id).is_empty(),
@@ -70,15 +62,7 @@ fn a_shim_killed_with_sigkill_leaves_no_cgroup_nor_process() {
 #[test]
 fn rm_of_a_container_whose_shim_died_with_skiffd_down() {
     let mut d = with_busybox();
-    let id = d
-        .docker_ok(&["run", "-d", "busybox", "sleep", "1000"])
-        .trim()
-        .to_owned();
-    let pid: i32 = d
-        .docker_ok(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .expect("pid");
+    let (id, pid) = d.run_sleeper();
     let shim_dir = d.data_root().join("containers").join(&id).join("shim");
     let shim_pid: i32 = std::fs::read_to_string(shim_dir.join("shim.pid"))
         .expect("shim.pid")

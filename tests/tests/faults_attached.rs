@@ -23,15 +23,7 @@ fn exists(pid: i32) -> bool {
 fn a_container_killed_from_outside_exits_137_and_leaves_nothing() {
     let d = Skiffd::start(SkiffdOpts::default());
     d.docker_ok(&["pull", "-q", "busybox"]);
-    let id = d
-        .docker_ok(&["run", "-d", "busybox", "sleep", "1000"])
-        .trim()
-        .to_owned();
-    let pid: i32 = d
-        .docker_ok(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .expect("pid");
+    let (id, pid) = d.run_sleeper();
     assert!(pid > 0 && exists(pid));
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill -9 the container's process");
     assert_eq!(d.wait_container_exit(&id), 137);

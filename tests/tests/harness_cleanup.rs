@@ -8,15 +8,7 @@ use skiff_e2e::{Skiffd, SkiffdOpts};
 fn dropping_skiffd_kills_its_running_containers() {
     let d = Skiffd::start(SkiffdOpts::default());
     d.docker_ok(&["pull", "busybox"]);
-    let id = d
-        .docker_ok(&["run", "-d", "busybox", "sleep", "1000"])
-        .trim()
-        .to_string();
-    let pid: i32 = d
-        .docker_ok(&["inspect", "--format", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .expect("the container's pid");
+    let (id, pid) = d.run_sleeper();
     assert!(pid > 0, "the container runs");
     let alive = |pid: i32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
