@@ -24,11 +24,14 @@ What it does:
 or a library's name for its unit tests: `skiff_engine`), and no doc
 tests.
 
---wait-vm-image STATUS_FILE: `machine_e2e` needs the VM image, which
-scripts/test.sh builds in the background from the start of the run (a
-release build with fat LTO: the costliest step). Before that binary starts,
-wait until STATUS_FILE holds the build's exit status; a failed build fails
-the binary with the build's log (STATUS_FILE's name with `.log`).
+--wait-vm-image STATUS_FILE: `machine_e2e` and skiff-init's `boot` and
+`wsl` boot the VM image, which scripts/test.sh builds in the background
+from the start of the run (a release build with fat LTO: the costliest
+step; with the WSL rootfs, so that the `vm-image/build.sh` these tests run
+finds it up to date and rewrites nothing under a running VM). Before such a
+binary starts, wait until STATUS_FILE holds the build's exit status; a
+failed build fails the binary with the build's log (STATUS_FILE's name with
+`.log`).
 
 Tests keep to their own names, data roots, namespaces and cgroups (the
 harness's rule), so binaries running side by side do not see each other.
@@ -43,15 +46,19 @@ import threading
 import time
 from pathlib import Path
 
+# The test binaries that boot the VM image (see --wait-vm-image).
+VM_IMAGE_USERS = {"machine_e2e", "boot", "wsl"}
+
 # The slowest binaries start first (whole-run wall time is bounded below by
-# the longest one): measured on the 2-core CI machine.
+# the longest one), as measured in a run of scripts/test.sh here.
 SLOW_FIRST = [
     "machine_e2e",
-    "app",
-    "build_realworld",
     "networking",
-    "differential",
     "bollard_suite",
+    "app",
+    "boot",
+    "build_realworld",
+    "differential",
     "compose",
     "networking_live",
     "containers_run",
@@ -112,7 +119,7 @@ class Runner:
         label = f"{b['name']} ({b['kind']}, {Path(b['cwd']).name})"
         log = self.logs / f"{Path(b['exe']).name}.log"
         start = time.monotonic()
-        if b["name"] == "machine_e2e" and self.vm_status is not None:
+        if b["name"] in VM_IMAGE_USERS and self.vm_status is not None:
             status = wait_for_status(self.vm_status)
             if status != 0:
                 build_log = self.vm_status.with_suffix(".log")

@@ -68,8 +68,9 @@ if [ $# -eq 0 ]; then
     vm_status=$root/target/vm-image-build.status
     rm -f "$vm_status"
     echo "==> VM image: vm-image/build.sh in the background (log: target/vm-image-build.log)"
-    setsid bash -c 'rc=0; "$1" >"$2" 2>&1 || rc=$?; echo "$rc" >"$3"' _ \
-        "$root/vm-image/build.sh" "$root/target/vm-image-build.log" "$vm_status" &
+    # With the WSL rootfs: the image skiff-init's tests ask for too.
+    setsid bash -c 'rc=0; "$1" "${@:4}" >"$2" 2>&1 || rc=$?; echo "$rc" >"$3"' _ \
+        "$root/vm-image/build.sh" "$root/target/vm-image-build.log" "$vm_status" --wsl-rootfs &
     vm_pid=$!
 fi
 

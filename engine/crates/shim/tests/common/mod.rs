@@ -224,13 +224,6 @@ pub fn fd_count() -> usize {
         .unwrap_or(0)
 }
 
-/// Number of mounts in this mount namespace.
-pub fn mount_count() -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
 /// `VmRSS` of a process in KiB.
 pub fn rss_kib(pid: i32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
