@@ -212,12 +212,7 @@ pub async fn fetch(
             Err(Failed::Retryable(e)) if attempt < DOWNLOAD_ATTEMPTS => {
                 let delay = RETRY_DELAY * attempt;
                 tracing::info!(digest = %desc.digest, attempt, "layer download failed, retrying: {e}");
-                let secs = delay.as_secs();
-                let plural = if secs == 1 { "" } else { "s" };
-                progress.status(
-                    Some(desc.digest.short()),
-                    format!("Retrying in {secs} second{plural}"),
-                );
+                progress.retrying(desc.digest.short(), delay);
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }

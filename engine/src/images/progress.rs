@@ -44,6 +44,14 @@ impl ProgressSink {
         });
     }
 
+    /// Report docker's `Retrying in N second(s)` for `id` before an attempt
+    /// that starts after `delay` (at least 1 s is shown).
+    pub fn retrying(&self, id: &str, delay: std::time::Duration) {
+        let secs = delay.as_secs().max(1);
+        let plural = if secs == 1 { "" } else { "s" };
+        self.status(Some(id), format!("Retrying in {secs} second{plural}"));
+    }
+
     /// Report bytes done of a total.
     pub fn bytes(&self, id: &str, status: &str, current: u64, total: Option<u64>) {
         self.send(Progress {

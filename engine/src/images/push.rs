@@ -296,10 +296,7 @@ impl UploadObserver for Reporter {
     }
 
     fn retrying(&self, _error: &RegistryError, delay: Duration) {
-        let secs = delay.as_secs().max(1);
-        let plural = if secs == 1 { "" } else { "s" };
-        self.progress
-            .status(Some(&self.id), format!("Retrying in {secs} second{plural}"));
+        self.progress.retrying(&self.id, delay);
         self.last.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }
