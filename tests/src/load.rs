@@ -457,6 +457,20 @@ impl Run {
         }
     }
 
+    /// `POST /containers/{id}/start`, expecting 204.
+    async fn start(&self, id: &str) -> Result<(), LoadError> {
+        let path = format!("/containers/{id}/start");
+        expect(
+            self.socket(),
+            Method::POST,
+            &path,
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET path`, expecting 200, recorded as `op` from `t`.
     async fn get(&self, op: &'static str, t: Instant, path: &str) {
         let r = expect(self.socket(), Method::GET, path, None, StatusCode::OK).await;
@@ -648,14 +662,7 @@ async fn setup(run: &mut Run) -> Result<(), LoadError> {
     for i in 0..TARGETS {
         let name = format!("skiff-load-{}-{i}", run.label);
         let id = run.create(Some(&name), &["sleep", "100000"]).await?;
-        expect(
-            run.socket(),
-            Method::POST,
-            &format!("/containers/{id}/start"),
-            None,
-            StatusCode::NO_CONTENT,
-        )
-        .await?;
+        run.start(&id).await?;
         run.targets.push(id);
     }
     let name = format!("skiff-load-{}-logger", run.label);
@@ -665,14 +672,7 @@ async fn setup(run: &mut Run) -> Result<(), LoadError> {
             &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
         )
         .await?;
-    expect(
-        run.socket(),
-        Method::POST,
-        &format!("/containers/{id}/start"),
-        None,
-        StatusCode::NO_CONTENT,
-    )
-    .await?;
+    run.start(&id).await?;
     run.logger = id;
     // Warm-up: first uses allocate what stays (pools, caches); not a leak.
     for pick in [0, 30, 45, 60, 75, 90] {
