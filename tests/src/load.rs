@@ -34,6 +34,8 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::timeout;
 
+pub mod kill;
+
 /// Longest a request may take before it counts as an error (a hang).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// The API version every request names (dockerd 20.10 speaks up to 1.41).
@@ -115,6 +117,9 @@ pub struct OpStats {
     pub ok: u64,
     /// Requests that failed.
     pub errors: u64,
+    /// Requests that failed because the daemon was killed meanwhile
+    /// ([`run_with_kills`]; not errors).
+    pub interrupted: u64,
     /// Latencies of the successful requests.
     pub latencies: Vec<Duration>,
 }
@@ -152,6 +157,11 @@ impl LoadReport {
     /// Failed requests and broken streams.
     pub fn errors(&self) -> u64 {
         self.ops.values().map(|o| o.errors).sum()
+    }
+
+    /// Requests and streams a kill cut short ([`run_with_kills`]).
+    pub fn interrupted(&self) -> u64 {
+        self.ops.values().map(|o| o.interrupted).sum()
     }
 
     /// The `q` quantile (0–1) of the latencies of every short request.
@@ -192,6 +202,13 @@ impl LoadReport {
             ms(self.quantile(0.99)),
             self.errors()
         );
+        if self.interrupted() > 0 {
+            let _ = writeln!(
+                out,
+                "{} requests and streams cut short by a kill",
+                self.interrupted()
+            );
+        }
         let _ = writeln!(
             out,
             "{:<8} {:>8} {:>7} {:>9} {:>9}",
@@ -239,6 +256,7 @@ impl LoadReport {
             "seconds": self.elapsed.as_secs_f64(),
             "requests": self.requests(),
             "errors": self.errors(),
+            "interrupted": self.interrupted(),
             "rps": self.rate(),
             "p50_ms": ms(self.quantile(0.5)),
             "p99_ms": ms(self.quantile(0.99)),
@@ -391,6 +409,8 @@ struct Run {
     errors: Mutex<Vec<String>>,
     follower_bytes: AtomicU64,
     event_bytes: AtomicU64,
+    /// Set by [`run_with_kills`]: the harness kills the daemon meanwhile.
+    kills: Option<Arc<kill::Kills>>,
 }
 
 impl Run {
@@ -402,6 +422,9 @@ impl Run {
             Ok(()) => {
                 s.ok += 1;
                 s.latencies.push(took);
+            }
+            Err(_) if self.kills.as_ref().is_some_and(|k| k.explains(started)) => {
+                s.interrupted += 1;
             }
             Err(e) => {
                 s.errors += 1;
@@ -434,7 +457,25 @@ impl Run {
             StatusCode::CREATED,
         )
         .await?;
-        Ok(id_of(&bytes))
+        let id = id_of(&bytes);
+        if let Some(k) = &self.kills {
+            k.created(&id);
+        }
+        Ok(id)
+    }
+
+    /// Under [`run_with_kills`], waits while the harness holds the clients
+    /// and returns the guard of an operation in flight.
+    async fn gate(&self) -> Option<kill::Active<'_>> {
+        match &self.kills {
+            Some(k) => Some(k.gate().await),
+            None => None,
+        }
+    }
+
+    /// True once a [`run_with_kills`] harness ended the load.
+    fn finished(&self) -> bool {
+        self.kills.as_ref().is_some_and(|k| k.finished())
     }
 
     /// One worker operation, chosen by `pick` (0–99).
@@ -521,59 +562,83 @@ impl Run {
         ];
         for (op, method, path) in steps {
             let t = Instant::now();
+            let ledger = self.kills.as_ref().filter(|_| op == "rm");
+            if let Some(k) = ledger {
+                k.removing(&id);
+            }
             let r = expect(s, method, &path, None, StatusCode::NO_CONTENT).await;
+            match (ledger, &r) {
+                (Some(k), Ok(_)) => k.removed(&id),
+                (Some(k), Err(e)) if kill::never_sent(e) => k.not_removing(&id),
+                _ => {}
+            }
             self.record(op, t, r.map(drop)).await;
         }
     }
 
     /// Holds a stream (`logs -f` or `/events`) until the run stops; an end
-    /// before that is an error. Returns the bytes read.
+    /// before that is an error — unless a kill explains it
+    /// ([`run_with_kills`]): then it is counted interrupted and the stream
+    /// is opened again once the clients may go on.
     async fn stream(&self, op: &'static str, path: String) {
-        let t = Instant::now();
-        let r = async {
-            let resp = timeout(
-                REQUEST_TIMEOUT,
-                send(self.socket(), Method::GET, &path, None),
-            )
-            .await
-            .map_err(|_| LoadError::Timeout(path.clone()))??;
-            if resp.status() != StatusCode::OK {
-                return Err(LoadError::Status {
-                    what: format!("GET {path}"),
-                    status: resp.status(),
-                    body: String::new(),
-                });
+        loop {
+            // Streams only read: they wait at the gate but are not counted
+            // in flight (the harness would wait for them forever).
+            drop(self.gate().await);
+            let t = Instant::now();
+            let r = self.stream_once(op, &path).await;
+            let again = r.is_err()
+                && !self.stop.load(Ordering::Relaxed)
+                && self.kills.as_ref().is_some_and(|k| k.explains(t));
+            self.record(op, t, r).await;
+            if !again {
+                return;
             }
-            let mut body = resp.into_body();
-            let counter = if op == "events" {
-                &self.event_bytes
-            } else {
-                &self.follower_bytes
+        }
+    }
+
+    /// One connection of [`Run::stream`].
+    async fn stream_once(&self, op: &'static str, path: &str) -> Result<(), LoadError> {
+        let resp = timeout(
+            REQUEST_TIMEOUT,
+            send(self.socket(), Method::GET, path, None),
+        )
+        .await
+        .map_err(|_| LoadError::Timeout(path.to_owned()))??;
+        if resp.status() != StatusCode::OK {
+            return Err(LoadError::Status {
+                what: format!("GET {path}"),
+                status: resp.status(),
+                body: String::new(),
+            });
+        }
+        let mut body = resp.into_body();
+        let counter = if op == "events" {
+            &self.event_bytes
+        } else {
+            &self.follower_bytes
+        };
+        loop {
+            let frame = tokio::select! {
+                f = body.frame() => f,
+                () = self.stopped() => return Ok(()),
             };
-            loop {
-                let frame = tokio::select! {
-                    f = body.frame() => f,
-                    () = self.stopped() => return Ok(()),
-                };
-                match frame {
-                    Some(Ok(f)) => {
-                        if let Some(d) = f.data_ref() {
-                            counter.fetch_add(d.len() as u64, Ordering::Relaxed);
-                        }
+            match frame {
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        counter.fetch_add(d.len() as u64, Ordering::Relaxed);
                     }
-                    Some(Err(e)) => return Err(transport(&path, e)),
-                    None if self.stop.load(Ordering::Relaxed) => return Ok(()),
-                    None => {
-                        return Err(LoadError::Transport {
-                            what: format!("GET {path}"),
-                            source: "the stream ended before the run".into(),
-                        });
-                    }
+                }
+                Some(Err(e)) => return Err(transport(path, e)),
+                None if self.stop.load(Ordering::Relaxed) => return Ok(()),
+                None => {
+                    return Err(LoadError::Transport {
+                        what: format!("GET {path}"),
+                        source: "the stream ended before the run".into(),
+                    });
                 }
             }
         }
-        .await;
-        self.record(op, t, r).await;
     }
 
     /// Resolves once the run is stopping.
@@ -631,6 +696,24 @@ impl XorShift {
 /// containers cannot be made) are returned; request failures during the
 /// load are counted in the report.
 pub async fn run(opts: LoadOpts) -> Result<LoadReport, LoadError> {
+    run_inner(opts, None).await
+}
+
+/// [`run`] while a harness kills the daemon (see [`kill`]): the clients
+/// keep `kills`' ledger and pass its gate, failures a kill explains are
+/// counted as interrupted, and the load ends at [`kill::Kills::finish`]
+/// (or after `opts.duration`, a bound).
+pub async fn run_with_kills(
+    opts: LoadOpts,
+    kills: Arc<kill::Kills>,
+) -> Result<LoadReport, LoadError> {
+    run_inner(opts, Some(kills)).await
+}
+
+async fn run_inner(
+    opts: LoadOpts,
+    kills: Option<Arc<kill::Kills>>,
+) -> Result<LoadReport, LoadError> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -646,6 +729,7 @@ pub async fn run(opts: LoadOpts) -> Result<LoadReport, LoadError> {
         errors: Mutex::new(Vec::new()),
         follower_bytes: AtomicU64::new(0),
         event_bytes: AtomicU64::new(0),
+        kills,
     };
     let result = setup(&mut run).await;
     let run = Arc::new(run);
@@ -663,6 +747,9 @@ async fn setup(run: &mut Run) -> Result<(), LoadError> {
         let name = format!("skiff-load-{}-{i}", run.label);
         let id = run.create(Some(&name), &["sleep", "100000"]).await?;
         run.start(&id).await?;
+        if let Some(k) = &run.kills {
+            k.long_lived(&id);
+        }
         run.targets.push(id);
     }
     let name = format!("skiff-load-{}-logger", run.label);
@@ -673,6 +760,9 @@ async fn setup(run: &mut Run) -> Result<(), LoadError> {
         )
         .await?;
     run.start(&id).await?;
+    if let Some(k) = &run.kills {
+        k.long_lived(&id);
+    }
     run.logger = id;
     // Warm-up: first uses allocate what stays (pools, caches); not a leak.
     for pick in [0, 30, 45, 60, 75, 90] {
@@ -686,6 +776,9 @@ async fn setup(run: &mut Run) -> Result<(), LoadError> {
         });
     }
     run.stats.lock().await.clear();
+    if let Some(k) = &run.kills {
+        k.set_ready();
+    }
     Ok(())
 }
 
@@ -728,14 +821,20 @@ async fn load(run: &Arc<Run>) -> LoadReport {
                     let mut rng = XorShift(
                         0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
                     );
-                    while Instant::now() < deadline {
+                    while Instant::now() < deadline && !run.finished() {
+                        let _active = run.gate().await;
                         run.operation(rng.next() % 100, n).await;
                     }
                 }
             }
         }));
     }
-    tokio::time::sleep_until(deadline.into()).await;
+    while Instant::now() < deadline && !run.finished() {
+        tokio::time::sleep(
+            Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
+    }
     // Workers finish their operation; then the streams are let go.
     let (streams, workers): (Vec<_>, Vec<_>) =
         tasks.into_iter().enumerate().partition(|(n, _)| n % 8 == 0);
