@@ -15,7 +15,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -94,9 +94,9 @@ impl PortForwarder {
             tracing::warn!("opening the port publication stream: {err}");
             return;
         }
-        let mut lines = tokio::io::BufReader::new(stream).lines();
+        let mut lines = tokio::io::BufReader::new(stream);
         loop {
-            let line = match lines.next_line().await {
+            let line = match ports::read_event_line(&mut lines).await {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
                 Err(err) => {

@@ -26,7 +26,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
+};
 
 /// The first line of the publication stream, newline included.
 pub const PORTS_MAGIC: &[u8] = b"SKIFF-PORTS/1\n";
@@ -36,6 +38,10 @@ pub const PORT_MAGIC: &[u8] = b"SKIFF-PORT/1 ";
 pub const UDP_IDLE: Duration = Duration::from_secs(60);
 /// Longest datagram carried (the u16 length prefix).
 pub const MAX_DATAGRAM: usize = u16::MAX as usize;
+/// Longest line of the publication stream the host reads, newline not
+/// counted (`unpublish udp <IPv6 address> 65535` is under 60 bytes): a
+/// guest cannot make the host buffer an endless line.
+pub const MAX_EVENT_LINE: usize = 256;
 
 /// A transport protocol of a published port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -169,6 +175,35 @@ impl PortEvent {
     }
 }
 
+/// Reads the next line of the publication stream, without its newline (a
+/// last line cut by EOF counts too); `None` at EOF. A line longer than
+/// [`MAX_EVENT_LINE`] or not UTF-8 is an `InvalidData` error, after reading
+/// at most [`MAX_EVENT_LINE`] + 1 bytes of it.
+pub async fn read_event_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let limit = MAX_EVENT_LINE as u64 + 1;
+    let n = (&mut *r).take(limit).read_until(b'\n', &mut line).await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    } else if line.len() > MAX_EVENT_LINE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a port publication line longer than {MAX_EVENT_LINE} bytes"),
+        ));
+    }
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// The first line of a forwarded connection's stream: what to reach in the
 /// guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +282,35 @@ pub async fn read_datagram<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn event_lines_are_bounded() {
+        let mut ok = &b"publish tcp - 80\nunpublish tcp - 80\r\nlast"[..];
+        assert_eq!(
+            read_event_line(&mut ok).await.expect("line").as_deref(),
+            Some("publish tcp - 80")
+        );
+        assert_eq!(
+            read_event_line(&mut ok).await.expect("line").as_deref(),
+            Some("unpublish tcp - 80")
+        );
+        assert_eq!(
+            read_event_line(&mut ok).await.expect("line").as_deref(),
+            Some("last")
+        );
+        assert_eq!(read_event_line(&mut ok).await.expect("eof"), None);
+
+        // A hostile guest's endless line: refused after the limit, not
+        // buffered to the end.
+        let endless = vec![b'x'; 10 * MAX_EVENT_LINE];
+        let mut r = &endless[..];
+        let err = read_event_line(&mut r).await.expect_err("too long");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(r.len(), endless.len() - MAX_EVENT_LINE - 1);
+
+        let mut bad = &b"publish \xff\n"[..];
+        assert!(read_event_line(&mut bad).await.is_err());
+    }
 
     fn publication(proto: Proto, ip: Option<&str>, port: u16) -> Publication {
         Publication {
