@@ -21,6 +21,7 @@
 pub mod cmdline;
 pub mod config;
 pub mod control;
+pub mod disk_state;
 pub mod docker_context;
 pub mod driver;
 pub mod error;

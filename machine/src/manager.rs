@@ -180,17 +180,50 @@ impl Manager {
 
     /// Starts machine `name` (see [`Driver::start`]), then writes its docker
     /// context (best effort: a context failure is logged, not returned).
+    ///
+    /// When the last run left the data disk mounted (the VM was killed:
+    /// [`crate::disk_state`]), says so before the boot (`launching`, with
+    /// the last run's reason when known) and, once the engine answers — the
+    /// guest mounted the disk, replaying its ext4 journal — that the disk
+    /// was recovered (`ready`).
     pub async fn start(&self, name: &str, progress: ProgressFn<'_>) -> Result<()> {
         let dir = self.dir(name)?;
         let config = MachineConfig::load(&dir)?;
         config.validate()?;
         let driver = self.driver(config.backend)?;
         driver.create(&dir, &config)?;
+        let unclean = self.unclean_last_run(name, &dir);
+        if let Some(why) = &unclean {
+            progress(crate::StartProgress::new(
+                "launching",
+                format!(
+                    "the machine was not shut down cleanly last time{why}; its data disk will be recovered from the ext4 journal"
+                ),
+            ));
+        }
         driver.start(&dir, &config, progress).await?;
+        if unclean.is_some() {
+            progress(crate::StartProgress::new(
+                "ready",
+                "the data disk was recovered (its ext4 journal replayed) and is mounted",
+            ));
+        }
         if let Err(err) = self.write_docker_context(name) {
             tracing::warn!("writing the docker context: {err}");
         }
         Ok(())
+    }
+
+    /// `Some(" (<reason>)")` (or `Some("")`) when machine `name` is not
+    /// running and its data disk was left mounted by the last run.
+    fn unclean_last_run(&self, name: &str, dir: &MachineDir) -> Option<String> {
+        let info = self.info(name).ok()?;
+        if matches!(info.state, MachineState::Running | MachineState::Starting)
+            || !crate::disk_state::needs_recovery(&dir.disk())
+        {
+            return None;
+        }
+        Some(info.reason.map(|r| format!(" ({r})")).unwrap_or_default())
     }
 
     /// Stops machine `name` (idempotent).

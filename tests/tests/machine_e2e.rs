@@ -2,7 +2,8 @@
 //! probe says no on machines where guests hang), the real docker CLI on
 //! the forwarded socket, images pulled inside the VM from the test registry
 //! on the host's loopback (through QEMU's guestfwd), stop/start with the
-//! data disk kept, a QEMU killed with SIGKILL and recovered, and `rm`;
+//! data disk kept, a QEMU killed with SIGKILL mid-write (a pull, a
+//! volume write) and recovered (`machine_e2e/crash.rs`), and `rm`;
 //! in the same boot, a host folder shared into the VM (virtiofs) bound
 //! with `-v` both ways and a folder outside the shares refused, a port
 //! published in the VM answering on the host's 127.0.0.1, and `skiff
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 use skiff_e2e::util::{self, workspace_root};
 use skiff_e2e::{DockerCli, Registry};
 
+#[path = "machine_e2e/crash.rs"]
+mod crash;
 #[path = "machine_e2e/day.rs"]
 mod day;
 
@@ -589,7 +592,8 @@ fn machine_lifecycle_with_the_docker_cli() {
         compose_started.elapsed().as_secs_f64()
     );
 
-    // kill -9 of QEMU: status says so, and start recovers.
+    // kill -9 of QEMU mid-write: status says so, and start recovers.
+    let writes = crash::start(&docker);
     let run: serde_json::Value = serde_json::from_slice(
         &std::fs::read(env.machine_dir().join("run.json")).expect("run.json"),
     )
@@ -610,8 +614,15 @@ fn machine_lifecycle_with_the_docker_cli() {
         status.starts_with("default: broken") && status.contains("signal 9"),
         "{status}"
     );
-    env.skiff_ok(&["machine", "start"]);
+    writes.pull_ended();
+    let start = env.skiff(&["machine", "start"]);
+    let progress = String::from_utf8_lossy(&start.stderr).into_owned();
+    if !start.status.success() {
+        env.dump();
+        panic!("start after the kill failed: {progress}");
+    }
     assert_eq!(env.status(), "default: running");
+    crash::recovered(|args| env.skiff(args), &docker, &progress);
     let out = docker.ok(&["run", "--rm", "busybox", "echo", "recovered"]);
     assert_eq!(out, "recovered\n");
 
