@@ -2,7 +2,7 @@
 """Writes the hand-made seeds of fuzz/corpus/ (the fuzzer's own finds are
 added by `cargo fuzz cmin`). Structured targets take `arbitrary` input: the
 4 bytes ff ff ff ff pick an enum's last variant (`Raw`), whose bytes follow."""
-import hashlib, io, json, os, tarfile
+import hashlib, io, json, os, struct, tarfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 RAW = b"\xff\xff\xff\xff"
@@ -108,3 +108,37 @@ put("image_load", "seed-oci-archive", RAW + tar([
         {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + mhex,
          "size": len(manifest), "annotations": {"io.containerd.image.name": "docker.io/library/fuzz:oci"}}]}).encode(),
      0o644)]))
+
+# relay_session: byte 0 = host connections (low 2 bits) | (chunk size - 1) << 2,
+# then yamux frames from the guest: version 0, type (0 data, 1 window
+# update, 2 ping, 3 go away), flags (1 SYN, 2 ACK, 4 FIN, 8 RST), stream id,
+# length — the host is the client: it opens the odd stream ids.
+
+
+def frame(kind, flags, sid, length, body=b""):
+    return struct.pack(">BBHII", 0, kind, flags, sid, length) + body
+
+
+reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK"
+for name, head, frames in [
+    ("ping", 0x01, frame(2, 1, 0, 42)),
+    ("reply", (63 << 2) | 1, frame(1, 2, 1, 0) + frame(0, 0, 1, len(reply), reply) + frame(0, 4, 1, 0)),
+    ("two-streams", (5 << 2) | 2, frame(1, 2, 1, 0) + frame(1, 2, 3, 0) + frame(0, 4, 3, 2, b"OK")
+     + frame(0, 0, 1, 3, b"abc") + frame(1, 8, 1, 0)),
+    ("guest-opens", 0x00, frame(1, 1, 2, 0) + frame(0, 0, 2, 4, b"data")),
+    ("go-away", (7 << 2) | 1, frame(1, 2, 1, 0) + frame(3, 0, 0, 0)),
+    ("huge-length", 0x01, frame(1, 2, 1, 0) + frame(0, 0, 1, 0xFFFFFFFF, b"x" * 16)),
+    ("huge-window", 0x01, frame(1, 2, 1, 0xFFFFFFFF) + frame(1, 0, 1, 0xFFFFFFFF)),
+    ("bad-version", 0x01, b"\x01" + frame(0, 0, 1, 0)[1:]),
+]:
+    put("relay_session", f"seed-{name}", bytes([head]) + frames)
+
+# relay_ports: byte 0 = stream (0 publication lines, 1 datagrams, 2 request
+# line), byte 1 = chunk size, then the stream.
+put("relay_ports", "seed-lines", b"\x00\x10" + b"publish tcp - 80\npublish tcp 0.0.0.0 8080\n"
+    b"publish udp :: 53\nunpublish tcp - 80\npublish tcp 127.0.0.1 65535\nbogus line\n")
+put("relay_ports", "seed-long-line", b"\x00\x40" + b"publish tcp - " + b"9" * 400 + b"\n")
+put("relay_ports", "seed-datagrams", b"\x01\x03" + struct.pack(">H", 5) + b"hello"
+    + struct.pack(">H", 0) + struct.pack(">H", 0xFFFF) + b"cut")
+put("relay_ports", "seed-request", b"\x02\x01" + b"SKIFF-PORT/1 tcp 127.0.0.1 80")
+put("relay_ports", "seed-request-v6", b"\x02\x01" + b"SKIFF-PORT/1 udp ::1 53")
