@@ -77,6 +77,8 @@ pub struct OpStats {
     /// Requests that failed because the daemon was killed meanwhile
     /// ([`run_with_kills`]; not errors).
     pub interrupted: u64,
+    /// How long the longest interrupted request had been waiting.
+    pub longest_interrupted: Duration,
     /// Latencies of the successful requests.
     pub latencies: Vec<Duration>,
 }
@@ -182,6 +184,15 @@ impl LoadReport {
                 ms(quantile(&mut l, 0.5)),
                 ms(quantile(&mut l, 0.99))
             );
+            if o.interrupted > 0 {
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:>8} cut short by a kill, the longest after {:.1} ms",
+                    "",
+                    o.interrupted,
+                    ms(o.longest_interrupted)
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -382,6 +393,7 @@ impl Run {
             }
             Err(_) if self.kills.as_ref().is_some_and(|k| k.explains(started)) => {
                 s.interrupted += 1;
+                s.longest_interrupted = s.longest_interrupted.max(took);
             }
             Err(e) => {
                 s.errors += 1;
