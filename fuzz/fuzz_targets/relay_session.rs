@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Longest a session may take to end after the guest's EOF (a hang bound,
 /// far above the milliseconds it takes; under libFuzzer's own 10 s timeout).
-const BOUND: Duration = Duration::from_secs(5);
+const BOUND: Duration = Duration::from_secs(8);
 
 /// Plays the guest: answers the handshake, writes `hostile` in `chunk`-byte
 /// writes, then closes its side; drains what the host writes meanwhile.
