@@ -39,6 +39,7 @@ import json, os, socket, statistics, subprocess, sys, time
 
 image, work, runs, accel = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 disk = os.path.join(work, "disk.img")
+system = os.path.join(image, "system.img")
 subprocess.run(["truncate", "-s", "1G", disk], check=True)
 
 def qemu(d, initrd, append):
@@ -50,6 +51,8 @@ def qemu(d, initrd, append):
             "-kernel", os.path.join(image, "vmlinuz"), "-initrd", initrd, "-append", append,
             "-serial", f"file:{d}/console.log",
             "-drive", f"file={disk},if=virtio,format=raw,cache=writeback",
+            # The image's read-only /usr (docs/vm.md); the floor's init ignores it.
+            *(["-drive", f"file={system},if=virtio,format=raw,readonly=on"] if os.path.exists(system) else []),
             "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
             "-device", "virtio-serial-pci",
             "-chardev", f"socket,id=engine,path={d}/engine.port,server=on,wait=off",
@@ -127,9 +130,12 @@ print(f"  clean shutdown (poweroff -> QEMU exit)                   {ms(med(downs
 # Where the boot goes, from the guest's own uptime stamps (skiff-init's
 # `stamp <phase> <ms>` console lines; medians per phase).
 phases = [("init", "kernel -> /init (PID 1 runs)"), ("mounts", "/init -> API filesystems mounted"),
-          ("modules", "-> boot modules loaded"), ("network", "-> lo + eth0 configured"),
+          ("modules", "-> boot modules loaded"), ("system", "-> system disk mounted at /usr"),
+          ("network", "-> lo + eth0 configured"),
           ("disk", "-> data disk checked and mounted"), ("shares", "-> shared folders mounted"),
           ("skiffd-listening", "-> skiffd answers /_ping")]
+# `system` exists only with a system disk (images before it had none).
+phases = [(p, label) for p, label in phases if p != "system" or all("system" in st for st in stamps)]
 if all(all(p in st for p, _ in phases) for st in stamps):
     print("  boot phases (guest uptime, median)        at        step")
     prev = 0
@@ -141,9 +147,11 @@ if all(all(p in st for p, _ in phases) for st in stamps):
     print("       handshake follows: `skiff machine start` logs `the engine answers` in supervisor.log)")
 else:
     print("  boot phases: the image has no `stamp` lines (an older skiff-init)")
+sysimg = m["files"].get("system.img", {}).get("size")
 print(f"artefacts: vmlinuz {vmlinuz / 2**20:.1f} MiB, initramfs.img {initrd / 2**20:.1f} MiB "
-      f"compressed / {m['initramfs_uncompressed_size'] / 2**20:.1f} MiB uncompressed "
-      f"(total {(vmlinuz + initrd) / 2**20:.1f} MiB of the 40 MiB budget); floor initramfs {floor_img / 2**20:.1f} MiB")
+      f"compressed / {m['initramfs_uncompressed_size'] / 2**20:.1f} MiB uncompressed"
+      + (f", system.img {sysimg / 2**20:.1f} MiB (read-only disk, read on demand)" if sysimg else "")
+      + f"; floor initramfs {floor_img / 2**20:.1f} MiB")
 if accel == "tcg":
     print("TCG emulates every guest instruction (and this host is shared): both figures are")
     print("several times what KVM / Virtualization.framework give on real hardware, where the")

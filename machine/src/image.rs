@@ -1,5 +1,6 @@
-//! The VM image artefacts (`vmlinuz`, `initramfs.img`, `manifest.json`
-//! written by `vm-image/build.sh`) and where the host finds them.
+//! The VM image artefacts (`vmlinuz`, `initramfs.img`, `system.img`,
+//! `manifest.json` written by `vm-image/build.sh`) and where the host finds
+//! them.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -12,6 +13,10 @@ use crate::error::{IoContext, MachineError, Result};
 
 /// The files a VM boots from, which every manifest lists.
 const BOOT_FILES: [&str; 2] = ["vmlinuz", "initramfs.img"];
+/// The read-only system disk (the guest's `/usr`): a VM boots from it too
+/// when the manifest lists it (images before it held everything in the
+/// initramfs).
+const SYSTEM_DISK: &str = "system.img";
 
 /// One file's entry in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -126,12 +131,22 @@ impl VmImage {
         self.dir.join("initramfs.img")
     }
 
+    /// The read-only system disk to attach (as a second virtio-blk disk,
+    /// after the data disk), when the image has one (docs/vm.md).
+    pub fn system_disk(&self) -> Option<PathBuf> {
+        self.manifest
+            .files
+            .contains_key(SYSTEM_DISK)
+            .then(|| self.dir.join(SYSTEM_DISK))
+    }
+
     /// Checks the size of the files a VM boots (`vmlinuz`,
-    /// `initramfs.img`), and their sha256 when `hashes`. Other listed files
-    /// (the WSL `rootfs.tar`) are not needed here and not checked.
+    /// `initramfs.img`, `system.img` when listed), and their sha256 when
+    /// `hashes`. Other listed files (the WSL `rootfs.tar`) are not needed
+    /// here and not checked.
     pub fn verify(&self, hashes: bool) -> Result<()> {
         for (name, entry) in &self.manifest.files {
-            if BOOT_FILES.contains(&name.as_str()) {
+            if BOOT_FILES.contains(&name.as_str()) || name == SYSTEM_DISK {
                 entry.verify(&self.dir.join(name), hashes)?;
             }
         }
@@ -250,6 +265,27 @@ pub(crate) mod tests {
         std::fs::remove_file(dir.path().join("initramfs.img")).expect("rm");
         let err = image.verify(false).expect_err("no initramfs");
         assert!(err.to_string().contains("initramfs.img"), "{err}");
+    }
+
+    #[test]
+    fn the_system_disk_is_booted_from_when_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut image = fake_image(dir.path());
+        assert_eq!(image.system_disk(), None);
+        let data = b"ext4!";
+        std::fs::write(dir.path().join("system.img"), data).expect("write");
+        image.manifest.files.insert(
+            "system.img".into(),
+            FileEntry {
+                sha256: hex::encode(Sha256::digest(data)),
+                size: data.len() as u64,
+            },
+        );
+        assert_eq!(image.system_disk(), Some(dir.path().join("system.img")));
+        image.verify(true).expect("valid");
+        std::fs::write(dir.path().join("system.img"), b"ext3!").expect("tamper");
+        let err = image.verify(true).expect_err("hash mismatch");
+        assert!(err.to_string().contains("system.img has sha256"), "{err}");
     }
 
     #[test]

@@ -140,6 +140,14 @@ pub fn command(
             opt(&dir.disk())
         ),
     ]);
+    // The image's read-only /usr, second: the data disk stays /dev/vda
+    // (the guest finds this one by its label).
+    if let Some(system) = image.system_disk() {
+        push(&[
+            "-drive",
+            &format!("file={},if=virtio,format=raw,readonly=on", opt(&system)),
+        ]);
+    }
     let mut netdev = String::from("user,id=n0");
     if config.network == Network::Restricted {
         netdev.push_str(",restrict=on");
@@ -231,16 +239,7 @@ mod tests {
         let mut config = MachineConfig::new("default");
         config.registry_mirror = Some("http://127.0.0.1:5000".into());
         config.network = Network::Restricted;
-        let cmd = command(
-            &config,
-            &dir,
-            &image,
-            Accelerator::Tcg,
-            Path::new("/usr/bin/skiff"),
-            42,
-            &Devices::default(),
-        )
-        .expect("command");
+        let cmd = tcg_command(&config, &dir, &image);
         assert_eq!(cmd.program, "qemu-system-x86_64");
         let line = cmd.args.join(" ");
         let img = image.dir.display();
@@ -268,6 +267,43 @@ mod tests {
             .expect("-append");
         assert!(cmd.args[append + 1].starts_with("console=ttyS0 "));
         assert!(!line.contains("vsock"), "{line}");
+    }
+
+    /// The command line under TCG, with no vsock and no shares.
+    fn tcg_command(config: &MachineConfig, dir: &MachineDir, image: &VmImage) -> QemuCommand {
+        command(
+            config,
+            dir,
+            image,
+            Accelerator::Tcg,
+            Path::new("/usr/bin/skiff"),
+            42,
+            &Devices::default(),
+        )
+        .expect("command")
+    }
+
+    #[test]
+    fn the_system_disk_is_a_read_only_second_drive() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut image = crate::image::tests::fake_image(&tmp.path().join("img"));
+        image.manifest.files.insert(
+            "system.img".into(),
+            crate::image::FileEntry {
+                sha256: "00".into(),
+                size: 1,
+            },
+        );
+        let home = Home::at("/h".into());
+        let dir = home.machine("default").expect("name");
+        let cmd = tcg_command(&MachineConfig::new("default"), &dir, &image);
+        let line = cmd.args.join(" ");
+        let want = format!(
+            "-drive file=/h/machines/default/disk.img,if=virtio,format=raw,cache=writeback \
+             -drive file={}/system.img,if=virtio,format=raw,readonly=on -netdev ",
+            image.dir.display()
+        );
+        assert!(line.contains(&want), "{line}");
     }
 
     #[test]

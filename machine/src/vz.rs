@@ -3,7 +3,8 @@
 //! it with `objc2-virtualization` is macOS-only.
 //!
 //! The graph: `VZLinuxBootLoader` (kernel, initrd, command line with
-//! `console=hvc0`), a `VZVirtioBlockDevice` over `disk.img`, NAT networking
+//! `console=hvc0`), a `VZVirtioBlockDevice` over `disk.img` (and a read-only
+//! one over the image's `system.img` when it has one), NAT networking
 //! (`VZNATNetworkDeviceAttachment` on a virtio-net device), a virtio console
 //! whose output is appended to `console.log`, a `VZVirtioSocketDevice`,
 //! and a `VZVirtioFileSystemDeviceConfiguration` per shared folder.
@@ -51,6 +52,9 @@ pub struct VzMachine {
     pub cmdline: String,
     /// The raw data disk (virtio-blk, read-write).
     pub disk: PathBuf,
+    /// The image's system disk (virtio-blk, read-only, after the data
+    /// disk), when it has one.
+    pub system_disk: Option<PathBuf>,
     /// Where the virtio console's output goes.
     pub console_log: PathBuf,
     /// NAT networking (VZ has no restricted mode).
@@ -99,6 +103,7 @@ pub fn describe(
         initrd: image.initrd(),
         cmdline: cmdline::kernel_cmdline(config, "hvc0", now, shares),
         disk: dir.disk(),
+        system_disk: image.system_disk(),
         console_log: dir.console(),
         nat: true,
         socket_device: VirtioSocketDevice::SKIFF,
@@ -134,6 +139,7 @@ mod tests {
         );
         assert_eq!(vz.memory_bytes, 4 << 30);
         assert_eq!(vz.disk, PathBuf::from("/h/machines/default/disk.img"));
+        assert_eq!(vz.system_disk, None, "the fake image has no system.img");
         assert!(
             vz.cmdline.starts_with("console=hvc0 panic=-1"),
             "{}",

@@ -8,7 +8,8 @@
 //! with `-v` both ways and a folder outside the shares refused, a port
 //! published in the VM answering on the host's 127.0.0.1, and `skiff
 //! machine set --memory` applied at the next start; file modes and owner
-//! through the share. The first boot runs with `--network restricted`
+//! through the share; `docker build` of a context on the host (outside the
+//! shares) whose image runs. The first boot runs with `--network restricted`
 //! (pulls from the test registry only); `set --network nat` makes the
 //! second boot Docker Desktop's default, where a listener on the host's
 //! 127.0.0.1 answers at `host.docker.internal`, a host-side edit reaches
@@ -453,6 +454,12 @@ fn machine_lifecycle_with_the_docker_cli() {
     host_folders_through_the_vm(&docker, &share, &outside);
     day::modes_and_owner_round_trip(&docker, &share);
     published_port_on_the_hosts_loopback(&docker);
+    let build_started = Instant::now();
+    day::build_with_a_host_context(&docker, &env.home.with_file_name("build-context"));
+    eprintln!(
+        "docker build with a host context through the VM: {:.1} s",
+        build_started.elapsed().as_secs_f64()
+    );
 
     // A shell in the guest, through the relay (the image's busybox sh):
     // a command's output and exit status come back, and so does piped

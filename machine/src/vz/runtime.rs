@@ -79,7 +79,23 @@ fn configuration(desc: &VzMachine) -> Result<Retained<VZVirtualMachineConfigurat
             &disk,
         );
         let storage: Retained<VZStorageDeviceConfiguration> = Retained::into_super(block);
-        config.setStorageDevices(&NSArray::from_retained_slice(&[storage]));
+        let mut disks = vec![storage];
+        // The image's read-only /usr, after the data disk (the guest finds
+        // it by its label).
+        if let Some(system) = &desc.system_disk {
+            let attachment = VZDiskImageStorageDeviceAttachment::initWithURL_readOnly_error(
+                VZDiskImageStorageDeviceAttachment::alloc(),
+                &url(system),
+                true,
+            )
+            .map_err(|e| format!("opening {}: {}", system.display(), describe_error(&e)))?;
+            let block = VZVirtioBlockDeviceConfiguration::initWithAttachment(
+                VZVirtioBlockDeviceConfiguration::alloc(),
+                &attachment,
+            );
+            disks.push(Retained::into_super(block));
+        }
+        config.setStorageDevices(&NSArray::from_retained_slice(&disks));
 
         let net = VZVirtioNetworkDeviceConfiguration::new();
         let nat = VZNATNetworkDeviceAttachment::new();

@@ -325,3 +325,35 @@ pub fn compose_through_the_vm(docker: &DockerCli, share: &Path) {
         || std::net::TcpStream::connect(&addr).is_err(),
     );
 }
+
+/// `docker build` through the VM with its context on the host, in a
+/// folder that is *not* shared (the CLI sends the context as a tar over
+/// skiff's forwarded socket; nothing is read through virtiofs): the built
+/// image runs, its command is the context's executable script (mode kept)
+/// printing the context's file, and `.dockerignore` kept the ignored file
+/// out.
+pub fn build_with_a_host_context(docker: &DockerCli, context: &Path) {
+    std::fs::create_dir_all(context.join("bin")).expect("mkdir context");
+    std::fs::write(context.join("from-the-host.txt"), "context of the host\n").expect("write");
+    std::fs::write(context.join("secret.txt"), "ignored\n").expect("write");
+    std::fs::write(context.join(".dockerignore"), "secret.txt\n").expect("write");
+    let script = context.join("bin/hello.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncat /ctx/from-the-host.txt\ntest ! -e /ctx/secret.txt && echo ignored-left-out\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM busybox\nCOPY . /ctx/\nCMD [\"/ctx/bin/hello.sh\"]\n",
+    )
+    .expect("write");
+    let tag = "skiff-e2e/host-context:1";
+    let cli = docker.clone().with_env("DOCKER_BUILDKIT", "0");
+    let dir = context.to_str().expect("utf-8 path");
+    cli.ok(&["build", "-q", "-t", tag, dir]);
+    let out = docker.ok(&["run", "--rm", tag]);
+    assert_eq!(out, "context of the host\nignored-left-out\n");
+    docker.ok(&["rmi", tag]);
+}

@@ -4,8 +4,9 @@
 //! Boot: give containers a root they can `pivot_root` from ([`rootfs`]),
 //! mount the API filesystems and cgroup2 ([`mounts`]), load the kernel
 //! modules ([`kmod`]; the binary is also `/sbin/modprobe` for on-demand
-//! loading), set the clock ([`clock`]), configure `lo`/`eth0` ([`net`]),
-//! format/mount the data disk ([`disk`]); then run skiffd under
+//! loading), mount the read-only system disk at `/usr` ([`system`]), set
+//! the clock ([`clock`]), configure `lo`/`eth0` ([`net`]), format/mount
+//! the data disk ([`disk`]); then run skiffd under
 //! supervision ([`supervisor`], [`reaper`]), relay the engine socket over
 //! the `skiff.engine` port ([`engine_port`]), answer the `skiff.control`
 //! port ([`control_port`]) — virtio-serial ports under QEMU, vsock ports
@@ -39,6 +40,7 @@ pub mod reaper;
 pub mod rootfs;
 pub mod shares;
 pub mod supervisor;
+pub mod system;
 pub mod touch;
 pub mod vport;
 pub mod vsock;

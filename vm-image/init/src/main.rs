@@ -12,7 +12,7 @@ use skiff_init::reaper::{self, Reaper};
 use skiff_init::supervisor::ENGINE_SOCKET;
 use skiff_init::{
     clock, control_port, disk, engine_port, kmod, log, mounts, net, ping, power, rootfs, say,
-    shares, supervisor, vport, vsock,
+    shares, supervisor, system, vport, vsock,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -97,6 +97,18 @@ fn boot() -> anyhow::Result<()> {
     let modules_dir = kmod::modules_dir();
     load_modules(&modules_dir, Path::new(BOOT_MODULES), settings.debug);
     log::stamp("modules", log::uptime_ms());
+    // The rest of the image (skiffd, the libraries, every other module):
+    // the initramfs holds only what it takes to get here.
+    if system::needed() {
+        let device = system::mount_usr(&settings.data, Duration::from_secs(5))
+            .context("mounting the system disk")?;
+        say!(
+            "system disk {} mounted at {}",
+            device.display(),
+            system::MOUNT_POINT
+        );
+        log::stamp("system", log::uptime_ms());
+    }
     let background = {
         let dir = modules_dir.clone();
         let verbose = settings.debug;

@@ -50,7 +50,7 @@ impl Vm {
              skiff.ip=10.0.2.15/24 skiff.gw=10.0.2.2"
         );
         let d = dir.display();
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "-machine".into(),
             "q35".into(),
             "-accel".into(),
@@ -75,6 +75,17 @@ impl Vm {
             format!("file:{d}/console.log"),
             "-drive".into(),
             format!("file={d}/disk.img,if=virtio,format=raw,cache=writeback"),
+        ];
+        // The image's read-only /usr (docs/vm.md), after the data disk.
+        let system = image.join("system.img");
+        if system.is_file() {
+            args.push("-drive".into());
+            args.push(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                system.display()
+            ));
+        }
+        args.extend([
             "-netdev".into(),
             "user,id=n0,restrict=on".into(),
             "-device".into(),
@@ -91,7 +102,7 @@ impl Vm {
             "virtserialport,chardev=control,name=skiff.control".into(),
             "-qmp".into(),
             format!("unix:{d}/qmp.sock,server=on,wait=off"),
-        ];
+        ]);
         let child = Command::new("qemu-system-x86_64")
             .args(&args)
             .stdin(Stdio::null())

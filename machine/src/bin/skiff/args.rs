@@ -162,7 +162,7 @@ pub struct Settings {
     /// reaches it as http://10.0.2.100:5000).
     #[arg(long = "registry-mirror")]
     pub registry_mirror: Option<String>,
-    /// The VM image directory (vmlinuz, initramfs.img, manifest.json).
+    /// The VM image directory (vmlinuz, initramfs.img, system.img, manifest.json).
     #[arg(long = "image-dir")]
     pub image_dir: Option<PathBuf>,
     /// CPU virtualisation (QEMU).
