@@ -19,7 +19,7 @@
 //! returns only once its change is durable, as before.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::record::NetState;
@@ -60,7 +60,7 @@ impl Persister {
 
     /// The file.
     #[cfg(test)]
-    fn path(&self) -> &Path {
+    fn path(&self) -> &std::path::Path {
         &self.path
     }
 
