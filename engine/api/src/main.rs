@@ -157,5 +157,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    // Idle bridge devices go (the default bridge's is kept while we run).
+    let networks = daemon.networks.clone();
+    let _ = tokio::task::spawn_blocking(move || networks.shutdown()).await;
     Ok(())
 }

@@ -50,8 +50,12 @@ impl ContainerService {
         let dir = self.store.dir(id);
         let host = self.runtime.host.clone();
         let svc = self.clone();
+        let leaving = owned.clone();
+        // The network's release (deleting a veth waits for the kernel's RCU
+        // grace periods: tens of ms) runs beside the unmount and the
+        // shim's delete, which need nothing of it.
+        let left = tokio::task::spawn_blocking(move || svc.network_leave(&leaving));
         let cleanup = tokio::task::spawn_blocking(move || {
-            svc.network_leave(&owned);
             // Volatile for --rm containers: no sync, a fraction of a ms.
             let unmounted = host.unmount(&Rootfs::new(&dir));
             if let Some(h) = handle {
@@ -60,6 +64,9 @@ impl ContainerService {
             unmounted.and(host.remove_cgroups(&owned, &cgroup))
         })
         .await;
+        if let Err(e) = left.await {
+            tracing::warn!("container {id}: {e}");
+        }
         self.unmount_volumes(id);
         match cleanup {
             Ok(Err(e)) => tracing::warn!("container {id}: {e}"),

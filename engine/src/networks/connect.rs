@@ -122,7 +122,9 @@ impl NetworkService {
             c.attachments.insert(net.id.clone(), att);
         }
         st.containers.insert(id.to_owned(), c);
-        self.save(&st)
+        let staged = self.stage(&st)?;
+        drop(st);
+        self.commit(staged)
     }
 
     /// `docker network connect`: adds an attachment; when the container
@@ -227,16 +229,21 @@ impl NetworkService {
 
     /// Forgets container `id` (at its removal), releasing what it holds.
     pub fn remove_container(&self, id: &str) {
+        let op = self.container_op(id);
+        let guard = op.lock().unwrap_or_else(|p| p.into_inner());
+        let detached = self.detach_all(id);
         let mut st = self.lock();
-        let had = self.release(&mut st, id);
-        if st.containers.remove(id).is_some() || had {
-            if let Err(e) = self.save(&st) {
-                tracing::warn!("container {id}: {e}");
-            }
-        }
+        let had = self.release_with(&mut st, id, &detached);
+        let staged = (st.containers.remove(id).is_some() || had).then(|| self.stage(&st));
         if had && let Err(e) = self.sync_firewall(&st) {
             tracing::warn!("container {id}: {e}");
         }
+        drop(st);
+        if let Some(Err(e)) = staged.map(|s| s.and_then(|s| self.commit(s))) {
+            tracing::warn!("container {id}: {e}");
+        }
+        drop(guard);
+        self.forget_container_op(id);
     }
 
     /// Forgets (as [`Self::remove_container`]) every container `keep`

@@ -218,7 +218,7 @@ impl NetworkService {
         // While our device is there, the routes of the subnet are ours (and
         // another engine starting meanwhile saw them and chose elsewhere).
         let device = net.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE_DEVICE);
-        if self.kernel.links()?.iter().any(|l| l.name == device) {
+        if self.kernel.link_exists(device)? {
             return Ok(None);
         }
         let routes = self.kernel.routes()?;

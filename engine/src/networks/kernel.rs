@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use ipnet::Ipv4Net;
 use skiff_net::dns::{self, DnsConfig, DnsHandle};
-use skiff_net::link::{self, BridgeConfig, EndpointConfig, Link, Netlink};
+use skiff_net::link::{self, BridgeConfig, EndpointConfig, Link, LinkError, Netlink};
 use skiff_net::netns::NetNs;
 use skiff_net::nft::{self, Firewall};
 use skiff_net::proxy::{self, ProxyHandle, ProxySpec};
@@ -29,8 +29,16 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     /// The namespace's links.
     fn links(&self) -> Result<Vec<Link>, NetworkError>;
     /// Makes sure a bridge exists, has its address and is up (idempotent),
-    /// and that the namespace forwards IPv4.
+    /// and that the namespace forwards IPv4. A bridge this kernel made sure
+    /// of before with the same configuration, and has not removed since,
+    /// is taken as it is (no kernel call); [`Kernel::attach`] forgets it
+    /// when it finds it gone, so the next call makes it again.
     fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<(), NetworkError>;
+    /// Whether a link of that name exists (a bridge made sure of and not
+    /// removed since counts without a kernel call).
+    fn link_exists(&self, name: &str) -> Result<bool, NetworkError> {
+        Ok(self.links()?.iter().any(|l| l.name == name))
+    }
     /// Deletes a bridge (gone already is fine).
     fn remove_bridge(&self, name: &str) -> Result<(), NetworkError>;
     /// A new, empty network namespace (see [`NetNs::create`]).
@@ -40,7 +48,8 @@ pub trait Kernel: Send + Sync + fmt::Debug {
     fn pin_netns(&self, ns: &NetNs, path: &std::path::Path) -> Result<(), NetworkError>;
     /// Undoes [`Kernel::pin_netns`] (gone already is fine).
     fn unpin_netns(&self, path: &std::path::Path) -> Result<(), NetworkError>;
-    /// Plugs a container into a bridge ([`link::attach`]).
+    /// Plugs a container into a bridge ([`link::attach`]). A bridge found
+    /// missing is forgotten (see [`Kernel::ensure_bridge`]).
     fn attach(&self, ep: &EndpointConfig<'_>) -> Result<(), NetworkError>;
     /// Unplugs it ([`link::detach`]; gone already is fine).
     fn detach(&self, host_ifname: &str) -> Result<(), NetworkError>;
@@ -66,6 +75,9 @@ pub struct LinkKernel<N> {
     real_netns: bool,
     /// The last firewall applied.
     last: Mutex<Option<Firewall>>,
+    /// Bridges made sure of (and not removed since), with their
+    /// configuration: a container's join then costs no bridge call.
+    bridges: Mutex<Vec<BridgeConfig>>,
 }
 
 impl<N> fmt::Debug for LinkKernel<N> {
@@ -87,6 +99,7 @@ impl LinkKernel<link::Rtnl> {
             nft: true,
             real_netns: true,
             last: Mutex::new(None),
+            bridges: Mutex::new(Vec::new()),
         })
     }
 }
@@ -101,12 +114,21 @@ impl<N: Netlink> LinkKernel<N> {
             nft: false,
             real_netns: false,
             last: Mutex::new(None),
+            bridges: Mutex::new(Vec::new()),
         }
     }
 
     /// The netlink seam (the fake's recorded calls, in tests).
     pub fn netlink(&self) -> &N {
         &self.nl
+    }
+
+    fn known_bridges(&self) -> std::sync::MutexGuard<'_, Vec<BridgeConfig>> {
+        self.bridges.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_bridge(&self, name: &str) {
+        self.known_bridges().retain(|b| b.name != name);
     }
 
     /// The last firewall applied.
@@ -125,6 +147,11 @@ impl<N: Netlink> Kernel for LinkKernel<N> {
     }
 
     fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<(), NetworkError> {
+        // Held throughout: joins running at once make a bridge once.
+        let mut known = self.known_bridges();
+        if known.contains(cfg) {
+            return Ok(());
+        }
         self.rt.block_on(link::ensure_bridge(&self.nl, cfg))?;
         if self.real_netns {
             // Containers reach beyond their bridge only with forwarding on
@@ -132,10 +159,20 @@ impl<N: Netlink> Kernel for LinkKernel<N> {
             std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
                 .map_err(|e| NetworkError::store("enabling net.ipv4.ip_forward", e))?;
         }
+        known.retain(|b| b.name != cfg.name);
+        known.push(cfg.clone());
         Ok(())
     }
 
+    fn link_exists(&self, name: &str) -> Result<bool, NetworkError> {
+        if self.known_bridges().iter().any(|b| b.name == name) {
+            return Ok(true);
+        }
+        Ok(self.links()?.iter().any(|l| l.name == name))
+    }
+
     fn remove_bridge(&self, name: &str) -> Result<(), NetworkError> {
+        self.forget_bridge(name);
         Ok(self.rt.block_on(link::remove_bridge(&self.nl, name))?)
     }
 
@@ -172,7 +209,14 @@ impl<N: Netlink> Kernel for LinkKernel<N> {
     }
 
     fn attach(&self, ep: &EndpointConfig<'_>) -> Result<(), NetworkError> {
-        Ok(self.rt.block_on(link::attach(&self.nl, ep))?)
+        match self.rt.block_on(link::attach(&self.nl, ep)) {
+            Err(LinkError::NotFound { name }) if name == ep.bridge => {
+                // Deleted behind our back: made again at the next ensure.
+                self.forget_bridge(ep.bridge);
+                Err(LinkError::NotFound { name }.into())
+            }
+            other => Ok(other?),
+        }
     }
 
     fn detach(&self, host_ifname: &str) -> Result<(), NetworkError> {

@@ -20,9 +20,12 @@
 //!
 //! Contracts:
 //! - an address or host port is handed out at most once while in use;
-//! - a bridge device exists only while a container is connected to it (it
-//!   is created at the first join and removed at the last leave), so a
-//!   daemon with no running container leaves no link behind;
+//! - a user-defined network's bridge device exists only while a container
+//!   is connected to it (it is created at the first join and removed at the
+//!   last leave); the default bridge's device, made at its first join,
+//!   stays while skiffd runs (a `docker run --rm` then neither makes nor
+//!   deletes a bridge) and goes at [`NetworkService::shutdown`] if idle, so
+//!   a daemon stopped with no running container leaves no link behind;
 //! - skiff's nftables table (named per daemon, [`NetworkService::table`])
 //!   is replaced whole after every change of the running endpoints and
 //!   ports, so it always matches them (it is made at the first join);
@@ -38,6 +41,7 @@ pub mod endpoint;
 pub mod error;
 pub mod kernel;
 pub mod list;
+mod persist;
 pub mod ports;
 pub mod record;
 pub mod remove;
@@ -102,6 +106,12 @@ pub struct NetworkService {
     /// wait for those.
     view: Mutex<Arc<record::NetState>>,
     live: Mutex<Live>,
+    /// Writes the state ([`persist`]).
+    persister: persist::Persister,
+    /// One lock per container, held through its join or leave: their
+    /// kernel work runs without the state lock, so different containers
+    /// start and stop at once while one container's steps stay in order.
+    ops: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// What the embedded DNS servers answer ([`dns`]).
     names: Arc<dns::LiveNames>,
 }
@@ -142,7 +152,7 @@ impl NetworkService {
             }
         };
         let svc = NetworkService {
-            path,
+            path: path.clone(),
             netns_dir: dir.join("netns"),
             table: table.into(),
             kernel,
@@ -150,6 +160,8 @@ impl NetworkService {
             view: Mutex::new(Arc::new(state.clone())),
             state: Mutex::new(state),
             live: Mutex::new(Live::default()),
+            persister: persist::Persister::new(path.clone()),
+            ops: Mutex::new(HashMap::new()),
             names: Arc::new(dns::LiveNames::default()),
         };
         {
@@ -175,6 +187,24 @@ impl NetworkService {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Container `id`'s operation lock (see `ops`).
+    fn container_op(&self, id: &str) -> Arc<Mutex<()>> {
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets container `id`'s operation lock (at its removal).
+    fn forget_container_op(&self, id: &str) {
+        self.ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
     fn live(&self) -> MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -186,9 +216,25 @@ impl NetworkService {
 
     /// Writes the state atomically, and publishes it to readers.
     fn save(&self, st: &record::NetState) -> Result<(), NetworkError> {
+        let staged = self.stage(st)?;
+        self.commit(staged)
+    }
+
+    /// The first half of [`Self::save`], under the state lock: publishes
+    /// the state to readers and stages it for writing ([`persist`]).
+    fn stage(&self, st: &record::NetState) -> Result<persist::Staged, NetworkError> {
         *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(st.clone());
         self.refresh_names(st);
-        skiff_store::atomic::write_json(&self.path, st)
+        self.persister
+            .stage(st)
+            .map_err(|e| NetworkError::store(format!("writing {}", self.path.display()), e))
+    }
+
+    /// The second half of [`Self::save`], after the state lock is dropped:
+    /// returns once the staged state (or a newer one) is on disk.
+    fn commit(&self, staged: persist::Staged) -> Result<(), NetworkError> {
+        self.persister
+            .commit(staged)
             .map_err(|e| NetworkError::store(format!("writing {}", self.path.display()), e))
     }
 

@@ -470,6 +470,10 @@ fn names_follow_user_network_endpoints_only() {
     let bridge = w.svc.get("app").expect("app").bridge.expect("bridge");
     assert!(!w.nl.links().iter().any(|l| l.name == bridge));
     assert!(w.nl.links().iter().any(|l| l.name == DEFAULT_BRIDGE_DEVICE));
+    // The default bridge's device stays while the daemon runs, and goes
+    // at its stop when idle.
     w.svc.leave("plain");
+    assert!(w.nl.links().iter().any(|l| l.name == DEFAULT_BRIDGE_DEVICE));
+    w.svc.shutdown();
     assert!(!w.nl.links().iter().any(|l| l.name == DEFAULT_BRIDGE_DEVICE));
 }
