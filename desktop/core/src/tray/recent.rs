@@ -21,6 +21,10 @@ pub struct Known {
     pub state: String,
     /// Unix seconds.
     pub created: i64,
+    /// Creation order among containers of the same second: the list's
+    /// order (the engine lists newest first), then the order of `create`
+    /// events; larger is newer.
+    pub seq: u64,
 }
 
 impl Known {
@@ -34,24 +38,32 @@ impl Known {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recent {
     by_id: HashMap<String, Known>,
+    next_seq: u64,
 }
 
 impl Recent {
-    /// The containers of a list read from the engine.
+    /// The containers of a list read from the engine (newest first, as
+    /// the engine lists them).
     pub fn from_list(list: &[Container]) -> Recent {
         let by_id = list
             .iter()
-            .map(|c| {
+            .rev()
+            .zip(0..)
+            .map(|(c, seq)| {
                 let known = Known {
                     id: c.id.clone(),
                     name: c.name.clone(),
                     state: c.state.clone(),
                     created: c.created,
+                    seq,
                 };
                 (c.id.clone(), known)
             })
             .collect();
-        Recent { by_id }
+        Recent {
+            by_id,
+            next_seq: list.len() as u64,
+        }
     }
 
     /// Applies a container event (others are ignored); true when what the
@@ -72,12 +84,17 @@ impl Recent {
             _ => return false,
         };
         let name = event.actor.attributes.get("name").cloned();
+        let seq = self.next_seq;
         let known = self.by_id.entry(id.clone()).or_insert_with(|| Known {
             id: id.clone(),
             name: String::new(),
             state: "created".to_string(),
             created: event.time,
+            seq,
         });
+        if known.seq == seq {
+            self.next_seq += 1;
+        }
         if event.action == "create" {
             known.created = event.time;
         }
@@ -105,15 +122,11 @@ impl Recent {
         self.by_id.is_empty()
     }
 
-    /// The `n` newest containers (by creation, then name), newest first.
+    /// The `n` newest containers (by creation second, then creation
+    /// order), newest first.
     pub fn last(&self, n: usize) -> Vec<Known> {
         let mut all: Vec<&Known> = self.by_id.values().collect();
-        all.sort_by(|a, b| {
-            b.created
-                .cmp(&a.created)
-                .then_with(|| a.name.cmp(&b.name))
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.seq.cmp(&a.seq)));
         all.into_iter().take(n).cloned().collect()
     }
 }
@@ -174,6 +187,19 @@ pub(crate) mod tests {
         assert!(!recent.apply(&event("destroy", "c", "new", 51)));
         assert_eq!(recent.len(), 2);
         assert_eq!(recent.running(), 0);
+    }
+
+    #[test]
+    fn containers_of_one_second_keep_the_engines_order() {
+        // Listed newest first, all created in the same second.
+        let mut recent = Recent::from_list(&[
+            row("z", "third", "created", 7),
+            row("a", "second", "created", 7),
+            row("m", "first", "created", 7),
+        ]);
+        recent.apply(&event("create", "b", "fourth", 7));
+        let names: Vec<String> = recent.last(5).into_iter().map(|k| k.name).collect();
+        assert_eq!(names, ["fourth", "third", "second", "first"]);
     }
 
     #[test]
