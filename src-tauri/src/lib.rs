@@ -22,8 +22,7 @@ pub mod background;
 pub mod browser;
 pub mod commands;
 pub mod engine;
-pub mod error;
-pub mod machine;
+pub use skiff_desktop_core::{error, machine};
 pub mod probe;
 pub mod relaunch;
 pub mod tray;
@@ -103,13 +102,8 @@ pub fn with_commands<R: Runtime>(
 /// Runs the app until Quit; `launch` says whether to open the window at
 /// start and the view state a re-execution carried.
 pub fn run(launch: Launch) -> tauri::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let no_handoff = launch.no_handoff;
+    skiff_desktop_core::init_logging();
     let machine = Machine::from_env();
     let engine = Engine::auto(machine.clone());
     with_commands(tauri::Builder::default(), engine, machine)
@@ -119,7 +113,7 @@ pub fn run(launch: Launch) -> tauri::Result<()> {
         })
         .on_page_load(|webview, payload| probe::on_page_load(webview, payload.event()))
         .build(tauri::generate_context!())?
-        .run(|app, event| {
+        .run(move |app, event| {
             // Closing the main window destroys it (and WebKit's processes);
             // with a tray the app stays, and the tray re-creates the window.
             // An explicit exit (Quit) carries a code and is not held.
@@ -132,7 +126,7 @@ pub fn run(launch: Launch) -> tauri::Result<()> {
                     // What WebKit and GTK keep after the window goes is
                     // most of the app's memory: start afresh in the tray.
                     let view = app.state::<ViewState>().get();
-                    let err = relaunch::relaunch_tray_only(&view);
+                    let err = relaunch::relaunch_tray_only(&view, no_handoff);
                     tracing::warn!("staying in the tray as is: {err}");
                 }
             }

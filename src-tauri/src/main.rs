@@ -9,6 +9,8 @@ fn main() -> anyhow::Result<()> {
     // SAFETY: first thing in `main` (after the line above, same rule),
     // before any thread exists.
     let launch = unsafe { skiff_desktop::relaunch::Launch::take_from_env() };
+    // In the tray from the start: the tray program, without WebKit.
+    skiff_desktop::relaunch::hand_over_at_start(&launch);
     #[cfg(target_os = "linux")]
     if launch.tray_only {
         disable_gdk_gl();

@@ -8,24 +8,22 @@
 //! a process that never made a webview costs a fraction of it.
 //!
 //! So when the last window closes and the tray stays, the app ends the
-//! WebKit processes it started and re-executes itself in tray-only mode
-//! ([`relaunch_tray_only`]): the same pid, the same arguments, and two
-//! variables — [`TRAY_ONLY_ENV`] (do not open the window at start) and
-//! [`VIEW_STATE_ENV`] (what the page saved in [`crate::window::ViewState`],
-//! so the window the tray re-creates comes back to the same view). The new
-//! image reads and removes them at start ([`Launch::take_from_env`]), so
-//! nothing the app starts later inherits them. [`TRAY_FLAG`] on the command
-//! line starts the app in the tray too (start at login).
+//! WebKit processes it started and hands over to the tray program
+//! (`skiff-tray`, which links no WebKit; see
+//! [`skiff_desktop_core::handoff`]): the same pid, the app's arguments, its
+//! binary and the view state ([`VIEW_STATE_ENV`]: what the page saved in
+//! [`crate::window::ViewState`]), which the tray carries back when it
+//! opens the window again. A start with [`TRAY_FLAG`] (start at login)
+//! hands over at once ([`hand_over_at_start`]). Without a tray program
+//! (or when it handed back because it could not show its icon) the app
+//! re-executes itself in tray-only mode instead ([`TRAY_ONLY_ENV`]: do not
+//! open the window at start). The new image reads and removes the
+//! variables at start ([`Launch::take_from_env`]).
 
-use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-/// Set (to `1`) in the environment of a tray-only start.
-pub const TRAY_ONLY_ENV: &str = "SKIFF_DESKTOP_TRAY_ONLY";
-/// The page's view state (JSON) carried across a re-execution.
-pub const VIEW_STATE_ENV: &str = "SKIFF_DESKTOP_VIEW_STATE";
-/// The command-line flag of a start in the tray, without a window.
-pub const TRAY_FLAG: &str = "--tray";
+use skiff_desktop_core::handoff::{self, APP_ENV, Carried};
+pub use skiff_desktop_core::handoff::{TRAY_FLAG, TRAY_ONLY_ENV, VIEW_STATE_ENV};
 
 /// How long WebKit's processes get to leave on SIGTERM before SIGKILL.
 const WEBKIT_EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -38,53 +36,75 @@ pub struct Launch {
     pub tray_only: bool,
     /// The view state to hand to the next page (`null`: none).
     pub view_state: serde_json::Value,
+    /// Stay in the tray in this process rather than handing over to the
+    /// tray program (it handed back: it could not show its icon).
+    pub no_handoff: bool,
+}
+
+impl From<Carried> for Launch {
+    fn from(c: Carried) -> Launch {
+        Launch {
+            tray_only: c.tray_only,
+            view_state: c.view_state,
+            no_handoff: c.no_handoff,
+        }
+    }
 }
 
 impl Launch {
-    /// The launch from the command line and the two variables' values
-    /// (`tray_only_var`: [`TRAY_ONLY_ENV`], `view_state_var`:
-    /// [`VIEW_STATE_ENV`]). A view state that is not JSON is ignored.
-    pub fn parse(
-        args: &[OsString],
-        tray_only_var: Option<&str>,
-        view_state_var: Option<&str>,
-    ) -> Launch {
-        let tray_only = tray_only_var == Some("1") || args.iter().any(|a| a == TRAY_FLAG);
-        let view_state = view_state_var
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(serde_json::Value::Null);
-        Launch {
-            tray_only,
-            view_state,
-        }
-    }
-
     /// Reads the launch from this process's arguments and environment and
-    /// removes the two variables from the environment.
+    /// removes the hand-over variables from the environment.
     ///
     /// # Safety
     ///
     /// Changes the environment: call it before any thread exists (first
     /// thing in `main`), as `std::env::remove_var` requires.
     pub unsafe fn take_from_env() -> Launch {
-        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-        let tray = std::env::var(TRAY_ONLY_ENV).ok();
-        let view = std::env::var(VIEW_STATE_ENV).ok();
         // SAFETY: the caller guarantees no other thread exists.
-        unsafe {
-            std::env::remove_var(TRAY_ONLY_ENV);
-            std::env::remove_var(VIEW_STATE_ENV);
-        }
-        Launch::parse(&args, tray.as_deref(), view.as_deref())
+        Launch::from(unsafe { Carried::take_from_env() })
     }
 }
 
-/// Ends the WebKit processes this process started, then replaces this
+/// Replaces this process with the tray program, carrying `view_state`
+/// and this binary's path and arguments. Returns only on failure.
+pub fn hand_over_to_tray(view_state: &serde_json::Value) -> std::io::Error {
+    let (exe, tray) = match (std::env::current_exe(), handoff::tray_program()) {
+        (Ok(exe), Ok(tray)) => (exe, tray),
+        (Err(err), _) | (_, Err(err)) => return err,
+    };
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let err = handoff::replace(
+        &tray,
+        &args,
+        &[
+            (VIEW_STATE_ENV, view_state.to_string()),
+            (APP_ENV, exe.to_string_lossy().into_owned()),
+        ],
+    );
+    std::io::Error::new(
+        err.kind(),
+        format!("starting the tray program {}: {err}", tray.display()),
+    )
+}
+
+/// A start in the tray (`launch.tray_only`) hands over to the tray program
+/// before anything is set up, unless it handed back; returns only when
+/// it did not (the app then stays in the tray itself). Linux only, as
+/// [`relaunch_tray_only`].
+pub fn hand_over_at_start(launch: &Launch) {
+    if cfg!(target_os = "linux") && launch.tray_only && !launch.no_handoff {
+        let err = hand_over_to_tray(&launch.view_state);
+        eprintln!("skiff-desktop: staying in the tray in the app: {err}");
+    }
+}
+
+/// Ends the WebKit processes this process started, then hands over to the
+/// tray program, or (without one, or with `no_handoff`) replaces this
 /// process's image with a fresh one of the same binary and arguments in
-/// tray-only mode, carrying `view_state`. Returns only on failure (the
-/// caller then keeps running as it is).
+/// tray-only mode; either carries `view_state`. Returns only on failure
+/// (the caller then keeps running as it is).
 #[cfg(target_os = "linux")]
-pub fn relaunch_tray_only(view_state: &serde_json::Value) -> std::io::Error {
+pub fn relaunch_tray_only(view_state: &serde_json::Value, no_handoff: bool) -> std::io::Error {
     use std::os::unix::process::CommandExt;
 
     let exe = match std::env::current_exe() {
@@ -92,19 +112,24 @@ pub fn relaunch_tray_only(view_state: &serde_json::Value) -> std::io::Error {
         Err(err) => return err,
     };
     end_webkit_children();
+    if !no_handoff {
+        let err = hand_over_to_tray(view_state);
+        tracing::warn!("re-executing tray-only instead: {err}");
+    }
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
     std::process::Command::new(&exe)
         .arg0(arg0)
         .args(args)
         .env(TRAY_ONLY_ENV, "1")
+        .env(handoff::NO_HANDOFF_ENV, "1")
         .env(VIEW_STATE_ENV, view_state.to_string())
         .exec()
 }
 
 /// Elsewhere the destroyed window is all there is to it.
 #[cfg(not(target_os = "linux"))]
-pub fn relaunch_tray_only(_view_state: &serde_json::Value) -> std::io::Error {
+pub fn relaunch_tray_only(_view_state: &serde_json::Value, _no_handoff: bool) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "re-executing in tray-only mode is done on Linux only",
@@ -181,23 +206,15 @@ fn parse_stat(stat: &str) -> Option<(&str, u32)> {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
-
     #[test]
-    fn a_plain_start_opens_the_window() {
-        assert_eq!(Launch::parse(&args(&[]), None, None), Launch::default());
-    }
-
-    #[test]
-    fn the_flag_or_the_variable_starts_in_the_tray_with_the_view_state() {
-        assert!(Launch::parse(&args(&["--tray"]), None, None).tray_only);
-        let launch = Launch::parse(&args(&[]), Some("1"), Some(r#"{"view":"networks"}"#));
-        assert!(launch.tray_only);
-        assert_eq!(launch.view_state, serde_json::json!({ "view": "networks" }));
-        let garbled = Launch::parse(&args(&[]), Some("0"), Some("{nope"));
-        assert_eq!(garbled, Launch::default());
+    fn the_launch_is_what_was_carried() {
+        let carried = Carried::parse(vec!["--tray".into()], |k| {
+            (k == handoff::NO_HANDOFF_ENV).then(|| "1".to_string())
+        });
+        let launch = Launch::from(carried);
+        assert!(launch.tray_only && launch.no_handoff);
+        assert_eq!(launch.view_state, serde_json::Value::Null);
+        assert_eq!(Launch::from(Carried::default()), Launch::default());
     }
 
     #[test]

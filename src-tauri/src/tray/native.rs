@@ -123,9 +123,9 @@ impl<R: Runtime> TrayView for NativeTray<R> {
         self.app.exit(0);
     }
 
-    fn report_error(&self, action: MenuAction, err: &Error) {
-        tracing::warn!("tray: {} failed: {err}", action.label());
-        let text = format!("{} failed: {}", action.label(), err.sentence());
+    fn report_error(&self, what: &str, err: &Error) {
+        tracing::warn!("tray: {what} failed: {err}");
+        let text = format!("{what} failed: {}", err.sentence());
         if let Err(err) = self.status.set_text(text) {
             tracing::warn!("updating the tray: {err}");
         }

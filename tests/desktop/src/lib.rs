@@ -66,7 +66,7 @@ pub enum DesktopError {
     Missing(String),
     /// The app binary has not been built.
     #[error(
-        "{0} is missing: build it first (cd ui && npm ci && npm run build; cargo build -p skiff-desktop)"
+        "{0} is missing: build it first (cd ui && npm ci && npm run build; cargo build -p skiff-desktop -p skiff-tray)"
     )]
     NoApp(String),
     /// No free X display between 90 and 189.

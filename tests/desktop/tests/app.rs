@@ -729,8 +729,9 @@ async fn compose_project(c: &Client, display: &Display, shots: &Path, d: &Skiffd
 /// Closes the main window (as its close button would: a close request):
 /// the app keeps running in the tray, the window and its web process
 /// (the page) are gone; the tray's Open Dashboard re-creates the window,
-/// whose page restores the view. The app re-executes itself tray-only when
-/// its window closes (same pid), so no WebKit process is left at all.
+/// whose page restores the view. The app hands over to the tray program
+/// (`skiff-tray`, no WebKit linked) when its window closes (same pid), so
+/// no WebKit process is left at all, and Open Dashboard hands back.
 async fn close_to_tray_and_reopen(c: &Client, display: &Display, shots: &Path, driver: &Driver) {
     step("close the window to the tray");
     click(c, "[data-testid=nav-networks]").await;
@@ -784,6 +785,11 @@ async fn close_to_tray_and_reopen(c: &Client, display: &Display, shots: &Path, d
     assert!(
         procs::webkit_processes(app).is_empty(),
         "WebKit processes left in the tray: {rest:?}"
+    );
+    assert_eq!(
+        procs::find_descendant(driver.pid(), "skiff-tray"),
+        Some(app),
+        "the tray program holds the tray in the app's process (cargo build -p skiff-tray)"
     );
 
     step("reopen from the tray menu");

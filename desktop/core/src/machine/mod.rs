@@ -146,8 +146,9 @@ impl Machine {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod fake;
+/// A machine double (the `fake` feature; tests of this crate and the app's).
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 
 #[cfg(test)]
 mod tests {

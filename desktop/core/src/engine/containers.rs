@@ -292,7 +292,7 @@ pub fn create_body(request: &RunRequest) -> Result<ContainerCreateBody> {
 }
 
 /// `value` trimmed, or an error naming `what` when it is blank.
-pub(crate) fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
+pub fn non_empty<'a>(value: &'a str, what: &str) -> Result<&'a str> {
     let value = value.trim();
     if value.is_empty() {
         Err(Error::InvalidRequest(format!("the {what} is empty")))

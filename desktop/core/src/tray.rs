@@ -1,20 +1,30 @@
 //! The tray icon: a status icon (running / starting / stopped), a disabled
-//! status line, and Start, Stop, Open Dashboard and Quit.
+//! status line, the running container count, Start, Stop, the last
+//! containers with Stop and Restart, Open Dashboard and Quit.
 //!
 //! The logic ([`Tray`]: what the status says, what each menu item does)
-//! talks to a [`TrayView`]; [`native`] is the real one over Tauri's tray
-//! and menu, tests use a recording double. Quit leaves the app only: the
-//! machine and its containers keep running.
+//! talks to a [`TrayView`]; the app's `tray::native` (Tauri's tray) and
+//! the `skiff-tray` program are the real ones, tests use a recording
+//! double. The menu is data ([`menu`]), the containers are kept from the
+//! engine's events ([`recent`]). Quit leaves the app only: the machine
+//! and its containers keep running.
 
-pub mod native;
+pub mod menu;
+pub mod recent;
+pub mod tasks;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::engine::Engine;
+use crate::engine::containers::{self, Container};
+use crate::engine::events::EngineEvent;
 use crate::error::{Error, Result};
 use crate::machine::{Machine, MachineInfo, MachineState, StartProgress};
+use menu::{Command, Entry};
+use recent::Recent;
 
 /// Which tray icon to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +158,12 @@ pub trait TrayView: Send + Sync {
     fn open_dashboard(&self);
     /// Leaves the app.
     fn quit(&self);
-    /// Tells the user an action failed.
-    fn report_error(&self, action: MenuAction, err: &Error);
+    /// Tells the user an action failed (`what`: the action, in a few
+    /// words).
+    fn report_error(&self, what: &str, err: &Error);
+    /// Shows the whole menu (a view with fixed items may ignore it and
+    /// keep to [`TrayView::show_status`]).
+    fn show_menu(&self, _entries: &[Entry]) {}
 }
 
 /// The tray logic.
@@ -158,6 +172,10 @@ pub struct Tray {
     view: Arc<dyn TrayView>,
     progress: Arc<dyn Fn(StartProgress) + Send + Sync>,
     engine_reachable: AtomicBool,
+    engine: Option<Engine>,
+    /// The engine's containers; `None` until listed, and while the engine
+    /// is not reachable.
+    containers: Mutex<Option<Recent>>,
 }
 
 impl Tray {
@@ -173,7 +191,15 @@ impl Tray {
             view,
             progress,
             engine_reachable: AtomicBool::new(false),
+            engine: None,
+            containers: Mutex::new(None),
         }
+    }
+
+    /// The tray with container items acting on `engine`.
+    pub fn with_engine(mut self, engine: Engine) -> Tray {
+        self.engine = Some(engine);
+        self
     }
 
     /// The status for the machine's last known state.
@@ -184,15 +210,88 @@ impl Tray {
         )
     }
 
-    /// Redraws the tray from the last known state.
-    pub fn refresh(&self) {
-        self.view.show_status(&self.status());
+    /// The menu for the last known state.
+    pub fn menu(&self) -> Vec<Entry> {
+        menu::menu(&self.status(), self.lock_containers().as_ref())
     }
 
-    /// Records the engine's reachability and redraws.
+    /// Redraws the tray from the last known state.
+    pub fn refresh(&self) {
+        let status = self.status();
+        self.view.show_status(&status);
+        self.view
+            .show_menu(&menu::menu(&status, self.lock_containers().as_ref()));
+    }
+
+    fn lock_containers(&self) -> std::sync::MutexGuard<'_, Option<Recent>> {
+        // A panic while holding the lock leaves a valid value behind.
+        self.containers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the engine's reachability and redraws; an unreachable
+    /// engine's containers are forgotten until the next list.
     pub fn set_engine_reachable(&self, reachable: bool) {
         self.engine_reachable.store(reachable, Ordering::SeqCst);
+        if !reachable {
+            *self.lock_containers() = None;
+        }
         self.refresh();
+    }
+
+    /// Replaces the containers with a list read from the engine, and
+    /// redraws.
+    pub fn set_containers(&self, list: &[Container]) {
+        *self.lock_containers() = Some(Recent::from_list(list));
+        self.refresh();
+    }
+
+    /// Applies an engine event to the containers (once listed); redraws
+    /// when what the menu shows may have changed.
+    pub fn apply_event(&self, event: &EngineEvent) {
+        let changed = self
+            .lock_containers()
+            .as_mut()
+            .is_some_and(|recent| recent.apply(event));
+        if changed {
+            self.refresh();
+        }
+    }
+
+    /// Lists the containers of the engine (at each connection, before its
+    /// events are followed); a failure leaves none shown.
+    pub async fn snapshot(&self, engine: &Engine) {
+        match containers::list(engine).await {
+            Ok(list) => self.set_containers(&list),
+            Err(err) => tracing::warn!("tray: listing the containers: {err}"),
+        }
+    }
+
+    /// Runs the menu item `id` (labels and unknown ids do nothing).
+    pub async fn click(&self, id: &str) -> Result<()> {
+        match Command::from_id(id) {
+            Some(command) => self.command(command).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs a command; failures are reported through the view too.
+    pub async fn command(&self, command: Command) -> Result<()> {
+        let (id, action) = match &command {
+            Command::Menu(action) => return self.handle(*action).await,
+            Command::Container { id, action } => (id, *action),
+        };
+        let result = match &self.engine {
+            Some(engine) => containers::act(engine, id, action).await,
+            None => Err(Error::Internal(
+                "this tray has no engine to act on".to_string(),
+            )),
+        };
+        if let Err(err) = &result {
+            self.view.report_error(&command.label(), err);
+        }
+        result
     }
 
     /// Runs a menu item; failures are reported through the view too.
@@ -217,7 +316,7 @@ impl Tray {
         };
         self.refresh();
         if let Err(err) = &result {
-            self.view.report_error(action, err);
+            self.view.report_error(action.label(), err);
         }
         result
     }
@@ -280,7 +379,7 @@ mod tests {
         fn quit(&self) {
             self.calls.lock().expect("lock").push("quit");
         }
-        fn report_error(&self, _action: MenuAction, _err: &Error) {
+        fn report_error(&self, _what: &str, _err: &Error) {
             self.calls.lock().expect("lock").push("report_error");
         }
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -73,8 +74,32 @@ pub struct Sinks {
     pub state: Arc<dyn Fn(EngineStatus) + Send + Sync>,
 }
 
+/// Runs at each (re)connection, before the events stream opens: reads
+/// what the events will then keep up to date (e.g. the container list).
+pub type OnConnect = Arc<dyn Fn(Engine) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// How far back the events of a stream opened after an [`OnConnect`]
+/// snapshot start: the engine replays them from its history, so nothing
+/// that happened while the snapshot was read is missed (the engine's clock
+/// may run a little behind or ahead of this computer's).
+pub const SNAPSHOT_MARGIN_SECS: i64 = 5;
+
 /// Follows the engine's events forever (spawn it; abort it to stop).
 pub async fn watch(engine: Engine, sinks: Sinks, reconnect: Arc<Notify>) {
+    follow(engine, sinks, reconnect, None).await;
+}
+
+/// [`watch`], with `on_connect` run at every (re)connection before the
+/// stream opens; the stream then starts [`SNAPSHOT_MARGIN_SECS`] before
+/// the snapshot, so applying its events in order to the snapshot gives the
+/// engine's state (a replayed event is one the snapshot may already show:
+/// applying it again, and those after it, ends in the same state).
+pub async fn follow(
+    engine: Engine,
+    sinks: Sinks,
+    reconnect: Arc<Notify>,
+    on_connect: Option<OnConnect>,
+) {
     let mut last: Option<(bool, String)> = None;
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -98,7 +123,18 @@ pub async fn watch(engine: Engine, sinks: Sinks, reconnect: Arc<Notify>) {
             Ok(conn) => conn,
             Err(_) => continue,
         };
-        let mut stream = conn.docker.events(None::<EventsOptions>);
+        let options = match &on_connect {
+            Some(snapshot) => {
+                let since = unix_now() - SNAPSHOT_MARGIN_SECS;
+                snapshot(engine.clone()).await;
+                Some(EventsOptions {
+                    since: Some(since.to_string()),
+                    ..Default::default()
+                })
+            }
+            None => None,
+        };
+        let mut stream = conn.docker.events(options);
         loop {
             tokio::select! {
                 item = stream.next() => match item {
@@ -111,6 +147,13 @@ pub async fn watch(engine: Engine, sinks: Sinks, reconnect: Arc<Notify>) {
         }
         engine.forget();
     }
+}
+
+/// Seconds since the Unix epoch on this computer's clock.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
