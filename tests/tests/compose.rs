@@ -134,6 +134,43 @@ impl Compose {
     }
 }
 
+impl Compose {
+    /// The full ids of this project's containers (all states).
+    fn full_ids(&self) -> Vec<String> {
+        let out = self
+            .cli
+            .ok(&["ps", "-a", "-q", "--no-trunc", "--filter", &self.label()]);
+        out.lines().map(str::to_owned).collect()
+    }
+}
+
+/// What removed container `id` left on the host: its directory, mounts
+/// naming it (its overlay, its `/dev/shm`, …), its pinned network
+/// namespace, its cgroups. Empty when nothing is left.
+fn leftovers(d: &Skiffd, id: &str) -> Vec<String> {
+    let mut left: Vec<String> = [
+        d.data_root().join("containers").join(id),
+        d.data_root().join("network/netns").join(id),
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .map(|p| p.display().to_string())
+    .collect();
+    let mounts = skiff_mountinfo::read_self().expect("mountinfo");
+    left.extend(
+        mounts
+            .iter()
+            .map(|m| m.mount_point.display().to_string())
+            .filter(|p| p.contains(id)),
+    );
+    left.extend(
+        d.container_cgroup_dirs(id)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
+    left
+}
+
 fn inspect(cli: &DockerCli, what: &str) -> Value {
     let out = cli.ok(&["inspect", what]);
     let all: Value = serde_json::from_str(&out).expect("inspect JSON");
@@ -307,7 +344,20 @@ fn compose_v2_runs_the_sample_project() {
     for v in &volumes {
         cli.ok(&["volume", "inspect", v]);
     }
+    let full_ids = c.full_ids();
+    assert_eq!(full_ids.len(), 6, "{full_ids:?}");
     c.ok(&["down", "-v"]);
+    // Nothing leaked: no directory, mount, namespace or cgroup of any
+    // of the project's containers, and the published port is closed.
+    for id in &full_ids {
+        let left = leftovers(&d, id);
+        assert!(left.is_empty(), "container {id} left {left:?}");
+    }
+    let refused = d
+        .netns()
+        .tcp_connect(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        .is_err();
+    assert!(refused, "127.0.0.1:8080 still answers after down -v");
     assert_eq!(c.ids(), BTreeMap::new());
     assert_eq!(c.ps(), BTreeMap::new());
     let networks = cli.ok(&["network", "ls", "--format", "{{.Name}}"]);
@@ -565,10 +615,12 @@ fn engine_independent_facts(c: &Compose) -> Value {
 
 /// The same Compose v2 commands against skiffd and a private dockerd
 /// 20.10 (`skiff_e2e::Dockerd`, in namespaces of its own): after `up -d
-/// --build --wait`, `stop`, `up -d --wait --scale api=3` (the name `api`
-/// resolving to 3 addresses on both) and `down -v`, the engine-independent facts
-/// ([`engine_independent_facts`]) are the same, and so are the db's and
-/// the init job's `logs`.
+/// --build --wait`, `restart api`, `stop`, `start`, `up -d --wait --scale
+/// api=3` (the name `api` resolving to 3 addresses on both), `up` again
+/// (nothing recreated on either) and `down -v`, the engine-independent
+/// facts ([`engine_independent_facts`]) are the same, and so are the db's
+/// and the init job's `logs` and what `exec` of the front reads from the
+/// api.
 #[test]
 fn compose_v2_matches_dockerd() {
     let d = daemon();
@@ -624,6 +676,37 @@ fn compose_v2_matches_dockerd() {
         })
         .collect();
     assert_same(&logs[0], &logs[1], "logs db init");
+    // exec: the api's answer through the front (build args, env files, the
+    // db's seed), but its host name (the container's short id).
+    let answers: Vec<Value> = engines
+        .iter()
+        .map(|(_, c)| {
+            let info = c.ok(&[
+                "exec",
+                "-T",
+                "web",
+                "wget",
+                "-qO-",
+                "http://api:8000/cgi-bin/info",
+            ]);
+            let lines: Vec<&str> = info.lines().filter(|l| !l.starts_with("host=")).collect();
+            serde_json::json!(lines)
+        })
+        .collect();
+    assert_same(&answers[0], &answers[1], "exec web wget api");
+    // restart: the same containers, started again.
+    let mut restarted = Vec::new();
+    for (engine, c) in &engines {
+        let ids = c.ids();
+        let started = || inspect(&c.cli, &format!("{project}-api-1"))["State"]["StartedAt"].clone();
+        let before = started();
+        let out = c.run(&["restart", "api"]);
+        assert_eq!(out.code, 0, "{engine}: compose restart: {out:?}");
+        assert_ne!(started(), before, "{engine}: api not restarted");
+        assert_eq!(c.ids(), ids, "{engine}: restart recreated containers");
+        restarted.push(engine_independent_facts(c));
+    }
+    assert_same(&restarted[0], &restarted[1], "after restart api");
     // stop: every container exited, with the same codes.
     let mut stopped = Vec::new();
     for (engine, c) in &engines {
@@ -632,6 +715,21 @@ fn compose_v2_matches_dockerd() {
         stopped.push(engine_independent_facts(c));
     }
     assert_same(&stopped[0], &stopped[1], "after stop");
+    // start: the same containers again, the db healthy, the job re-run.
+    let mut started = Vec::new();
+    for (engine, c) in &engines {
+        let ids = c.ids();
+        let out = c.run(&["start"]);
+        assert_eq!(out.code, 0, "{engine}: compose start: {out:?}");
+        wait_until(&format!("{engine}: db healthy, init done"), WAIT, || {
+            let ps = c.ps();
+            ps[&format!("{project}-db-1")]["Health"] == "healthy"
+                && ps[&format!("{project}-init-1")]["State"] == "exited"
+        });
+        assert_eq!(c.ids(), ids, "{engine}: start recreated containers");
+        started.push(engine_independent_facts(c));
+    }
+    assert_same(&started[0], &started[1], "after start");
     // up again, scaled: the stopped containers started, two more api
     // containers, the service name resolving to the three.
     let mut scaled = Vec::new();
@@ -643,6 +741,16 @@ fn compose_v2_matches_dockerd() {
         scaled.push(engine_independent_facts(c));
     }
     assert_same(&scaled[0], &scaled[1], "after up --scale api=3");
+    // up again, nothing changed: every container is kept, on both.
+    let mut again = Vec::new();
+    for (engine, c) in &engines {
+        let ids = c.ids();
+        let out = c.run(&["up", "-d", "--wait", "--scale", "api=3"]);
+        assert_eq!(out.code, 0, "{engine}: compose up again: {out:?}");
+        assert_eq!(c.ids(), ids, "{engine}: up recreated unchanged containers");
+        again.push(engine_independent_facts(c));
+    }
+    assert_same(&again[0], &again[1], "after up again");
     let mut after = Vec::new();
     for (engine, c) in &engines {
         let out = c.run(&["down", "-v"]);

@@ -253,6 +253,48 @@ fn an_images_healthcheck_runs_unless_no_healthcheck() {
     assert_eq!(ps_names(&d, "health=none"), ["off"]);
 }
 
+/// A probe (an exec: skiff-shim clones youki's processes from itself,
+/// which reuse the cgroup mount points it read once) lands in its
+/// container's cgroups, probe after probe: what `/proc/self/cgroup` says
+/// in each logged probe is what it says for the container's own process,
+/// and the container's cgroup directories are the harness's.
+#[test]
+fn probes_run_in_their_containers_cgroups() {
+    let d = with_busybox();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "probed",
+        // Full cgroup paths in /proc/self/cgroup, on any host.
+        "--cgroupns",
+        "host",
+        "--health-cmd",
+        "cat /proc/self/cgroup",
+        "--health-interval",
+        "100ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_until("5 probes logged", HEALTH_WAIT, || {
+        inspect(&d, "probed")["State"]["Health"]["Log"]
+            .as_array()
+            .is_some_and(|l| l.len() == 5)
+    });
+    let own = d.docker_ok(&["exec", "probed", "cat", "/proc/1/cgroup"]);
+    assert!(!own.trim().is_empty());
+    let c = inspect(&d, "probed");
+    for probe in c["State"]["Health"]["Log"].as_array().into_iter().flatten() {
+        assert_eq!(probe["ExitCode"], 0, "{probe}");
+        assert_eq!(probe["Output"].as_str(), Some(own.as_str()), "{probe}");
+    }
+    let id = c["Id"].as_str().expect("id");
+    assert!(!d.container_cgroup_dirs(id).is_empty(), "no cgroup of {id}");
+    let parent = d.cgroup_parent().expect("the harness's cgroup parent");
+    assert!(own.contains(&format!("{parent}/{id}")), "{own}");
+}
+
 /// The content of `file` in container `id`'s cgroup directories (the
 /// first that has it).
 fn cgroup_file(d: &Skiffd, id: &str, files: &[&str]) -> Option<(String, String)> {
