@@ -2,7 +2,7 @@
 """Writes the hand-made seeds of fuzz/corpus/ (the fuzzer's own finds are
 added by `cargo fuzz cmin`). Structured targets take `arbitrary` input: the
 4 bytes ff ff ff ff pick an enum's last variant (`Raw`), whose bytes follow."""
-import hashlib, io, json, os, struct, tarfile
+import hashlib, io, json, os, re, struct, tarfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 RAW = b"\xff\xff\xff\xff"
@@ -142,3 +142,44 @@ put("relay_ports", "seed-datagrams", b"\x01\x03" + struct.pack(">H", 5) + b"hell
     + struct.pack(">H", 0) + struct.pack(">H", 0xFFFF) + b"cut")
 put("relay_ports", "seed-request", b"\x02\x01" + b"SKIFF-PORT/1 tcp 127.0.0.1 80")
 put("relay_ports", "seed-request-v6", b"\x02\x01" + b"SKIFF-PORT/1 udp ::1 53")
+
+# Dockerfiles: the ones the build tests use (raw and plain string literals
+# holding a FROM line), plus the forms the parser maps by hand.
+root = os.path.dirname(here)
+dockerfiles = []
+for path in ["tests/tests/build.rs", "tests/tests/build_realworld.rs",
+             "engine/src/build/parse.rs", "engine/src/build/dispatch.rs",
+             "engine/src/build/metadata.rs", "engine/src/build/vars.rs"]:
+    src = open(os.path.join(root, path)).read()
+    found = re.findall(r'r#"(.*?)"#', src, re.S)
+    found += [bytes(s, "utf-8").decode("unicode_escape")
+              for s in re.findall(r'"((?:[^"\\\n]|\\.)*FROM (?:[^"\\\n]|\\.)*)"', src)]
+    dockerfiles += [d for d in found if re.search(r"^FROM ", d, re.M)]
+dockerfiles += [
+    "# escape=`\nFROM busybox\nRUN echo a `\n  b\nENV A=1 B=\"x y\" C=${A:-d} D=${B:+alt}\n",
+    "FROM busybox\nRUN <<EOF\necho hi\nEOF\nCOPY <<-'EOT' /f\n\t$A\nEOT\nRUN <<EOF bash\nset -e\nEOF\n",
+    "ARG B=busybox\nFROM ${B} AS one\nFROM one\nONBUILD RUN x\nHEALTHCHECK --interval=1m30s CMD true\n"
+    "HEALTHCHECK NONE\nSTOPSIGNAL SIGKILL\nSHELL [\"/bin/bash\", \"-c\"]\nMAINTAINER me\n"
+    "EXPOSE 80-82/udp\nVOLUME /a /b\nUSER 1:1\nADD --chmod=0755 a* /x/\n",
+]
+seen = set()
+for d in dockerfiles:
+    if d in seen:
+        continue
+    seen.add(d)
+    put("dockerfile", f"seed-{len(seen) - 1:02}", d)
+
+# Build contexts (raw request bodies): the realistic test contexts.
+node_ignore = b"node_modules\n*.log\ndocs/\n!docs/keep.md\n.env*\nDockerfile\n.dockerignore\n"
+contexts = [
+    [("Dockerfile", "file", dockerfiles[0].encode(), 0o644), ("go.mod", "file", b"module x\n", 0o644),
+     ("cmd", "dir", b"", 0o755), ("cmd/svc/main.go", "file", b"package main\n", 0o644)],
+    [("Dockerfile", "file", b"FROM busybox\nCOPY . .\n", 0o644), (".dockerignore", "file", node_ignore, 0o644),
+     ("src/index.js", "file", b"x\n", 0o644), ("docs/keep.md", "file", b"k\n", 0o644),
+     ("docs/guide.md", "file", b"g\n", 0o644), ("node_modules/a/index.js", "file", b"i\n", 0o644),
+     ("debug.log", "file", b"l\n", 0o644)],
+    [("real.Dockerfile", "file", b"FROM busybox\n", 0o644), ("Dockerfile", "sym", "real.Dockerfile", 0o777),
+     ("link", "sym", "/etc", 0o777), ("up", "sym", "../..", 0o777), ("a", "link", "real.Dockerfile", 0o644)],
+]
+for i, members in enumerate(contexts):
+    put("build_context", f"seed-{i}", RAW + tar(members))

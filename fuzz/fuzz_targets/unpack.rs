@@ -8,13 +8,15 @@
 //! every run.
 #![no_main]
 
+mod tree;
+
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use tree::{assert_unchanged, clear, sandbox_dir, state};
 
 #[derive(Debug, Arbitrary)]
 enum Input {
@@ -82,10 +84,7 @@ struct Sandbox {
 fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX.get_or_init(|| {
-        let base = std::env::var_os("SKIFF_FUZZ_SANDBOX")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        let top = base.join(format!("skiff-fuzz-unpack-{}", std::process::id()));
+        let top = sandbox_dir("unpack");
         let l2 = top.join("l1/l2");
         let outside = l2.join("outside");
         std::fs::create_dir_all(outside.join("a")).expect("sandbox");
@@ -102,42 +101,6 @@ fn sandbox() -> &'static Sandbox {
             before,
         }
     })
-}
-
-/// Every path under `dir` but `skip`, with its type, mode, owner, size,
-/// mtime, content or link target.
-fn state(dir: &Path, skip: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let meta = std::fs::symlink_metadata(&d).expect("lstat");
-        let mut desc = format!(
-            "{:o} {}:{} {} {}.{}",
-            meta.mode(),
-            meta.uid(),
-            meta.gid(),
-            meta.size(),
-            meta.mtime(),
-            meta.mtime_nsec()
-        );
-        if meta.file_type().is_symlink() {
-            desc.push_str(&format!(
-                " -> {:?}",
-                std::fs::read_link(&d).expect("readlink")
-            ));
-        } else if meta.is_file() {
-            desc.push_str(&format!(" {:?}", std::fs::read(&d).expect("read")));
-        } else if meta.is_dir() {
-            for e in std::fs::read_dir(&d).expect("readdir") {
-                let p = e.expect("entry").path();
-                if p != skip {
-                    todo.push(p);
-                }
-            }
-        }
-        out.insert(d, desc);
-    }
-    out
 }
 
 fn join(parts: &[Part], outside: &Path) -> Vec<u8> {
@@ -227,36 +190,6 @@ fuzz_target!(|input: Input| {
     };
     let _ = skiff_store::unpack::unpack(&tar[..], &sb.snap);
     let after = state(&sb.top, &sb.snap);
-    if after != sb.before {
-        let changed: Vec<_> = after
-            .iter()
-            .filter(|(p, d)| sb.before.get(*p) != Some(d))
-            .map(|(p, _)| p)
-            .chain(sb.before.keys().filter(|p| !after.contains_key(*p)))
-            .collect();
-        panic!("unpacking changed files outside the snapshot: {changed:?}");
-    }
+    assert_unchanged(&sb.before, &after, "unpacking");
     clear(&sb.snap);
 });
-
-/// Empty `dir` (kept, so its parent's mtime does not change).
-fn clear(dir: &Path) {
-    for e in std::fs::read_dir(dir).expect("readdir snapshot") {
-        let p = e.expect("entry").path();
-        let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
-        let removed = if is_dir {
-            std::fs::remove_dir_all(&p).or_else(|_| {
-                // A directory of mode 0 is removable by root only: open it up.
-                let _ = std::process::Command::new("chmod")
-                    .arg("-R")
-                    .arg("u+rwx")
-                    .arg(&p)
-                    .status();
-                std::fs::remove_dir_all(&p)
-            })
-        } else {
-            std::fs::remove_file(&p)
-        };
-        removed.expect("clearing the snapshot dir");
-    }
-}

@@ -379,8 +379,9 @@ impl Context {
 
 /// Whether `.dockerignore` `rules` exclude context path `name`: the last
 /// matching pattern decides, `!` patterns re-include, a pattern matching a
-/// parent directory matches what is under it.
-fn ignored(rules: &str, name: &str) -> bool {
+/// parent directory matches what is under it. Public for the fuzz
+/// target (`fuzz/fuzz_targets/build_context.rs`).
+pub fn ignored(rules: &str, name: &str) -> bool {
     let options = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,

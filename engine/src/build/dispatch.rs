@@ -361,7 +361,7 @@ impl BuildService {
                         "RUN on scratch: the stage has no filesystem to run a command in".into(),
                     ));
                 };
-                let layer = self
+                let out = self
                     .run(
                         &RunStep {
                             image: image.to_string(),
@@ -374,17 +374,23 @@ impl BuildService {
                         scratch,
                     )
                     .await?;
-                self.record(
-                    st,
-                    key,
-                    Pending {
-                        layer: Some(layer),
-                        created_by,
-                        empty_layer: false,
-                    },
-                    progress,
-                )
-                .await
+                // The container goes while its layer is recorded.
+                let recorded = self
+                    .record(
+                        st,
+                        key,
+                        Pending {
+                            layer: Some(out.layer),
+                            created_by,
+                            empty_layer: false,
+                        },
+                        progress,
+                    )
+                    .await;
+                if let Some(removal) = out.removal {
+                    let _ = removal.await;
+                }
+                recorded
             }
             Step::Copy(spec) => {
                 let word = |w: &str| vars::process_word(w, &look, escape);

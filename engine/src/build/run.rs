@@ -48,24 +48,31 @@ impl Drop for Cleanup {
         }
         let (containers, id) = (self.containers.clone(), self.id.clone());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                if let Err(e) = containers.remove(&id, true).await {
-                    tracing::warn!("removing build container {id}: {e}");
-                }
-            });
+            handle.spawn(async move { remove_logged(&containers, &id).await });
         }
     }
 }
 
+/// What a successful `RUN` leaves.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The layer tar of its changes (a temporary file rewound to its start).
+    pub layer: std::fs::File,
+    /// The removal of its container, under way while the layer is
+    /// recorded (`None` when kept): await it before the step ends.
+    pub removal: Option<tokio::task::JoinHandle<()>>,
+}
+
 impl BuildService {
-    /// Run `step`; returns the layer tar of its changes (a temporary file
-    /// rewound to its start).
+    /// Run `step`; returns the layer tar of its changes and the removal of
+    /// its container, started (a failed step's container is removed before
+    /// this returns).
     pub async fn run(
         &self,
         step: &RunStep,
         progress: &Progress,
         scratch: &std::path::Path,
-    ) -> Result<std::fs::File, BuildError> {
+    ) -> Result<RunOutput, BuildError> {
         let config = ContainerConfig {
             image: Some(step.image.clone()),
             cmd: Some(step.argv.clone()),
@@ -157,21 +164,30 @@ impl BuildService {
         file.rewind()
             .map_err(|e| BuildError::io("reading a layer file", e))?;
         guard.armed = false;
-        if !step.keep {
-            self.remove_container(&id).await;
+        let removal = (!step.keep).then(|| {
             progress.say(format!(
                 " ---> Removed intermediate container {}\n",
                 &id[..12]
             ));
-        }
-        Ok(file)
+            let containers = self.containers.clone();
+            tokio::spawn(async move { remove_logged(&containers, &id).await })
+        });
+        Ok(RunOutput {
+            layer: file,
+            removal,
+        })
     }
 
     /// Remove a build container (killing it if it runs); failures are
     /// logged, as a leftover container must not fail the build.
     pub(crate) async fn remove_container(&self, id: &str) {
-        if let Err(e) = self.containers.remove(id, true).await {
-            tracing::warn!("removing build container {id}: {e}");
-        }
+        remove_logged(&self.containers, id).await;
+    }
+}
+
+/// Remove build container `id` (killing it if it runs), logging a failure.
+async fn remove_logged(containers: &Arc<ContainerService>, id: &str) {
+    if let Err(e) = containers.remove(id, true).await {
+        tracing::warn!("removing build container {id}: {e}");
     }
 }

@@ -31,18 +31,22 @@ pub struct Expect {
     pub diff_id: Option<Digest>,
 }
 
-/// Hashes, counts and optionally stores everything read through it.
+/// Hashes, counts and optionally stores everything read through it (a
+/// content store writer hashes what it stores: then `hasher` is `None`
+/// and the writer's digest is the blob's).
 struct Tee<R> {
     inner: R,
     sink: Option<Writer>,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
     count: u64,
 }
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         if let Some(sink) = self.sink.as_mut() {
             io::Write::write_all(sink, &buf[..n])?;
@@ -51,17 +55,19 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
-/// Hashes and counts what is read through it.
+/// Hashes (when `hasher` is set) and counts what is read through it.
 struct Hashing<R> {
     inner: R,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
     count: u64,
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -88,22 +94,23 @@ pub fn unpack_stream(
     let pending = stores.snapshots.prepare()?;
     let mut tee = Tee {
         inner: input,
+        hasher: sink.is_none().then(Hasher::new),
         sink,
-        hasher: Hasher::new(),
         count: 0,
     };
     let what = |e: io::Error| ImageError::Layer(format!("reading layer: {e}"));
-    let (kind, diff_id, tar_size, stats) = {
+    // A plain tar's diff id is its blob digest: it is hashed once.
+    let (kind, diff_hasher, tar_size, stats) = {
         let (kind, decompressed) = compression::decompress(&mut tee).map_err(what)?;
         let mut hashing = Hashing {
             inner: decompressed,
-            hasher: Hasher::new(),
+            hasher: (kind != Compression::None).then(Hasher::new),
             count: 0,
         };
         let stats = unpack::unpack(&mut hashing, &pending.fs_path())?;
         // The tar's end-of-archive padding, and anything after it.
         io::copy(&mut hashing, &mut io::sink()).map_err(what)?;
-        (kind, hashing.hasher.finish(), hashing.count, stats)
+        (kind, hashing.hasher, hashing.count, stats)
     };
     io::copy(&mut tee, &mut io::sink()).map_err(what)?;
     let Tee {
@@ -112,7 +119,12 @@ pub fn unpack_stream(
         count,
         ..
     } = tee;
-    let blob = hasher.finish();
+    // Without a sink the tee hashed (its hasher is set exactly then).
+    let blob = match &sink {
+        Some(w) => w.digest(),
+        None => hasher.unwrap_or_default().finish(),
+    };
+    let diff_id = diff_hasher.map_or_else(|| blob.clone(), Hasher::finish);
     if let Some((want, size)) = &expect.blob {
         if *want != blob {
             return Err(ImageError::Layer(format!(

@@ -144,6 +144,7 @@ impl ContentStore {
             blobs: self.blobs.clone(),
             hasher: Hasher::new(),
             size: 0,
+            started: 0,
         })
     }
 
@@ -180,12 +181,40 @@ pub struct Writer {
     blobs: PathBuf,
     hasher: Hasher,
     size: u64,
+    /// Bytes whose writeback to disk was started ([`start_writeback`]).
+    started: u64,
+}
+
+/// Bytes of a blob written between two starts of their writeback.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// Start writing `len` bytes of `file` from `offset` back to disk without
+/// waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so that the fsync
+/// of [`Writer::commit`] finds a large blob written or under way rather
+/// than starting all of it then. A hint: a failure is ignored (the fsync
+/// still writes everything).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range takes no pointer, only the descriptor, which
+    // `file` keeps open for the duration of the call.
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
 }
 
 impl Writer {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The digest of the bytes written so far (what [`Writer::commit`]
+    /// publishes the blob under, if nothing more is written).
+    pub fn digest(&self) -> Digest {
+        self.hasher.clone().finish()
     }
 
     /// Verify, fsync and publish the blob under its digest. With `expected`
@@ -240,6 +269,12 @@ impl Write for Writer {
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        // What the buffer handed to the kernel so far.
+        let handed = self.size - file.buffer().len() as u64;
+        if handed - self.started >= WRITEBACK_STEP {
+            start_writeback(file.get_ref(), self.started, handed - self.started);
+            self.started = handed;
+        }
         Ok(n)
     }
 
