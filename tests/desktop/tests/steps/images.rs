@@ -18,16 +18,11 @@ use skiff_desktop_e2e::Display;
 /// What the built image serves.
 const PAGE: &str = "built-by-skiff-desktop";
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
-}
-
-/// `GET /` on 127.0.0.1:`port`: the whole answer, or `None` while nothing
-/// answers.
-fn http_get(port: u16) -> Option<String> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+/// `GET /` on 127.0.0.1:`port` in skiffd's network namespace (where it
+/// publishes ports): the whole answer, or `None` while nothing answers.
+fn http_get(d: &Skiffd, port: u16) -> Option<String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = d.netns().tcp_connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream
         .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
@@ -119,7 +114,7 @@ pub async fn build_and_run(c: &Client, display: &Display, shots: &Path, d: &Skif
     click(c, "[data-testid=build-run]").await;
     wait_for(c, "[data-testid=run-dialog]").await;
     type_into(c, "[data-testid=run-name]", "e2e-built").await;
-    let port = free_port();
+    let port = d.netns().free_port(std::net::Ipv4Addr::LOCALHOST);
     type_into(
         c,
         "[data-testid=run-ports]",
@@ -139,11 +134,14 @@ pub async fn build_and_run(c: &Client, display: &Display, shots: &Path, d: &Skif
         .expect("the link names its port");
     assert_eq!(shown, port);
     let href = link.attr("href").await.ok().flatten().unwrap_or_default();
-    assert_eq!(href, format!("http://localhost:{port}"));
+    assert_eq!(
+        href.trim_end_matches('/'),
+        format!("http://localhost:{port}")
+    );
     // The link's target, fetched (on 127.0.0.1, where it is published).
     let deadline = Instant::now() + Duration::from_secs(30);
     let answer = loop {
-        match http_get(shown) {
+        match http_get(d, shown) {
             Some(answer) if answer.contains(PAGE) => break answer,
             other => {
                 assert!(
