@@ -200,10 +200,13 @@ async fn pull_run_stop_and_remove_through_the_app() {
         .parse()
         .expect("registry address");
     let throttle = Throttle::start(registry_addr).await.expect("the proxy");
+    // A registry with htpasswd auth: the app signs in to it and pushes.
+    let auth_registry = Registry::start_with_htpasswd("alice", "s3cret-pw");
     let d = Skiffd::start(
         SkiffdOpts::default()
             .mirrors([throttle.url()])
-            .insecure_registry(throttle.host()),
+            .insecure_registry(throttle.host())
+            .forward(auth_registry.port()),
     );
     let _cleanup = RemoveContainers(&d);
     furnish(&d);
@@ -394,7 +397,7 @@ async fn pull_run_stop_and_remove_through_the_app() {
     .await;
 
     images_steps::build_and_run(&c, &display, &shots, &d).await;
-    images_steps::sign_in_and_push(&c, &display, &shots, &d, &app_docker).await;
+    images_steps::sign_in_and_push(&c, &display, &shots, &d, &app_docker, &auth_registry).await;
 
     volumes_view(&c, &display, &shots, &d).await;
     networks_view(&c, &display, &shots, &d).await;

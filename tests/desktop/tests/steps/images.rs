@@ -174,9 +174,9 @@ pub async fn sign_in_and_push(
     shots: &Path,
     d: &Skiffd,
     config: &Path,
+    registry: &Registry,
 ) {
     step("sign in to a registry");
-    let registry = Registry::start_with_htpasswd("alice", "s3cret-pw");
     let host = registry.host();
     click(c, "[data-testid=nav-registries]").await;
     type_into(c, "[data-testid=registry-server]", &host).await;
