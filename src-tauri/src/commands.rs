@@ -5,6 +5,7 @@
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
+use crate::engine::build::{self, BuildRequest};
 use crate::engine::containers::{self, Action, Container, RunRequest};
 use crate::engine::files::{self, Listing};
 use crate::engine::history::{self, Layer};
@@ -12,12 +13,15 @@ use crate::engine::images::{self, Image};
 use crate::engine::logs::Followers;
 use crate::engine::networks::{self, CreateNetwork, Network};
 use crate::engine::projects;
+use crate::engine::push;
 use crate::engine::stats::StatsFollowers;
 use crate::engine::terminal::{TerminalSinks, Terminals};
 use crate::engine::volumes::{self, CreateVolume, Pruned, Volume};
 use crate::engine::{Engine, EngineStatus};
 use crate::error::Result;
+use crate::folders::{self, FolderListing};
 use crate::machine::{Machine, MachineInfo};
+use crate::registries::{self, Registries, SignIn, SignedIn};
 use crate::window::ViewState;
 
 /// Most console lines `machine_console` returns.
@@ -45,6 +49,14 @@ pub mod events {
     pub const MACHINE_STATE: &str = "machine-state";
     /// `StartProgress` while the machine starts.
     pub const MACHINE_PROGRESS: &str = "machine-progress";
+    /// `{ build, line }`: a line of a build's output.
+    pub const BUILD_LOG: &str = "build-log";
+    /// `{ build, image, error }` when a build ends.
+    pub const BUILD_DONE: &str = "build-done";
+    /// `{ reference, layer, status, current, total }` during a push.
+    pub const PUSH_PROGRESS: &str = "push-progress";
+    /// `{ reference, digest, error }` when a push ends.
+    pub const PUSH_DONE: &str = "push-done";
 }
 
 /// A function that emits `event` to every webview (failures are logged:
@@ -340,4 +352,100 @@ pub fn view_state(state: State<'_, ViewState>) -> serde_json::Value {
 #[tauri::command]
 pub fn save_view_state(view: State<'_, ViewState>, state: serde_json::Value) -> Result<()> {
     view.set(state)
+}
+
+/// The sub-folders and Dockerfiles of folder `path` of this computer
+/// (blank: the home folder), for the build dialog's picker.
+#[tauri::command]
+pub fn list_folder<R: Runtime>(app: AppHandle<R>, path: String) -> Result<FolderListing> {
+    folders::list(&path, app.path().home_dir().ok())
+}
+
+/// Builds an image from a folder: `build-log` events, then `build-done`
+/// (also when it fails, and the command fails with the same error);
+/// returns the image id.
+#[tauri::command]
+pub async fn build_image<R: Runtime>(
+    app: AppHandle<R>,
+    engine: State<'_, Engine>,
+    request: BuildRequest,
+) -> Result<String> {
+    build::build_reporting(
+        &engine,
+        &request,
+        &*emitter(&app, events::BUILD_LOG),
+        &*emitter(&app, events::BUILD_DONE),
+    )
+    .await
+}
+
+/// Pushes an image with the credentials signed in for its registry:
+/// `push-progress` events, then `push-done`; returns the digest.
+#[tauri::command]
+pub async fn push_image<R: Runtime>(
+    app: AppHandle<R>,
+    engine: State<'_, Engine>,
+    registries: State<'_, Registries>,
+    reference: String,
+) -> Result<String> {
+    let auth = blocking(registries.inner().clone(), {
+        let reference = reference.clone();
+        move |r| Ok(r.auth_header_for(&reference))
+    })
+    .await?;
+    push::push_reporting(
+        &engine,
+        &reference,
+        auth,
+        &*emitter(&app, events::PUSH_PROGRESS),
+        &*emitter(&app, events::PUSH_DONE),
+    )
+    .await
+}
+
+/// The tags the registry of `repository` lists (newest version first).
+#[tauri::command]
+pub async fn registry_tags(
+    registries: State<'_, Registries>,
+    repository: String,
+) -> Result<Vec<String>> {
+    let creds = blocking(registries.inner().clone(), {
+        let repository = repository.clone();
+        move |r| Ok(r.credentials_for(&repository))
+    })
+    .await?;
+    registries::tags::list(&repository, creds).await
+}
+
+/// Checks the credentials with the engine (`docker login`) and stores them
+/// where the docker CLI finds them.
+#[tauri::command]
+pub async fn registry_sign_in(
+    engine: State<'_, Engine>,
+    registries: State<'_, Registries>,
+    request: SignIn,
+) -> Result<SignedIn> {
+    registries::login::sign_in(&engine, &registries, request).await
+}
+
+/// Forgets the credentials of `server` (`docker logout`).
+#[tauri::command]
+pub async fn registry_sign_out(registries: State<'_, Registries>, server: String) -> Result<()> {
+    blocking(registries.inner().clone(), move |r| r.sign_out(&server)).await
+}
+
+/// The registries signed in to.
+#[tauri::command]
+pub async fn list_registries(registries: State<'_, Registries>) -> Result<Vec<SignedIn>> {
+    blocking(registries.inner().clone(), |r| r.list()).await
+}
+
+/// Runs `work` (helper processes, D-Bus) off the async threads.
+async fn blocking<T: Send + 'static>(
+    registries: Registries,
+    work: impl FnOnce(&Registries) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(move || work(&registries))
+        .await
+        .map_err(|err| crate::error::Error::Internal(format!("a background task: {err}")))?
 }

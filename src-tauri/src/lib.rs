@@ -14,7 +14,10 @@
 //!   re-creates it),
 //! - [`relaunch`]: tray-only mode (a start with `--tray`, and the fresh
 //!   image the app re-executes into when its window closes),
-//! - [`error`]: the `{ kind, message }` error every command returns.
+//! - [`error`]: the `{ kind, message }` error every command returns,
+//! - [`folders`]: the build dialog's folder picker,
+//! - [`registries`]: registry sign-in, credentials where the docker CLI
+//!   finds them, and the tags a registry lists.
 
 #![warn(missing_docs)]
 
@@ -23,7 +26,9 @@ pub mod browser;
 pub mod commands;
 pub mod engine;
 pub use skiff_desktop_core::{error, machine};
+pub mod folders;
 pub mod probe;
+pub mod registries;
 pub mod relaunch;
 pub mod tray;
 pub mod window;
@@ -61,6 +66,7 @@ pub fn with_commands<R: Runtime>(
         .manage(StatsFollowers::default())
         .manage(Terminals::default())
         .manage(ViewState::default())
+        .manage(registries::Registries::default())
         .invoke_handler(tauri::generate_handler![
             commands::engine_status,
             commands::list_containers,
@@ -96,6 +102,13 @@ pub fn with_commands<R: Runtime>(
             commands::machine_console,
             commands::view_state,
             commands::save_view_state,
+            commands::list_folder,
+            commands::build_image,
+            commands::push_image,
+            commands::registry_tags,
+            commands::registry_sign_in,
+            commands::registry_sign_out,
+            commands::list_registries,
         ])
 }
 

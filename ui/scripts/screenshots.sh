@@ -30,6 +30,10 @@ declare -A SCENES=(
   [unreachable]='?view=containers&unreachable'
   [empty]='?view=containers&empty'
   [images-empty]='?view=images&empty'
+  [images-build]='?build'
+  [images-push]='?push=ghcr.io/acme/worker:2.3.1&speed=0.25'
+  [images-tags]='?tags=nginx'
+  [registries]='?view=registries'
 )
 
 if [[ ! -f dist-demo/index.html ]]; then npm run build:demo >/dev/null; fi

@@ -19,6 +19,9 @@ use skiff_desktop_e2e::{
 };
 use skiff_e2e::{Registry, Skiffd, SkiffdOpts};
 
+#[path = "steps/images.rs"]
+mod images_steps;
+
 /// How long the UI gets to show something.
 const UI_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -197,10 +200,13 @@ async fn pull_run_stop_and_remove_through_the_app() {
         .parse()
         .expect("registry address");
     let throttle = Throttle::start(registry_addr).await.expect("the proxy");
+    // A registry with htpasswd auth: the app signs in to it and pushes.
+    let auth_registry = Registry::start_with_htpasswd("alice", "s3cret-pw");
     let d = Skiffd::start(
         SkiffdOpts::default()
             .mirrors([throttle.url()])
-            .insecure_registry(throttle.host()),
+            .insecure_registry(throttle.host())
+            .forward(auth_registry.port()),
     );
     let _cleanup = RemoveContainers(&d);
     furnish(&d);
@@ -220,10 +226,14 @@ async fn pull_run_stop_and_remove_through_the_app() {
         format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
     )
     .expect("user-dirs.dirs");
+    // The docker CLI config the app signs in through (and the CLI reads).
+    let app_docker = d.dir().join("app-docker");
+    std::fs::create_dir_all(&app_docker).expect("the app's docker config dir");
     let driver = Driver::start(
         &display,
         &[
             ("SKIFF_DOCKER_HOST", d.docker_host()),
+            ("DOCKER_CONFIG", app_docker.display().to_string()),
             ("SKIFF_HOME", home),
             ("RUST_LOG", "info".to_string()),
         ],
@@ -385,6 +395,9 @@ async fn pull_run_stop_and_remove_through_the_app() {
             .is_err()
     })
     .await;
+
+    images_steps::build_and_run(&c, &display, &shots, &d).await;
+    images_steps::sign_in_and_push(&c, &display, &shots, &d, &app_docker, &auth_registry).await;
 
     volumes_view(&c, &display, &shots, &d).await;
     networks_view(&c, &display, &shots, &d).await;

@@ -121,7 +121,7 @@ pub fn host_edits_reach_an_inotify_watcher(docker: &DockerCli, share: &Path) -> 
             "/src/watched.txt",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
         .expect("docker run inotifyd");
@@ -135,9 +135,13 @@ pub fn host_edits_reach_an_inotify_watcher(docker: &DockerCli, share: &Path) -> 
             }
         }
     });
-    let (_, ready) = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the watcher in the container did not start");
+    let Ok((_, ready)) = rx.recv_timeout(Duration::from_secs(120)) else {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+        }
+        panic!("the watcher in the container did not start: {err}");
+    };
     assert_eq!(ready, "watching");
     // One edit should do; a few more before failing.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -69,6 +69,8 @@ export interface RunRequest {
   /** Command line, split by the backend; null keeps the image's. */
   cmd: string | null;
   autoRemove: boolean;
+  /** Published ports, `-p` entries: "8080:80", "127.0.0.1:5353:53/udp". */
+  ports?: string[];
 }
 
 /** One row of `list_volumes`. */
@@ -248,6 +250,78 @@ export interface PullDone {
   error: string | null;
 }
 
+/** The argument of `build_image`. */
+export interface BuildRequest {
+  /** The UI's name for the build; its events carry it. */
+  build: string;
+  /** The folder sent as the context (absolute). */
+  context: string;
+  /** Relative to the folder; null: `Dockerfile`. */
+  dockerfile: string | null;
+  /** `name:tag`; null: untagged. */
+  tag: string | null;
+  /** KEY=VALUE entries (`--build-arg`). */
+  buildArgs: string[];
+}
+
+/** The `build-log` event: one line of a build's output. */
+export interface BuildLine {
+  build: string;
+  line: string;
+}
+
+/** The `build-done` event that ends a `build_image`. */
+export interface BuildDone {
+  build: string;
+  /** The image built (`sha256:…`); null when it failed. */
+  image: string | null;
+  error: string | null;
+}
+
+/** The `push-progress` event, one per layer update or status line. */
+export interface PushProgress {
+  reference: string;
+  /** Short layer id; null for whole-image status lines. */
+  layer: string | null;
+  status: string;
+  current: number | null;
+  total: number | null;
+}
+
+/** The `push-done` event that ends a `push_image`. */
+export interface PushDone {
+  reference: string;
+  digest: string | null;
+  error: string | null;
+}
+
+/** A folder of this computer, for the build dialog's picker. */
+export interface FolderListing {
+  path: string;
+  /** Null at `/`. */
+  parent: string | null;
+  folders: string[];
+  /** Dockerfile, Dockerfile.*, *.Dockerfile, Containerfile — Dockerfile first. */
+  dockerfiles: string[];
+}
+
+/** A registry signed in to. */
+export interface SignedIn {
+  /** `https://index.docker.io/v1/` for Docker Hub, else `host[:port]`. */
+  server: string;
+  username: string | null;
+  /** Where the secret is: "keychain", "session keyring", "helper <name>" or "config.json". */
+  store: string;
+}
+
+/** The argument of `registry_sign_in`. */
+export interface SignInRequest {
+  /** Blank: Docker Hub. */
+  server: string;
+  username: string;
+  password: string;
+}
+
 /** The `engine-event` event: one Docker events-API message. */
 export interface EngineEvent {
   Type: string;
@@ -265,6 +339,10 @@ export interface EventMap {
   'terminal-exit': TerminalExit;
   'pull-progress': PullProgress;
   'pull-done': PullDone;
+  'build-log': BuildLine;
+  'build-done': BuildDone;
+  'push-progress': PushProgress;
+  'push-done': PushDone;
   'machine-state': MachineInfo;
   'machine-progress': StartProgress;
   'engine-event': EngineEvent;
@@ -470,6 +548,28 @@ export const viewState = () => call<unknown>('view_state');
 /** Keeps a small JSON value in the app for the next page of the main window. */
 export const saveViewState = (state: unknown) => call<null>('save_view_state', { state });
 
+/** Sub-folders and Dockerfiles of a folder of this computer (blank: home). */
+export const listFolder = (path: string) => call<FolderListing>('list_folder', { path });
+
+/** Builds an image from a folder; lines arrive as `build-log`, the end as `build-done`. */
+export const buildImage = (request: BuildRequest) => call<string>('build_image', { request });
+
+/** Pushes an image; progress arrives as `push-progress`, the end as `push-done`. */
+export const pushImage = (reference: string) => call<string>('push_image', { reference });
+
+/** The tags the registry of a repository lists, newest version first. */
+export const registryTags = (repository: string) => call<string[]>('registry_tags', { repository });
+
+/** Signs in (checked by the engine, stored where the docker CLI finds it). */
+export const registrySignIn = (request: SignInRequest) =>
+  call<SignedIn>('registry_sign_in', { request });
+
+/** Signs out of a registry. */
+export const registrySignOut = (server: string) => call<null>('registry_sign_out', { server });
+
+/** The registries signed in to. */
+export const listRegistries = () => call<SignedIn[]>('list_registries');
+
 // --------------------------------------------------------------- events
 
 /** Log lines of containers being followed. */
@@ -489,6 +589,18 @@ export const onPullProgress = (h: (p: PullProgress) => void) => subscribe('pull-
 
 /** End of a pull. */
 export const onPullDone = (h: (p: PullDone) => void) => subscribe('pull-done', h);
+
+/** A line of a build's output. */
+export const onBuildLog = (h: (p: BuildLine) => void) => subscribe('build-log', h);
+
+/** End of a build. */
+export const onBuildDone = (h: (p: BuildDone) => void) => subscribe('build-done', h);
+
+/** Per-layer push progress. */
+export const onPushProgress = (h: (p: PushProgress) => void) => subscribe('push-progress', h);
+
+/** End of a push. */
+export const onPushDone = (h: (p: PushDone) => void) => subscribe('push-done', h);
 
 /** The VM changed state. */
 export const onMachineState = (h: (p: MachineInfo) => void) => subscribe('machine-state', h);

@@ -16,6 +16,7 @@
  *   ?starting                         engine down, VM starting
  *   ?broken                           VM broken
  *   ?empty                            no containers, no images
+ *   ?build, ?push=<ref>, ?tags=<repo> builds, pushes, the tag picker (demoBuild.ts)
  */
 import type {
   ContainerSummary,
@@ -26,10 +27,13 @@ import type {
   NetworkSummary,
   VolumeSummary,
   RunRequest,
+  BuildRequest,
+  SignInRequest,
   Transport,
   Unsubscribe,
 } from './api';
 import { DemoShell, demoFiles, demoHistory, demoStats } from './demoDetail';
+import { DemoRegistries, demoBuild, demoFolder, demoPush, demoScenes, demoTags } from './demoBuild';
 
 type Handler = (payload: never) => void;
 
@@ -52,6 +56,7 @@ class DemoBackend implements Transport {
   #viewState: unknown = null;
   #volumes: VolumeSummary[] = [];
   #networks: NetworkSummary[] = [];
+  #registries = new DemoRegistries();
 
   constructor() {
     const p = this.#params;
@@ -353,6 +358,22 @@ class DemoBackend implements Transport {
       case 'save_view_state':
         this.#viewState = a.state;
         return null;
+      case 'list_folder':
+        return demoFolder(String(a.path ?? ''));
+      case 'build_image':
+        this.#needEngine();
+        return demoBuild(a.request as BuildRequest, (e, p) => this.#emit(e, p), Number(this.#params.get('speed') ?? '1'));
+      case 'push_image':
+        this.#needEngine();
+        return demoPush(String(a.reference), (e, p) => this.#emit(e, p), Number(this.#params.get('speed') ?? '1'));
+      case 'registry_tags':
+        return demoTags(String(a.repository));
+      case 'list_registries':
+        return this.#registries.list();
+      case 'registry_sign_in':
+        return this.#registries.signIn(a.request as SignInRequest);
+      case 'registry_sign_out':
+        return this.#registries.signOut(String(a.server));
       default:
         throw { kind: 'unknown-command', message: `the demo backend has no command ${cmd}` };
     }
@@ -562,6 +583,7 @@ class DemoBackend implements Transport {
       await fill('[data-testid="run-env-value"]', 'debug');
       await fill('[data-testid="run-cmd"]', 'nginx -g "daemon off;"');
     }
+    await demoScenes(p, click, fill);
   }
 }
 

@@ -19,6 +19,10 @@ import type {
   CreateNetworkRequest,
   CreateVolumeRequest,
   Subscription,
+  BuildRequest,
+  FolderListing,
+  SignedIn,
+  SignInRequest,
 } from '../lib/api';
 
 export { ApiError } from '../lib/errors';
@@ -162,7 +166,19 @@ export const removeNetwork = vi.fn<(id: string) => Promise<null>>();
 export const viewState = vi.fn<() => Promise<unknown>>();
 export const saveViewState = vi.fn<(state: unknown) => Promise<null>>();
 
+export const listFolder = vi.fn<(path: string) => Promise<FolderListing>>();
+export const buildImage = vi.fn<(request: BuildRequest) => Promise<string>>();
+export const pushImage = vi.fn<(reference: string) => Promise<string>>();
+export const registryTags = vi.fn<(repository: string) => Promise<string[]>>();
+export const registrySignIn = vi.fn<(request: SignInRequest) => Promise<SignedIn>>();
+export const registrySignOut = vi.fn<(server: string) => Promise<null>>();
+export const listRegistries = vi.fn<() => Promise<SignedIn[]>>();
+
 export const onContainerLog = subscription('container-log');
+export const onBuildLog = subscription('build-log');
+export const onBuildDone = subscription('build-done');
+export const onPushProgress = subscription('push-progress');
+export const onPushDone = subscription('push-done');
 export const onContainerStats = subscription('container-stats');
 export const onTerminalOutput = subscription('terminal-output');
 export const onTerminalExit = subscription('terminal-exit');
@@ -176,7 +192,7 @@ export const onEngineState = subscription('engine-state');
 /** Forgets every call and subscriber and restores the default answers. */
 export function resetFake(): void {
   handlers.clear();
-  for (const f of [onContainerLog, onContainerStats, onTerminalOutput, onTerminalExit, onPullProgress, onPullDone, onMachineState, onMachineProgress, onEngineEvent, onEngineState]) {
+  for (const f of [onBuildLog, onBuildDone, onPushProgress, onPushDone, onContainerLog, onContainerStats, onTerminalOutput, onTerminalExit, onPullProgress, onPullDone, onMachineState, onMachineProgress, onEngineEvent, onEngineState]) {
     f.mockClear();
   }
   engineStatus.mockReset().mockResolvedValue(reachable());
@@ -213,4 +229,16 @@ export function resetFake(): void {
   removeNetwork.mockReset().mockResolvedValue(null);
   viewState.mockReset().mockResolvedValue(null);
   saveViewState.mockReset().mockResolvedValue(null);
+  listFolder.mockReset().mockImplementation(async (path) => ({
+    path: path || '/home/user',
+    parent: '/home',
+    folders: [],
+    dockerfiles: [],
+  }));
+  buildImage.mockReset().mockResolvedValue('sha256:b111d000000000000000000000000000000000000000000000000000000000001');
+  pushImage.mockReset().mockResolvedValue('sha256:9e5h000000000000000000000000000000000000000000000000000000000001');
+  registryTags.mockReset().mockResolvedValue([]);
+  registrySignIn.mockReset().mockImplementation(async (r) => ({ server: r.server || 'https://index.docker.io/v1/', username: r.username, store: 'keychain' }));
+  registrySignOut.mockReset().mockResolvedValue(null);
+  listRegistries.mockReset().mockResolvedValue([]);
 }

@@ -175,6 +175,7 @@ describe('run dialog', () => {
       env: ['MODE=dev=1', 'EMPTY='],
       cmd: 'nginx -g "daemon off;"',
       autoRemove: true,
+      ports: [],
     });
     await waitFor(() => expect(screen.queryByTestId('run-dialog')).toBeNull());
     expect(nav.view).toBe('containers');
@@ -192,6 +193,7 @@ describe('run dialog', () => {
       env: [],
       cmd: null,
       autoRemove: false,
+      ports: [],
     });
   });
 

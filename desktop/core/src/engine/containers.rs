@@ -80,6 +80,9 @@ pub struct RunRequest {
     /// Remove the container when it exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Published ports, `-p` entries (`8080:80`, `127.0.0.1:53:53/udp`).
+    #[serde(default)]
+    pub ports: Vec<String>,
 }
 
 /// Every container, running or not, newest first.
@@ -279,12 +282,15 @@ pub fn create_body(request: &RunRequest) -> Result<ContainerCreateBody> {
             "the environment entry `{bad}` has no name"
         )));
     }
+    let (exposed, bindings) = super::publish::parse(&request.ports)?;
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         env: (!env.is_empty()).then_some(env),
         cmd,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(HostConfig {
             auto_remove: Some(request.auto_remove),
+            port_bindings: (!bindings.is_empty()).then_some(bindings),
             ..Default::default()
         }),
         ..Default::default()
@@ -312,6 +318,7 @@ mod tests {
             env: vec!["A=1".into(), " ".into()],
             cmd: cmd.map(Into::into),
             auto_remove: true,
+            ports: vec!["8080:80".into()],
         }
     }
 
@@ -323,6 +330,14 @@ mod tests {
             Some(vec!["sh".into(), "-c".into(), "echo 'a b'; sleep 1".into()])
         );
         assert_eq!(body.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        assert_eq!(
+            body.host_config
+                .as_ref()
+                .and_then(|h| h.port_bindings.as_ref())
+                .map(|b| b.len()),
+            Some(1)
+        );
         assert_eq!(body.host_config.and_then(|h| h.auto_remove), Some(true));
         assert_eq!(create_body(&request(Some("  "))).expect("body").cmd, None);
         let err = create_body(&request(Some("echo 'open"))).expect_err("unbalanced");

@@ -10,6 +10,7 @@
 pub mod containers;
 pub mod endpoint;
 pub mod events;
+pub mod publish;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -21,6 +21,8 @@ use crate::session::Session;
 
 /// Largest manifest accepted (containerd's limit).
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// Most pages of `tags/list` followed.
+pub const MAX_TAG_PAGES: usize = 20;
 /// The header registries announce content digests in.
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 /// Total time allowed for a manifest request.
@@ -176,6 +178,47 @@ impl Repository {
         Ok(bytes)
     }
 
+    /// The repository's tags (`GET /v2/<name>/tags/list`), in the
+    /// registry's order, following `Link: <…>; rel="next"` pages up to
+    /// [`MAX_TAG_PAGES`]; each page at most [`MAX_MANIFEST_SIZE`] bytes.
+    /// A registry that does not list tags answers with its error (e.g.
+    /// `UNSUPPORTED`, 404).
+    pub async fn tags(&self) -> Result<Vec<String>, RegistryError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut tags = Vec::new();
+        let mut url = self.endpoint().v2(&format!("{}/tags/list", self.name));
+        for _ in 0..MAX_TAG_PAGES {
+            let response = self
+                .session
+                .get(&url, Some("application/json"), Some(MANIFEST_TIMEOUT))
+                .await?;
+            let next = response
+                .headers()
+                .get(http::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let bytes = read_limited(&url, response, MAX_MANIFEST_SIZE).await?;
+            let page: Page =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                // The link is relative to the registry (`/v2/…?last=…`).
+                Some(path) if path.starts_with("/v2/") => {
+                    url = self.endpoint().v2(&path["/v2/".len()..]);
+                }
+                _ => break,
+            }
+        }
+        Ok(tags)
+    }
+
     fn blob_url(&self, digest: &Digest) -> String {
         self.endpoint().v2(&format!("{}/blobs/{digest}", self.name))
     }
@@ -246,5 +289,32 @@ mod tests {
         for (header, body, want) in cases {
             assert_eq!(manifest_media_type(*header, body), *want, "{header:?}");
         }
+    }
+}
+
+/// The target of a `Link: <…>; rel="next"` header value.
+fn next_link(value: &str) -> Option<String> {
+    value.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| target.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tag_tests {
+    use super::next_link;
+
+    #[test]
+    fn next_links_are_read_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/app/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/app/tags/list?last=b&n=2")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(next_link(""), None);
     }
 }

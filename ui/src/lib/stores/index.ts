@@ -6,11 +6,14 @@ import { images } from './images.svelte';
 import { machine } from './machine.svelte';
 import { nav } from './nav.svelte';
 import { networks } from './networks.svelte';
+import { builds } from './builds.svelte';
 import { pulls } from './pulls.svelte';
+import { pushes } from './pushes.svelte';
+import { registries } from './registries.svelte';
 import { toasts } from './toasts.svelte';
 import { volumes } from './volumes.svelte';
 
-export { clock, containers, engine, images, machine, nav, networks, pulls, toasts, volumes };
+export { builds, clock, containers, engine, images, machine, nav, networks, pulls, pushes, registries, toasts, volumes };
 export { startLive, handleEngineEvent, handleEngineState } from './live';
 
 /** Puts every store back to its initial state (tests). */
@@ -23,5 +26,8 @@ export function resetStores(): void {
   networks.reset();
   volumes.reset();
   pulls.reset();
+  pushes.reset();
+  builds.reset();
+  registries.reset();
   toasts.reset();
 }

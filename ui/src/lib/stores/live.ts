@@ -10,7 +10,9 @@ import { images } from './images.svelte';
 import { machine } from './machine.svelte';
 import { nav } from './nav.svelte';
 import { networks } from './networks.svelte';
+import { builds } from './builds.svelte';
 import { pulls } from './pulls.svelte';
+import { pushes } from './pushes.svelte';
 import { volumes } from './volumes.svelte';
 
 /** Container actions that change nothing a list shows. */
@@ -72,6 +74,10 @@ export function startLive(): api.Unsubscribe {
     api.onMachineProgress((p) => machine.setProgress(p)),
     api.onPullProgress((p) => pulls.progress(p)),
     api.onPullDone((d) => pulls.finish(d)),
+    api.onPushProgress((p) => pushes.progress(p)),
+    api.onPushDone((d) => pushes.finish(d)),
+    api.onBuildLog((l) => builds.line(l)),
+    api.onBuildDone((d) => builds.finish(d)),
   ];
   const stopClock = clock.start();
   void nav.restore();

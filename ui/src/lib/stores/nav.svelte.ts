@@ -5,9 +5,9 @@
  */
 import * as api from '../api';
 
-export type View = 'containers' | 'images' | 'volumes' | 'networks' | 'machine';
+export type View = 'containers' | 'images' | 'volumes' | 'networks' | 'registries' | 'machine';
 
-export const VIEWS: readonly View[] = ['containers', 'images', 'volumes', 'networks', 'machine'];
+export const VIEWS: readonly View[] = ['containers', 'images', 'volumes', 'networks', 'registries', 'machine'];
 
 /** What `save_view_state` keeps. */
 export interface SavedView {

@@ -29,7 +29,8 @@ export interface Pull {
 /** How long a successful pull stays on screen. */
 export const DONE_LINGER_MS = 6000;
 
-const FINISHED = /complete|already exists|pulled/i;
+/** Statuses of a finished layer, pulled or pushed. */
+const FINISHED = /complete|already exists|pulled|pushed|mounted from/i;
 
 /** 0–100: how far a layer is in its current phase. */
 export function layerPercent(l: LayerProgress): number {
