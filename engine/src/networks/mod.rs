@@ -29,7 +29,11 @@
 //! - skiff's nftables table (named per daemon, [`NetworkService::table`])
 //!   is replaced whole after every change of the running endpoints and
 //!   ports, so it always matches them (it is made at the first join);
-//! - one lock serialises the operations; they are blocking (kernel calls),
+//! - one state lock serialises changes of the state and their durable
+//!   save (concurrent saves share one atomic write, `persist.rs`); the
+//!   kernel work of a join or leave runs outside it, under a lock of its
+//!   container, with the endpoint recorded first and its addresses released
+//!   only after its link is gone. Operations are blocking (kernel calls),
 //!   so async callers use `spawn_blocking`. Reads (`get`, `list`,
 //!   `inspect`, `settings`, `ports_of`) see the state as last saved and
 //!   never wait for an operation, so they are fine on a runtime thread.
