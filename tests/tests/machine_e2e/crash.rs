@@ -103,21 +103,7 @@ pub fn recovered(
     {
         eprintln!("start after the kill: {line}");
     }
-    let check = skiff(&[
-        "machine",
-        "shell",
-        "--",
-        "skiffd",
-        "check",
-        "--data-root",
-        "/var/lib/skiff",
-    ]);
-    let report = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        check.status.success() && report.lines().any(|l| l == "clean"),
-        "skiffd check in the VM after the kill:\n{report}{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    check_clean(&skiff, "after the kill");
     eprintln!("skiffd check in the VM after the kill: clean");
     let bind = format!("{VOLUME}:/data");
     let acked = docker.ok(&["run", "--rm", "-v", &bind, "busybox", "cat", "/data/acked"]);
@@ -130,6 +116,12 @@ pub fn recovered(
     docker.ok(&["volume", "rm", VOLUME]);
     docker.ok(&["rmi", "big"]);
     // The checker once more, with the redone pull and the removals.
+    check_clean(&skiff, "after the redone pull and the removals");
+}
+
+/// `skiffd check` in the VM (through `skiff machine shell`) exits 0 and
+/// reports `clean`; `when` names the moment in the failure message.
+fn check_clean(skiff: &impl Fn(&[&str]) -> std::process::Output, when: &str) {
     let check = skiff(&[
         "machine",
         "shell",
@@ -140,5 +132,9 @@ pub fn recovered(
         "/var/lib/skiff",
     ]);
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(report.lines().any(|l| l == "clean"), "{report}");
+    assert!(
+        check.status.success() && report.lines().any(|l| l == "clean"),
+        "skiffd check in the VM {when}:\n{report}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
