@@ -30,16 +30,18 @@ pub struct Image {
     pub in_use: bool,
 }
 
-/// A `pull-progress` event.
+/// A `pull-progress` event (and, as [`super::push::PushProgress`], a
+/// `push-progress` one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PullProgress {
-    /// The reference being pulled, as the UI gave it.
+    /// The reference being pulled or pushed, as the UI gave it.
     pub reference: String,
     /// The layer (short id) the line is about, if any.
     pub layer: Option<String>,
     /// `Pulling fs layer`, `Downloading`, `Pull complete`, `Digest: …`, ...
+    /// (a push's: see [`super::push::PushProgress`]).
     pub status: String,
-    /// Bytes done, for `Downloading` / `Extracting`.
+    /// Bytes done, for `Downloading` / `Extracting` / `Pushing`.
     pub current: Option<i64>,
     /// Bytes in all.
     pub total: Option<i64>,

@@ -17,21 +17,10 @@ use crate::error::{Error, Result};
 /// itself may run longer).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A `push-progress` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PushProgress {
-    /// The reference being pushed, as the UI gave it.
-    pub reference: String,
-    /// The layer (short id) the line is about, if any.
-    pub layer: Option<String>,
-    /// `Preparing`, `Waiting`, `Pushing`, `Pushed`, `Layer already exists`,
-    /// `Mounted from …`, `<tag>: digest: … size: …`.
-    pub status: String,
-    /// Bytes sent, while `Pushing`.
-    pub current: Option<i64>,
-    /// Bytes in all.
-    pub total: Option<i64>,
-}
+/// A `push-progress` event: the same shape as a pull's (statuses
+/// `Preparing`, `Waiting`, `Pushing` with bytes sent, `Pushed`,
+/// `Layer already exists`, `Mounted from …`, `<tag>: digest: … size: …`).
+pub type PushProgress = super::images::PullProgress;
 
 /// The `push-done` event that ends a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

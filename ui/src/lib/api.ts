@@ -278,15 +278,8 @@ export interface BuildDone {
   error: string | null;
 }
 
-/** The `push-progress` event, one per layer update or status line. */
-export interface PushProgress {
-  reference: string;
-  /** Short layer id; null for whole-image status lines. */
-  layer: string | null;
-  status: string;
-  current: number | null;
-  total: number | null;
-}
+/** The `push-progress` event, one per layer update or status line: the same shape as a pull's. */
+export type PushProgress = PullProgress;
 
 /** The `push-done` event that ends a `push_image`. */
 export interface PushDone {

@@ -44,6 +44,26 @@ export function layerDone(l: LayerProgress): boolean {
   return FINISHED.test(l.status);
 }
 
+/**
+ * Applies a `pull-progress` or `push-progress` event to its card: a line
+ * without a layer is the whole image's status; a layer's line updates that
+ * layer, or adds it the first time.
+ */
+export function applyProgress(item: Pull, p: api.PullProgress): void {
+  if (p.layer == null) {
+    item.status = p.status;
+    return;
+  }
+  const layer = item.layers.find((l) => l.id === p.layer);
+  if (layer) {
+    layer.status = p.status;
+    layer.current = p.current;
+    layer.total = p.total;
+  } else {
+    item.layers.push({ id: p.layer, status: p.status, current: p.current, total: p.total });
+  }
+}
+
 class PullsStore {
   items = $state<Pull[]>([]);
 
@@ -92,19 +112,7 @@ class PullsStore {
 
   /** Takes a `pull-progress` event. */
   progress(p: api.PullProgress): void {
-    const pull = this.#ensure(p.reference);
-    if (p.layer == null) {
-      pull.status = p.status;
-      return;
-    }
-    const layer = pull.layers.find((l) => l.id === p.layer);
-    if (layer) {
-      layer.status = p.status;
-      layer.current = p.current;
-      layer.total = p.total;
-    } else {
-      pull.layers.push({ id: p.layer, status: p.status, current: p.current, total: p.total });
-    }
+    applyProgress(this.#ensure(p.reference), p);
   }
 
   /** Takes a `pull-done` event. */

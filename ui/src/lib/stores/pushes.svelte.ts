@@ -1,7 +1,7 @@
 /** Image pushes in progress or just finished, fed by `push-progress` / `push-done`. */
 import * as api from '../api';
 import { errorMessage } from '../errors';
-import { layerDone, type Pull } from './pulls.svelte';
+import { applyProgress, layerDone, type Pull } from './pulls.svelte';
 import { toasts } from './toasts.svelte';
 
 /** One push, shown like a pull (same card). */
@@ -56,19 +56,7 @@ class PushesStore {
 
   /** Takes a `push-progress` event. */
   progress(p: api.PushProgress): void {
-    const push = this.#ensure(p.reference);
-    if (p.layer == null) {
-      push.status = p.status;
-      return;
-    }
-    const layer = push.layers.find((l) => l.id === p.layer);
-    if (layer) {
-      layer.status = p.status;
-      layer.current = p.current;
-      layer.total = p.total;
-    } else {
-      push.layers.push({ id: p.layer, status: p.status, current: p.current, total: p.total });
-    }
+    applyProgress(this.#ensure(p.reference), p);
   }
 
   /** Takes a `push-done` event. */
