@@ -148,8 +148,11 @@ pub fn auth_config(bytes: &[u8]) -> Result<skiff_registry::AuthConfig, String> {
 }
 
 /// How much of a body is still read, and thrown away, once its consumer has
-/// stopped reading (see [`reader`]).
-const DRAIN_LIMIT: usize = 1 << 20;
+/// stopped reading (see [`reader`]): 256 MiB. A consumer that fails (a
+/// `docker cp` onto a full disk) stops with the rest of a large tar still
+/// on its way; reading it costs no disk and a fraction of a second, and
+/// is what lets the client read the error rather than "broken pipe".
+const DRAIN_LIMIT: usize = 256 << 20;
 
 /// A blocking reader over a request body, fed by a task that pulls frames;
 /// a client silent for [`BODY_IDLE_TIMEOUT`] makes it fail (`TimedOut`).
