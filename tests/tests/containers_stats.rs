@@ -104,6 +104,10 @@ fn stats_once_streamed_and_stopped() {
         "64m",
         "--pids-limit",
         "50",
+        // Half a core: busy enough to measure, without taking a whole core
+        // from the tests running beside it.
+        "--cpus",
+        "0.5",
         "busybox",
         "sh",
         "-c",

@@ -31,6 +31,13 @@ use super::record::ContainerRecord;
 
 /// Time between two samples of a stream (dockerd's collector interval).
 pub const INTERVAL: Duration = Duration::from_secs(1);
+/// Time between the priming sample of a request without `stream` nor
+/// `one-shot` and the sample answered. dockerd answers after one to two of
+/// its collector's ticks; the docker CLI's `stats --no-stream` gives up
+/// after 2 s ("timeout waiting for stats"), so a busy host must not spend
+/// most of that budget waiting. Half a second is enough for the CLI's CPU
+/// percentage (a ratio of the two samples' deltas).
+pub const PRIME_INTERVAL: Duration = Duration::from_millis(500);
 /// `USER_HZ`: the unit of `/proc/stat` and `cpuacct.stat`.
 const CLOCK_TICKS: u64 = 100;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -92,8 +99,14 @@ impl ContainerService {
                         return;
                     }
                 }
+                // Without `stream`, the only wait is the priming one.
+                let wait = if opts.stream {
+                    INTERVAL
+                } else {
+                    PRIME_INTERVAL
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(INTERVAL) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = tx.closed() => return,
                 }
             }
