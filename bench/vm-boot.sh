@@ -8,7 +8,12 @@
 # - skiff: QEMU launch -> `engine-ready` on the control port (skiffd answers
 #   /_ping), on a data disk formatted by an earlier boot; the first boot
 #   (mkfs included) is reported separately, and so is the clean shutdown
-#   (`poweroff` -> QEMU exit).
+#   (`poweroff` -> QEMU exit);
+# - through skiff (the whole path a user waits on): `skiff machine start`
+#   (supervisor, QEMU, boot, and the relay up: docker.sock answers) and
+#   `skiff machine stop` (the command until QEMU is gone), on one machine
+#   without shares and with `--network restricted`; the skiff binary is
+#   SKIFF_BIN or target/debug/skiff (built if missing).
 # Both use the contract's QEMU command line (docs/vm.md) with -accel tcg
 # unless SKIFF_BENCH_ACCEL=kvm (and /dev/kvm works).
 set -euo pipefail
@@ -23,7 +28,14 @@ if [ -z "${SKIFF_IMAGE_DIR:-}" ]; then
     "$root/vm-image/build.sh" >&2
 fi
 work=$(mktemp -d /tmp/skiff-vm-boot.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+skiff=${SKIFF_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/skiff}
+cleanup() {
+    if [ -d "$work/skiff-home/machines" ]; then
+        SKIFF_HOME=$work/skiff-home timeout 120 "$skiff" machine rm >/dev/null 2>&1 || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 # The floor's initramfs: the static busybox and a one-line /init.
 mkdir -p "$work/floor/bin"
@@ -157,4 +169,32 @@ if accel == "tcg":
     print("several times what KVM / Virtualization.framework give on real hardware, where the")
     print("kernel's part shrinks to a few hundred ms and init + skiffd to tens of ms; the gap")
     print("over the floor is the part skiff-init and skiffd own. SKIFF_BENCH_ACCEL=kvm measures that.")
+EOF
+
+# Through skiff: start (-> the relay up) and stop, on one machine.
+[ -x "$skiff" ] || (cd "$root" && cargo build -q -p skiff-machine --bin skiff)
+export SKIFF_HOME=$work/skiff-home
+"$skiff" machine create --cpus 2 --memory 1024 --disk 1 --image-dir "$image" \
+    --accel "$accel" --network restricted --mount none >/dev/null
+python3 - "$skiff" "$runs" "$accel" <<'EOF'
+import os, statistics, subprocess, sys, time
+
+skiff, runs, accel = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def timed(*args):
+    t0 = time.monotonic()
+    out = subprocess.run([skiff, "machine", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench: skiff machine {' '.join(args)} failed: {out.stderr}")
+    return time.monotonic() - t0
+timed("start")  # the first boot formats the data disk
+timed("stop")
+starts, stops = [], []
+for _ in range(runs):
+    starts.append(timed("start"))
+    stops.append(timed("stop"))
+med = statistics.median
+each = lambda xs: ", ".join(f"{x * 1000:.0f}" for x in xs)
+print(f"through skiff, -accel {accel}, median of {runs} (host load {os.getloadavg()[0]:.1f})")
+print(f"  skiff machine start (-> relay up, docker.sock answers)   {med(starts) * 1000:7.0f} ms   (each: {each(starts)})")
+print(f"  skiff machine stop (-> QEMU gone)                        {med(stops) * 1000:7.0f} ms   (each: {each(stops)})")
 EOF

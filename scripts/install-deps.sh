@@ -83,3 +83,7 @@ install-deps.sh: cargo not found. Install Rust with rustup:
 EOF
     exit 1
 fi
+
+# The Rust virtiofsd (crates.io; Debian bookworm has only QEMU's C one):
+# shared folders of a machine run by a user (install-virtiofsd.sh).
+"$(dirname "${BASH_SOURCE[0]}")/install-virtiofsd.sh"

@@ -7,12 +7,11 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::error::{Error, Result};
 
-/// The URL of a port published on this computer.
+/// The URL of a port published on this computer
+/// ([`skiff_desktop_core::engine::containers::port_url`]).
 pub fn port_url(port: u16) -> Result<String> {
-    if port == 0 {
-        return Err(Error::InvalidRequest("port 0 is not a port".to_string()));
-    }
-    Ok(format!("http://localhost:{port}"))
+    skiff_desktop_core::engine::containers::port_url(port)
+        .ok_or_else(|| Error::InvalidRequest("port 0 is not a port".to_string()))
 }
 
 /// Opens `http://localhost:<port>` in the default browser.

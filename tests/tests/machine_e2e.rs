@@ -6,10 +6,10 @@
 //! volume write) and recovered (`machine_e2e/crash.rs`), and `rm`;
 //! in the same boot, a host folder shared into the VM (virtiofs) bound
 //! with `-v` both ways and a folder outside the shares refused, a port
-//! published in the VM answering on the host's 127.0.0.1, and `skiff
-//! machine set --memory` applied at the next start; file modes and owner
-//! through the share; `docker build` of a context on the host (outside the
-//! shares) whose image runs. The first boot runs with `--network restricted`
+//! published in the VM answering on the host's 127.0.0.1 and linked by the
+//! desktop app's Ports column, and `skiff machine set --memory` applied at
+//! the next start; file modes and owner through the share; `docker build`
+//! of a context on the host (outside the shares) whose image runs. The first boot runs with `--network restricted`
 //! (pulls from the test registry only); `set --network nat` makes the
 //! second boot Docker Desktop's default, where a listener on the host's
 //! 127.0.0.1 answers at `host.docker.internal`, a host-side edit reaches
@@ -35,6 +35,8 @@ use skiff_e2e::{DockerCli, Registry};
 mod crash;
 #[path = "machine_e2e/day.rs"]
 mod day;
+#[path = "machine_e2e/user.rs"]
+mod user;
 
 /// One VM at a time: the machine has two cores.
 static VM: Mutex<()> = Mutex::new(());
@@ -76,12 +78,14 @@ fn image_dir() -> PathBuf {
     dir
 }
 
-/// A private SKIFF_HOME and DOCKER_CONFIG, and `skiff` run in them.
+/// A private SKIFF_HOME and DOCKER_CONFIG, and `skiff` run in them (as
+/// this test's user, or as `user`: uid, gid).
 struct Env {
     _tmp: tempfile::TempDir,
     home: PathBuf,
     docker_config: PathBuf,
     bin: PathBuf,
+    user: Option<(u32, u32)>,
 }
 
 /// A test that fails half-way leaves no VM behind: the machine is stopped
@@ -110,11 +114,25 @@ impl Env {
             docker_config,
             bin: skiff_bin(),
             _tmp: tmp,
+            user: None,
         }
     }
 
     fn skiff(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin)
+        let mut command = match self.user {
+            None => Command::new(&self.bin),
+            Some((uid, gid)) => {
+                let mut setpriv = Command::new("setpriv");
+                setpriv
+                    .arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .args(["--clear-groups", "--"])
+                    .arg(&self.bin)
+                    .env("HOME", self._tmp.path());
+                setpriv
+            }
+        };
+        command
             .args(args)
             .env("SKIFF_HOME", &self.home)
             .env("DOCKER_CONFIG", &self.docker_config)
@@ -137,6 +155,31 @@ impl Env {
             );
         }
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `skiff machine create` of a 2-CPU machine (`memory` MiB, a `disk`
+    /// GiB data disk) booting `image`, pulling from `mirror` only
+    /// (`--network restricted`), with `share` its one shared folder; its
+    /// stdout.
+    fn create(&self, memory: &str, disk: &str, mirror: &str, image: &str, share: &str) -> String {
+        self.skiff_ok(&[
+            "machine",
+            "create",
+            "--cpus",
+            "2",
+            "--memory",
+            memory,
+            "--disk",
+            disk,
+            "--registry-mirror",
+            mirror,
+            "--image-dir",
+            image,
+            "--mount",
+            share,
+            "--network",
+            "restricted",
+        ])
     }
 
     fn machine_dir(&self) -> PathBuf {
@@ -265,8 +308,10 @@ fn host_folders_through_the_vm(docker: &DockerCli, share: &Path, outside: &Path)
 }
 
 /// `-p 127.0.0.1:H:80` of a busybox httpd in the VM answers on the host's
-/// 127.0.0.1:H; removing the container closes the host's listener.
-fn published_port_on_the_hosts_loopback(docker: &DockerCli) {
+/// 127.0.0.1:H, and the desktop app's Ports column links to it
+/// ([`day::desktop_ports_column_links`], through `socket`); removing the
+/// container closes the host's listener.
+fn published_port_on_the_hosts_loopback(docker: &DockerCli, socket: &Path) {
     let port = util::free_port().expect("free port");
     let publish = format!("127.0.0.1:{port}:80");
     let id = docker.ok(&[
@@ -303,6 +348,7 @@ fn published_port_on_the_hosts_loopback(docker: &DockerCli) {
         },
     );
     assert_eq!(last, "served-from-the-vm\n");
+    day::desktop_ports_column_links(socket, id, port, "served-from-the-vm\n");
     docker.ok(&["rm", "-f", id]);
     util::wait_until(
         "the host's listener to close",
@@ -327,24 +373,7 @@ fn machine_lifecycle_with_the_docker_cli() {
     let share_arg = format!("{}", share.display());
 
     // create + start (TCG where KVM does not really work).
-    let out = env.skiff_ok(&[
-        "machine",
-        "create",
-        "--cpus",
-        "2",
-        "--memory",
-        "1536",
-        "--disk",
-        "8",
-        "--registry-mirror",
-        &mirror,
-        "--image-dir",
-        &image_arg,
-        "--mount",
-        &share_arg,
-        "--network",
-        "restricted",
-    ]);
+    let out = env.create("1536", "8", &mirror, &image_arg, &share_arg);
     assert!(out.contains("created machine default"), "{out}");
     assert_eq!(env.status(), "default: stopped");
     let started = Instant::now();
@@ -453,7 +482,7 @@ fn machine_lifecycle_with_the_docker_cli() {
 
     host_folders_through_the_vm(&docker, &share, &outside);
     day::modes_and_owner_round_trip(&docker, &share);
-    published_port_on_the_hosts_loopback(&docker);
+    published_port_on_the_hosts_loopback(&docker, &env.socket());
     let build_started = Instant::now();
     day::build_with_a_host_context(&docker, &env.home.with_file_name("build-context"));
     eprintln!(

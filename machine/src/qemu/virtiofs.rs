@@ -5,11 +5,23 @@
 //! disconnect it exits on its own).
 //!
 //! Which virtiofsd: `$SKIFF_VIRTIOFSD`, else the first of
-//! [`CANDIDATES`] that exists — Debian bookworm ships QEMU's C virtiofsd
-//! in `qemu-system-common` (`/usr/lib/qemu/virtiofsd`); newer
-//! distributions ship the Rust one (`/usr/libexec/virtiofsd`,
-//! `/usr/lib/virtiofsd`). Both take the arguments of [`args`]. The C one
-//! must run as root (it sandboxes itself in namespaces).
+//! [`CANDIDATES`] that exists — newer distributions ship the Rust one
+//! (`/usr/libexec/virtiofsd`, `/usr/lib/virtiofsd`),
+//! `scripts/install-virtiofsd.sh` builds it from crates.io into
+//! `/usr/local/libexec/virtiofsd`; Debian bookworm ships only QEMU's C
+//! virtiofsd in `qemu-system-common` (`/usr/lib/qemu/virtiofsd`). Both
+//! take the arguments of [`args`].
+//!
+//! Ownership: files a container writes through a share belong on the host
+//! to the user who runs skiff. Run by root, that holds as is. Run by a
+//! user, only the Rust virtiofsd can serve: it runs unprivileged (in a
+//! user namespace of its own) and translates ids ([`owner_args`]): every
+//! guest uid/gid is written as that user on the host, while the guest sees
+//! the host's ids as they are — as a native engine shows a bind — so
+//! `docker run --user "$(id -u)" -v "$PWD":/src` works as it does
+//! natively, and a container's root still may write anywhere. QEMU's C one
+//! needs root (it refuses to start otherwise, and has no id translation),
+//! so a user's shares are then left out with a warning naming the fix.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,8 +37,11 @@ use crate::shares::ShareDevice;
 pub const CANDIDATES: &[&str] = &[
     "/usr/libexec/virtiofsd",
     "/usr/lib/virtiofsd",
-    "/usr/lib/qemu/virtiofsd",
+    "/usr/local/libexec/virtiofsd",
+    QEMU_VIRTIOFSD,
 ];
+/// QEMU's C virtiofsd (Debian bookworm's `qemu-system-common`).
+const QEMU_VIRTIOFSD: &str = "/usr/lib/qemu/virtiofsd";
 /// How long a virtiofsd may take to create its socket.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,15 +69,69 @@ fn find_in(candidates: &[&str]) -> Result<PathBuf> {
         })
 }
 
-/// virtiofsd's arguments serving `share` on `socket`.
-pub fn args(share: &ShareDevice, socket: &Path) -> Vec<String> {
-    vec![
+/// The user files written through a share belong to on the host: `None`
+/// when skiff runs as root (nothing to translate), else its effective uid
+/// and gid.
+pub fn owner() -> Option<(u32, u32)> {
+    // SAFETY: geteuid and getegid take no arguments and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    (uid != 0).then_some((uid, gid))
+}
+
+/// virtiofsd's arguments serving `share` on `socket`, with the id
+/// translation of [`owner_args`] when run by a user (`owner`).
+pub fn args(share: &ShareDevice, socket: &Path, owner: Option<(u32, u32)>) -> Vec<String> {
+    let mut args = vec![
         format!("--socket-path={}", socket.display()),
         "-o".into(),
         format!("source={}", share.host.display()),
         "-o".into(),
         "cache=auto".into(),
+    ];
+    if let Some((uid, gid)) = owner {
+        args.extend(owner_args(uid, gid));
+    }
+    args
+}
+
+/// The Rust virtiofsd's id translation for a share served by user
+/// `uid`/`gid`: every guest id is written as the user's on the host
+/// (`squash-guest`: what a container's root, or its `--user 1000`,
+/// creates or chowns, the user owns); host ids read as themselves in the
+/// guest (no `host` entry), so the guest's permission checks are a native
+/// engine's.
+pub fn owner_args(uid: u32, gid: u32) -> Vec<String> {
+    vec![
+        format!("--translate-uid=squash-guest:0:{uid}:4294967295"),
+        format!("--translate-gid=squash-guest:0:{gid}:4294967295"),
     ]
+}
+
+/// Whether `version` (what `virtiofsd --version` printed) is QEMU's C
+/// virtiofsd (`virtiofsd version 7.2.22 (Debian …)`) rather than the Rust
+/// one (`virtiofsd 1.14.0`).
+fn is_qemus(version: &str) -> bool {
+    version.starts_with("virtiofsd version ") || version.contains("QEMU")
+}
+
+/// Why `program` cannot serve shares for `owner`, if it cannot: QEMU's C
+/// virtiofsd run by a user (it needs root and translates no ids).
+async fn unfit_for(program: &Path, owner: Option<(u32, u32)>) -> Option<String> {
+    let (uid, _) = owner?;
+    let out = tokio::process::Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    is_qemus(&version).then(|| {
+        format!(
+            "{} is QEMU's virtiofsd, which runs only as root (skiff runs as uid {uid}); \
+             install the Rust virtiofsd (scripts/install-virtiofsd.sh, or set SKIFF_VIRTIOFSD)",
+            program.display()
+        )
+    })
 }
 
 /// Where QEMU's C virtiofsd keeps its lock/pid files (it creates the
@@ -136,6 +205,15 @@ async fn spawn_with(
             return Ok(served);
         }
     };
+    let owner = owner();
+    if let Some(why) = unfit_for(&program, owner).await {
+        for share in shares {
+            served
+                .warnings
+                .push(format!("{} is not shared: {why}", share.host.display()));
+        }
+        return Ok(served);
+    }
     served.made_pid_dir = !Path::new(PID_DIR).exists();
     let log_path = dir.dir().join("virtiofsd.log");
     let log =
@@ -146,7 +224,7 @@ async fn spawn_with(
         served.pid_files.push(pid_file(&socket));
         let mut command = tokio::process::Command::new(&program);
         command
-            .args(args(share, &socket))
+            .args(args(share, &socket, owner))
             .stdin(Stdio::null())
             .stdout(log.try_clone().ctx(|| "virtiofsd's log".to_string())?)
             .stderr(log.try_clone().ctx(|| "virtiofsd's log".to_string())?)
@@ -253,8 +331,44 @@ mod tests {
             read_only: false,
         };
         assert_eq!(
-            args(&share, Path::new("/h/m/virtiofs-skiff0.sock")).join(" "),
+            args(&share, Path::new("/h/m/virtiofs-skiff0.sock"), None).join(" "),
             "--socket-path=/h/m/virtiofs-skiff0.sock -o source=/home/me -o cache=auto"
         );
+        assert_eq!(
+            args(&share, Path::new("/s"), Some((1000, 100)))[5..].join(" "),
+            "--translate-uid=squash-guest:0:1000:4294967295 \
+             --translate-gid=squash-guest:0:100:4294967295"
+        );
+    }
+
+    #[test]
+    fn qemus_virtiofsd_is_told_from_the_rust_one() {
+        assert!(is_qemus(
+            "virtiofsd version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n\
+             Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n"
+        ));
+        assert!(!is_qemus("virtiofsd 1.14.0\n"));
+    }
+
+    #[tokio::test]
+    async fn qemus_virtiofsd_serves_no_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // Both written before either runs (no exec of a file still open).
+        let fake = |name: &str, version: &str| {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\necho '{version}'\n")).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            path
+        };
+        let qemus = fake("qemu", "virtiofsd version 7.2.22 (Debian)");
+        let rust = fake("rust", "virtiofsd 1.14.0");
+        assert_eq!(unfit_for(&qemus, None).await, None);
+        let why = unfit_for(&qemus, Some((1000, 1000))).await.expect("unfit");
+        assert!(
+            why.contains("runs only as root (skiff runs as uid 1000)"),
+            "{why}"
+        );
+        assert_eq!(unfit_for(&rust, Some((1000, 1000))).await, None);
     }
 }

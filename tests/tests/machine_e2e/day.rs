@@ -361,3 +361,37 @@ pub fn build_with_a_host_context(docker: &DockerCli, context: &Path) {
     assert_eq!(out, "context of the host\nignored-left-out\n");
     docker.ok(&["rmi", tag]);
 }
+
+/// The desktop app's Ports column for container `id`, published at
+/// `127.0.0.1:port:80` in the VM: its row, as the app reads it
+/// (skiff-desktop-core's `containers::list`, through the machine's
+/// forwarded `socket`), shows the mapping and offers the port as a link
+/// (`containers::port_url`, what the row's link and `open_port` open), and
+/// that link's page answers on the host with `body`.
+pub fn desktop_ports_column_links(socket: &Path, id: &str, port: u16, body: &str) {
+    use skiff_desktop_core::engine::{Engine, containers};
+    let engine = Engine::fixed(format!("unix://{}", socket.display()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let rows = runtime
+        .block_on(containers::list(&engine))
+        .expect("the desktop's container list through the VM");
+    let row = rows
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("container {id} not in the desktop's list: {rows:?}"));
+    assert_eq!(row.ports, format!("127.0.0.1:{port}->80/tcp"), "{row:?}");
+    assert_eq!(row.published, [port], "{row:?}");
+    let url = containers::port_url(row.published[0]).expect("a link for the port");
+    assert_eq!(url, format!("http://localhost:{port}"));
+    let (addr, path) = url
+        .strip_prefix("http://")
+        .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+        .expect("an http URL");
+    let resp = skiff_e2e::util::http_get(addr, &format!("/{path}"), &[])
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(resp.status, 200, "GET {url}");
+    assert_eq!(resp.text(), body, "GET {url}");
+}

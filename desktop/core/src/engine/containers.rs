@@ -167,6 +167,14 @@ pub fn published_tcp(ports: &[PortSummary]) -> Vec<u16> {
     published
 }
 
+/// The link the containers view gives a published TCP port (one of a
+/// row's [`Container::published`]): the page at this computer's
+/// `localhost`, where the engine publishes it (natively, or through the
+/// VM's port forwarder). `None` for port 0, which is no port.
+pub fn port_url(port: u16) -> Option<String> {
+    (port != 0).then(|| format!("http://localhost:{port}"))
+}
+
 /// `0.0.0.0:8080->80/tcp, 443/tcp`, sorted, each mapping once.
 pub fn format_ports(ports: &[PortSummary]) -> String {
     let mut parts: Vec<String> = ports
@@ -385,6 +393,8 @@ mod tests {
         );
         assert_eq!(format_ports(&[]), "");
         assert_eq!(published_tcp(&ports), [8080]);
+        assert_eq!(port_url(8080).as_deref(), Some("http://localhost:8080"));
+        assert_eq!(port_url(0), None);
     }
 
     #[test]
