@@ -235,6 +235,10 @@ async fn pull_run_stop_and_remove_through_the_app() {
             ("SKIFF_DOCKER_HOST", d.docker_host()),
             ("DOCKER_CONFIG", app_docker.display().to_string()),
             ("SKIFF_HOME", home),
+            // Sign-in links docker-credential-skiff into this HOME's
+            // ~/.local/bin, the one PATH folder of the user's.
+            ("HOME", images_steps::app_home(&d).display().to_string()),
+            ("PATH", images_steps::app_path(&d)),
             ("RUST_LOG", "info".to_string()),
         ],
         &d.dir().join("app-state"),
