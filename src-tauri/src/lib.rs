@@ -177,5 +177,7 @@ fn setup<R: Runtime>(app: &tauri::AppHandle<R>, launch: Launch) {
         }
     }
     probe::listen(app);
+    let registries = app.state::<registries::Registries>().inner().clone();
+    std::thread::spawn(move || registries.check_cli_helper());
     background::start(app, tray);
 }

@@ -255,6 +255,26 @@ impl Registries {
         }
     }
 
+    /// At start: when `config.json` names the app's helper, makes sure the
+    /// CLI still finds it (the app may have moved since the sign-in: a
+    /// link of ours is re-pointed); what cannot be fixed is logged (the
+    /// next sign-in says it in the Registries view).
+    pub fn check_cli_helper(&self) {
+        let named = self.read_config().is_ok_and(|config| {
+            config
+                .cred_helpers()
+                .iter()
+                .any(|(_, helper)| helper == OUR_HELPER)
+        });
+        if !named {
+            return;
+        }
+        match self.cli_path.ensure() {
+            Ok(path) => tracing::debug!("the docker CLI runs {}", path.display()),
+            Err(err) => tracing::warn!("the docker CLI's credential helper: {err}"),
+        }
+    }
+
     /// Signs out of `server`: its secret is erased from wherever it is,
     /// the app's `credHelpers` entry and any plain `auths` entry removed.
     pub fn sign_out(&self, server: &str) -> Result<()> {

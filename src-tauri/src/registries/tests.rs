@@ -192,3 +192,21 @@ fn a_configured_helper_gets_the_credentials() {
     reg.sign_out("127.0.0.1:5000").expect("sign out");
     assert!(!store.exists());
 }
+
+#[test]
+fn at_start_a_named_helpers_link_is_restored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.json");
+    let (reg, _chain) = registries(&config);
+    let link = dir
+        .path()
+        .join("home/.local/bin")
+        .join(cli_path::HELPER_PROGRAM);
+    // Not named: nothing is linked.
+    reg.check_cli_helper();
+    assert!(std::fs::symlink_metadata(&link).is_err());
+    reg.store(&creds("127.0.0.1:5000")).expect("store");
+    std::fs::remove_file(&link).expect("the link goes");
+    reg.check_cli_helper();
+    assert!(link.exists(), "the link is back");
+}

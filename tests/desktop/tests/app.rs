@@ -890,7 +890,7 @@ fn tray_menu_screenshot(display: &Display, dir: &Path) {
     let crop = dir.join("tray.png");
     let status = std::process::Command::new("convert")
         .arg(&full)
-        .args(["-gravity", "NorthEast", "-crop", "420x300+0+0", "+repage"])
+        .args(["-gravity", "NorthEast", "-crop", "420x340+0+0", "+repage"])
         .arg(&crop)
         .status()
         .expect("convert");
