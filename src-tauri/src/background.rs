@@ -1,10 +1,11 @@
 //! The app's background tasks: the engine's `/events` follower
-//! (`engine-event`, `engine-state`), the machine's state poller and the
-//! follower that turns machine changes into `machine-state`, tray updates
-//! and an engine reconnect.
+//! (`engine-event`, `engine-state`, and the tray's containers: listed once
+//! per connection, then kept from the same events), the machine's state
+//! poller and the follower that turns machine changes into
+//! `machine-state`, tray updates and an engine reconnect. Nothing polls
+//! the engine.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tauri::{AppHandle, Manager, Runtime};
 use tokio::sync::Notify;
@@ -13,10 +14,10 @@ use crate::commands::{emitter, events};
 use crate::engine::events::{self as engine_events, EngineEvent, Sinks};
 use crate::engine::{Engine, EngineStatus};
 use crate::machine::{Machine, MachineInfo};
-use crate::tray::{self, Tray};
+use crate::tray::{self, Tray, tasks};
 
 /// How often the machine's state is read (the manager has no push API).
-pub const MACHINE_POLL: Duration = Duration::from_secs(2);
+pub use crate::tray::tasks::MACHINE_POLL;
 
 /// Starts every background task on Tauri's async runtime.
 pub fn start<R: Runtime>(app: &AppHandle<R>, tray: Option<Arc<Tray>>) {
@@ -24,31 +25,25 @@ pub fn start<R: Runtime>(app: &AppHandle<R>, tray: Option<Arc<Tray>>) {
     let machine = app.state::<Machine>().inner().clone();
     let reconnect = Arc::new(Notify::new());
 
-    let emit_event = emitter::<R, EngineEvent>(app, events::ENGINE_EVENT);
-    let emit_state = emitter::<R, EngineStatus>(app, events::ENGINE_STATE);
-    let state_tray = tray.clone();
-    let sinks = Sinks {
-        event: emit_event,
-        state: Arc::new(move |status: EngineStatus| {
-            if let Some(tray) = &state_tray {
-                tray.set_engine_reachable(status.reachable);
-            }
-            emit_state(status);
-        }),
+    let ui = Sinks {
+        event: emitter::<R, EngineEvent>(app, events::ENGINE_EVENT),
+        state: emitter::<R, EngineStatus>(app, events::ENGINE_STATE),
     };
-    tauri::async_runtime::spawn(engine_events::watch(
+    let (sinks, on_connect) = match &tray {
+        Some(tray) => {
+            let (tray_sinks, snapshot) = tasks::follower(tray);
+            (tray_sinks.and(ui), Some(snapshot))
+        }
+        None => (ui, None),
+    };
+    tauri::async_runtime::spawn(engine_events::follow(
         engine.clone(),
         sinks,
         reconnect.clone(),
+        on_connect,
     ));
 
-    let poller = machine.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            let _ = poller.refresh();
-            tokio::time::sleep(MACHINE_POLL).await;
-        }
-    });
+    tauri::async_runtime::spawn(tasks::poll_machine(machine.clone()));
 
     let emit_machine = emitter::<R, Option<MachineInfo>>(app, events::MACHINE_STATE);
     let mut states = machine.subscribe();

@@ -151,10 +151,11 @@ pub fn run(launch: Launch) -> tauri::Result<()> {
 /// and starts the background tasks.
 fn setup<R: Runtime>(app: &tauri::AppHandle<R>, launch: Launch) {
     let machine = app.state::<Machine>().inner().clone();
+    let engine = app.state::<Engine>().inner().clone();
     let tray = match NativeTray::install(app) {
         Ok(native) => {
             let progress = commands::emitter(app, commands::events::MACHINE_PROGRESS);
-            let tray = Arc::new(Tray::new(machine, Arc::new(native), progress));
+            let tray = Arc::new(Tray::new(machine, Arc::new(native), progress).with_engine(engine));
             app.manage(tray.clone());
             Some(tray)
         }
@@ -176,5 +177,7 @@ fn setup<R: Runtime>(app: &tauri::AppHandle<R>, launch: Launch) {
         }
     }
     probe::listen(app);
+    let registries = app.state::<registries::Registries>().inner().clone();
+    std::thread::spawn(move || registries.check_cli_helper());
     background::start(app, tray);
 }

@@ -10,7 +10,7 @@ use skiff_desktop_core::engine::Engine;
 use skiff_desktop_core::error::Error;
 use skiff_desktop_core::handoff::{self, Carried, VIEW_STATE_ENV};
 use skiff_desktop_core::machine::Machine;
-use skiff_desktop_core::tray::menu::{Entry, STATUS_ID};
+use skiff_desktop_core::tray::menu::{Entry, with_status_line};
 use skiff_desktop_core::tray::{Tray, TrayIconKind, TrayStatus, TrayView, tasks};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tray_icon::menu::{IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
@@ -157,16 +157,7 @@ async fn draw(icon: TrayIcon, mut updates: UnboundedReceiver<Update>, carried: C
                 shown = entries;
             }
             Update::Menu(_) => {}
-            Update::Error(text) => {
-                let mut entries = shown.clone();
-                if let Some(Entry::Label { text: line, .. }) = entries
-                    .iter_mut()
-                    .find(|e| matches!(e, Entry::Label { id, .. } if id == STATUS_ID))
-                {
-                    *line = text;
-                }
-                set_menu(&icon, &entries);
-            }
+            Update::Error(text) => set_menu(&icon, &with_status_line(&shown, &text)),
             Update::OpenDashboard => open_app(&carried),
             Update::Quit => gtk::main_quit(),
         }

@@ -8,10 +8,13 @@
 //! 2. with no helper, the OS keychain ([`keychain`]), and `config.json`
 //!    gets `credHelpers[server] = "skiff"`, so the CLI asks
 //!    `docker-credential-skiff` — a binary of this crate that reads the
-//!    same keychain. The app never writes a secret in a file; it reads the
+//!    same keychain, put on the CLI's `PATH` first ([`cli_path`]; a
+//!    sign-in it cannot be put there for is refused). The app never
+//!    writes a secret in a file; it reads the
 //!    CLI's plain `auths` entries (a `docker login` without a helper) and
 //!    drops the one of a server it signs out of.
 
+pub mod cli_path;
 pub mod docker_config;
 pub mod helper;
 pub mod keychain;
@@ -25,6 +28,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use skiff_registry::Credentials;
 
+use self::cli_path::CliPath;
 use self::docker_config::DockerConfig;
 use self::helper::{Helper, HelperCredentials};
 use self::keychain::{Backend, Keychain};
@@ -71,6 +75,8 @@ pub struct Registries {
     open_keychain: Arc<dyn Fn() -> Keychain + Send + Sync>,
     /// Where helpers are looked for; `None`: on `PATH` (tests set it).
     helpers_in: Option<PathBuf>,
+    /// Where `docker-credential-skiff` goes for the CLI.
+    cli_path: CliPath,
 }
 
 impl std::fmt::Debug for Registries {
@@ -120,7 +126,15 @@ impl Registries {
             keychain: Arc::default(),
             open_keychain: open,
             helpers_in: None,
+            cli_path: CliPath::from_env(),
         }
+    }
+
+    /// Puts the app's helper on the CLI's path as `cli_path` says (tests
+    /// set it; the default is this process's `PATH` and `HOME`).
+    pub fn with_cli_path(mut self, cli_path: CliPath) -> Registries {
+        self.cli_path = cli_path;
+        self
     }
 
     /// Looks for credential helpers in `dir` rather than on `PATH`.
@@ -224,6 +238,8 @@ impl Registries {
             return Ok(format!("helper {}", helper.name()));
         }
         let path = self.config_path()?.clone();
+        // Never name a helper the CLI cannot find.
+        self.cli_path.ensure()?;
         self.keychain().store(creds)?;
         config.set_cred_helper(&creds.server_url, OUR_HELPER);
         // A plain entry of an earlier `docker login` would outlive us.
@@ -236,6 +252,26 @@ impl Registries {
         match self.keychain().backend() {
             Backend::SecretService => "keychain",
             Backend::Session => "session keyring",
+        }
+    }
+
+    /// At start: when `config.json` names the app's helper, makes sure the
+    /// CLI still finds it (the app may have moved since the sign-in: a
+    /// link of ours is re-pointed); what cannot be fixed is logged (the
+    /// next sign-in says it in the Registries view).
+    pub fn check_cli_helper(&self) {
+        let named = self.read_config().is_ok_and(|config| {
+            config
+                .cred_helpers()
+                .iter()
+                .any(|(_, helper)| helper == OUR_HELPER)
+        });
+        if !named {
+            return;
+        }
+        match self.cli_path.ensure() {
+            Ok(path) => tracing::debug!("the docker CLI runs {}", path.display()),
+            Err(err) => tracing::warn!("the docker CLI's credential helper: {err}"),
         }
     }
 

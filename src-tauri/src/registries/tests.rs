@@ -9,12 +9,44 @@ use super::keychain::MemorySecrets;
 use super::*;
 
 fn registries(config: &Path) -> (Registries, Keychain) {
+    let dir = config.parent().expect("the config's folder");
+    let home = dir.join("home");
+    let bin = home.join(".local/bin");
+    std::fs::create_dir_all(&bin).expect("~/.local/bin");
+    registries_with_path(config, std::env::join_paths([&bin]).expect("PATH"))
+}
+
+/// Over `config`, with the app's helper in `<config's folder>/app`, the
+/// home `<config's folder>/home` and the CLI's `PATH` `path`.
+fn registries_with_path(config: &Path, path: std::ffi::OsString) -> (Registries, Keychain) {
+    let dir = config.parent().expect("the config's folder");
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).expect("app dir");
+    let helper = app.join(cli_path::HELPER_PROGRAM);
+    std::fs::write(&helper, "#!/bin/sh\n").expect("helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let chain = Keychain::new(Arc::new(MemorySecrets::default()));
     let shared = chain.clone();
-    (
-        Registries::new(Some(config.to_path_buf()), Arc::new(move || shared.clone())),
-        chain,
-    )
+    let reg = Registries::new(Some(config.to_path_buf()), Arc::new(move || shared.clone()))
+        .with_cli_path(CliPath::new(helper, path, Some(dir.join("home"))));
+    (reg, chain)
+}
+
+#[test]
+fn a_helper_the_cli_cannot_find_is_never_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"detachKeys":"ctrl-x"}"#).expect("write");
+    let (reg, chain) = registries_with_path(&config, "/nonexistent/bin".into());
+    let err = reg
+        .store(&creds("127.0.0.1:5000"))
+        .expect_err("no PATH folder of the user's");
+    assert!(err.to_string().contains("export PATH="), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&config).expect("read"),
+        r#"{"detachKeys":"ctrl-x"}"#
+    );
+    assert_eq!(chain.get("127.0.0.1:5000").expect("get"), None);
 }
 
 fn creds(server: &str) -> HelperCredentials {
@@ -59,6 +91,13 @@ fn without_a_helper_the_keychain_keeps_it_and_the_cli_is_pointed_at_it() {
     assert_eq!(
         reg.store(&creds("127.0.0.1:5000")).expect("store"),
         "session keyring"
+    );
+    assert!(
+        dir.path()
+            .join("home/.local/bin")
+            .join(cli_path::HELPER_PROGRAM)
+            .exists(),
+        "the helper is on the CLI's PATH"
     );
     let text = std::fs::read_to_string(&config).expect("read");
     assert!(
@@ -152,4 +191,22 @@ fn a_configured_helper_gets_the_credentials() {
     assert_eq!(reg.list().expect("list")[0].store, "helper skifftest");
     reg.sign_out("127.0.0.1:5000").expect("sign out");
     assert!(!store.exists());
+}
+
+#[test]
+fn at_start_a_named_helpers_link_is_restored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.json");
+    let (reg, _chain) = registries(&config);
+    let link = dir
+        .path()
+        .join("home/.local/bin")
+        .join(cli_path::HELPER_PROGRAM);
+    // Not named: nothing is linked.
+    reg.check_cli_helper();
+    assert!(std::fs::symlink_metadata(&link).is_err());
+    reg.store(&creds("127.0.0.1:5000")).expect("store");
+    std::fs::remove_file(&link).expect("the link goes");
+    reg.check_cli_helper();
+    assert!(link.exists(), "the link is back");
 }

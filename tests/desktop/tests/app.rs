@@ -235,6 +235,10 @@ async fn pull_run_stop_and_remove_through_the_app() {
             ("SKIFF_DOCKER_HOST", d.docker_host()),
             ("DOCKER_CONFIG", app_docker.display().to_string()),
             ("SKIFF_HOME", home),
+            // Sign-in links docker-credential-skiff into this HOME's
+            // ~/.local/bin, the one PATH folder of the user's.
+            ("HOME", images_steps::app_home(&d).display().to_string()),
+            ("PATH", images_steps::app_path(&d)),
             ("RUST_LOG", "info".to_string()),
         ],
         &d.dir().join("app-state"),
@@ -886,7 +890,7 @@ fn tray_menu_screenshot(display: &Display, dir: &Path) {
     let crop = dir.join("tray.png");
     let status = std::process::Command::new("convert")
         .arg(&full)
-        .args(["-gravity", "NorthEast", "-crop", "420x300+0+0", "+repage"])
+        .args(["-gravity", "NorthEast", "-crop", "420x340+0+0", "+repage"])
         .arg(&crop)
         .status()
         .expect("convert");

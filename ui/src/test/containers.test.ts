@@ -72,6 +72,41 @@ describe('containers list', () => {
   });
 });
 
+describe('a long list', () => {
+  const many = Array.from({ length: 1000 }, (_, i) =>
+    container({
+      id: `${String(i).padStart(4, '0')}`.padEnd(64, 'a'),
+      name: `bench-${i}`,
+      created: 1_700_000_000 + i,
+    }),
+  );
+
+  it('renders only the rows near the viewport, and follows the scroll', async () => {
+    await showContainers(many);
+    const table = screen.getByTestId('container-table');
+    expect(table.dataset.count).toBe('1000');
+    expect(table.dataset.windowed).toBe('true');
+    const rows = screen.getAllByTestId('container-row');
+    expect(rows.length).toBeGreaterThan(10);
+    expect(rows.length).toBeLessThan(100);
+    // Newest first.
+    expect(rows[0].dataset.name).toBe('bench-999');
+    const scroll = screen.getByTestId('container-scroll');
+    scroll.scrollTop = 44 * 500;
+    scroll.dispatchEvent(new Event('scroll'));
+    await waitFor(() => expect(row('bench-499')).toBeTruthy());
+    expect(row('bench-999')).toBeUndefined();
+    expect(screen.getAllByTestId('container-row').length).toBeLessThan(100);
+  });
+
+  it('keeps short lists whole', async () => {
+    // rowWindow's own test covers the threshold; rendering it here is slow.
+    await showContainers(many.slice(0, 40));
+    expect(screen.getAllByTestId('container-row')).toHaveLength(40);
+    expect(screen.getByTestId('container-table').dataset.windowed).toBe('false');
+  });
+});
+
 describe('container actions', () => {
   it('row buttons call container_action with the row id', async () => {
     const user = await showContainers();

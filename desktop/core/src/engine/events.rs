@@ -74,6 +74,25 @@ pub struct Sinks {
     pub state: Arc<dyn Fn(EngineStatus) + Send + Sync>,
 }
 
+impl Sinks {
+    /// Sinks that send everything to `self`, then to `other` (e.g. the
+    /// UI's and the tray's, fed by one follower).
+    pub fn and(self, other: Sinks) -> Sinks {
+        let (event_a, state_a) = (self.event, self.state);
+        let (event_b, state_b) = (other.event, other.state);
+        Sinks {
+            event: Arc::new(move |event: EngineEvent| {
+                event_a(event.clone());
+                event_b(event);
+            }),
+            state: Arc::new(move |status: EngineStatus| {
+                state_a(status.clone());
+                state_b(status);
+            }),
+        }
+    }
+}
+
 /// Runs at each (re)connection, before the events stream opens: reads
 /// what the events will then keep up to date (e.g. the container list).
 pub type OnConnect = Arc<dyn Fn(Engine) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -183,6 +202,48 @@ mod tests {
                 "Actor": { "ID": "abc", "Attributes": { "name": "web" } },
                 "time": 1_700_000_000
             })
+        );
+    }
+
+    #[test]
+    fn joined_sinks_feed_both_in_order() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sinks = |name: &'static str| {
+            let (events, states) = (seen.clone(), seen.clone());
+            Sinks {
+                event: Arc::new(move |e: EngineEvent| {
+                    events
+                        .lock()
+                        .expect("lock")
+                        .push(format!("{name} {}", e.action))
+                }),
+                state: Arc::new(move |s: EngineStatus| {
+                    states
+                        .lock()
+                        .expect("lock")
+                        .push(format!("{name} {}", s.reachable))
+                }),
+            }
+        };
+        let both = sinks("ui").and(sinks("tray"));
+        (both.event)(EngineEvent {
+            typ: "container".into(),
+            action: "start".into(),
+            actor: Actor {
+                id: "a".into(),
+                attributes: HashMap::new(),
+            },
+            time: 1,
+        });
+        (both.state)(EngineStatus {
+            reachable: true,
+            endpoint: String::new(),
+            version: None,
+            error: None,
+        });
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            ["ui start", "tray start", "ui true", "tray true"]
         );
     }
 

@@ -172,6 +172,19 @@ pub fn menu(status: &TrayStatus, containers: Option<&Recent>) -> Vec<Entry> {
     entries
 }
 
+/// `entries` with the status line's text replaced by `text` (how a view
+/// shows a failed action until the next redraw).
+pub fn with_status_line(entries: &[Entry], text: &str) -> Vec<Entry> {
+    let mut entries = entries.to_vec();
+    if let Some(Entry::Label { text: line, .. }) = entries
+        .iter_mut()
+        .find(|e| matches!(e, Entry::Label { id, .. } if id == STATUS_ID))
+    {
+        *line = text.to_string();
+    }
+    entries
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +292,16 @@ mod tests {
         );
         assert!(!lines.iter().any(|l| l.starts_with("sub:")));
         assert_eq!(running_text(1), "1 container running");
+    }
+
+    #[test]
+    fn a_failure_replaces_the_status_line_only() {
+        let status = status(Some(&info(MachineState::Running)), true);
+        let shown = menu(&status, Some(&Recent::default()));
+        let failed = with_status_line(&shown, "Stop failed: the machine is busy");
+        assert_eq!(lines(&failed)[0], "label: Stop failed: the machine is busy");
+        assert_eq!(lines(&failed)[1..], lines(&shown)[1..]);
+        assert_eq!(with_status_line(&[], "x"), []);
     }
 
     #[test]

@@ -15,6 +15,28 @@ use skiff_e2e::{Registry, Skiffd};
 use super::{UI_TIMEOUT, click, engine_until, screenshot, step, text_of, type_into, wait_for};
 use skiff_desktop_e2e::Display;
 
+/// The app's home (`HOME`), whose `~/.local/bin` is on the app's and the
+/// CLI's `PATH`: where the app links `docker-credential-skiff` at sign-in.
+pub fn app_home(d: &Skiffd) -> std::path::PathBuf {
+    d.dir().join("app-home")
+}
+
+/// `PATH` for the app and the CLI: `~/.local/bin` of [`app_home`], then
+/// this process's `PATH` without the build's target folder (where
+/// `docker-credential-skiff` is built: the CLI must find the app's link).
+pub fn app_path(d: &Skiffd) -> String {
+    let bin = app_home(d).join(".local/bin");
+    std::fs::create_dir_all(&bin).expect("the app's ~/.local/bin");
+    let target = skiff_e2e::util::target_dir();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::iter::once(bin)
+        .chain(std::env::split_paths(&rest).filter(|p| !p.starts_with(&target)));
+    std::env::join_paths(dirs)
+        .expect("a PATH")
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// What the built image serves.
 const PAGE: &str = "built-by-skiff-desktop";
 
@@ -223,14 +245,15 @@ pub async fn sign_in_and_push(
     wait_for(c, &format!("{card}[data-phase=done]")).await;
 
     step("the tag picker");
-    let cli = DockerCli::new(d.docker_host(), config).with_env(
-        "PATH",
-        format!(
-            "{}:{}",
-            skiff_e2e::util::target_dir().join("debug").display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
+    // The app linked its helper into ~/.local/bin, on the CLI's PATH (which
+    // does not hold the target folder it is built in).
+    let link = app_home(d).join(".local/bin/docker-credential-skiff");
+    assert_eq!(
+        std::fs::canonicalize(&link).expect("the app linked its helper"),
+        std::fs::canonicalize(skiff_e2e::util::target_dir().join("debug/docker-credential-skiff"))
+            .expect("the built helper")
     );
+    let cli = DockerCli::new(d.docker_host(), config).with_env("PATH", app_path(d));
     let pushed = cli.ok(&["tag", "e2e-built:1", &format!("{host}/e2e/built:cli")]);
     drop(pushed);
     // `docker push` from the CLI, with the app's sign-in.
