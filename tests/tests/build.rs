@@ -294,10 +294,26 @@ fn cache_hits_misses_and_survives_a_restart() {
     let first = cli(&d).ok(&["build", "-t", "cached", &path]);
     assert_eq!(first.matches(" ---> Running in ").count(), 2, "{first}");
     let id1 = inspect(&d, "cached", "{{.Id}}");
+    let tagged1 = inspect(&d, "cached", "{{.Metadata.LastTagTime}}");
     let second = cli(&d).ok(&["build", "-t", "cached", &path]);
     assert_eq!(second.matches(" ---> Using cache").count(), 3, "{second}");
     assert!(!second.contains("Running in"), "{second}");
     assert_eq!(inspect(&d, "cached", "{{.Id}}"), id1);
+    // The name did not move; as dockerd, tagging again refreshes
+    // LastTagTime (recorded after the answer, seen at once).
+    let tagged2 = inspect(&d, "cached", "{{.Metadata.LastTagTime}}");
+    assert_ne!(tagged2, tagged1, "LastTagTime refreshed");
+    // The build's scratch space (its context) goes after the answer.
+    let scratch = d.data_root().join("build/tmp");
+    skiff_e2e::util::wait_until(
+        "the build's scratch removed",
+        std::time::Duration::from_secs(30),
+        || {
+            std::fs::read_dir(&scratch)
+                .map(|mut r| r.next().is_none())
+                .unwrap_or(false)
+        },
+    );
     // A context change: the COPY and what follows miss.
     write(c, "f.txt", "two\n");
     let third = cli(&d).ok(&["build", "-t", "cached", &path]);
@@ -308,7 +324,9 @@ fn cache_hits_misses_and_survives_a_restart() {
         "two\n"
     );
     // After a restart, still cached; --no-cache runs everything.
+    let tagged3 = inspect(&d, "cached", "{{.Metadata.LastTagTime}}");
     d.restart();
+    assert_eq!(inspect(&d, "cached", "{{.Metadata.LastTagTime}}"), tagged3);
     let fourth = cli(&d).ok(&["build", "-t", "cached", &path]);
     assert!(!fourth.contains("Running in"), "{fourth}");
     let fifth = cli(&d).ok(&["build", "--no-cache", "-t", "cached", &path]);

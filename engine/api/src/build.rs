@@ -334,20 +334,28 @@ async fn build(
             Some(o) => Ok(o),
             None => task.await,
         };
-        skiff_engine::memory::release();
         let err = match outcome {
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => e,
-            Err(e) => BuildError::io("the build task", std::io::Error::other(e.to_string())),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e),
+            Err(e) => Some(BuildError::io(
+                "the build task",
+                std::io::Error::other(e.to_string()),
+            )),
         };
-        let message = err.to_string();
-        let detail = match err.code() {
-            Some(code) => json!({ "code": code, "message": message }),
-            None => json!({ "message": message }),
-        };
-        let _ = tx
-            .send(line(json!({ "errorDetail": detail, "error": message })))
-            .await;
+        if let Some(err) = err {
+            let message = err.to_string();
+            let detail = match err.code() {
+                Some(code) => json!({ "code": code, "message": message }),
+                None => json!({ "message": message }),
+            };
+            let _ = tx
+                .send(line(json!({ "errorDetail": detail, "error": message })))
+                .await;
+        }
+        // The answer ends here; the context's memory goes back to the
+        // system after it, off the client's wait.
+        drop(tx);
+        let _ = tokio::task::spawn_blocking(skiff_engine::memory::release).await;
     });
     Ok(response::stream("application/json", receiver_stream(rx)))
 }

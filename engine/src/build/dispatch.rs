@@ -87,6 +87,12 @@ impl BuildService {
     /// Build `req` from the context `body` (a tar); events go to
     /// `progress`. The context is extracted in a scratch directory removed
     /// when the build ends.
+    ///
+    /// The build's result (its last event) is not held up by the cleanup:
+    /// the context (up to [`super::spool::MEMORY_LIMIT`] bytes in memory)
+    /// is freed and the scratch directory removed on a blocking thread
+    /// after this returns (what a crash leaves there is swept at start,
+    /// [`BuildService::open`]).
     pub async fn build(
         &self,
         req: BuildRequest,
@@ -94,6 +100,22 @@ impl BuildService {
         progress: &Progress,
     ) -> Result<Built, BuildError> {
         let dir = self.scratch_dir()?;
+        let mut held = None;
+        let result = self.build_in(req, body, progress, &dir, &mut held).await;
+        tokio::task::spawn_blocking(move || drop((held, dir)));
+        result
+    }
+
+    /// [`BuildService::build`] in scratch directory `dir`; the context,
+    /// once received, is kept in `held` for the caller to free.
+    async fn build_in(
+        &self,
+        req: BuildRequest,
+        body: impl Read + Send + 'static,
+        progress: &Progress,
+        dir: &tempfile::TempDir,
+        held: &mut Option<Arc<Context>>,
+    ) -> Result<Built, BuildError> {
         let ctx_dir = dir.path().join("context");
         std::fs::create_dir(&ctx_dir)
             .map_err(|e| BuildError::io("creating the context directory", e))?;
@@ -105,6 +127,7 @@ impl BuildService {
             Ok::<_, BuildError>((Arc::new(ctx), text))
         })
         .await??;
+        *held = Some(ctx.clone());
         let mut df = Dockerfile::parse(&text)?;
         let escape = escape_char(&text);
         if !req.labels.is_empty() {

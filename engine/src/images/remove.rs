@@ -54,12 +54,30 @@ impl ImageService {
             None => target.with_default_tag(),
         };
         let key = target.to_string();
-        self.stores.images.update(|ix| {
-            ix.tags.insert(key.clone(), id.clone());
+        // A name that already points at the image (a rebuild with `-t`
+        // giving the same image) only refreshes `LastTagTime`: that is
+        // written after the answer, not waited for.
+        let flush_due = self.stores.images.update_deferred(|ix| {
+            let moved = ix.tags.insert(key.clone(), id.clone()).as_ref() != Some(&id);
             if let Some(r) = ix.images.get_mut(&id) {
                 r.last_tag_time = Some(now_rfc3339());
             }
+            moved
         })?;
+        if flush_due {
+            let stores = self.stores.clone();
+            let flush = move || {
+                if let Err(e) = stores.images.flush() {
+                    tracing::warn!("recording LastTagTime: {e}");
+                }
+            };
+            if let Err(e) = std::thread::Builder::new()
+                .name("image-flush".into())
+                .spawn(flush)
+            {
+                tracing::warn!("recording LastTagTime: {e}");
+            }
+        }
         self.event("tag", &id.to_string(), &target.familiar());
         Ok(())
     }

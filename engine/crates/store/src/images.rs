@@ -187,11 +187,104 @@ impl ImageStore {
         }
         Ok(out)
     }
+
+    /// Change the table where the change need not be durable before the
+    /// caller answers: `f` applies it and says whether it must be (`true`:
+    /// persisted now, as [`ImageStore::update`]) or may wait (`false`:
+    /// kept in memory — a `LastTagTime` refreshed on a name that already
+    /// pointed at its image). A change that waits is persisted by the next
+    /// write ([`ImageStore::update`] writes the whole table) or by
+    /// [`ImageStore::flush`], which the caller schedules when this returns
+    /// `Ok(true)`; until then a crash loses it, and only it: the file on
+    /// disk stays the last durable table.
+    pub fn update_deferred(
+        &self,
+        f: impl FnOnce(&mut ImageIndex) -> bool,
+    ) -> Result<bool, ImageStoreError> {
+        let mut guard = self.lock();
+        let before = guard.clone();
+        let durable = f(&mut guard);
+        if *guard == before {
+            return Ok(false);
+        }
+        if !durable {
+            return Ok(true);
+        }
+        if let Err(source) = atomic::write_json(&self.path, &*guard) {
+            *guard = before;
+            return Err(ImageStoreError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        Ok(false)
+    }
+
+    /// Persist the table as it is in memory (the changes
+    /// [`ImageStore::update_deferred`] let wait).
+    pub fn flush(&self) -> Result<(), ImageStoreError> {
+        let guard = self.lock();
+        atomic::write_json(&self.path, &*guard).map_err(|source| ImageStoreError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_changes_wait_for_the_next_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let store = ImageStore::open(dir.path()).expect("open");
+        let durable = store
+            .update_deferred(|ix| {
+                ix.tags.insert("a".into(), a.clone());
+                true
+            })
+            .expect("durable");
+        assert!(!durable, "written at once: nothing to flush");
+        let due = store
+            .update_deferred(|ix| {
+                ix.tags.insert("b".into(), b.clone());
+                false
+            })
+            .expect("deferred");
+        assert!(due, "a flush is due");
+        assert!(store.read(|ix| ix.tags.contains_key("b")), "seen at once");
+        let on_disk = ImageStore::open(dir.path()).expect("reopen");
+        assert!(on_disk.read(|ix| ix.tags.contains_key("a")));
+        assert!(!on_disk.read(|ix| ix.tags.contains_key("b")), "not yet");
+        assert!(
+            !store
+                .update_deferred(|ix| {
+                    ix.tags.insert("b".into(), b.clone());
+                    false
+                })
+                .expect("no change"),
+            "no change, no flush"
+        );
+        store.flush().expect("flush");
+        let on_disk = ImageStore::open(dir.path()).expect("reopen");
+        assert!(on_disk.read(|ix| ix.tags.contains_key("b")));
+        // The next durable write carries a deferred change along.
+        store
+            .update_deferred(|ix| {
+                ix.tags.insert("c".into(), a.clone());
+                false
+            })
+            .expect("deferred");
+        store
+            .update(|ix| {
+                ix.tags.insert("d".into(), a.clone());
+            })
+            .expect("update");
+        let on_disk = ImageStore::open(dir.path()).expect("reopen");
+        assert!(on_disk.read(|ix| ix.tags.contains_key("c") && ix.tags.contains_key("d")));
+    }
 
     #[test]
     fn updates_persist_across_reopen() {
