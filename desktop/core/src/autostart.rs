@@ -55,7 +55,7 @@ impl Autostart {
                     .map(|h| PathBuf::from(h).join(".config"))
             })
             .ok_or_else(|| {
-                Error::MachineUnavailable(
+                Error::Internal(
                     "start at login needs XDG_CONFIG_HOME or HOME to find the autostart folder"
                         .into(),
                 )

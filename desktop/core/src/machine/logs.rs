@@ -47,7 +47,8 @@ const MAX_SCAN: usize = 200_000;
 
 impl Machine {
     /// The last `lines` lines skiffd wrote to the machine's console (read
-    /// from the last `lines × 8` console lines, at most 200 000).
+    /// from the last `lines × 8` console lines, at most 200 000, within
+    /// the console's last 256 KiB).
     pub fn engine_log(&self, lines: usize) -> Result<Vec<String>> {
         let console = self
             .control
