@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::settings::{MachineSettings, SettingsChange};
-use super::{Machine, MachineState, ProgressFn};
+use super::{Machine, MachineConfig, MachineState, ProgressFn};
 use crate::error::{Error, Result};
 
 /// What [`Machine::apply`] did.
@@ -70,8 +70,9 @@ impl Machine {
 
     /// Deletes the machine — its disk with every image, container and
     /// volume — and creates it again with `change`'s settings (the disk's
-    /// size included); starts it again when it was up. Returns whether it
-    /// did. A `change` that does not parse deletes nothing.
+    /// size included) and its other ones (backend, networking, registry
+    /// mirror) as they were; starts it again when it was up. Returns
+    /// whether it did. A `change` that does not parse deletes nothing.
     pub async fn recreate(
         &self,
         change: &SettingsChange,
@@ -79,10 +80,19 @@ impl Machine {
     ) -> Result<bool> {
         let parsed = change.parse()?;
         let was_up = self.is_up()?;
-        if self.control.config()?.is_some() {
+        let old = self.control.config()?;
+        let mut config = match &old {
+            Some(old) => MachineConfig {
+                created: MachineConfig::new(&old.name).created,
+                ..old.clone()
+            },
+            None => MachineConfig::new(super::DEFAULT_MACHINE),
+        };
+        parsed.apply_to(&mut config);
+        if old.is_some() {
             self.control.remove().await?;
         }
-        let created = self.control.create(&parsed);
+        let created = self.control.create(&config);
         let _ = self.refresh();
         created?;
         if was_up {
@@ -204,6 +214,10 @@ mod tests {
     async fn recreate_removes_creates_and_restarts_what_ran() {
         let fake = Arc::new(FakeMachine::stopped());
         fake.set(MachineState::Running);
+        let mut old = fake.config_now();
+        old.network = skiff_machine::config::Network::Restricted;
+        old.registry_mirror = Some("http://127.0.0.1:5000".into());
+        fake.save_config(old);
         let machine = Machine::new(fake.clone());
         let err = machine
             .recreate(&change(1, "2G", "nope"), &|_| {})
@@ -217,7 +231,14 @@ mod tests {
             .expect("recreate");
         assert!(started);
         assert_eq!(fake.removes(), 1);
-        assert_eq!(fake.config_now().disk_gib, 100);
+        let now = fake.config_now();
+        assert_eq!(now.disk_gib, 100);
+        // What the Settings view does not edit is kept.
+        assert_eq!(now.network, skiff_machine::config::Network::Restricted);
+        assert_eq!(
+            now.registry_mirror.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
         assert_eq!(fake.starts(), 1);
         // A stopped machine stays stopped.
         machine.stop().await.expect("stop");

@@ -75,6 +75,11 @@ impl FakeMachine {
         self.config.lock().expect("fake machine lock").clone()
     }
 
+    /// Replaces the saved config.
+    pub fn save_config(&self, config: MachineConfig) {
+        *self.config.lock().expect("fake machine lock") = config;
+    }
+
     /// Makes the console hold `lines` (else it is `line 0`, `line 1`, …).
     pub fn set_console(&self, lines: Vec<String>) {
         *self.console.lock().expect("fake machine lock") = Some(lines);
@@ -159,10 +164,8 @@ impl MachineControl for FakeMachine {
         })
     }
 
-    fn create(&self, settings: &ParsedSettings) -> Result<()> {
-        let mut config = MachineConfig::new("default");
-        settings.apply_to(&mut config);
-        *self.config.lock().expect("fake machine lock") = config;
+    fn create(&self, config: &MachineConfig) -> Result<()> {
+        *self.config.lock().expect("fake machine lock") = config.clone();
         self.set(MachineState::Stopped);
         Ok(())
     }

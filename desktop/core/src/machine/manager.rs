@@ -94,9 +94,11 @@ impl MachineControl for ManagerMachine {
         Box::pin(async move { self.manager.remove(&self.name).await.map_err(machine_error) })
     }
 
-    fn create(&self, settings: &ParsedSettings) -> Result<()> {
-        let mut config = MachineConfig::new(&self.name);
-        settings.apply_to(&mut config);
+    fn create(&self, config: &MachineConfig) -> Result<()> {
+        let config = MachineConfig {
+            name: self.name.clone(),
+            ..config.clone()
+        };
         self.manager
             .create(&config)
             .map(drop)
@@ -143,9 +145,15 @@ mod tests {
             disk: disk.into(),
             mounts,
         };
-        machine
-            .create(&change("1", None).parse().expect("valid"))
-            .expect("create");
+        let config_with = |disk: &str| {
+            let mut config = MachineConfig::new(DEFAULT_MACHINE);
+            change(disk, None)
+                .parse()
+                .expect("valid")
+                .apply_to(&mut config);
+            config
+        };
+        machine.create(&config_with("1")).expect("create");
         let shared = vec![home.path().join("code").display().to_string()];
         machine
             .save_settings(&change("1", Some(shared.clone())).parse().expect("valid"))
@@ -159,9 +167,7 @@ mod tests {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(machine.remove()).expect("remove");
         assert_eq!(machine.config().expect("config"), None);
-        machine
-            .create(&change("2", None).parse().expect("valid"))
-            .expect("create again");
+        machine.create(&config_with("2")).expect("create again");
         let disk = home.path().join("machines/default/disk.img");
         assert_eq!(std::fs::metadata(disk).expect("disk").len(), 2 << 30);
     }

@@ -51,8 +51,8 @@ pub trait MachineControl: Send + Sync {
     /// Stops and deletes the machine: its disk (every image, container and
     /// volume in it), its config, its docker context.
     fn remove(&self) -> BoxFuture<'_, Result<()>>;
-    /// Creates the machine with `settings` (stopped).
-    fn create(&self, settings: &ParsedSettings) -> Result<()>;
+    /// Creates the machine with `config` (stopped).
+    fn create(&self, config: &MachineConfig) -> Result<()>;
 }
 
 /// The machine service: a [`MachineControl`] plus its last known state.

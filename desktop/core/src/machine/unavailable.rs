@@ -46,7 +46,7 @@ impl MachineControl for Unavailable {
         Box::pin(async { Err(unavailable()) })
     }
 
-    fn create(&self, _settings: &ParsedSettings) -> Result<()> {
+    fn create(&self, _config: &MachineConfig) -> Result<()> {
         Err(unavailable())
     }
 }
