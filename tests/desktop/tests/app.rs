@@ -587,9 +587,13 @@ async fn dark_screenshots(display: &Display, d: &Skiffd, app: &Path) {
     screenshot(display, &shots, "networks-dark.png").await;
     click(&c, "[data-testid=nav-settings]").await;
     wait_for(&c, "[data-testid=context-row][data-name=skiff]").await;
+    wait_for(&c, "[data-testid=settings-cpus]").await;
+    // Loaded is not yet painted on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(display, &shots, "settings-dark.png").await;
     click(&c, "[data-testid=nav-troubleshoot]").await;
-    wait_for(&c, "[data-testid=engine-log] div").await;
+    wait_for(&c, "[data-testid=engine-log-source][title$='skiffd.log']").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(display, &shots, "troubleshoot-dark.png").await;
     let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
 }

@@ -6,6 +6,7 @@
 import * as api from '../api';
 import { errorMessage } from '../errors';
 import { setTheme, savedTheme, type ThemeSetting } from '../theme';
+import { machine } from './machine.svelte';
 import { toasts } from './toasts.svelte';
 
 /** A size as `skiff machine` takes it: a number with an optional K/M/G/T unit (`i`, `B` allowed). */
@@ -150,6 +151,8 @@ class SettingsStore {
       const applied = await api.applyMachineSettings(changeOf(this.form));
       this.machine = applied.settings;
       this.form = formOf(applied.settings);
+      // The sidebar and the Machine view show the new resources at once.
+      void machine.load();
       toasts.push('success', applied.restarted ? 'Settings applied: the machine restarted.' : 'Settings saved: they apply at the next start.');
       return true;
     } catch (err) {
@@ -168,7 +171,7 @@ class SettingsStore {
     try {
       const restarted = await api.recreateMachine(changeOf(this.form));
       toasts.push('success', restarted ? 'The machine was reset and started again.' : 'The machine was reset.');
-      await this.loadMachine();
+      await Promise.all([this.loadMachine(), machine.load()]);
       return true;
     } catch (err) {
       this.error = errorMessage(err);
