@@ -41,6 +41,7 @@ pub mod state;
 pub mod supervised;
 #[cfg(unix)]
 pub mod supervision;
+pub mod units;
 pub mod vz;
 pub mod watch;
 pub mod wsl;

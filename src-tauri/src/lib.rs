@@ -17,19 +17,24 @@
 //! - [`error`]: the `{ kind, message }` error every command returns,
 //! - [`folders`]: the build dialog's folder picker,
 //! - [`registries`]: registry sign-in, credentials where the docker CLI
-//!   finds them, and the tags a registry lists.
+//!   finds them, and the tags a registry lists,
+//! - [`settings`]: the Settings and Troubleshoot views (machine settings,
+//!   reset, engine restart and log, start at login) and [`contexts`]: the
+//!   docker CLI's contexts.
 
 #![warn(missing_docs)]
 
 pub mod background;
 pub mod browser;
 pub mod commands;
+pub mod contexts;
 pub mod engine;
 pub use skiff_desktop_core::{error, machine};
 pub mod folders;
 pub mod probe;
 pub mod registries;
 pub mod relaunch;
+pub mod settings;
 pub mod tray;
 pub mod window;
 
@@ -109,6 +114,15 @@ pub fn with_commands<R: Runtime>(
             commands::registry_sign_in,
             commands::registry_sign_out,
             commands::list_registries,
+            settings::machine_settings,
+            settings::apply_machine_settings,
+            settings::recreate_machine,
+            settings::restart_engine,
+            settings::engine_log,
+            settings::docker_contexts,
+            settings::use_docker_context,
+            settings::autostart,
+            settings::set_autostart,
         ])
 }
 

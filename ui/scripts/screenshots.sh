@@ -34,6 +34,8 @@ declare -A SCENES=(
   [images-push]='?push=ghcr.io/acme/worker:2.3.1&speed=0.25'
   [images-tags]='?tags=nginx'
   [registries]='?view=registries'
+  [settings]='?view=settings'
+  [troubleshoot]='?view=troubleshoot'
 )
 
 if [[ ! -f dist-demo/index.html ]]; then npm run build:demo >/dev/null; fi

@@ -2,6 +2,7 @@
 //! Tauri with its webview) and the tray (`skiff-tray`, which links no
 //! WebKit and stands in for the app while its window is closed):
 //!
+//! - [`autostart`]: start at login (XDG autostart, LaunchAgent, Run key),
 //! - [`engine`]: the engine client (endpoint discovery, the connection,
 //!   containers, the `/events` follower),
 //! - [`machine`]: the Skiff machine behind a small trait,
@@ -12,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod autostart;
 pub mod engine;
 pub mod error;
 pub mod handoff;

@@ -145,6 +145,26 @@ impl DockerConfig {
         }
     }
 
+    /// `currentContext`: the context `docker` uses (`None`: `default`).
+    pub fn current_context(&self) -> Option<String> {
+        self.root
+            .get("currentContext")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    /// Sets `currentContext` to `name`; `default` removes the key, as
+    /// `docker context use default` does.
+    pub fn set_current_context(&mut self, name: &str) {
+        if name == "default" {
+            self.root.remove("currentContext");
+        } else {
+            self.root
+                .insert("currentContext".into(), Value::String(name.to_string()));
+        }
+    }
+
     /// Writes the config to `path` atomically (mode 0600, as the CLI).
     pub fn write(&self, path: &Path) -> Result<()> {
         let failed = |what: &str, err: std::io::Error| {

@@ -4,7 +4,9 @@
 //! from it, sees it and its logs, stops and removes it — each step checked
 //! through the engine API — creates and removes a volume and a network,
 //! stops a compose project, closes the window to the tray (no WebKit
-//! process left) and reopens it from the tray menu, and takes screenshots
+//! process left) and reopens it from the tray menu, lists and switches the
+//! docker contexts, saves a machine setting, turns start at login on and
+//! off, reads the engine log in Troubleshoot, and takes screenshots
 //! of every view and of the tray menu.
 
 use std::path::Path;
@@ -21,6 +23,8 @@ use skiff_e2e::{Registry, Skiffd, SkiffdOpts};
 
 #[path = "steps/images.rs"]
 mod images_steps;
+#[path = "steps/settings.rs"]
+mod settings_steps;
 
 /// How long the UI gets to show something.
 const UI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -234,12 +238,16 @@ async fn pull_run_stop_and_remove_through_the_app() {
         &[
             ("SKIFF_DOCKER_HOST", d.docker_host()),
             ("DOCKER_CONFIG", app_docker.display().to_string()),
-            ("SKIFF_HOME", home),
+            ("SKIFF_HOME", home.clone()),
             // Sign-in links docker-credential-skiff into this HOME's
             // ~/.local/bin, the one PATH folder of the user's.
             ("HOME", images_steps::app_home(&d).display().to_string()),
             ("PATH", images_steps::app_path(&d)),
             ("RUST_LOG", "info".to_string()),
+            (
+                "SKIFF_ENGINE_LOG",
+                d.dir().join("skiffd.log").display().to_string(),
+            ),
         ],
         &d.dir().join("app-state"),
         &d.dir().join("tauri-driver.log"),
@@ -415,6 +423,17 @@ async fn pull_run_stop_and_remove_through_the_app() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     screenshot(&display, &shots, "machine.png").await;
 
+    settings_steps::settings_view(
+        &c,
+        &display,
+        &shots,
+        &app_docker,
+        Path::new(&home),
+        &user_dirs,
+    )
+    .await;
+    settings_steps::troubleshoot_view(&c, &display, &shots, &d).await;
+
     // The tray menu, from the whole screen.
     step("the tray menu");
     tray_menu_screenshot(&display, &shots);
@@ -537,6 +556,14 @@ async fn dark_screenshots(display: &Display, d: &Skiffd, app: &Path) {
                 d.dir().join("skiff-home").display().to_string(),
             ),
             ("GTK_THEME", "Adwaita:dark".to_string()),
+            (
+                "DOCKER_CONFIG",
+                d.dir().join("app-docker").display().to_string(),
+            ),
+            (
+                "SKIFF_ENGINE_LOG",
+                d.dir().join("skiffd.log").display().to_string(),
+            ),
         ],
         &d.dir().join("app-state-dark"),
         &d.dir().join("tauri-driver-dark.log"),
@@ -562,6 +589,16 @@ async fn dark_screenshots(display: &Display, d: &Skiffd, app: &Path) {
     click(&c, "[data-testid=nav-networks]").await;
     wait_for(&c, "[data-testid=network-row][data-name=bridge]").await;
     screenshot(display, &shots, "networks-dark.png").await;
+    click(&c, "[data-testid=nav-settings]").await;
+    wait_for(&c, "[data-testid=context-row][data-name=skiff]").await;
+    wait_for(&c, "[data-testid=settings-cpus]").await;
+    // Loaded is not yet painted on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    screenshot(display, &shots, "settings-dark.png").await;
+    click(&c, "[data-testid=nav-troubleshoot]").await;
+    wait_for(&c, "[data-testid=engine-log-source][title$='skiffd.log']").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    screenshot(display, &shots, "troubleshoot-dark.png").await;
     let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
 }
 

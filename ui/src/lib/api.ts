@@ -315,6 +315,66 @@ export interface SignInRequest {
   password: string;
 }
 
+/** `machine_settings`: the machine's settings as the Settings view edits them. */
+export interface MachineSettings {
+  cpus: number;
+  memoryMib: number;
+  /** Fixed once the machine exists (a reset can change it). */
+  diskGib: number;
+  /** Shared folders, `HOST[:GUEST][:ro]`. */
+  mounts: string[];
+  /** No folders named: `mounts` are the defaults (the home folder). */
+  defaultMounts: boolean;
+  /** The host's logical CPUs. */
+  hostCpus: number;
+}
+
+/** The argument of `apply_machine_settings` and `recreate_machine`, as typed. */
+export interface SettingsChange {
+  cpus: number;
+  /** MiB, or with a unit: `4G`, `512M`. */
+  memory: string;
+  /** GiB, or with a unit: `100G`, `1T`. */
+  disk: string;
+  /** `HOST[:GUEST][:ro]` entries; null keeps the defaults, [] shares nothing. */
+  mounts: string[] | null;
+}
+
+/** What `apply_machine_settings` did. */
+export interface Applied {
+  /** The VM was running and restarted to take the settings. */
+  restarted: boolean;
+  settings: MachineSettings;
+}
+
+/** `engine_log`: the engine's last lines and where they were read. */
+export interface EngineLog {
+  source: string;
+  lines: string[];
+}
+
+/** A docker CLI context. */
+export interface DockerContext {
+  name: string;
+  description: string;
+  host: string;
+}
+
+/** `docker_contexts`: every context and the CLI's current one. */
+export interface DockerContexts {
+  contexts: DockerContext[];
+  current: string;
+  /** `DOCKER_CONTEXT=…` or `DOCKER_HOST=…` when the environment overrides the choice. */
+  overriddenBy: string | null;
+}
+
+/** `autostart`: whether the app starts (in the tray) at login. */
+export interface AutostartStatus {
+  enabled: boolean;
+  /** The file, LaunchAgent or registry key that records it. */
+  location: string;
+}
+
 /** The `engine-event` event: one Docker events-API message. */
 export interface EngineEvent {
   Type: string;
@@ -562,6 +622,34 @@ export const registrySignOut = (server: string) => call<null>('registry_sign_out
 
 /** The registries signed in to. */
 export const listRegistries = () => call<SignedIn[]>('list_registries');
+
+/** The machine's settings, or null before the machine exists. */
+export const machineSettings = () => call<MachineSettings | null>('machine_settings');
+
+/** Checks and saves settings; a running VM restarts (`machine-progress` events). */
+export const applyMachineSettings = (change: SettingsChange) =>
+  call<Applied>('apply_machine_settings', { change });
+
+/** Deletes the machine with everything in it and creates it again; true when restarted. */
+export const recreateMachine = (change: SettingsChange) => call<boolean>('recreate_machine', { change });
+
+/** Restarts the engine (the VM it runs in). */
+export const restartEngine = () => call<null>('restart_engine');
+
+/** The engine's last `lines` log lines. */
+export const engineLog = (lines: number) => call<EngineLog>('engine_log', { lines });
+
+/** The docker CLI's contexts. */
+export const dockerContexts = () => call<DockerContexts>('docker_contexts');
+
+/** Makes `name` the docker CLI's current context. */
+export const useDockerContext = (name: string) => call<DockerContexts>('use_docker_context', { name });
+
+/** Whether the app starts at login. */
+export const autostart = () => call<AutostartStatus>('autostart');
+
+/** Turns start at login on or off. */
+export const setAutostart = (enabled: boolean) => call<AutostartStatus>('set_autostart', { enabled });
 
 // --------------------------------------------------------------- events
 

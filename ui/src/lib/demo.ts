@@ -5,7 +5,7 @@
  * contract and emits the events the real backend would.
  *
  * URL parameters set up a scene (for screenshots):
- *   ?view=containers|images|volumes|networks|machine  open a view
+ *   ?view=containers|images|volumes|networks|machine|settings|troubleshoot  open a view
  *   ?details=<name>&tab=logs|stats|terminal|files|inspect  open a container's details
  *   ?layers=<image>                   show an image's layers
  *   ?pull=<ref>                       start a pull
@@ -29,11 +29,13 @@ import type {
   RunRequest,
   BuildRequest,
   SignInRequest,
+  SettingsChange,
   Transport,
   Unsubscribe,
 } from './api';
 import { DemoShell, demoFiles, demoHistory, demoStats } from './demoDetail';
 import { DemoRegistries, demoBuild, demoFolder, demoPush, demoScenes, demoTags } from './demoBuild';
+import { DemoSettings } from './demoSettings';
 
 type Handler = (payload: never) => void;
 
@@ -57,6 +59,7 @@ class DemoBackend implements Transport {
   #volumes: VolumeSummary[] = [];
   #networks: NetworkSummary[] = [];
   #registries = new DemoRegistries();
+  #settings = new DemoSettings();
 
   constructor() {
     const p = this.#params;
@@ -374,6 +377,33 @@ class DemoBackend implements Transport {
         return this.#registries.signIn(a.request as SignInRequest);
       case 'registry_sign_out':
         return this.#registries.signOut(String(a.server));
+      case 'machine_settings':
+        return this.#settings.settings();
+      case 'apply_machine_settings': {
+        const applied = this.#settings.apply(a.change as SettingsChange, this.#machine.state === 'running');
+        this.#machine = { ...this.#machine, cpus: applied.settings.cpus, memory_mib: applied.settings.memoryMib };
+        if (applied.restarted) await this.#machineStop().then(() => this.#machineStart());
+        return applied;
+      }
+      case 'recreate_machine': {
+        const running = this.#machine.state === 'running';
+        this.#settings.recreate(a.change as SettingsChange);
+        if (running) await this.#machineStop().then(() => this.#machineStart());
+        return running;
+      }
+      case 'restart_engine':
+        await this.#machineStop();
+        return this.#machineStart();
+      case 'engine_log':
+        return this.#settings.engineLog(Number(a.lines ?? 500));
+      case 'docker_contexts':
+        return this.#settings.contexts();
+      case 'use_docker_context':
+        return this.#settings.use(String(a.name));
+      case 'autostart':
+        return this.#settings.autostart();
+      case 'set_autostart':
+        return this.#settings.setAutostart(Boolean(a.enabled));
       default:
         throw { kind: 'unknown-command', message: `the demo backend has no command ${cmd}` };
     }

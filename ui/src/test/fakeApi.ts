@@ -23,6 +23,12 @@ import type {
   FolderListing,
   SignedIn,
   SignInRequest,
+  MachineSettings,
+  SettingsChange,
+  Applied,
+  EngineLog,
+  DockerContexts,
+  AutostartStatus,
 } from '../lib/api';
 
 export { ApiError } from '../lib/errors';
@@ -174,6 +180,34 @@ export const registrySignIn = vi.fn<(request: SignInRequest) => Promise<SignedIn
 export const registrySignOut = vi.fn<(server: string) => Promise<null>>();
 export const listRegistries = vi.fn<() => Promise<SignedIn[]>>();
 
+export const machineSettings = vi.fn<() => Promise<MachineSettings | null>>();
+export const applyMachineSettings = vi.fn<(change: SettingsChange) => Promise<Applied>>();
+export const recreateMachine = vi.fn<(change: SettingsChange) => Promise<boolean>>();
+export const restartEngine = vi.fn<() => Promise<null>>();
+export const engineLog = vi.fn<(lines: number) => Promise<EngineLog>>();
+export const dockerContexts = vi.fn<() => Promise<DockerContexts>>();
+export const useDockerContext = vi.fn<(name: string) => Promise<DockerContexts>>();
+export const autostart = vi.fn<() => Promise<AutostartStatus>>();
+export const setAutostart = vi.fn<(enabled: boolean) => Promise<AutostartStatus>>();
+
+export const settingsOf = (): MachineSettings => ({
+  cpus: 2,
+  memoryMib: 2048,
+  diskGib: 32,
+  mounts: ['/root'],
+  defaultMounts: true,
+  hostCpus: 8,
+});
+
+export const contextsOf = (current = 'skiff'): DockerContexts => ({
+  contexts: [
+    { name: 'default', description: 'Current DOCKER_HOST based configuration', host: 'unix:///var/run/docker.sock' },
+    { name: 'skiff', description: 'Skiff machine default', host: 'unix:///root/.skiff/machines/default/docker.sock' },
+  ],
+  current,
+  overriddenBy: null,
+});
+
 export const onContainerLog = subscription('container-log');
 export const onBuildLog = subscription('build-log');
 export const onBuildDone = subscription('build-done');
@@ -228,6 +262,21 @@ export function resetFake(): void {
   createNetwork.mockReset().mockResolvedValue('ne70000000000000000000000000000000000000000000000000000000000002');
   removeNetwork.mockReset().mockResolvedValue(null);
   viewState.mockReset().mockResolvedValue(null);
+  machineSettings.mockReset().mockResolvedValue(settingsOf());
+  applyMachineSettings.mockReset().mockImplementation(async (c) => ({
+    restarted: false,
+    settings: { ...settingsOf(), cpus: c.cpus },
+  }));
+  recreateMachine.mockReset().mockResolvedValue(false);
+  restartEngine.mockReset().mockResolvedValue(null);
+  engineLog.mockReset().mockResolvedValue({ source: "skiffd's lines of the machine's console", lines: [] });
+  dockerContexts.mockReset().mockResolvedValue(contextsOf());
+  useDockerContext.mockReset().mockImplementation(async (name) => contextsOf(name));
+  autostart.mockReset().mockResolvedValue({ enabled: false, location: '/root/.config/autostart/skiff-desktop.desktop' });
+  setAutostart.mockReset().mockImplementation(async (enabled) => ({
+    enabled,
+    location: '/root/.config/autostart/skiff-desktop.desktop',
+  }));
   saveViewState.mockReset().mockResolvedValue(null);
   listFolder.mockReset().mockImplementation(async (path) => ({
     path: path || '/home/user',

@@ -7,15 +7,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::future::BoxFuture;
 
-use super::{MachineControl, MachineInfo, MachineState, ProgressFn, StartProgress};
+use super::{
+    MachineConfig, MachineControl, MachineInfo, MachineState, ParsedSettings, ProgressFn,
+    StartProgress,
+};
 use crate::error::{Error, Result};
 
 /// A machine that exists and obeys at once.
 #[derive(Debug)]
 pub struct FakeMachine {
     state: Mutex<Option<MachineState>>,
+    config: Mutex<MachineConfig>,
+    console: Mutex<Option<Vec<String>>>,
     starts: AtomicUsize,
     stops: AtomicUsize,
+    removes: AtomicUsize,
     fail_start: bool,
 }
 
@@ -24,8 +30,14 @@ impl FakeMachine {
     pub fn stopped() -> FakeMachine {
         FakeMachine {
             state: Mutex::new(Some(MachineState::Stopped)),
+            config: Mutex::new(MachineConfig {
+                disk_gib: 20,
+                ..MachineConfig::new("default")
+            }),
+            console: Mutex::new(None),
             starts: AtomicUsize::new(0),
             stops: AtomicUsize::new(0),
+            removes: AtomicUsize::new(0),
             fail_start: false,
         }
     }
@@ -52,18 +64,39 @@ impl FakeMachine {
     pub fn stops(&self) -> usize {
         self.stops.load(Ordering::SeqCst)
     }
+
+    /// How often `remove` was called.
+    pub fn removes(&self) -> usize {
+        self.removes.load(Ordering::SeqCst)
+    }
+
+    /// The saved config.
+    pub fn config_now(&self) -> MachineConfig {
+        self.config.lock().expect("fake machine lock").clone()
+    }
+
+    /// Replaces the saved config.
+    pub fn save_config(&self, config: MachineConfig) {
+        *self.config.lock().expect("fake machine lock") = config;
+    }
+
+    /// Makes the console hold `lines` (else it is `line 0`, `line 1`, …).
+    pub fn set_console(&self, lines: Vec<String>) {
+        *self.console.lock().expect("fake machine lock") = Some(lines);
+    }
 }
 
 impl MachineControl for FakeMachine {
     fn info(&self) -> Result<Option<MachineInfo>> {
         let state = *self.state.lock().expect("fake machine lock");
+        let config = self.config_now();
         Ok(state.map(|state| MachineInfo {
             name: "default".into(),
             state,
             reason: None,
-            cpus: 2,
-            memory_mib: 2048,
-            disk_gib: 20,
+            cpus: config.cpus,
+            memory_mib: config.memory_mib,
+            disk_gib: config.disk_gib,
             socket: PathBuf::from("/tmp/fake/docker.sock"),
         }))
     }
@@ -107,6 +140,33 @@ impl MachineControl for FakeMachine {
     }
 
     fn console(&self, lines: usize) -> Result<Vec<String>> {
-        Ok((0..lines).map(|i| format!("line {i}")).collect())
+        match &*self.console.lock().expect("fake machine lock") {
+            Some(all) => Ok(all[all.len().saturating_sub(lines)..].to_vec()),
+            None => Ok((0..lines).map(|i| format!("line {i}")).collect()),
+        }
+    }
+
+    fn config(&self) -> Result<Option<MachineConfig>> {
+        let exists = self.state.lock().expect("fake machine lock").is_some();
+        Ok(exists.then(|| self.config_now()))
+    }
+
+    fn save_settings(&self, settings: &ParsedSettings) -> Result<()> {
+        settings.apply_to(&mut self.config.lock().expect("fake machine lock"));
+        Ok(())
+    }
+
+    fn remove(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.removes.fetch_add(1, Ordering::SeqCst);
+            *self.state.lock().expect("fake machine lock") = None;
+            Ok(())
+        })
+    }
+
+    fn create(&self, config: &MachineConfig) -> Result<()> {
+        *self.config.lock().expect("fake machine lock") = config.clone();
+        self.set(MachineState::Stopped);
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use futures_util::future::BoxFuture;
 use skiff_machine::{MachineConfig, MachineError, Manager};
 
-use super::{DEFAULT_MACHINE, MachineControl, MachineInfo, ProgressFn};
+use super::{DEFAULT_MACHINE, MachineControl, MachineInfo, ParsedSettings, ProgressFn};
 use crate::error::{Error, Result};
 
 /// The default machine of one Skiff home.
@@ -74,6 +74,36 @@ impl MachineControl for ManagerMachine {
             other => other.map_err(machine_error),
         }
     }
+
+    fn config(&self) -> Result<Option<MachineConfig>> {
+        match self.manager.config(&self.name) {
+            Ok(config) => Ok(Some(config)),
+            Err(MachineError::NotFound { .. }) => Ok(None),
+            Err(err) => Err(machine_error(err)),
+        }
+    }
+
+    fn save_settings(&self, settings: &ParsedSettings) -> Result<()> {
+        self.manager
+            .set(&self.name, |config| settings.apply_to(config))
+            .map(drop)
+            .map_err(machine_error)
+    }
+
+    fn remove(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.manager.remove(&self.name).await.map_err(machine_error) })
+    }
+
+    fn create(&self, config: &MachineConfig) -> Result<()> {
+        let config = MachineConfig {
+            name: self.name.clone(),
+            ..config.clone()
+        };
+        self.manager
+            .create(&config)
+            .map(drop)
+            .map_err(machine_error)
+    }
 }
 
 #[cfg(test)]
@@ -98,5 +128,47 @@ mod tests {
         // Stopping a stopped machine is fine.
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(machine.stop()).expect("stop");
+    }
+
+    // The QEMU backend's create; other platforms' need their hypervisor.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn settings_are_saved_and_recreated_through_the_manager() {
+        use crate::machine::settings::SettingsChange;
+        let home = tempfile::tempdir().expect("temp dir");
+        let manager = Manager::with_home(home.path().to_path_buf());
+        let machine = ManagerMachine::new(manager.clone());
+        assert_eq!(machine.config().expect("config"), None);
+        let change = |disk: &str, mounts: Option<Vec<String>>| SettingsChange {
+            cpus: 1,
+            memory: "1G".into(),
+            disk: disk.into(),
+            mounts,
+        };
+        let config_with = |disk: &str| {
+            let mut config = MachineConfig::new(DEFAULT_MACHINE);
+            change(disk, None)
+                .parse()
+                .expect("valid")
+                .apply_to(&mut config);
+            config
+        };
+        machine.create(&config_with("1")).expect("create");
+        let shared = vec![home.path().join("code").display().to_string()];
+        machine
+            .save_settings(&change("1", Some(shared.clone())).parse().expect("valid"))
+            .expect("save");
+        let config = manager.config(DEFAULT_MACHINE).expect("config.json");
+        assert_eq!((config.cpus, config.memory_mib), (1, 1024));
+        assert_eq!(
+            config.mounts.expect("mounts")[0].host,
+            home.path().join("code")
+        );
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(machine.remove()).expect("remove");
+        assert_eq!(machine.config().expect("config"), None);
+        machine.create(&config_with("2")).expect("create again");
+        let disk = home.path().join("machines/default/disk.img");
+        assert_eq!(std::fs::metadata(disk).expect("disk").len(), 2 << 30);
     }
 }

@@ -6,7 +6,10 @@
 //! `watch` channel that the UI events, the tray and the engine connection
 //! follow. Tests put a double behind the trait.
 
+mod apply;
+mod logs;
 mod manager;
+pub mod settings;
 mod unavailable;
 
 use std::path::PathBuf;
@@ -17,8 +20,11 @@ use tokio::sync::watch;
 
 use crate::error::Result;
 
+pub use apply::Applied;
+pub use logs::{engine_lines, is_engine_line};
 pub use manager::ManagerMachine;
-pub use skiff_machine::{MachineInfo, MachineState, StartProgress};
+pub use settings::{MachineSettings, ParsedSettings, SettingsChange};
+pub use skiff_machine::{MachineConfig, MachineInfo, MachineState, StartProgress};
 pub use unavailable::Unavailable;
 
 /// The machine the app manages.
@@ -37,6 +43,16 @@ pub trait MachineControl: Send + Sync {
     fn stop(&self) -> BoxFuture<'_, Result<()>>;
     /// The last `lines` lines of the machine's console.
     fn console(&self, lines: usize) -> Result<Vec<String>>;
+    /// The machine's `config.json`, `None` when it has not been created.
+    fn config(&self) -> Result<Option<MachineConfig>>;
+    /// Saves `settings` (checked again by the manager); a running machine
+    /// keeps its old ones until its next start.
+    fn save_settings(&self, settings: &ParsedSettings) -> Result<()>;
+    /// Stops and deletes the machine: its disk (every image, container and
+    /// volume in it), its config, its docker context.
+    fn remove(&self) -> BoxFuture<'_, Result<()>>;
+    /// Creates the machine with `config` (stopped).
+    fn create(&self, config: &MachineConfig) -> Result<()>;
 }
 
 /// The machine service: a [`MachineControl`] plus its last known state.

@@ -3,7 +3,7 @@
 
 use futures_util::future::BoxFuture;
 
-use super::{MachineControl, MachineInfo, ProgressFn};
+use super::{MachineConfig, MachineControl, MachineInfo, ParsedSettings, ProgressFn};
 use crate::error::{Error, Result};
 
 /// No machine manager: the app talks to a native engine only.
@@ -33,6 +33,22 @@ impl MachineControl for Unavailable {
     fn console(&self, _lines: usize) -> Result<Vec<String>> {
         Err(unavailable())
     }
+
+    fn config(&self) -> Result<Option<MachineConfig>> {
+        Ok(None)
+    }
+
+    fn save_settings(&self, _settings: &ParsedSettings) -> Result<()> {
+        Err(unavailable())
+    }
+
+    fn remove(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Err(unavailable()) })
+    }
+
+    fn create(&self, _config: &MachineConfig) -> Result<()> {
+        Err(unavailable())
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +62,10 @@ mod tests {
         let err = m.start(&|_| {}).await.expect_err("start");
         assert_eq!(err.kind(), "machine_unavailable");
         assert!(m.console(5).is_err());
+        assert_eq!(m.config().expect("config"), None);
+        assert_eq!(
+            m.remove().await.expect_err("remove").kind(),
+            "machine_unavailable"
+        );
     }
 }

@@ -10,7 +10,7 @@ use skiff_machine::shell_env::{self, Shell};
 use skiff_machine::{MachineConfig, MachineError, MachineInfo, Manager, StartProgress};
 
 use crate::args::{AccelArg, Cli, Command, MachineCommand, NetworkArg, Settings, ShellArg};
-use crate::units::parse_mib;
+use skiff_machine::units::parse_mib;
 
 /// Runs `cli`.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -105,10 +105,10 @@ fn config_from(name: &str, s: &Settings) -> Result<MachineConfig> {
         config.cpus = cpus;
     }
     if let Some(memory) = &s.memory {
-        config.memory_mib = parse_mib(memory, 1).context("--memory")?;
+        config.memory_mib = parse_mib("memory", memory, 1)?;
     }
     if let Some(disk) = &s.disk {
-        config.disk_gib = parse_mib(disk, 1024).context("--disk")? / 1024;
+        config.disk_gib = parse_mib("disk", disk, 1024)? / 1024;
     }
     if let Some(mirror) = &s.registry_mirror {
         MirrorAddr::parse(mirror)?;
@@ -176,9 +176,7 @@ async fn machine(manager: &Manager, cmd: MachineCommand) -> Result<ExitCode> {
             mounts,
             network,
         } => {
-            let memory = memory
-                .map(|m| parse_mib(&m, 1).context("--memory"))
-                .transpose()?;
+            let memory = memory.map(|m| parse_mib("memory", &m, 1)).transpose()?;
             let mounts = if mounts.is_empty() {
                 None
             } else {

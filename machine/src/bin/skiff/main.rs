@@ -4,7 +4,6 @@
 mod args;
 mod commands;
 mod hidden;
-mod units;
 
 use std::io::IsTerminal;
 

@@ -10,10 +10,28 @@ import { builds } from './builds.svelte';
 import { pulls } from './pulls.svelte';
 import { pushes } from './pushes.svelte';
 import { registries } from './registries.svelte';
+import { settings } from './settings.svelte';
 import { toasts } from './toasts.svelte';
+import { troubleshoot } from './troubleshoot.svelte';
 import { volumes } from './volumes.svelte';
 
-export { builds, clock, containers, engine, images, machine, nav, networks, pulls, pushes, registries, toasts, volumes };
+export {
+  builds,
+  clock,
+  containers,
+  engine,
+  images,
+  machine,
+  nav,
+  networks,
+  pulls,
+  pushes,
+  registries,
+  settings,
+  toasts,
+  troubleshoot,
+  volumes,
+};
 export { startLive, handleEngineEvent, handleEngineState } from './live';
 
 /** Puts every store back to its initial state (tests). */
@@ -30,4 +48,6 @@ export function resetStores(): void {
   builds.reset();
   registries.reset();
   toasts.reset();
+  settings.reset();
+  troubleshoot.reset();
 }

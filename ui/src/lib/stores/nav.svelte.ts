@@ -5,9 +5,26 @@
  */
 import * as api from '../api';
 
-export type View = 'containers' | 'images' | 'volumes' | 'networks' | 'registries' | 'machine';
+export type View =
+  | 'containers'
+  | 'images'
+  | 'volumes'
+  | 'networks'
+  | 'registries'
+  | 'machine'
+  | 'settings'
+  | 'troubleshoot';
 
-export const VIEWS: readonly View[] = ['containers', 'images', 'volumes', 'networks', 'registries', 'machine'];
+export const VIEWS: readonly View[] = [
+  'containers',
+  'images',
+  'volumes',
+  'networks',
+  'registries',
+  'machine',
+  'settings',
+  'troubleshoot',
+];
 
 /** What `save_view_state` keeps. */
 export interface SavedView {
