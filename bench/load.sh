@@ -11,9 +11,11 @@
 # container and image lists, inspects, execs, create/start/stop/rm, with
 # every 16th client following a container's logs (`logs -f`) and every 16th
 # subscribed to `/events`. Per engine it prints requests/s, p50/p99 latency
-# (overall and per operation), errors (target 0), the daemon's RSS and open
-# fds before / at the peak during / SETTLE s after the load (back to the
-# baseline: no leak) and CPU per request — of the daemon's processes
+# (overall and per operation), errors (target 0), the daemon's RSS, its
+# anonymous part (RssAnon: heap and stacks, where a leak shows; the rest is
+# mostly the binary's pages) and open fds before (after one warm-up round
+# of every operation) / at the peak during / SETTLE s after the load (back
+# to the baseline: no leak) and CPU per request — of the daemon's processes
 # (skiffd; dockerd + containerd) from /proc, and of the engine's whole
 # CPU-accounting cgroup (shims and runtimes included) — then a summary
 # table.
@@ -144,6 +146,7 @@ rows = [
     ("p50 ms", "%.1f" % s["p50_ms"], "%.1f" % d["p50_ms"]),
     ("p99 ms", "%.1f" % s["p99_ms"], "%.1f" % d["p99_ms"]),
     ("RSS MiB before/peak/after", "/".join(mib(x) for x in s["rss_kib"]), "/".join(mib(x) for x in d["rss_kib"])),
+    ("anon RSS MiB before/peak/after", "/".join(mib(x) for x in s["anon_kib"]), "/".join(mib(x) for x in d["anon_kib"])),
     ("fds before/peak/after", "/".join(map(str, s["fds"])), "/".join(map(str, d["fds"]))),
     ("daemon CPU ms/request", "%.2f" % s["cpu_ms_per_request"], "%.2f" % d["cpu_ms_per_request"]),
     ("engine cgroup CPU ms/request", cg["skiffd"], cg["dockerd"]),
@@ -155,8 +158,9 @@ if sys.argv[5]:
     v = json.loads(sys.argv[5])
     print()
     print("through the VM (skiff up's docker.sock, QEMU %s; daemon figures are QEMU's + the supervisor's):" % sys.argv[6].upper())
-    print("  %.1f requests/s, %d requests, %d errors, p50 %.1f ms, p99 %.1f ms, QEMU RSS MiB %s, fds %s, QEMU CPU %.2f ms/request"
+    print("  %.1f requests/s, %d requests, %d errors, p50 %.1f ms, p99 %.1f ms, QEMU RSS MiB %s (anonymous %s), fds %s, QEMU CPU %.2f ms/request"
           % (v["rps"], v["requests"], v["errors"], v["p50_ms"], v["p99_ms"],
-             "/".join(mib(x) for x in v["rss_kib"]), "/".join(map(str, v["fds"])), v["cpu_ms_per_request"]))
+             "/".join(mib(x) for x in v["rss_kib"]), "/".join(mib(x) for x in v["anon_kib"]),
+             "/".join(map(str, v["fds"])), v["cpu_ms_per_request"]))
     print("  native skiffd / through the VM: requests/s ratio %.2f" % (s["rps"] / max(v["rps"], 1e-9)))
 PY

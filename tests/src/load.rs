@@ -99,7 +99,8 @@ pub struct LoadReport {
     pub event_bytes: u64,
     /// Before the load (after setup and one warm-up round).
     pub before: ProcSample,
-    /// Largest RSS and fd count seen during the load (cpu: at its end).
+    /// Largest RSS, anonymous RSS and fd count seen during the load (each
+    /// its own maximum; cpu: at its end).
     pub peak: ProcSample,
     /// `settle` after the load.
     pub after: ProcSample,
@@ -201,10 +202,13 @@ impl LoadReport {
         );
         let _ = writeln!(
             out,
-            "daemon RSS MiB before {:.1} peak {:.1} after {:.1}; fds before {} peak {} after {}; CPU {:.2} ms/request",
+            "daemon RSS MiB before {:.1} peak {:.1} after {:.1} (anonymous {:.1} / {:.1} / {:.1}); fds before {} peak {} after {}; CPU {:.2} ms/request",
             mib(self.before.rss_kib),
             mib(self.peak.rss_kib),
             mib(self.after.rss_kib),
+            mib(self.before.anon_kib),
+            mib(self.peak.anon_kib),
+            mib(self.after.anon_kib),
             self.before.fds,
             self.peak.fds,
             self.after.fds,
@@ -229,6 +233,7 @@ impl LoadReport {
             "p50_ms": ms(self.quantile(0.5)),
             "p99_ms": ms(self.quantile(0.99)),
             "rss_kib": [self.before.rss_kib, self.peak.rss_kib, self.after.rss_kib],
+            "anon_kib": [self.before.anon_kib, self.peak.anon_kib, self.after.anon_kib],
             "fds": [self.before.fds, self.peak.fds, self.after.fds],
             "cpu_ms_per_request": self.cpu_ms_per_request(),
         })
@@ -764,6 +769,7 @@ async fn load(run: &Arc<Run>) -> LoadReport {
                 let now = sample(&run.opts.pids);
                 let mut p = peak.lock().await;
                 p.rss_kib = p.rss_kib.max(now.rss_kib);
+                p.anon_kib = p.anon_kib.max(now.anon_kib);
                 p.fds = p.fds.max(now.fds);
                 drop(p);
                 tokio::time::sleep(Duration::from_millis(250)).await;

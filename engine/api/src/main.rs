@@ -70,6 +70,8 @@ fn main() -> anyhow::Result<()> {
     }
     skiff_engine::memory::limit_arenas();
     raise_open_files_limit();
+    // Back to the baseline RSS within seconds of any burst (issue 19 §3).
+    skiff_engine::memory::trim_periodically(std::time::Duration::from_secs(10))?;
     let config = Config::load(Flags::parse())?;
     tracing_subscriber::fmt()
         .with_env_filter(

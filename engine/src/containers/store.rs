@@ -90,6 +90,7 @@ impl Index {
     fn release_name(&mut self, name: &str, id: &str) {
         if self.names.get(name).is_some_and(|o| o == id) {
             self.names.remove(name);
+            crate::memory::shrink_sparse(&mut self.names);
         }
     }
 }
@@ -406,7 +407,9 @@ impl ContainerStore {
                 ix.release_name(&r.name, id);
             }
         }
-        lock(&self.writers).remove(id);
+        let mut writers = lock(&self.writers);
+        writers.remove(id);
+        crate::memory::shrink_sparse(&mut writers);
         Ok(())
     }
 

@@ -7,6 +7,10 @@
 pub struct ProcSample {
     /// `VmRSS`, KiB.
     pub rss_kib: u64,
+    /// `RssAnon`, KiB: the anonymous part of `VmRSS` (heap, stacks), where
+    /// a leak shows; the rest is mostly the binary's pages, which stay
+    /// once a kind of request has run.
+    pub anon_kib: u64,
     /// Entries of `/proc/<pid>/fd`.
     pub fds: u64,
     /// utime + stime + cutime + cstime, clock ticks.
@@ -18,11 +22,15 @@ pub fn sample(pids: &[u32]) -> ProcSample {
     let mut s = ProcSample::default();
     for pid in pids {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        s.rss_kib += status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0);
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        s.rss_kib += kib("VmRSS:");
+        s.anon_kib += kib("RssAnon:");
         s.fds += std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| d.count() as u64)
             .unwrap_or(0);
@@ -56,5 +64,6 @@ mod tests {
     fn samples_this_process() {
         let s = sample(&[std::process::id()]);
         assert!(s.rss_kib > 0 && s.fds > 0, "{s:?}");
+        assert!(s.anon_kib > 0 && s.anon_kib < s.rss_kib, "{s:?}");
     }
 }

@@ -288,24 +288,23 @@ impl ContainerService {
     fn with_execs<T>(&self, f: impl FnOnce(&mut HashMap<String, ExecRecord>) -> T) -> T {
         let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
         execs.retain(|_, e| e.finished.is_none_or(|t| t.elapsed() < FORGET_AFTER));
+        crate::memory::shrink_sparse(&mut execs);
         f(&mut execs)
     }
 
     /// Forget the execs of container `id` (it is being removed).
     pub(in crate::containers) fn forget_execs(&self, id: &str) {
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, e| e.container_id != id);
+        let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+        execs.retain(|_, e| e.container_id != id);
+        crate::memory::shrink_sparse(&mut execs);
     }
 
     /// Forget exec `id` at once (a health probe's, once its result is
     /// taken: probes would otherwise pile up until the exec GC).
     pub(in crate::containers) fn forget_exec(&self, id: &str) {
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        let mut execs = self.execs.lock().unwrap_or_else(|p| p.into_inner());
+        execs.remove(id);
+        crate::memory::shrink_sparse(&mut execs);
     }
 
     /// `GET /exec/{id}/json`: an exec's record.
