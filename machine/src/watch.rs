@@ -7,10 +7,13 @@
 //! `notify` crate (inotify on Linux, FSEvents on macOS) and, for every
 //! created, written or renamed-to path, sends `touch <guest path>` on the
 //! control port ([`crate::control::touch_line`]); the guest then raises
-//! the events itself (`skiff-init`'s `touch.rs`: an open-for-write + close
-//! and a same-mode chmod, changing neither content nor mtime). Attribute
-//! and access events are not forwarded: the guest's own nudge causes only
-//! those on the host, so nothing loops.
+//! the events itself (`skiff-init`'s `touch.rs`: an open-for-write + close,
+//! changing neither content, mode nor times). Attribute changes (a chmod,
+//! a chown, new times) are forwarded too: each nudge first re-reads the
+//! file's attributes from the host, which is what keeps the guest's
+//! cached view of a file current (a binary built on the host is chmodded
+//! executable after its last write). Access events are not forwarded: the
+//! guest's nudge causes only those on the host, so nothing loops.
 //!
 //! Paths changing in a burst are sent once per [`COALESCE`].
 
@@ -38,6 +41,7 @@ pub fn forwarded(kind: &EventKind) -> bool {
         EventKind::Create(_)
             | EventKind::Modify(ModifyKind::Data(_))
             | EventKind::Modify(ModifyKind::Name(_))
+            | EventKind::Modify(ModifyKind::Metadata(_))
             | EventKind::Modify(ModifyKind::Any)
     )
 }
@@ -98,12 +102,12 @@ mod tests {
     use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, MetadataKind};
 
     #[test]
-    fn only_content_and_names_are_forwarded() {
+    fn content_names_and_attributes_are_forwarded_not_access() {
         assert!(forwarded(&EventKind::Create(CreateKind::File)));
         assert!(forwarded(&EventKind::Modify(ModifyKind::Data(
             DataChange::Content
         ))));
-        assert!(!forwarded(&EventKind::Modify(ModifyKind::Metadata(
+        assert!(forwarded(&EventKind::Modify(ModifyKind::Metadata(
             MetadataKind::Permissions
         ))));
         assert!(!forwarded(&EventKind::Access(AccessKind::Close(

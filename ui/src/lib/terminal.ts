@@ -14,6 +14,9 @@ export class TerminalSession {
   #early: api.TerminalOutput[] = [];
   #unsubscribe: api.Unsubscribe[] = [];
   #closed = false;
+  /** Typed input not yet handed to the app (see `input`). */
+  #pending = '';
+  #sending = false;
 
   constructor(
     readonly container: string,
@@ -50,9 +53,29 @@ export class TerminalSession {
     }
   }
 
-  /** Types `data`. */
+  /**
+   * Types `data`. One `terminal_input` call is in flight at a time, and
+   * what is typed meanwhile goes in the next one: the app runs concurrent
+   * calls on several threads, so keystrokes sent as calls of their own
+   * could reach the shell out of order.
+   */
   input(data: string): void {
-    if (this.session) void api.terminalInput(this.session, data).catch(() => {});
+    if (!this.session) return;
+    this.#pending += data;
+    if (!this.#sending) void this.#send();
+  }
+
+  async #send(): Promise<void> {
+    this.#sending = true;
+    try {
+      while (this.#pending && this.session) {
+        const data = this.#pending;
+        this.#pending = '';
+        await api.terminalInput(this.session, data).catch(() => {});
+      }
+    } finally {
+      this.#sending = false;
+    }
   }
 
   /** Resizes the TTY. */

@@ -39,6 +39,28 @@ describe('terminal session', () => {
     expect(listenerCount('terminal-exit')).toBe(0);
   });
 
+  it('types in order: one input call in flight, what is typed meanwhile sent next, together', async () => {
+    const { s } = session();
+    await s.open(80, 24);
+    const calls: string[] = [];
+    const answers: (() => void)[] = [];
+    vi.mocked(api.terminalInput).mockImplementation(async (_session, data) => {
+      calls.push(data);
+      await new Promise<void>((resolve) => answers.push(resolve));
+    });
+    for (const key of 'echo $(hostname)\r') s.input(key);
+    // The first key goes at once; the rest waits for its answer.
+    expect(calls).toEqual(['e']);
+    answers.shift()?.();
+    await vi.waitFor(() => expect(calls).toEqual(['e', 'cho $(hostname)\r']));
+    s.input('x');
+    expect(calls.length).toBe(2);
+    answers.shift()?.();
+    await vi.waitFor(() => expect(calls).toEqual(['e', 'cho $(hostname)\r', 'x']));
+    answers.shift()?.();
+    s.close();
+  });
+
   it('reports the end with its exit code and a failure to open', async () => {
     const { s, states } = session();
     await s.open(80, 24);

@@ -9,17 +9,44 @@
 //! host reports the guest's own writes too, and a chmod to the mode just
 //! read (for `IN_ATTRIB`) undid a container's `chmod` that came between
 //! (docs/vm.md).
+//!
+//! Each nudge first re-reads the file's attributes from the host
+//! (`statx` with `AT_STATX_FORCE_SYNC`, which FUSE answers with a fresh
+//! GETATTR): the guest caches attributes for a second, and what a nudge
+//! looked up at a file's creation (empty, mode 0644) would otherwise stay
+//! the guest's view of it for that second — a binary built on the host and
+//! run at once in a container was refused as not executable.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Raises inotify events for `path` in the guest. A path that is gone, a
-/// directory, a read-only share: nothing, or only what can be done.
-pub fn nudge(path: &Path) {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return;
+/// The file type of `path` as the host has it now (the guest's cached
+/// attributes of it refreshed on the way), or `None` when it is gone.
+fn fresh_file_type(path: &Path) -> Option<libc::mode_t> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: an all-zero `statx` is a valid value of a plain C struct.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated string and `stx` a writable
+    // `statx` that outlive the call.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_FORCE_SYNC,
+            libc::STATX_TYPE | libc::STATX_MODE | libc::STATX_SIZE,
+            &mut stx,
+        )
     };
-    if !meta.is_file() {
+    (rc == 0).then_some(libc::mode_t::from(stx.stx_mode) & libc::S_IFMT)
+}
+
+/// Raises inotify events for `path` in the guest, after refreshing the
+/// guest's view of its attributes. A path that is gone, a directory, a
+/// read-only share: nothing, or only what can be done.
+pub fn nudge(path: &Path) {
+    if fresh_file_type(path) != Some(libc::S_IFREG) {
         return;
     }
     // Opened and closed at once: the close raises IN_CLOSE_WRITE.
