@@ -47,6 +47,7 @@ describe('terminal session', () => {
     vi.mocked(api.terminalInput).mockImplementation(async (_session, data) => {
       calls.push(data);
       await new Promise<void>((resolve) => answers.push(resolve));
+      return null;
     });
     for (const key of 'echo $(hostname)\r') s.input(key);
     // The first key goes at once; the rest waits for its answer.
